@@ -1,0 +1,25 @@
+# Warnings, optimisation and sanitizer flags shared by every target, applied
+# through the interface target metagrad_options (never exported).
+
+find_program(CCACHE_PROGRAM ccache)
+if(CCACHE_PROGRAM)
+  set(CMAKE_CXX_COMPILER_LAUNCHER ${CCACHE_PROGRAM})
+endif()
+
+add_library(metagrad_options INTERFACE)
+target_compile_options(metagrad_options INTERFACE
+  -Wall -Wextra -Wpedantic -Wshadow -Wnon-virtual-dtor -Wcast-align
+  -Woverloaded-virtual -Wnull-dereference
+  # Lets gcc vectorise sqrt/div loops (PERFORMANCE.md, trap 4); we never read errno.
+  -fno-math-errno)
+if(MG_WERROR)
+  target_compile_options(metagrad_options INTERFACE -Werror)
+endif()
+if(MG_NATIVE)
+  target_compile_options(metagrad_options INTERFACE -march=native)
+endif()
+if(MG_SANITIZE)
+  target_compile_options(metagrad_options INTERFACE
+    -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined)
+  target_link_options(metagrad_options INTERFACE -fsanitize=address,undefined)
+endif()

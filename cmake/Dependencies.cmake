@@ -1,0 +1,43 @@
+# Every dependency comes from Debian; a missing one stops configuration with
+# the name of the package that provides it.
+
+macro(mg_require found debian_package what)
+  if(NOT ${found})
+    message(FATAL_ERROR
+      "metagrad needs ${what}. Install it with: apt-get install ${debian_package}")
+  endif()
+endmacro()
+
+find_package(OpenMP QUIET COMPONENTS CXX)
+mg_require(OpenMP_CXX_FOUND "g++" "OpenMP support in the C++ compiler")
+
+# The OpenMP build of OpenBLAS shares libgomp's pool with oneDNN (PERFORMANCE.md, trap 3).
+find_path(MG_OPENBLAS_INCLUDE_DIR cblas.h
+  PATHS /usr/include/${CMAKE_LIBRARY_ARCHITECTURE}/openblas-openmp NO_DEFAULT_PATH)
+find_library(MG_OPENBLAS_LIBRARY openblas
+  PATHS /usr/lib/${CMAKE_LIBRARY_ARCHITECTURE}/openblas-openmp NO_DEFAULT_PATH)
+if(NOT MG_OPENBLAS_INCLUDE_DIR OR NOT MG_OPENBLAS_LIBRARY)
+  set(MG_OPENBLAS_FOUND FALSE)
+else()
+  set(MG_OPENBLAS_FOUND TRUE)
+endif()
+mg_require(MG_OPENBLAS_FOUND "libopenblas-openmp-dev" "the OpenMP build of OpenBLAS")
+add_library(mg_openblas INTERFACE)
+target_include_directories(mg_openblas SYSTEM INTERFACE ${MG_OPENBLAS_INCLUDE_DIR})
+target_link_libraries(mg_openblas INTERFACE ${MG_OPENBLAS_LIBRARY})
+
+find_package(dnnl CONFIG QUIET)
+mg_require(dnnl_FOUND "libdnnl-dev" "oneDNN")
+
+find_package(spdlog CONFIG QUIET)
+mg_require(spdlog_FOUND "libspdlog-dev" "spdlog")
+
+find_package(CLI11 CONFIG QUIET)
+mg_require(CLI11_FOUND "libcli11-dev" "CLI11")
+
+if(MG_BUILD_TESTS)
+  find_package(doctest CONFIG QUIET)
+  mg_require(doctest_FOUND "doctest-dev" "doctest")
+  find_package(nlohmann_json CONFIG QUIET)
+  mg_require(nlohmann_json_FOUND "nlohmann-json3-dev" "nlohmann-json (for golden fixtures)")
+endif()

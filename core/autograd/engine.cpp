@@ -1,0 +1,193 @@
+// The backward pass: a topological sweep over the recorded graph (Kahn's
+// algorithm on dependency counts). Broadcast gradients are summed to each
+// input's shape here, in one place, so backward rules need not do it.
+#include "metagrad/core/autograd/engine.hpp"
+
+#include <unordered_map>
+#include <unordered_set>
+
+#include "../check.hpp"
+#include "../tensor_impl.hpp"
+#include "accumulate_grad.hpp"
+#include "metagrad/core/autograd/grad_mode.hpp"
+#include "metagrad/core/ops.hpp"
+
+namespace mg::autograd {
+namespace {
+
+using NodePtr = std::shared_ptr<Node>;
+
+// How many edges from reachable nodes point at each node.
+std::unordered_map<Node*, int> count_dependencies(const std::vector<NodePtr>& roots) {
+  std::unordered_map<Node*, int> dependencies;
+  std::unordered_set<Node*> seen;
+  std::vector<Node*> stack;
+  for (const auto& root : roots)
+    if (seen.insert(root.get()).second) stack.push_back(root.get());
+  while (!stack.empty()) {
+    Node* node = stack.back();
+    stack.pop_back();
+    for (const auto& child : node->next) {
+      if (!child) continue;
+      ++dependencies[child.get()];
+      if (seen.insert(child.get()).second) stack.push_back(child.get());
+    }
+  }
+  return dependencies;
+}
+
+// Nodes from which some target is reachable: the only ones worth running
+// when just the gradients of `targets` are wanted.
+std::unordered_set<Node*> nodes_leading_to(const std::vector<NodePtr>& roots,
+                                           const std::unordered_map<Node*, std::vector<std::size_t>>& targets) {
+  std::unordered_map<Node*, bool> leads;
+  // Iterative post-order DFS.
+  std::vector<std::pair<Node*, std::size_t>> stack;
+  for (const auto& root : roots) {
+    if (leads.count(root.get())) continue;
+    leads[root.get()] = false;
+    stack.emplace_back(root.get(), 0);
+    while (!stack.empty()) {
+      auto& [node, next_child] = stack.back();
+      if (next_child < node->next.size()) {
+        Node* child = node->next[next_child++].get();
+        if (child && !leads.count(child)) {
+          leads[child] = false;
+          stack.emplace_back(child, 0);
+        }
+        continue;
+      }
+      bool result = targets.count(node) > 0;
+      for (const auto& child : node->next) result = result || (child && leads[child.get()]);
+      leads[node] = result;
+      stack.pop_back();
+    }
+  }
+  std::unordered_set<Node*> needed;
+  for (const auto& [node, result] : leads)
+    if (result) needed.insert(node);
+  return needed;
+}
+
+Tensor root_gradient(const Tensor& output, const Tensor& grad_output, std::size_t i) {
+  if (!grad_output.defined()) {
+    MG_CHECK(output.numel() == 1,
+             "backward: output {} has shape {}; a gradient can be created implicitly only for a scalar "
+             "output, so pass grad_outputs of that shape",
+             i, to_string(output.shape()));
+    return ones_like(output);
+  }
+  MG_CHECK(grad_output.shape() == output.shape(),
+           "backward: grad_output {} has shape {} but output {} has shape {}", i, to_string(grad_output.shape()), i,
+           to_string(output.shape()));
+  return grad_output.dtype() == output.dtype() ? grad_output : grad_output.to(output.dtype());
+}
+
+// Brings a gradient to the shape and dtype of the input it belongs to.
+Tensor fit_to_input(Tensor grad, const InputInfo& input, const Node& node) {
+  if (grad.shape() != input.shape) {
+    MG_CHECK(broadcast_shapes(input.shape, grad.shape(), "backward") == grad.shape(),
+             "backward of '{}' returned a gradient of shape {} for an input of shape {}", node.name(),
+             to_string(grad.shape()), to_string(input.shape));
+    grad = sum_to(grad, input.shape);
+  }
+  if (grad.dtype() != input.dtype) grad = grad.to(input.dtype);
+  return grad;
+}
+
+void accumulate(Tensor& slot, Tensor grad) { slot = slot.defined() ? slot + grad : std::move(grad); }
+
+// Runs the backward sweep. With `inputs`, returns the gradients reaching
+// them and leaves .grad() alone; without, accumulates into the leaves.
+std::vector<Tensor> run_backward(const std::vector<Tensor>& outputs, const std::vector<Tensor>& grad_outputs,
+                                 bool keep_graph, bool create_graph, const std::vector<Tensor>* inputs,
+                                 bool allow_unused) {
+  MG_CHECK(!outputs.empty(), "backward: no outputs given");
+  MG_CHECK(grad_outputs.empty() || grad_outputs.size() == outputs.size(),
+           "backward: {} grad_outputs for {} outputs", grad_outputs.size(), outputs.size());
+  GradModeGuard mode(create_graph);
+
+  std::vector<NodePtr> roots;
+  std::unordered_map<Node*, Tensor> buffers;
+  for (std::size_t i = 0; i < outputs.size(); ++i) {
+    const Tensor& output = outputs[i];
+    MG_CHECK(output.defined(), "backward: output {} is undefined", i);
+    MG_CHECK(output.requires_grad(), "backward: output {} does not require grad and has no grad_fn", i);
+    Tensor seed = root_gradient(output, grad_outputs.empty() ? Tensor() : grad_outputs[i], i);
+    NodePtr node = gradient_edge(output);
+    accumulate(buffers[node.get()], std::move(seed));
+    roots.push_back(std::move(node));
+  }
+
+  std::unordered_map<Node*, std::vector<std::size_t>> targets;
+  std::vector<NodePtr> target_nodes;  // keeps accumulators created here alive
+  if (inputs) {
+    for (std::size_t j = 0; j < inputs->size(); ++j) {
+      const Tensor& input = (*inputs)[j];
+      MG_CHECK(input.defined() && input.requires_grad(), "grad: input {} does not require grad", j);
+      NodePtr node = gradient_edge(input);
+      targets[node.get()].push_back(j);
+      target_nodes.push_back(std::move(node));
+    }
+  }
+  const auto needed = inputs ? nodes_leading_to(roots, targets) : std::unordered_set<Node*>{};
+
+  auto dependencies = count_dependencies(roots);
+  std::vector<NodePtr> ready;
+  for (const auto& root : roots)
+    if (dependencies[root.get()] == 0 &&
+        std::find(ready.begin(), ready.end(), root) == ready.end())
+      ready.push_back(root);
+
+  std::vector<Tensor> captured(inputs ? inputs->size() : 0);
+  while (!ready.empty()) {
+    NodePtr node = std::move(ready.back());
+    ready.pop_back();
+    Tensor grad;
+    if (auto it = buffers.find(node.get()); it != buffers.end()) {
+      grad = std::move(it->second);
+      buffers.erase(it);
+    }
+    if (auto it = targets.find(node.get()); it != targets.end())
+      for (std::size_t j : it->second) captured[j] = grad;
+
+    const bool skip = inputs ? (!needed.count(node.get()) || dynamic_cast<AccumulateGrad*>(node.get()))
+                             : false;
+    if (grad.defined() && !skip) {
+      Grads grads = node->apply(grad);
+      grad = Tensor();
+      MG_CHECK(grads.empty() || grads.size() == node->next.size(),
+               "backward of '{}' returned {} gradients for {} inputs", node->name(), grads.size(), node->next.size());
+      for (std::size_t i = 0; i < grads.size(); ++i) {
+        if (!node->next[i] || !grads[i].defined()) continue;
+        accumulate(buffers[node->next[i].get()], fit_to_input(std::move(grads[i]), node->inputs[i], *node));
+      }
+      if (!keep_graph) node->release();
+    }
+    for (const auto& child : node->next)
+      if (child && --dependencies[child.get()] == 0) ready.push_back(child);
+  }
+
+  if (inputs && !allow_unused)
+    for (std::size_t j = 0; j < captured.size(); ++j)
+      MG_CHECK(captured[j].defined(),
+               "grad: input {} (shape {}) is not used by the outputs' graph; pass allow_unused=true to get an "
+               "undefined gradient for it",
+               j, to_string((*inputs)[j].shape()));
+  return captured;
+}
+
+}  // namespace
+
+std::vector<Tensor> grad(const std::vector<Tensor>& outputs, const std::vector<Tensor>& inputs,
+                         const std::vector<Tensor>& grad_outputs, bool retain_graph, bool create_graph,
+                         bool allow_unused) {
+  return run_backward(outputs, grad_outputs, retain_graph || create_graph, create_graph, &inputs, allow_unused);
+}
+
+void backward(const std::vector<Tensor>& outputs, const std::vector<Tensor>& grad_outputs, bool retain_graph,
+              bool create_graph) {
+  run_backward(outputs, grad_outputs, retain_graph || create_graph, create_graph, nullptr, false);
+}
+
+}  // namespace mg::autograd

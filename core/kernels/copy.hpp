@@ -1,0 +1,10 @@
+#pragma once
+#include "../tensor_impl.hpp"
+
+namespace mg::kernels {
+
+void fill(TensorImpl& dst, double value);
+// dst = src, broadcasting src to dst's shape and converting its dtype.
+void copy(TensorImpl& dst, const TensorImpl& src);
+
+}  // namespace mg::kernels

@@ -1,0 +1,98 @@
+#pragma once
+// Strided iteration of N operands over one shape: the engine of every
+// elementwise kernel. Operands broadcast with stride 0; dims that are laid
+// out back to back in every operand are merged, so contiguous tensors become
+// one flat run that the compiler vectorises.
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <string>
+
+#include "../parallel.hpp"
+#include "metagrad/core/error.hpp"
+#include "../tensor_impl.hpp"
+
+namespace mg::kernels {
+
+constexpr int kMaxLoopDims = 16;
+
+template <std::size_t N>
+struct Loop {
+  int ndim = 0;
+  std::array<std::int64_t, kMaxLoopDims> sizes{};
+  std::array<std::array<std::int64_t, N>, kMaxLoopDims> strides{};  // bytes
+  std::array<char*, N> base{};
+  std::int64_t numel = 1;
+};
+
+// Strides (in elements) of `t` read as `shape`, with 0 for broadcast dims.
+Shape broadcast_strides(const TensorImpl& t, const Shape& shape);
+
+// Operand k has data `base[k]` and element strides `strides[k]` over `shape`.
+template <std::size_t N>
+Loop<N> make_loop(const Shape& shape, const std::array<char*, N>& base,
+                  const std::array<Shape, N>& strides, const std::array<std::int64_t, N>& esize) {
+  if (shape.size() > static_cast<std::size_t>(kMaxLoopDims))
+    throw Error("tensors of more than 16 dims are not supported, got " + std::to_string(shape.size()));
+  Loop<N> loop;
+  loop.base = base;
+  for (std::size_t d = 0; d < shape.size(); ++d) {
+    loop.numel *= shape[d];
+    if (shape[d] == 1) continue;
+    std::array<std::int64_t, N> s{};
+    for (std::size_t k = 0; k < N; ++k) s[k] = strides[k][d] * esize[k];
+    if (loop.ndim > 0) {
+      // Merge with the previous (outer) dim when it steps exactly over this one.
+      auto& prev = loop.strides[loop.ndim - 1];
+      bool mergeable = true;
+      for (std::size_t k = 0; k < N; ++k) mergeable &= prev[k] == s[k] * shape[d];
+      if (mergeable) {
+        loop.sizes[loop.ndim - 1] *= shape[d];
+        prev = s;
+        continue;
+      }
+    }
+    loop.sizes[loop.ndim] = shape[d];
+    loop.strides[loop.ndim] = s;
+    ++loop.ndim;
+  }
+  return loop;
+}
+
+// Calls inner(ptrs, inner_strides, n) for runs along the innermost dim,
+// splitting the element range over threads when it is large.
+template <std::size_t N, class Inner>
+void run_loop(const Loop<N>& loop, const Inner& inner, std::int64_t grain = kElementwiseGrain) {
+  if (loop.numel == 0) return;
+  if (loop.ndim == 0) {
+    const std::array<std::int64_t, N> zero{};
+    inner(loop.base.data(), zero.data(), std::int64_t{1});
+    return;
+  }
+  const int last = loop.ndim - 1;
+  const std::int64_t inner_size = loop.sizes[last];
+  parallel_for(0, loop.numel, grain, [&](std::int64_t begin, std::int64_t end) {
+    std::array<std::int64_t, kMaxLoopDims> index{};
+    std::int64_t rest = begin;
+    for (int d = last; d >= 0; --d) {
+      index[d] = rest % loop.sizes[d];
+      rest /= loop.sizes[d];
+    }
+    std::int64_t position = begin;
+    while (position < end) {
+      std::array<char*, N> ptrs = loop.base;
+      for (int d = 0; d <= last; ++d)
+        for (std::size_t k = 0; k < N; ++k) ptrs[k] += index[d] * loop.strides[d][k];
+      const std::int64_t run = std::min(inner_size - index[last], end - position);
+      inner(ptrs.data(), loop.strides[last].data(), run);
+      position += run;
+      index[last] += run;
+      for (int d = last; d > 0 && index[d] == loop.sizes[d]; --d) {
+        index[d] = 0;
+        ++index[d - 1];
+      }
+    }
+  });
+}
+
+}  // namespace mg::kernels

@@ -1,0 +1,143 @@
+// matmul on OpenBLAS. A transposed operand is passed to BLAS as a transpose
+// flag with its leading dimension, never copied; batch dims broadcast.
+#include <cblas.h>
+
+#include "../check.hpp"
+#include "../tensor_impl.hpp"
+#include "metagrad/core/autograd/node.hpp"
+#include "metagrad/core/ops.hpp"
+
+namespace mg {
+
+using autograd::BackwardArgs;
+using autograd::Grads;
+using autograd::record;
+
+namespace {
+
+// How BLAS can read a rows x cols matrix with the given element strides
+// (row-major), if it can.
+struct BlasOperand {
+  CBLAS_TRANSPOSE trans;
+  std::int64_t ld;
+};
+bool blas_layout(std::int64_t rows, std::int64_t cols, std::int64_t row_stride, std::int64_t col_stride,
+                 BlasOperand& result) {
+  if ((cols == 1 || col_stride == 1) && (rows == 1 || row_stride >= std::max<std::int64_t>(cols, 1))) {
+    result = {CblasNoTrans, rows == 1 ? std::max<std::int64_t>(cols, 1) : row_stride};
+    return true;
+  }
+  if ((rows == 1 || row_stride == 1) && (cols == 1 || col_stride >= std::max<std::int64_t>(rows, 1))) {
+    result = {CblasTrans, cols == 1 ? std::max<std::int64_t>(rows, 1) : col_stride};
+    return true;
+  }
+  return false;
+}
+
+// An operand whose matrix dims BLAS can read, copying only when it must.
+Tensor blas_ready(const Tensor& t) {
+  const std::int64_t n = t.dim();
+  BlasOperand unused{};
+  if (blas_layout(t.shape()[n - 2], t.shape()[n - 1], t.strides()[n - 2], t.strides()[n - 1], unused)) return t;
+  return t.contiguous();
+}
+
+void gemm(CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, std::int64_t m, std::int64_t n, std::int64_t k, const float* a,
+          std::int64_t lda, const float* b, std::int64_t ldb, float* c, std::int64_t ldc) {
+  cblas_sgemm(CblasRowMajor, ta, tb, static_cast<blasint>(m), static_cast<blasint>(n), static_cast<blasint>(k), 1.0f,
+              a, static_cast<blasint>(lda), b, static_cast<blasint>(ldb), 0.0f, c, static_cast<blasint>(ldc));
+}
+void gemm(CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, std::int64_t m, std::int64_t n, std::int64_t k, const double* a,
+          std::int64_t lda, const double* b, std::int64_t ldb, double* c, std::int64_t ldc) {
+  cblas_dgemm(CblasRowMajor, ta, tb, static_cast<blasint>(m), static_cast<blasint>(n), static_cast<blasint>(k), 1.0, a,
+              static_cast<blasint>(lda), b, static_cast<blasint>(ldb), 0.0, c, static_cast<blasint>(ldc));
+}
+// Integer matmul has no BLAS; a plain loop is enough for index arithmetic.
+void gemm(CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, std::int64_t m, std::int64_t n, std::int64_t k,
+          const std::int64_t* a, std::int64_t lda, const std::int64_t* b, std::int64_t ldb, std::int64_t* c,
+          std::int64_t ldc) {
+  for (std::int64_t i = 0; i < m; ++i)
+    for (std::int64_t j = 0; j < n; ++j) {
+      std::int64_t acc = 0;
+      for (std::int64_t p = 0; p < k; ++p)
+        acc += a[ta == CblasNoTrans ? i * lda + p : p * lda + i] * b[tb == CblasNoTrans ? p * ldb + j : j * ldb + p];
+      c[i * ldc + j] = acc;
+    }
+}
+
+template <class T>
+void batched_gemm(const Tensor& a, const Tensor& b, Tensor& out) {
+  const std::int64_t nd = out.dim();
+  const std::int64_t m = out.shape()[nd - 2], n = out.shape()[nd - 1], k = a.shape()[nd - 1];
+  if (out.numel() == 0) return;
+  if (k == 0) {
+    out.zero_();
+    return;
+  }
+  BlasOperand la{}, lb{};
+  blas_layout(m, k, a.strides()[nd - 2], a.strides()[nd - 1], la);
+  blas_layout(k, n, b.strides()[nd - 2], b.strides()[nd - 1], lb);
+  const std::int64_t batches = out.numel() / (m * n);
+  const T* ap = a.data_ptr<T>();
+  const T* bp = b.data_ptr<T>();
+  T* cp = out.data_ptr<T>();
+  for (std::int64_t batch = 0; batch < batches; ++batch) {
+    std::int64_t rest = batch, a_offset = 0, b_offset = 0;
+    for (std::int64_t d = nd - 3; d >= 0; --d) {
+      const std::int64_t i = rest % out.shape()[d];
+      rest /= out.shape()[d];
+      a_offset += i * a.strides()[d];
+      b_offset += i * b.strides()[d];
+    }
+    gemm(la.trans, lb.trans, m, n, k, ap + a_offset, la.ld, bp + b_offset, lb.ld, cp + batch * m * n, n);
+  }
+}
+
+// Both operands have at least 2 dims.
+Tensor matmul_nd(const Tensor& a, const Tensor& b) {
+  const Shape& as = a.shape();
+  const Shape& bs = b.shape();
+  const std::int64_t m = as[as.size() - 2], k = as.back(), n = bs.back();
+  MG_CHECK(bs[bs.size() - 2] == k, "matmul: shapes {} and {} cannot be multiplied ({} columns vs {} rows)",
+           to_string(as), to_string(bs), k, bs[bs.size() - 2]);
+  const Shape a_batch(as.begin(), as.end() - 2), b_batch(bs.begin(), bs.end() - 2);
+  Shape shape = broadcast_shapes(a_batch, b_batch, "matmul (batch dims)");
+  Shape a_full = shape, b_full = shape;
+  a_full.insert(a_full.end(), {m, k});
+  b_full.insert(b_full.end(), {k, n});
+  shape.insert(shape.end(), {m, n});
+  const DType dtype = promote(a.dtype(), b.dtype());
+  Tensor out = Tensor::empty(shape, dtype);
+  {
+    NoGradGuard no_grad;
+    const Tensor ea = blas_ready(a.to(dtype)).expand(a_full);
+    const Tensor eb = blas_ready(b.to(dtype)).expand(b_full);
+    switch (dtype) {
+      case DType::Float32: batched_gemm<float>(ea, eb, out); break;
+      case DType::Float64: batched_gemm<double>(ea, eb, out); break;
+      case DType::Int64: batched_gemm<std::int64_t>(ea, eb, out); break;
+    }
+  }
+  return record("matmul", {a, b}, out, [a, b](const BackwardArgs& in) {
+    return Grads{in.needs(0) ? matmul(in.grad, b.transpose(-1, -2)) : Tensor(),
+                 in.needs(1) ? matmul(a.transpose(-1, -2), in.grad) : Tensor()};
+  });
+}
+
+}  // namespace
+
+Tensor matmul(const Tensor& a, const Tensor& b) {
+  MG_CHECK(a.defined() && b.defined(), "matmul: an operand is undefined");
+  MG_CHECK(a.dim() >= 1 && b.dim() >= 1, "matmul: both operands need at least one dim, got shapes {} and {}",
+           to_string(a.shape()), to_string(b.shape()));
+  if (a.dim() == 1 && b.dim() == 1) {
+    MG_CHECK(a.shape()[0] == b.shape()[0], "matmul: vectors of shapes {} and {} differ in length",
+             to_string(a.shape()), to_string(b.shape()));
+    return matmul_nd(a.unsqueeze(0), b.unsqueeze(1)).reshape({});
+  }
+  if (a.dim() == 1) return matmul_nd(a.unsqueeze(0), b).squeeze(-2);
+  if (b.dim() == 1) return matmul_nd(a, b.unsqueeze(1)).squeeze(-1);
+  return matmul_nd(a, b);
+}
+
+}  // namespace mg

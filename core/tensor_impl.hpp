@@ -1,0 +1,57 @@
+#pragma once
+// What a Tensor handle points to. Private to the library.
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+
+#include "metagrad/core/dtype.hpp"
+#include "metagrad/core/tensor.hpp"
+
+namespace mg {
+namespace autograd {
+class Node;
+}
+
+// A block of memory from the caching allocator, shared by views.
+class Storage {
+ public:
+  explicit Storage(std::size_t nbytes);
+  ~Storage();
+  Storage(const Storage&) = delete;
+  Storage& operator=(const Storage&) = delete;
+  void* data() const { return data_; }
+  std::size_t nbytes() const { return nbytes_; }
+
+ private:
+  void* data_;
+  std::size_t nbytes_;
+};
+
+struct TensorImpl {
+  std::shared_ptr<Storage> storage;
+  std::int64_t offset = 0;  // in elements
+  Shape shape;
+  Shape strides;  // in elements
+  std::int64_t numel = 0;
+  DType dtype = DType::Float32;
+
+  bool requires_grad = false;
+  std::shared_ptr<autograd::Node> grad_fn;  // null for leaves
+  Tensor grad;
+  std::weak_ptr<autograd::Node> grad_accumulator;  // leaves only
+
+  char* data() const {
+    return static_cast<char*>(storage->data()) + offset * static_cast<std::int64_t>(element_size(dtype));
+  }
+};
+
+Shape contiguous_strides(const Shape& shape);
+std::int64_t shape_numel(const Shape& shape);
+// A new impl viewing `base`'s storage with the given geometry and no history.
+std::shared_ptr<TensorImpl> make_view_impl(const TensorImpl& base, Shape shape, Shape strides,
+                                           std::int64_t offset);
+// Wraps an existing dimension index (negative counts from the end); throws
+// mg::Error naming `op` when out of range.
+std::int64_t wrap_dim(std::int64_t dim, std::int64_t ndim, const char* op);
+
+}  // namespace mg

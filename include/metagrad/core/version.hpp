@@ -1,0 +1,7 @@
+#pragma once
+
+namespace mg {
+
+const char* version();  // "MAJOR.MINOR.PATCH"
+
+}  // namespace mg
