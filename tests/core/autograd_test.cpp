@@ -1,0 +1,163 @@
+// The autograd engine: higher-order gradients against PyTorch, and the
+// semantics of backward()/grad() (accumulation, retained and freed graphs,
+// no-grad mode, unused inputs, errors).
+#include <map>
+
+#include "../support/testing.hpp"
+
+namespace {
+
+using mg::Tensor;
+
+Tensor from_json(const nlohmann::json& values, const mg::Shape& shape) {
+  return Tensor::from_vector(values.get<std::vector<double>>(), shape);
+}
+
+Tensor third_order_function(const std::string& name, const Tensor& x, const Tensor& w) {
+  if (name == "tanh") return mg::sum(mg::tanh(x));
+  if (name == "sigmoid") return mg::sum(mg::sigmoid(x));
+  if (name == "exp") return mg::sum(mg::exp(x * 0.5));
+  if (name == "log") return mg::sum(mg::log(x * x + 1.0));
+  if (name == "pow") return mg::sum(mg::pow(x * x + 1.0, 1.7));
+  if (name == "matmul_tanh") return mg::sum(mg::pow(mg::tanh(mg::matmul(x, w)), 2.0));
+  if (name == "matmul_sigmoid_exp") return mg::sum(mg::exp(mg::matmul(mg::sigmoid(mg::matmul(x, w)), w.t())));
+  if (name == "softmax_matmul") {
+    const Tensor z = mg::matmul(x, w);
+    return mg::sum(mg::log_softmax(z, 1) * z);
+  }
+  FAIL("unknown third-order case " << name);
+  return {};
+}
+
+}  // namespace
+
+TEST_CASE("Hessian-vector product of an MLP matches PyTorch to 1e-10 in float64") {
+  const auto fixture = mg::testing::load_fixture("core/fixtures/autograd.json")["mlp_hvp"];
+  std::map<std::string, Tensor> params;
+  std::vector<Tensor> ordered, directions;
+  for (const auto& name : fixture["names"]) {
+    const auto shape = fixture["shapes"][name.get<std::string>()].get<mg::Shape>();
+    params[name] = from_json(fixture["params"][name.get<std::string>()], shape).requires_grad_();
+    ordered.push_back(params[name]);
+    directions.push_back(from_json(fixture["v"][name.get<std::string>()], shape));
+  }
+  const Tensor x = from_json(fixture["x"], fixture["x_shape"].get<mg::Shape>());
+  const Tensor target = from_json(fixture["target"], fixture["target_shape"].get<mg::Shape>());
+
+  Tensor h = mg::tanh(mg::matmul(x, params["w1"]) + params["b1"]);
+  h = mg::sigmoid(mg::matmul(h, params["w2"]) + params["b2"]);
+  const Tensor out = mg::matmul(h, params["w3"]) + params["b3"];
+  const Tensor loss = mg::mean(mg::pow(out - target, 2.0));
+  CHECK(loss.item<double>() == doctest::Approx(fixture["loss"].get<double>()).epsilon(1e-12));
+
+  const auto grads = mg::autograd::grad({loss}, ordered, {}, false, true);
+  Tensor dot = mg::zeros({}, mg::DType::Float64);
+  for (std::size_t i = 0; i < grads.size(); ++i) dot = dot + mg::sum(grads[i] * directions[i]);
+  const auto hvp = mg::autograd::grad({dot}, ordered);
+  std::size_t i = 0;
+  for (const auto& name : fixture["names"]) {
+    const std::string key = name.get<std::string>();
+    mg::testing::check_close(grads[i].to_vector<double>(), fixture["grad"][key].get<std::vector<double>>(), 1e-10,
+                             1e-12, "grad " + key);
+    mg::testing::check_close(hvp[i].to_vector<double>(), fixture["hvp"][key].get<std::vector<double>>(), 1e-10,
+                             1e-12, "hvp " + key);
+    ++i;
+  }
+}
+
+TEST_CASE("third-order derivatives match PyTorch and finite differences") {
+  const auto cases = mg::testing::load_fixture("core/fixtures/autograd.json")["third_order"];
+  for (const auto& [name, c] : cases.items()) {
+    CAPTURE(name);
+    const Tensor x = from_json(c["x"], {3, 4}).requires_grad_();
+    const Tensor w = from_json(c["w"], {4, 4});
+    const Tensor v1 = from_json(c["v1"], {3, 4}), v2 = from_json(c["v2"], {3, 4});
+    const Tensor g1 = mg::autograd::grad({third_order_function(name, x, w)}, {x}, {}, false, true)[0];
+    const Tensor g2 = mg::autograd::grad({mg::sum(g1 * v1)}, {x}, {}, false, true)[0];
+    const Tensor g3 = mg::autograd::grad({mg::sum(g2 * v2)}, {x})[0];
+    mg::testing::check_close(g3.to_vector<double>(), c["third"].get<std::vector<double>>(), 1e-10, 1e-12, name);
+
+    // Finite differences of the second derivative check the third.
+    const auto hessian_direction = [&](const std::vector<Tensor>& in) {
+      const Tensor first = mg::autograd::grad({third_order_function(name, in[0], w)}, {in[0]}, {}, true, true)[0];
+      return mg::autograd::grad({mg::sum(first * v1)}, {in[0]}, {}, true, true)[0];
+    };
+    CHECK_NOTHROW(mg::autograd::gradgradcheck(hessian_direction, {x}));
+  }
+}
+
+TEST_CASE("backward accumulates into leaves and frees the graph") {
+  const Tensor x = Tensor::from_vector(std::vector<float>{1, 2, 3}, {3}).requires_grad_();
+  const Tensor y = mg::sum(x * x);
+  y.backward({}, true);
+  CHECK(x.grad().to_vector() == std::vector<float>{2, 4, 6});
+  y.backward();  // accumulates
+  CHECK(x.grad().to_vector() == std::vector<float>{4, 8, 12});
+  CHECK_THROWS_WITH_AS(y.backward(), doctest::Contains("retain_graph"), mg::Error);
+  CHECK_FALSE(x.grad().requires_grad());
+  CHECK(x.grad().is_contiguous());
+}
+
+TEST_CASE("a leaf's gradient is its own contiguous tensor, even from a broadcast") {
+  const Tensor x = Tensor::from_vector(std::vector<float>{1, 2}, {2}).requires_grad_();
+  const Tensor seed = mg::ones({2});
+  (x * 1.0).backward(seed);
+  CHECK_FALSE(x.grad().shares_storage_with(seed));
+  const Tensor b = mg::zeros({1}).requires_grad_();
+  mg::sum(b.expand({5})).backward();
+  CHECK(b.grad().to_vector() == std::vector<float>{5});
+}
+
+TEST_CASE("create_graph makes gradients differentiable") {
+  const Tensor x = Tensor::from_vector(std::vector<double>{0.5, -1.5}, {2}).requires_grad_();
+  const Tensor y = mg::sum(mg::pow(x, 3.0));
+  const Tensor g = mg::autograd::grad({y}, {x}, {}, false, true)[0];
+  CHECK(g.requires_grad());
+  const Tensor gg = mg::autograd::grad({mg::sum(g)}, {x})[0];  // d/dx 3x^2 = 6x
+  CHECK(gg.to_vector<double>() == std::vector<double>{3.0, -9.0});
+}
+
+TEST_CASE("grad() leaves .grad alone, reaches non-leaf tensors and reports unused inputs") {
+  const Tensor x = Tensor::from_vector(std::vector<double>{2.0}, {1}).requires_grad_();
+  const Tensor unused = Tensor::from_vector(std::vector<double>{1.0}, {1}).requires_grad_();
+  const Tensor h = x * 3.0;
+  const Tensor y = mg::sum(h * h);
+  const auto g = mg::autograd::grad({y}, {h, x}, {}, true);
+  CHECK(g[0].item<double>() == 12.0);  // 2h
+  CHECK(g[1].item<double>() == 36.0);  // 2h * 3
+  CHECK_FALSE(x.grad().defined());
+  CHECK_THROWS_WITH_AS(mg::autograd::grad({y}, {unused}, {}, true), doctest::Contains("allow_unused"), mg::Error);
+  CHECK_FALSE(mg::autograd::grad({y}, {unused}, {}, true, false, true)[0].defined());
+}
+
+TEST_CASE("diamond graphs sum every path") {
+  const Tensor x = Tensor::from_vector(std::vector<double>{0.3}, {1}).requires_grad_();
+  const Tensor a = mg::exp(x);
+  const Tensor y = mg::sum(a * mg::tanh(a) + a);  // y = e^x tanh(e^x) + e^x
+  y.backward();
+  const double e = std::exp(0.3), t = std::tanh(e);
+  CHECK(x.grad().item<double>() == doctest::Approx(e * t + e * e * (1 - t * t) + e).epsilon(1e-14));
+}
+
+TEST_CASE("no-grad mode records nothing and detach cuts history") {
+  const Tensor x = mg::ones({2}).requires_grad_();
+  {
+    mg::NoGradGuard guard;
+    CHECK_FALSE((x * 2.0).requires_grad());
+  }
+  CHECK((x * 2.0).requires_grad());
+  const Tensor d = (x * 2.0).detach();
+  CHECK_FALSE(d.requires_grad());
+  CHECK(d.is_leaf());
+  CHECK(x.is_leaf());
+  CHECK_FALSE((x * 2.0).is_leaf());
+}
+
+TEST_CASE("backward errors name what is wrong") {
+  const Tensor x = mg::ones({2, 3}).requires_grad_();
+  const Tensor y = x * 2.0;
+  CHECK_THROWS_WITH_AS(y.backward(), doctest::Contains("[2, 3]"), mg::Error);
+  CHECK_THROWS_WITH_AS(y.backward(mg::ones({3, 2})), doctest::Contains("[3, 2]"), mg::Error);
+  CHECK_THROWS_WITH_AS(mg::ones({1}).backward(), doctest::Contains("does not require grad"), mg::Error);
+  CHECK_THROWS_AS(mg::zeros({2}, mg::DType::Int64).requires_grad_(), mg::Error);
+}

@@ -1,0 +1,190 @@
+// The op table: every op against PyTorch's golden values (forward and
+// backward, float32 and float64, contiguous and strided inputs) and through
+// gradcheck / gradgradcheck in float64. Adding an op adds one row here and one
+// case in fixtures/generate_op_fixtures.py.
+#include <functional>
+#include <map>
+
+#include "../support/testing.hpp"
+
+namespace {
+
+using mg::Tensor;
+using Inputs = std::vector<Tensor>;
+using OpFn = std::function<Tensor(const Inputs&)>;
+
+const std::map<std::string, OpFn>& op_table() {
+  static const std::map<std::string, OpFn> table = {
+      {"add", [](const Inputs& x) { return x[0] + x[1]; }},
+      {"add_broadcast", [](const Inputs& x) { return x[0] + x[1]; }},
+      {"add_broadcast_rank", [](const Inputs& x) { return x[0] + x[1]; }},
+      {"sub", [](const Inputs& x) { return x[0] - x[1]; }},
+      {"sub_broadcast", [](const Inputs& x) { return x[0] - x[1]; }},
+      {"mul", [](const Inputs& x) { return x[0] * x[1]; }},
+      {"mul_broadcast", [](const Inputs& x) { return x[0] * x[1]; }},
+      {"div", [](const Inputs& x) { return x[0] / x[1]; }},
+      {"div_broadcast", [](const Inputs& x) { return x[0] / x[1]; }},
+      {"mul_scalar", [](const Inputs& x) { return x[0] * 2.5; }},
+      {"rsub_scalar", [](const Inputs& x) { return 1.5 - x[0]; }},
+      {"rdiv_scalar", [](const Inputs& x) { return 2.0 / x[0]; }},
+      {"pow_scalar", [](const Inputs& x) { return mg::pow(x[0], 3.0); }},
+      {"pow_fractional", [](const Inputs& x) { return mg::pow(x[0], 2.5); }},
+      {"pow_negative", [](const Inputs& x) { return mg::pow(x[0], -1.5); }},
+      {"pow_tensor", [](const Inputs& x) { return mg::pow(x[0], x[1]); }},
+      {"pow_tensor_broadcast", [](const Inputs& x) { return mg::pow(x[0], x[1]); }},
+      {"maximum", [](const Inputs& x) { return mg::maximum(x[0], x[1]); }},
+      {"minimum", [](const Inputs& x) { return mg::minimum(x[0], x[1]); }},
+      {"gt", [](const Inputs& x) { return mg::gt(x[0], x[1]); }},
+      {"le", [](const Inputs& x) { return mg::le(x[0], x[1]); }},
+      {"eq", [](const Inputs& x) { return mg::eq(x[0], x[1]); }},
+      {"where", [](const Inputs& x) { return mg::where(mg::gt(x[0], mg::zeros({}, x[0].dtype())), x[1], x[2]); }},
+      {"neg", [](const Inputs& x) { return -x[0]; }},
+      {"exp", [](const Inputs& x) { return mg::exp(x[0]); }},
+      {"log", [](const Inputs& x) { return mg::log(x[0]); }},
+      {"sqrt", [](const Inputs& x) { return mg::sqrt(x[0]); }},
+      {"abs", [](const Inputs& x) { return mg::abs(x[0]); }},
+      {"sign", [](const Inputs& x) { return mg::sign(x[0]); }},
+      {"tanh", [](const Inputs& x) { return mg::tanh(x[0]); }},
+      {"sigmoid", [](const Inputs& x) { return mg::sigmoid(x[0]); }},
+      {"relu", [](const Inputs& x) { return mg::relu(x[0]); }},
+      {"clamp", [](const Inputs& x) { return mg::clamp(x[0], -0.5, 0.5); }},
+      {"sum_all", [](const Inputs& x) { return mg::sum(x[0]); }},
+      {"sum_dim", [](const Inputs& x) { return mg::sum(x[0], 1); }},
+      {"sum_dims_keepdim", [](const Inputs& x) { return mg::sum(x[0], {0, 2}, true); }},
+      {"mean_all", [](const Inputs& x) { return mg::mean(x[0]); }},
+      {"mean_dim", [](const Inputs& x) { return mg::mean(x[0], -1); }},
+      {"max_all", [](const Inputs& x) { return mg::max(x[0]); }},
+      {"max_dim", [](const Inputs& x) { return mg::max(x[0], 1); }},
+      {"min_dim_keepdim", [](const Inputs& x) { return mg::min(x[0], 0, true); }},
+      {"min_all", [](const Inputs& x) { return mg::min(x[0]); }},
+      {"argmax_dim", [](const Inputs& x) { return mg::argmax(x[0], 1); }},
+      {"argmax_all", [](const Inputs& x) { return mg::argmax(x[0]); }},
+      {"sum_to", [](const Inputs& x) { return mg::sum_to(x[0], {3, 1}); }},
+      {"matmul_2d", [](const Inputs& x) { return mg::matmul(x[0], x[1]); }},
+      {"matmul_batched", [](const Inputs& x) { return mg::matmul(x[0], x[1]); }},
+      {"matmul_broadcast", [](const Inputs& x) { return mg::matmul(x[0], x[1]); }},
+      {"matmul_batch_broadcast", [](const Inputs& x) { return mg::matmul(x[0], x[1]); }},
+      {"matmul_mat_vec", [](const Inputs& x) { return mg::matmul(x[0], x[1]); }},
+      {"matmul_vec_mat", [](const Inputs& x) { return mg::matmul(x[0], x[1]); }},
+      {"matmul_dot", [](const Inputs& x) { return mg::matmul(x[0], x[1]); }},
+      {"softmax", [](const Inputs& x) { return mg::softmax(x[0], 1); }},
+      {"log_softmax", [](const Inputs& x) { return mg::log_softmax(x[0], 0); }},
+      {"logsumexp", [](const Inputs& x) { return mg::logsumexp(x[0], 1); }},
+      {"logsumexp_keepdim", [](const Inputs& x) { return mg::logsumexp(x[0], 0, true); }},
+      {"reshape",
+       [](const Inputs& x) {
+         return x[0].reshape({3, 4}) * mg::arange(0.0, 12.0, 1.0, x[0].dtype()).reshape({3, 4});
+       }},
+      {"transpose", [](const Inputs& x) { return x[0].transpose(0, 2); }},
+      {"permute", [](const Inputs& x) { return x[0].permute({2, 0, 1}); }},
+      {"narrow", [](const Inputs& x) { return x[0].narrow(1, 1, 2); }},
+      {"slice_step", [](const Inputs& x) { return x[0].slice(1, 0, 4, 2); }},
+      {"select", [](const Inputs& x) { return x[0].select(1, 2); }},
+      {"expand", [](const Inputs& x) { return x[0].expand({2, 3, 4}); }},
+      {"squeeze_unsqueeze", [](const Inputs& x) { return x[0].squeeze(1).unsqueeze(0); }},
+      {"flatten", [](const Inputs& x) { return x[0].flatten(1); }},
+      {"cat_dim0", [](const Inputs& x) { return mg::cat({x[0], x[1]}, 0); }},
+      {"cat_dim1", [](const Inputs& x) { return mg::cat({x[0], x[1]}, 1); }},
+      {"stack", [](const Inputs& x) { return mg::stack({x[0], x[1]}, 1); }},
+      {"index_select_dim0", [](const Inputs& x) { return mg::index_select(x[0], 0, x[1]); }},
+      {"index_select_dim1", [](const Inputs& x) { return mg::index_select(x[0], 1, x[1]); }},
+      {"gather_dim1", [](const Inputs& x) { return mg::gather(x[0], 1, x[1]); }},
+      {"gather_dim0", [](const Inputs& x) { return mg::gather(x[0], 0, x[1]); }},
+      {"index_add", [](const Inputs& x) { return mg::index_add(x[0], 0, x[1], x[2]); }},
+      {"scatter_add", [](const Inputs& x) { return mg::scatter_add(x[0], 1, x[1], x[2]); }},
+      {"mlp_layer", [](const Inputs& x) { return mg::tanh(mg::matmul(x[0], x[1]) + x[2]); }},
+      {"cross_entropy_like",
+       [](const Inputs& x) { return -mg::mean(mg::gather(mg::log_softmax(x[0], 1), 1, x[1])); }},
+  };
+  return table;
+}
+
+const nlohmann::json& fixture_cases() {
+  static const nlohmann::json cases = mg::testing::load_fixture("core/fixtures/ops.json")["cases"];
+  return cases;
+}
+
+// The case's inputs in `dtype` (indices stay int64); float inputs require grad.
+Inputs make_inputs(const nlohmann::json& spec, mg::DType dtype, bool strided) {
+  Inputs inputs;
+  for (const auto& input : spec["inputs"]) {
+    const auto shape = input["shape"].get<mg::Shape>();
+    Tensor t;
+    if (input["dtype"] == "int64") {
+      t = Tensor::from_vector(input["values"].get<std::vector<std::int64_t>>(), shape);
+    } else {
+      t = Tensor::from_vector(input["values"].get<std::vector<double>>(), shape).to(dtype);
+    }
+    if (strided) t = mg::testing::non_contiguous(t);
+    if (input["dtype"] != "int64") t.requires_grad_();
+    inputs.push_back(t);
+  }
+  return inputs;
+}
+
+std::vector<Tensor> float_inputs(const Inputs& inputs) {
+  std::vector<Tensor> out;
+  for (const auto& t : inputs)
+    if (t.requires_grad()) out.push_back(t);
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("the op table and the PyTorch fixtures name the same cases") {
+  for (const auto& [name, fn] : op_table()) CHECK_MESSAGE(fixture_cases().contains(name), name);
+  for (const auto& [name, value] : fixture_cases().items()) CHECK_MESSAGE(op_table().count(name) == 1, name);
+}
+
+TEST_CASE("ops match PyTorch forward and backward") {
+  struct Precision {
+    mg::DType dtype;
+    const char* key;
+    double rtol, atol;
+  };
+  const Precision precisions[] = {{mg::DType::Float32, "float32", 1e-5, 1e-6},
+                                  {mg::DType::Float64, "float64", 1e-12, 1e-12}};
+  for (const auto& [name, fn] : op_table()) {
+    const auto& spec = fixture_cases()[name];
+    for (const auto& p : precisions) {
+      for (bool strided : {false, true}) {
+        const std::string context = name + " " + p.key + (strided ? " strided" : " contiguous");
+        CAPTURE(context);
+        const auto& expected = spec[p.key];
+        const Inputs inputs = make_inputs(spec, p.dtype, strided);
+        const Tensor out = fn(inputs);
+        REQUIRE(out.shape() == expected["shape"].get<mg::Shape>());
+        mg::testing::check_close(out.to_vector<double>(), expected["output"].get<std::vector<double>>(), p.rtol,
+                                 p.atol, context + " output");
+        if (!expected.contains("grads")) {
+          CHECK_FALSE(out.requires_grad());
+          continue;
+        }
+        const Tensor grad_output =
+            Tensor::from_vector(spec["grad_output"].get<std::vector<double>>(), out.shape()).to(out.dtype());
+        const auto wrt = float_inputs(inputs);
+        const auto grads = mg::autograd::grad({out}, wrt, {grad_output}, false, false, true);
+        for (std::size_t i = 0; i < wrt.size(); ++i) {
+          const auto expected_grad = expected["grads"][i].get<std::vector<double>>();
+          const auto actual = grads[i].defined() ? grads[i].to_vector<double>()
+                                                 : std::vector<double>(expected_grad.size(), 0.0);
+          mg::testing::check_close(actual, expected_grad, p.rtol, p.atol, context + " grad " + std::to_string(i));
+        }
+      }
+    }
+  }
+}
+
+TEST_CASE("ops pass gradcheck and gradgradcheck in float64") {
+  for (const auto& [name, fn] : op_table()) {
+    const auto& spec = fixture_cases()[name];
+    if (!spec["float64"].contains("grads")) continue;
+    for (bool strided : {false, true}) {
+      const std::string context = name + (strided ? " strided" : " contiguous");
+      CAPTURE(context);
+      const Inputs inputs = make_inputs(spec, mg::DType::Float64, strided);
+      CHECK_NOTHROW(mg::autograd::gradcheck(fn, inputs));
+      CHECK_NOTHROW(mg::autograd::gradgradcheck(fn, inputs));
+    }
+  }
+}
