@@ -1,0 +1,36 @@
+// Compiled against the install tree: uses the API names of DESIGN.md.
+#include <metagrad/metagrad.hpp>
+
+#include <cstdio>
+
+int main() {
+  mg::manual_seed(1);
+  mg::Generator generator(2);
+  auto a = mg::Tensor::from_vector(std::vector<float>{1, 2, 3, 4, 5, 6}, {2, 3});
+  auto b = mg::Tensor::from_vector(std::vector<double>{1, 2, 3, 4, 5, 6}, {2, 3});
+  auto y = mg::Tensor::from_vector(std::vector<int64_t>{0, 2}, {2});
+  std::vector<float> v = a.to_vector();
+  std::vector<double> w = b.to_vector<double>();
+  auto x = mg::randn({3, 4}, generator).requires_grad_();
+  auto h = mg::tanh(mg::matmul(a, x)) + mg::sigmoid(mg::relu(mg::sum(x, 0, true)));
+  auto loss = -mg::mean(mg::gather(mg::log_softmax(h, 1), 1, y.reshape({2, 1}))) +
+              mg::sum(mg::softmax(h, 1) * mg::logsumexp(h, 1, true)) * 0.0 +
+              mg::mean(mg::exp(mg::log(mg::sqrt(mg::pow(h, 2.0) + 1.0))));
+  loss = loss + mg::sum(mg::cat({h, mg::transpose(h, 0, 1).reshape({2, 4})}, 0)) * 0.0;
+  float s = loss.item();
+  loss.backward();
+  auto g = mg::autograd::grad({mg::sum(x * x)}, {x}, {}, false, true);
+  {
+    mg::NoGradGuard guard;
+    x.detach();
+  }
+  auto d = mg::ones({2}, mg::DType::Float64).requires_grad_();
+  bool ok = mg::autograd::gradcheck([](const std::vector<mg::Tensor>& in) { return mg::sum(mg::exp(in[0])); }, {d}) &&
+            mg::autograd::gradgradcheck([](const std::vector<mg::Tensor>& in) { return mg::sum(mg::exp(in[0])); }, {d});
+  std::printf("metagrad %s loss %.4f grad %s %zu %zu %s %d\n", mg::version(), s, x.grad().defined() ? "yes" : "no",
+              v.size(), w.size(), g[0].requires_grad() ? "graph" : "nograph", ok);
+  return ok && x.grad().defined() && mg::zeros({1}).numel() == 1 && mg::full({1}, 2.0).item() == 2.0f &&
+                 mg::ones_like(x).dim() == 2 && x.dtype() == mg::DType::Float32 && x.shape()[0] == 3
+             ? 0
+             : 1;
+}
