@@ -97,8 +97,7 @@ CachingAllocator& allocator() {
 
 }  // namespace
 
-Storage::Storage(std::size_t nbytes)
-    : data_(nbytes == 0 ? nullptr : allocator().allocate(nbytes)), nbytes_(nbytes) {}
+Storage::Storage(std::size_t nbytes) : data_(nbytes == 0 ? nullptr : allocator().allocate(nbytes)), nbytes_(nbytes) {}
 
 Storage::~Storage() {
   if (data_ != nullptr) allocator().release(data_, nbytes_);

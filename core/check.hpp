@@ -6,7 +6,7 @@
 
 #include "metagrad/core/error.hpp"
 
-#define MG_CHECK(condition, ...)                          \
-  do {                                                    \
+#define MG_CHECK(condition, ...)                                   \
+  do {                                                             \
     if (!(condition)) throw ::mg::Error(fmt::format(__VA_ARGS__)); \
   } while (false)

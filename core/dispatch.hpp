@@ -12,18 +12,18 @@
   }
 
 // float32, float64 and int64
-#define MG_DISPATCH_ALL(dtype, ...)                                        \
-  switch (dtype) {                                                         \
-    MG_DISPATCH_CASE(::mg::DType::Float32, float, __VA_ARGS__)             \
-    MG_DISPATCH_CASE(::mg::DType::Float64, double, __VA_ARGS__)            \
-    MG_DISPATCH_CASE(::mg::DType::Int64, std::int64_t, __VA_ARGS__)        \
+#define MG_DISPATCH_ALL(dtype, ...)                                 \
+  switch (dtype) {                                                  \
+    MG_DISPATCH_CASE(::mg::DType::Float32, float, __VA_ARGS__)      \
+    MG_DISPATCH_CASE(::mg::DType::Float64, double, __VA_ARGS__)     \
+    MG_DISPATCH_CASE(::mg::DType::Int64, std::int64_t, __VA_ARGS__) \
   }
 
 // float32 and float64; callers reject int64 before dispatching
-#define MG_DISPATCH_FLOATING(dtype, ...)                                   \
-  switch (dtype) {                                                         \
-    MG_DISPATCH_CASE(::mg::DType::Float32, float, __VA_ARGS__)             \
-    MG_DISPATCH_CASE(::mg::DType::Float64, double, __VA_ARGS__)            \
-    case ::mg::DType::Int64:                                               \
-      break;                                                               \
+#define MG_DISPATCH_FLOATING(dtype, ...)                        \
+  switch (dtype) {                                              \
+    MG_DISPATCH_CASE(::mg::DType::Float32, float, __VA_ARGS__)  \
+    MG_DISPATCH_CASE(::mg::DType::Float64, double, __VA_ARGS__) \
+    case ::mg::DType::Int64:                                    \
+      break;                                                    \
   }

@@ -21,7 +21,7 @@ void parallel_for(std::int64_t begin, std::int64_t end, std::int64_t grain, cons
     return;
   }
   const std::int64_t threads = std::min<std::int64_t>(max_threads, (n + grain - 1) / grain);
-#pragma omp parallel num_threads(static_cast<int>(threads))
+#pragma omp parallel num_threads(static_cast <int>(threads))
   {
     const std::int64_t t = omp_get_thread_num();
     const std::int64_t chunk = (n + threads - 1) / threads;

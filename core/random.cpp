@@ -49,8 +49,7 @@ void box_muller(T u1, T u2, T* out) {
 }
 
 void check_floating(DType dtype, const char* op) {
-  if (!is_floating(dtype))
-    throw Error(std::string(op) + ": expected a floating dtype (float32 or float64), got int64");
+  if (!is_floating(dtype)) throw Error(std::string(op) + ": expected a floating dtype (float32 or float64), got int64");
 }
 
 }  // namespace

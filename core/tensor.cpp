@@ -16,18 +16,24 @@ namespace mg {
 
 std::size_t element_size(DType dtype) {
   switch (dtype) {
-    case DType::Float32: return 4;
-    case DType::Float64: return 8;
-    case DType::Int64: return 8;
+    case DType::Float32:
+      return 4;
+    case DType::Float64:
+      return 8;
+    case DType::Int64:
+      return 8;
   }
   return 0;
 }
 
 std::string_view dtype_name(DType dtype) {
   switch (dtype) {
-    case DType::Float32: return "float32";
-    case DType::Float64: return "float64";
-    case DType::Int64: return "int64";
+    case DType::Float32:
+      return "float32";
+    case DType::Float64:
+      return "float64";
+    case DType::Int64:
+      return "int64";
   }
   return "?";
 }
@@ -60,13 +66,12 @@ std::int64_t shape_numel(const Shape& shape) {
 
 std::int64_t wrap_dim(std::int64_t dim, std::int64_t ndim, const char* op) {
   const std::int64_t lo = ndim == 0 ? -1 : -ndim, hi = ndim == 0 ? 0 : ndim - 1;
-  MG_CHECK(dim >= lo && dim <= hi, "{}: dim {} is out of range for a tensor of {} dims (expected {}..{})",
-           op, dim, ndim, lo, hi);
+  MG_CHECK(dim >= lo && dim <= hi, "{}: dim {} is out of range for a tensor of {} dims (expected {}..{})", op, dim,
+           ndim, lo, hi);
   return dim < 0 ? dim + std::max<std::int64_t>(ndim, 1) : dim;
 }
 
-std::shared_ptr<TensorImpl> make_view_impl(const TensorImpl& base, Shape shape, Shape strides,
-                                           std::int64_t offset) {
+std::shared_ptr<TensorImpl> make_view_impl(const TensorImpl& base, Shape shape, Shape strides, std::int64_t offset) {
   auto impl = std::make_shared<TensorImpl>();
   impl->storage = base.storage;
   impl->offset = offset;
@@ -94,8 +99,8 @@ namespace {
 template <class T>
 Tensor tensor_from_vector(const std::vector<T>& values, Shape shape) {
   const std::int64_t n = shape_numel(shape);
-  MG_CHECK(n == static_cast<std::int64_t>(values.size()),
-           "from_vector: {} values do not fill shape {} ({} elements)", values.size(), mg::to_string(shape), n);
+  MG_CHECK(n == static_cast<std::int64_t>(values.size()), "from_vector: {} values do not fill shape {} ({} elements)",
+           values.size(), mg::to_string(shape), n);
   Tensor t = Tensor::empty(std::move(shape), dtype_of<T>());
   if (n > 0) std::memcpy(t.data_ptr<T>(), values.data(), values.size() * sizeof(T));
   return t;
@@ -109,9 +114,7 @@ const TensorImpl& checked(const TensorImpl* impl, const char* what) {
 
 Tensor Tensor::from_vector(const std::vector<float>& v, Shape s) { return tensor_from_vector(v, std::move(s)); }
 Tensor Tensor::from_vector(const std::vector<double>& v, Shape s) { return tensor_from_vector(v, std::move(s)); }
-Tensor Tensor::from_vector(const std::vector<std::int64_t>& v, Shape s) {
-  return tensor_from_vector(v, std::move(s));
-}
+Tensor Tensor::from_vector(const std::vector<std::int64_t>& v, Shape s) { return tensor_from_vector(v, std::move(s)); }
 
 const Shape& Tensor::shape() const { return checked(impl_.get(), "shape").shape; }
 const Shape& Tensor::strides() const { return checked(impl_.get(), "strides").strides; }
@@ -231,8 +234,8 @@ Tensor& Tensor::copy_(const Tensor& source) {
   checked(impl_.get(), "copy_");
   checked(source.impl(), "copy_ (source)");
   MG_CHECK(broadcast_shapes(source.shape(), shape(), "copy_") == shape(),
-           "copy_: source of shape {} does not broadcast to the destination's shape {}",
-           mg::to_string(source.shape()), mg::to_string(shape()));
+           "copy_: source of shape {} does not broadcast to the destination's shape {}", mg::to_string(source.shape()),
+           mg::to_string(shape()));
   kernels::copy(*impl_, *source.impl());
   return *this;
 }

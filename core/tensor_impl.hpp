@@ -48,8 +48,7 @@ struct TensorImpl {
 Shape contiguous_strides(const Shape& shape);
 std::int64_t shape_numel(const Shape& shape);
 // A new impl viewing `base`'s storage with the given geometry and no history.
-std::shared_ptr<TensorImpl> make_view_impl(const TensorImpl& base, Shape shape, Shape strides,
-                                           std::int64_t offset);
+std::shared_ptr<TensorImpl> make_view_impl(const TensorImpl& base, Shape shape, Shape strides, std::int64_t offset);
 // Wraps an existing dimension index (negative counts from the end); throws
 // mg::Error naming `op` when out of range.
 std::int64_t wrap_dim(std::int64_t dim, std::int64_t ndim, const char* op);

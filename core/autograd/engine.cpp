@@ -77,9 +77,8 @@ Tensor root_gradient(const Tensor& output, const Tensor& grad_output, std::size_
              i, to_string(output.shape()));
     return ones_like(output);
   }
-  MG_CHECK(grad_output.shape() == output.shape(),
-           "backward: grad_output {} has shape {} but output {} has shape {}", i, to_string(grad_output.shape()), i,
-           to_string(output.shape()));
+  MG_CHECK(grad_output.shape() == output.shape(), "backward: grad_output {} has shape {} but output {} has shape {}", i,
+           to_string(grad_output.shape()), i, to_string(output.shape()));
   return grad_output.dtype() == output.dtype() ? grad_output : grad_output.to(output.dtype());
 }
 
@@ -103,8 +102,8 @@ std::vector<Tensor> run_backward(const std::vector<Tensor>& outputs, const std::
                                  bool keep_graph, bool create_graph, const std::vector<Tensor>* inputs,
                                  bool allow_unused) {
   MG_CHECK(!outputs.empty(), "backward: no outputs given");
-  MG_CHECK(grad_outputs.empty() || grad_outputs.size() == outputs.size(),
-           "backward: {} grad_outputs for {} outputs", grad_outputs.size(), outputs.size());
+  MG_CHECK(grad_outputs.empty() || grad_outputs.size() == outputs.size(), "backward: {} grad_outputs for {} outputs",
+           grad_outputs.size(), outputs.size());
   GradModeGuard mode(create_graph);
 
   std::vector<NodePtr> roots;
@@ -135,8 +134,7 @@ std::vector<Tensor> run_backward(const std::vector<Tensor>& outputs, const std::
   auto dependencies = count_dependencies(roots);
   std::vector<NodePtr> ready;
   for (const auto& root : roots)
-    if (dependencies[root.get()] == 0 &&
-        std::find(ready.begin(), ready.end(), root) == ready.end())
+    if (dependencies[root.get()] == 0 && std::find(ready.begin(), ready.end(), root) == ready.end())
       ready.push_back(root);
 
   std::vector<Tensor> captured(inputs ? inputs->size() : 0);
@@ -151,8 +149,7 @@ std::vector<Tensor> run_backward(const std::vector<Tensor>& outputs, const std::
     if (auto it = targets.find(node.get()); it != targets.end())
       for (std::size_t j : it->second) captured[j] = grad;
 
-    const bool skip = inputs ? (!needed.count(node.get()) || dynamic_cast<AccumulateGrad*>(node.get()))
-                             : false;
+    const bool skip = inputs ? (!needed.count(node.get()) || dynamic_cast<AccumulateGrad*>(node.get())) : false;
     if (grad.defined() && !skip) {
       Grads grads = node->apply(grad);
       grad = Tensor();

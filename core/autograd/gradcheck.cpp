@@ -39,8 +39,8 @@ std::vector<std::size_t> differentiable(const std::vector<Tensor>& inputs) {
   std::vector<std::size_t> indices;
   for (std::size_t i = 0; i < inputs.size(); ++i) {
     if (!inputs[i].requires_grad()) continue;
-    MG_CHECK(inputs[i].dtype() == DType::Float64,
-             "gradcheck: input {} is {}; finite differences need float64 inputs", i, dtype_name(inputs[i].dtype()));
+    MG_CHECK(inputs[i].dtype() == DType::Float64, "gradcheck: input {} is {}; finite differences need float64 inputs",
+             i, dtype_name(inputs[i].dtype()));
     indices.push_back(i);
   }
   return indices;
@@ -121,10 +121,10 @@ bool gradcheck(const MultiFunction& fn, const std::vector<Tensor>& inputs, const
         const double a = analytical[w][j][k], n = numerical[w][j][k];
         if (std::abs(a - n) <= options.atol + options.rtol * std::abs(n)) continue;
         if (!options.raise) return false;
-        throw Error(fmt::format(
-            "gradcheck: Jacobian mismatch for input {} (shape {}), element {}, output element {}: "
-            "analytical {:.10g}, numerical {:.10g}",
-            wrt[w], to_string(inputs[wrt[w]].shape()), j, k, a, n));
+        throw Error(
+            fmt::format("gradcheck: Jacobian mismatch for input {} (shape {}), element {}, output element {}: "
+                        "analytical {:.10g}, numerical {:.10g}",
+                        wrt[w], to_string(inputs[wrt[w]].shape()), j, k, a, n));
       }
   return true;
 }

@@ -75,8 +75,7 @@ Tensor attach(std::string_view name, const Tensor* inputs, std::size_t count, Te
   auto impl = make_view_impl(source, source.shape, source.strides, source.offset);
   impl->requires_grad = true;
   impl->grad_fn = node;
-  if (save == Save::Output)
-    node->saved_output_ = make_view_impl(source, source.shape, source.strides, source.offset);
+  if (save == Save::Output) node->saved_output_ = make_view_impl(source, source.shape, source.strides, source.offset);
   return Tensor(std::move(impl));
 }
 

@@ -34,8 +34,8 @@ void fill(TensorImpl& dst, double value) {
 namespace {
 template <class To, class From>
 void copy_typed(TensorImpl& dst, const TensorImpl& src) {
-  const auto loop = make_loop<2>(dst.shape, {dst.data(), src.data()},
-                                 {dst.strides, broadcast_strides(src, dst.shape)}, {sizeof(To), sizeof(From)});
+  const auto loop = make_loop<2>(dst.shape, {dst.data(), src.data()}, {dst.strides, broadcast_strides(src, dst.shape)},
+                                 {sizeof(To), sizeof(From)});
   run_loop(loop, [](char* const* p, const std::int64_t* s, std::int64_t n) {
     if (s[0] == sizeof(To) && s[1] == sizeof(From)) {
       auto* out = reinterpret_cast<To*>(p[0]);

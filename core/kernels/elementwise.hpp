@@ -30,8 +30,8 @@ Tensor map1(const Tensor& x, DType dtype, const F& f) {
   const Tensor a = as_dtype(x, dtype);
   Tensor out = Tensor::empty(a.shape(), dtype);
   MG_DISPATCH_ALL(dtype, [&] {
-    const auto loop = make_loop<2>(a.shape(), {out.impl()->data(), a.impl()->data()},
-                                   {out.strides(), a.strides()}, {sizeof(scalar_t), sizeof(scalar_t)});
+    const auto loop = make_loop<2>(a.shape(), {out.impl()->data(), a.impl()->data()}, {out.strides(), a.strides()},
+                                   {sizeof(scalar_t), sizeof(scalar_t)});
     run_loop(loop, [&f](char* const* p, const std::int64_t* s, std::int64_t n) { map1_run<scalar_t>(p, s, n, f); });
   });
   return out;
@@ -64,9 +64,9 @@ Tensor map2(const Tensor& x, const Tensor& y, DType dtype, const char* op, const
   Tensor out = Tensor::empty(shape, dtype);
   MG_DISPATCH_ALL(dtype, [&] {
     constexpr std::int64_t e = sizeof(scalar_t);
-    const auto loop = make_loop<3>(shape, {out.impl()->data(), a.impl()->data(), b.impl()->data()},
-                                   {out.strides(), broadcast_strides(*a.impl(), shape), broadcast_strides(*b.impl(), shape)},
-                                   {e, e, e});
+    const auto loop = make_loop<3>(
+        shape, {out.impl()->data(), a.impl()->data(), b.impl()->data()},
+        {out.strides(), broadcast_strides(*a.impl(), shape), broadcast_strides(*b.impl(), shape)}, {e, e, e});
     run_loop(loop, [&f](char* const* p, const std::int64_t* s, std::int64_t n) { map2_run<scalar_t>(p, s, n, f); });
   });
   return out;
@@ -79,17 +79,16 @@ Tensor map3(const Tensor& x, const Tensor& y, const Tensor& z, DType dtype, cons
   Tensor out = Tensor::empty(shape, dtype);
   MG_DISPATCH_ALL(dtype, [&] {
     constexpr std::int64_t e = sizeof(scalar_t);
-    const auto loop = make_loop<4>(
-        shape, {out.impl()->data(), a.impl()->data(), b.impl()->data(), c.impl()->data()},
-        {out.strides(), broadcast_strides(*a.impl(), shape), broadcast_strides(*b.impl(), shape),
-         broadcast_strides(*c.impl(), shape)},
-        {e, e, e, e});
+    const auto loop = make_loop<4>(shape, {out.impl()->data(), a.impl()->data(), b.impl()->data(), c.impl()->data()},
+                                   {out.strides(), broadcast_strides(*a.impl(), shape),
+                                    broadcast_strides(*b.impl(), shape), broadcast_strides(*c.impl(), shape)},
+                                   {e, e, e, e});
     run_loop(loop, [&f](char* const* p, const std::int64_t* s, std::int64_t n) {
       auto* out_data = reinterpret_cast<scalar_t*>(p[0]);
       for (std::int64_t i = 0; i < n; ++i)
-        out_data[i] = f(*reinterpret_cast<const scalar_t*>(p[1] + i * s[1]),
-                        *reinterpret_cast<const scalar_t*>(p[2] + i * s[2]),
-                        *reinterpret_cast<const scalar_t*>(p[3] + i * s[3]));
+        out_data[i] =
+            f(*reinterpret_cast<const scalar_t*>(p[1] + i * s[1]), *reinterpret_cast<const scalar_t*>(p[2] + i * s[2]),
+              *reinterpret_cast<const scalar_t*>(p[3] + i * s[3]));
     });
   });
   return out;

@@ -9,8 +9,8 @@
 #include <string>
 
 #include "../parallel.hpp"
-#include "metagrad/core/error.hpp"
 #include "../tensor_impl.hpp"
+#include "metagrad/core/error.hpp"
 
 namespace mg::kernels {
 
@@ -30,8 +30,8 @@ Shape broadcast_strides(const TensorImpl& t, const Shape& shape);
 
 // Operand k has data `base[k]` and element strides `strides[k]` over `shape`.
 template <std::size_t N>
-Loop<N> make_loop(const Shape& shape, const std::array<char*, N>& base,
-                  const std::array<Shape, N>& strides, const std::array<std::int64_t, N>& esize) {
+Loop<N> make_loop(const Shape& shape, const std::array<char*, N>& base, const std::array<Shape, N>& strides,
+                  const std::array<std::int64_t, N>& esize) {
   if (shape.size() > static_cast<std::size_t>(kMaxLoopDims))
     throw Error("tensors of more than 16 dims are not supported, got " + std::to_string(shape.size()));
   Loop<N> loop;

@@ -95,8 +95,7 @@ Tensor pow(const Tensor& base, const Tensor& exponent) {
       [base, exponent](const BackwardArgs& in) {
         Grads grads(2);
         const Tensor zero = zero_like_scalar(in.grad);
-        if (in.needs(0))
-          grads[0] = where(eq(exponent, zero), zero, in.grad * (exponent * pow(base, exponent - 1.0)));
+        if (in.needs(0)) grads[0] = where(eq(exponent, zero), zero, in.grad * (exponent * pow(base, exponent - 1.0)));
         if (in.needs(1)) {
           // d/dy x^y = x^y log x, taken as 0 where x == 0 and y >= 0 (the limit).
           const Tensor base_is_zero_limit = eq(base, zero) * ge(exponent, zero);
@@ -152,13 +151,12 @@ Tensor operator-(const Tensor& a) { return neg(a); }
 
 // ---- comparisons and selection ------------------------------------------------
 
-#define MG_COMPARISON(name, expr)                                                                  \
-  Tensor name(const Tensor& a, const Tensor& b) {                                                  \
-    check_defined(a, #name);                                                                       \
-    check_defined(b, #name);                                                                       \
-    return kernels::map2(a, b, binary_dtype(a, b), #name, [](auto x, auto y) -> decltype(x) {     \
-      return (expr) ? 1 : 0;                                                                       \
-    });                                                                                            \
+#define MG_COMPARISON(name, expr)                                                       \
+  Tensor name(const Tensor& a, const Tensor& b) {                                       \
+    check_defined(a, #name);                                                            \
+    check_defined(b, #name);                                                            \
+    return kernels::map2(a, b, binary_dtype(a, b), #name,                               \
+                         [](auto x, auto y) -> decltype(x) { return (expr) ? 1 : 0; }); \
   }
 MG_COMPARISON(eq, x == y)
 MG_COMPARISON(ne, x != y)
@@ -193,7 +191,8 @@ Tensor neg(const Tensor& x) {
 Tensor exp(const Tensor& x) {
   check_defined(x, "exp");
   Tensor out = kernels::map1(x, floating_dtype(x), [](auto v) { return std::exp(v); });
-  return record("exp", {x}, out, [](const BackwardArgs& in) { return Grads{in.grad * in.output()}; }, Save::Output);
+  return record(
+      "exp", {x}, out, [](const BackwardArgs& in) { return Grads{in.grad * in.output()}; }, Save::Output);
 }
 
 Tensor log(const Tensor& x) {
@@ -205,8 +204,8 @@ Tensor log(const Tensor& x) {
 Tensor sqrt(const Tensor& x) {
   check_defined(x, "sqrt");
   Tensor out = kernels::map1(x, floating_dtype(x), [](auto v) { return std::sqrt(v); });
-  return record("sqrt", {x}, out, [](const BackwardArgs& in) { return Grads{in.grad / (2.0 * in.output())}; },
-                Save::Output);
+  return record(
+      "sqrt", {x}, out, [](const BackwardArgs& in) { return Grads{in.grad / (2.0 * in.output())}; }, Save::Output);
 }
 
 Tensor abs(const Tensor& x) {

@@ -84,8 +84,8 @@ Tensor cat(const std::vector<Tensor>& tensors, std::int64_t dim) {
     bool compatible = s.size() == shape.size();
     for (std::size_t d = 0; compatible && d < s.size(); ++d)
       compatible = static_cast<std::int64_t>(d) == dim || s[d] == first.shape()[d];
-    MG_CHECK(compatible, "cat: tensor {} has shape {}, which does not match shape {} except in dim {}", k,
-             to_string(s), to_string(first.shape()), dim);
+    MG_CHECK(compatible, "cat: tensor {} has shape {}, which does not match shape {} except in dim {}", k, to_string(s),
+             to_string(first.shape()), dim);
     shape[dim] += s[dim];
     dtype = promote(dtype, tensors[k].dtype());
   }

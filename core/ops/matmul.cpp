@@ -44,8 +44,8 @@ Tensor blas_ready(const Tensor& t) {
 
 void gemm(CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, std::int64_t m, std::int64_t n, std::int64_t k, const float* a,
           std::int64_t lda, const float* b, std::int64_t ldb, float* c, std::int64_t ldc) {
-  cblas_sgemm(CblasRowMajor, ta, tb, static_cast<blasint>(m), static_cast<blasint>(n), static_cast<blasint>(k), 1.0f,
-              a, static_cast<blasint>(lda), b, static_cast<blasint>(ldb), 0.0f, c, static_cast<blasint>(ldc));
+  cblas_sgemm(CblasRowMajor, ta, tb, static_cast<blasint>(m), static_cast<blasint>(n), static_cast<blasint>(k), 1.0f, a,
+              static_cast<blasint>(lda), b, static_cast<blasint>(ldb), 0.0f, c, static_cast<blasint>(ldc));
 }
 void gemm(CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, std::int64_t m, std::int64_t n, std::int64_t k, const double* a,
           std::int64_t lda, const double* b, std::int64_t ldb, double* c, std::int64_t ldc) {
@@ -53,9 +53,8 @@ void gemm(CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, std::int64_t m, std::int64_t n
               static_cast<blasint>(lda), b, static_cast<blasint>(ldb), 0.0, c, static_cast<blasint>(ldc));
 }
 // Integer matmul has no BLAS; a plain loop is enough for index arithmetic.
-void gemm(CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, std::int64_t m, std::int64_t n, std::int64_t k,
-          const std::int64_t* a, std::int64_t lda, const std::int64_t* b, std::int64_t ldb, std::int64_t* c,
-          std::int64_t ldc) {
+void gemm(CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, std::int64_t m, std::int64_t n, std::int64_t k, const std::int64_t* a,
+          std::int64_t lda, const std::int64_t* b, std::int64_t ldb, std::int64_t* c, std::int64_t ldc) {
   for (std::int64_t i = 0; i < m; ++i)
     for (std::int64_t j = 0; j < n; ++j) {
       std::int64_t acc = 0;
@@ -113,9 +112,15 @@ Tensor matmul_nd(const Tensor& a, const Tensor& b) {
     const Tensor ea = blas_ready(a.to(dtype)).expand(a_full);
     const Tensor eb = blas_ready(b.to(dtype)).expand(b_full);
     switch (dtype) {
-      case DType::Float32: batched_gemm<float>(ea, eb, out); break;
-      case DType::Float64: batched_gemm<double>(ea, eb, out); break;
-      case DType::Int64: batched_gemm<std::int64_t>(ea, eb, out); break;
+      case DType::Float32:
+        batched_gemm<float>(ea, eb, out);
+        break;
+      case DType::Float64:
+        batched_gemm<double>(ea, eb, out);
+        break;
+      case DType::Int64:
+        batched_gemm<std::int64_t>(ea, eb, out);
+        break;
     }
   }
   return record("matmul", {a, b}, out, [a, b](const BackwardArgs& in) {
@@ -131,8 +136,8 @@ Tensor matmul(const Tensor& a, const Tensor& b) {
   MG_CHECK(a.dim() >= 1 && b.dim() >= 1, "matmul: both operands need at least one dim, got shapes {} and {}",
            to_string(a.shape()), to_string(b.shape()));
   if (a.dim() == 1 && b.dim() == 1) {
-    MG_CHECK(a.shape()[0] == b.shape()[0], "matmul: vectors of shapes {} and {} differ in length",
-             to_string(a.shape()), to_string(b.shape()));
+    MG_CHECK(a.shape()[0] == b.shape()[0], "matmul: vectors of shapes {} and {} differ in length", to_string(a.shape()),
+             to_string(b.shape()));
     return matmul_nd(a.unsqueeze(0), b.unsqueeze(1)).reshape({});
   }
   if (a.dim() == 1) return matmul_nd(a.unsqueeze(0), b).squeeze(-2);

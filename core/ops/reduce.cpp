@@ -90,7 +90,8 @@ void sum_kernel(const T* in, T* out, std::int64_t outer, std::int64_t reduced, s
   }
   constexpr std::int64_t kBlock = 256;  // inner columns accumulated together
   const std::int64_t blocks = (inner + kBlock - 1) / kBlock;
-  parallel_for(0, outer * blocks, std::max<std::int64_t>(1, kElementwiseGrain / (kBlock * std::max<std::int64_t>(reduced, 1))),
+  parallel_for(0, outer * blocks,
+               std::max<std::int64_t>(1, kElementwiseGrain / (kBlock * std::max<std::int64_t>(reduced, 1))),
                [&](std::int64_t lo, std::int64_t hi) {
                  Acc acc[kBlock];
                  for (std::int64_t task = lo; task < hi; ++task) {
@@ -180,11 +181,14 @@ Tensor extreme_all(const Tensor& x, bool is_max) {
     NoGradGuard no_grad;
     value = extreme_along(x.reshape({-1}), 0, false, is_max);
   }
-  return record(is_max ? "max" : "min", {x}, value, [x](const BackwardArgs& in) {
-    const Tensor& v = in.output();
-    const Tensor mask = v.item<double>() != v.item<double>() ? ne(x, x) : eq(x, v.detach());
-    return Grads{mask * (in.grad / sum(mask))};
-  }, autograd::Save::Output);
+  return record(
+      is_max ? "max" : "min", {x}, value,
+      [x](const BackwardArgs& in) {
+        const Tensor& v = in.output();
+        const Tensor mask = v.item<double>() != v.item<double>() ? ne(x, x) : eq(x, v.detach());
+        return Grads{mask * (in.grad / sum(mask))};
+      },
+      autograd::Save::Output);
 }
 
 }  // namespace
@@ -217,15 +221,21 @@ Tensor mean(const Tensor& x, const std::vector<std::int64_t>& dims_in, bool keep
 }
 
 Tensor mean(const Tensor& x) { return mean(x, std::vector<std::int64_t>{}, false); }
-Tensor mean(const Tensor& x, std::int64_t dim, bool keepdim) { return mean(x, std::vector<std::int64_t>{dim}, keepdim); }
+Tensor mean(const Tensor& x, std::int64_t dim, bool keepdim) {
+  return mean(x, std::vector<std::int64_t>{dim}, keepdim);
+}
 
 Tensor max(const Tensor& x) { return extreme_all(x, true); }
 Tensor min(const Tensor& x) { return extreme_all(x, false); }
 Tensor max(const Tensor& x, std::int64_t dim, bool keepdim) { return extreme_along(x, dim, keepdim, true); }
 Tensor min(const Tensor& x, std::int64_t dim, bool keepdim) { return extreme_along(x, dim, keepdim, false); }
 
-Tensor argmax(const Tensor& x, std::int64_t dim, bool keepdim) { return extreme<true>(x, dim, keepdim, "argmax").second; }
-Tensor argmin(const Tensor& x, std::int64_t dim, bool keepdim) { return extreme<false>(x, dim, keepdim, "argmin").second; }
+Tensor argmax(const Tensor& x, std::int64_t dim, bool keepdim) {
+  return extreme<true>(x, dim, keepdim, "argmax").second;
+}
+Tensor argmin(const Tensor& x, std::int64_t dim, bool keepdim) {
+  return extreme<false>(x, dim, keepdim, "argmin").second;
+}
 Tensor argmax(const Tensor& x) {
   MG_CHECK(x.defined(), "argmax: the tensor is undefined");
   return argmax(x.reshape({-1}), 0, false);

@@ -73,9 +73,8 @@ Tensor Tensor::view(const Shape& requested) const {
            mg::to_string(self.shape), mg::to_string(self.strides));
   const Shape input_shape = self.shape;
   Tensor out = view_of(self, shape, contiguous_strides(shape), self.offset);
-  return record("view", {*this}, out, [input_shape](const BackwardArgs& in) {
-    return Grads{in.grad.reshape(input_shape)};
-  });
+  return record("view", {*this}, out,
+                [input_shape](const BackwardArgs& in) { return Grads{in.grad.reshape(input_shape)}; });
 }
 
 Tensor Tensor::reshape(const Shape& shape) const {
@@ -91,8 +90,8 @@ Tensor Tensor::flatten(std::int64_t start_dim, std::int64_t end_dim) const {
   const std::int64_t s = wrap_dim(start_dim, n, "flatten"), e = wrap_dim(end_dim, n, "flatten");
   MG_CHECK(s <= e, "flatten: start_dim {} comes after end_dim {}", start_dim, end_dim);
   Shape shape(this->shape().begin(), this->shape().begin() + s);
-  shape.push_back(std::accumulate(this->shape().begin() + s, this->shape().begin() + e + 1, std::int64_t{1},
-                                  std::multiplies<>()));
+  shape.push_back(
+      std::accumulate(this->shape().begin() + s, this->shape().begin() + e + 1, std::int64_t{1}, std::multiplies<>()));
   shape.insert(shape.end(), this->shape().begin() + e + 1, this->shape().end());
   return reshape(shape);
 }
@@ -100,8 +99,8 @@ Tensor Tensor::flatten(std::int64_t start_dim, std::int64_t end_dim) const {
 Tensor Tensor::permute(const Shape& dims) const {
   const auto& self = impl_of(*this, "permute");
   const std::int64_t n = dim();
-  MG_CHECK(static_cast<std::int64_t>(dims.size()) == n, "permute: {} dims given for a tensor of shape {}",
-           dims.size(), mg::to_string(self.shape));
+  MG_CHECK(static_cast<std::int64_t>(dims.size()) == n, "permute: {} dims given for a tensor of shape {}", dims.size(),
+           mg::to_string(self.shape));
   Shape shape(n), strides(n), inverse(n, -1);
   for (std::int64_t i = 0; i < n; ++i) {
     const std::int64_t d = wrap_dim(dims[i], n, "permute");
@@ -195,9 +194,8 @@ Tensor Tensor::squeeze(std::int64_t d) const {
   strides.erase(strides.begin() + d);
   const Shape input_shape = self.shape;
   Tensor out = view_of(self, shape, strides, self.offset);
-  return record("squeeze", {*this}, out, [input_shape](const BackwardArgs& in) {
-    return Grads{in.grad.reshape(input_shape)};
-  });
+  return record("squeeze", {*this}, out,
+                [input_shape](const BackwardArgs& in) { return Grads{in.grad.reshape(input_shape)}; });
 }
 
 Tensor Tensor::squeeze() const {
@@ -216,9 +214,8 @@ Tensor Tensor::unsqueeze(std::int64_t d) const {
   strides.insert(strides.begin() + d, stride);
   const Shape input_shape = self.shape;
   Tensor out = view_of(self, shape, strides, self.offset);
-  return record("unsqueeze", {*this}, out, [input_shape](const BackwardArgs& in) {
-    return Grads{in.grad.reshape(input_shape)};
-  });
+  return record("unsqueeze", {*this}, out,
+                [input_shape](const BackwardArgs& in) { return Grads{in.grad.reshape(input_shape)}; });
 }
 
 Tensor Tensor::contiguous() const {

@@ -59,8 +59,8 @@ TEST_CASE("Hessian-vector product of an MLP matches PyTorch to 1e-10 in float64"
     const std::string key = name.get<std::string>();
     mg::testing::check_close(grads[i].to_vector<double>(), fixture["grad"][key].get<std::vector<double>>(), 1e-10,
                              1e-12, "grad " + key);
-    mg::testing::check_close(hvp[i].to_vector<double>(), fixture["hvp"][key].get<std::vector<double>>(), 1e-10,
-                             1e-12, "hvp " + key);
+    mg::testing::check_close(hvp[i].to_vector<double>(), fixture["hvp"][key].get<std::vector<double>>(), 1e-10, 1e-12,
+                             "hvp " + key);
     ++i;
   }
 }

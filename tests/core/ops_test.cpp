@@ -50,7 +50,10 @@ const std::map<std::string, OpFn>& op_table() {
       {"clamp", [](const Inputs& x) { return mg::clamp(x[0], -0.5, 0.5); }},
       {"sum_all", [](const Inputs& x) { return mg::sum(x[0]); }},
       {"sum_dim", [](const Inputs& x) { return mg::sum(x[0], 1); }},
-      {"sum_dims_keepdim", [](const Inputs& x) { return mg::sum(x[0], {0, 2}, true); }},
+      {"sum_dims_keepdim",
+       [](const Inputs& x) {
+         return mg::sum(x[0], {0, 2}, true);
+       }},
       {"mean_all", [](const Inputs& x) { return mg::mean(x[0]); }},
       {"mean_dim", [](const Inputs& x) { return mg::mean(x[0], -1); }},
       {"max_all", [](const Inputs& x) { return mg::max(x[0]); }},
@@ -59,7 +62,10 @@ const std::map<std::string, OpFn>& op_table() {
       {"min_all", [](const Inputs& x) { return mg::min(x[0]); }},
       {"argmax_dim", [](const Inputs& x) { return mg::argmax(x[0], 1); }},
       {"argmax_all", [](const Inputs& x) { return mg::argmax(x[0]); }},
-      {"sum_to", [](const Inputs& x) { return mg::sum_to(x[0], {3, 1}); }},
+      {"sum_to",
+       [](const Inputs& x) {
+         return mg::sum_to(x[0], {3, 1});
+       }},
       {"matmul_2d", [](const Inputs& x) { return mg::matmul(x[0], x[1]); }},
       {"matmul_batched", [](const Inputs& x) { return mg::matmul(x[0], x[1]); }},
       {"matmul_broadcast", [](const Inputs& x) { return mg::matmul(x[0], x[1]); }},
@@ -76,16 +82,31 @@ const std::map<std::string, OpFn>& op_table() {
          return x[0].reshape({3, 4}) * mg::arange(0.0, 12.0, 1.0, x[0].dtype()).reshape({3, 4});
        }},
       {"transpose", [](const Inputs& x) { return x[0].transpose(0, 2); }},
-      {"permute", [](const Inputs& x) { return x[0].permute({2, 0, 1}); }},
+      {"permute",
+       [](const Inputs& x) {
+         return x[0].permute({2, 0, 1});
+       }},
       {"narrow", [](const Inputs& x) { return x[0].narrow(1, 1, 2); }},
       {"slice_step", [](const Inputs& x) { return x[0].slice(1, 0, 4, 2); }},
       {"select", [](const Inputs& x) { return x[0].select(1, 2); }},
-      {"expand", [](const Inputs& x) { return x[0].expand({2, 3, 4}); }},
+      {"expand",
+       [](const Inputs& x) {
+         return x[0].expand({2, 3, 4});
+       }},
       {"squeeze_unsqueeze", [](const Inputs& x) { return x[0].squeeze(1).unsqueeze(0); }},
       {"flatten", [](const Inputs& x) { return x[0].flatten(1); }},
-      {"cat_dim0", [](const Inputs& x) { return mg::cat({x[0], x[1]}, 0); }},
-      {"cat_dim1", [](const Inputs& x) { return mg::cat({x[0], x[1]}, 1); }},
-      {"stack", [](const Inputs& x) { return mg::stack({x[0], x[1]}, 1); }},
+      {"cat_dim0",
+       [](const Inputs& x) {
+         return mg::cat({x[0], x[1]}, 0);
+       }},
+      {"cat_dim1",
+       [](const Inputs& x) {
+         return mg::cat({x[0], x[1]}, 1);
+       }},
+      {"stack",
+       [](const Inputs& x) {
+         return mg::stack({x[0], x[1]}, 1);
+       }},
       {"index_select_dim0", [](const Inputs& x) { return mg::index_select(x[0], 0, x[1]); }},
       {"index_select_dim1", [](const Inputs& x) { return mg::index_select(x[0], 1, x[1]); }},
       {"gather_dim1", [](const Inputs& x) { return mg::gather(x[0], 1, x[1]); }},
@@ -93,8 +114,7 @@ const std::map<std::string, OpFn>& op_table() {
       {"index_add", [](const Inputs& x) { return mg::index_add(x[0], 0, x[1], x[2]); }},
       {"scatter_add", [](const Inputs& x) { return mg::scatter_add(x[0], 1, x[1], x[2]); }},
       {"mlp_layer", [](const Inputs& x) { return mg::tanh(mg::matmul(x[0], x[1]) + x[2]); }},
-      {"cross_entropy_like",
-       [](const Inputs& x) { return -mg::mean(mg::gather(mg::log_softmax(x[0], 1), 1, x[1])); }},
+      {"cross_entropy_like", [](const Inputs& x) { return -mg::mean(mg::gather(mg::log_softmax(x[0], 1), 1, x[1])); }},
   };
   return table;
 }
@@ -154,8 +174,8 @@ TEST_CASE("ops match PyTorch forward and backward") {
         const Inputs inputs = make_inputs(spec, p.dtype, strided);
         const Tensor out = fn(inputs);
         REQUIRE(out.shape() == expected["shape"].get<mg::Shape>());
-        mg::testing::check_close(out.to_vector<double>(), expected["output"].get<std::vector<double>>(), p.rtol,
-                                 p.atol, context + " output");
+        mg::testing::check_close(out.to_vector<double>(), expected["output"].get<std::vector<double>>(), p.rtol, p.atol,
+                                 context + " output");
         if (!expected.contains("grads")) {
           CHECK_FALSE(out.requires_grad());
           continue;
@@ -166,8 +186,8 @@ TEST_CASE("ops match PyTorch forward and backward") {
         const auto grads = mg::autograd::grad({out}, wrt, {grad_output}, false, false, true);
         for (std::size_t i = 0; i < wrt.size(); ++i) {
           const auto expected_grad = expected["grads"][i].get<std::vector<double>>();
-          const auto actual = grads[i].defined() ? grads[i].to_vector<double>()
-                                                 : std::vector<double>(expected_grad.size(), 0.0);
+          const auto actual =
+              grads[i].defined() ? grads[i].to_vector<double>() : std::vector<double>(expected_grad.size(), 0.0);
           mg::testing::check_close(actual, expected_grad, p.rtol, p.atol, context + " grad " + std::to_string(i));
         }
       }

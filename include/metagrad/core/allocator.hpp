@@ -8,8 +8,8 @@
 namespace mg {
 
 struct AllocatorStats {
-  std::size_t bytes_in_use = 0;     // held by live tensors (rounded sizes)
-  std::size_t bytes_cached = 0;     // free, kept for reuse
+  std::size_t bytes_in_use = 0;        // held by live tensors (rounded sizes)
+  std::size_t bytes_cached = 0;        // free, kept for reuse
   std::size_t system_allocations = 0;  // blocks ever obtained from the system
 };
 

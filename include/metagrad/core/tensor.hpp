@@ -55,8 +55,7 @@ class Tensor {
   const std::shared_ptr<autograd::Node>& grad_fn() const;
   // Accumulates d(this)/d(leaf) into every leaf's grad(). A non-scalar tensor
   // needs grad_output of its own shape.
-  void backward(const Tensor& grad_output = Tensor(), bool retain_graph = false,
-                bool create_graph = false) const;
+  void backward(const Tensor& grad_output = Tensor(), bool retain_graph = false, bool create_graph = false) const;
 
   // views (share storage; differentiable)
   Tensor reshape(const Shape& shape) const;  // a view when strides allow, else a copy

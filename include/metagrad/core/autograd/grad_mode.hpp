@@ -14,9 +14,7 @@ struct GradMode {
 // Inside its scope ops record no history (evaluation, optimizer updates).
 class NoGradGuard {
  public:
-  NoGradGuard() : previous_(autograd::GradMode::is_enabled()) {
-    autograd::GradMode::set_enabled(false);
-  }
+  NoGradGuard() : previous_(autograd::GradMode::is_enabled()) { autograd::GradMode::set_enabled(false); }
   ~NoGradGuard() { autograd::GradMode::set_enabled(previous_); }
   NoGradGuard(const NoGradGuard&) = delete;
   NoGradGuard& operator=(const NoGradGuard&) = delete;

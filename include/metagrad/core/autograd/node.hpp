@@ -59,8 +59,8 @@ enum class Save { Nothing, Output };
 // True when grad mode is on and any of the tensors requires grad.
 bool any_requires_grad(const Tensor* tensors, std::size_t count);
 // Makes `output` the result of a recorded op (see record()).
-Tensor attach(std::string_view name, const Tensor* inputs, std::size_t count, Tensor output,
-              BackwardFn backward, Save save);
+Tensor attach(std::string_view name, const Tensor* inputs, std::size_t count, Tensor output, BackwardFn backward,
+              Save save);
 
 // Records `output` as computed from `inputs` by an op whose gradient is
 // `backward`, when any input requires grad; otherwise returns output as is.
@@ -68,18 +68,16 @@ Tensor attach(std::string_view name, const Tensor* inputs, std::size_t count, Te
 // when asked (Save::Output), because it would otherwise stay alive as long as
 // the graph does.
 template <class F>
-Tensor record(std::string_view name, std::initializer_list<Tensor> inputs, Tensor output,
-              F&& backward, Save save = Save::Nothing) {
+Tensor record(std::string_view name, std::initializer_list<Tensor> inputs, Tensor output, F&& backward,
+              Save save = Save::Nothing) {
   if (!any_requires_grad(inputs.begin(), inputs.size())) return output;
-  return attach(name, inputs.begin(), inputs.size(), std::move(output),
-                BackwardFn(std::forward<F>(backward)), save);
+  return attach(name, inputs.begin(), inputs.size(), std::move(output), BackwardFn(std::forward<F>(backward)), save);
 }
 template <class F>
-Tensor record(std::string_view name, const std::vector<Tensor>& inputs, Tensor output,
-              F&& backward, Save save = Save::Nothing) {
+Tensor record(std::string_view name, const std::vector<Tensor>& inputs, Tensor output, F&& backward,
+              Save save = Save::Nothing) {
   if (!any_requires_grad(inputs.data(), inputs.size())) return output;
-  return attach(name, inputs.data(), inputs.size(), std::move(output),
-                BackwardFn(std::forward<F>(backward)), save);
+  return attach(name, inputs.data(), inputs.size(), std::move(output), BackwardFn(std::forward<F>(backward)), save);
 }
 
 }  // namespace mg::autograd

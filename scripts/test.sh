@@ -1,0 +1,8 @@
+#!/usr/bin/env bash
+# Builds everything and runs every test suite through ctest.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/install-deps.sh
+scripts/configure.sh
+cmake --build build
+ctest --test-dir build --output-on-failure -j "$(nproc)"
