@@ -49,6 +49,7 @@ struct Mlp {
 struct Footprint {
   float first_loss, last_loss;
   long faults, growth_kib;
+  std::size_t system_allocations;  // blocks our allocator had to get from the system
 };
 
 // Trains on one batch: `warmup` iterations, then `iterations` counted ones.
@@ -70,7 +71,9 @@ Footprint train(std::int64_t batch, std::int64_t in, std::int64_t hidden, int wa
   for (int i = 0; i < warmup; ++i) iterate();
   const long resident_before = resident_kib();  // reads /proc: outside the counted window
   const long faults_before = minor_faults();
+  const auto system_allocations_before = mg::allocator_stats().system_allocations;
   for (int i = 0; i < iterations; ++i) f.last_loss = iterate();
+  f.system_allocations = mg::allocator_stats().system_allocations - system_allocations_before;
   f.faults = minor_faults() - faults_before;
   f.growth_kib = resident_kib() - resident_before;
   return f;
@@ -82,13 +85,18 @@ TEST_CASE("10,000 training iterations: no resident growth and no page faults aft
   const Footprint f = train(16, 32, 64, 200, 10000);
   MESSAGE("minor faults after warm-up: " << f.faults << ", resident growth: " << f.growth_kib << " KiB");
   CHECK(f.last_loss < f.first_loss * 0.1f);  // it really trained
+  CHECK(f.system_allocations == 0);
   CHECK(f.faults == 0);
   CHECK(f.growth_kib <= 0);
 }
 
-TEST_CASE("activations larger than glibc's mmap threshold are recycled without page faults") {
-  const Footprint f = train(128, 256, 1024, 20, 100);  // 512 KiB activations, 1 MiB weights
+TEST_CASE("activations larger than glibc's mmap threshold are recycled from the cache") {
+  const Footprint f = train(128, 256, 1024, 20, 200);  // 512 KiB activations, 1 MiB weights
   MESSAGE("minor faults after warm-up: " << f.faults << ", resident growth: " << f.growth_kib << " KiB");
-  CHECK(f.faults == 0);
-  CHECK(f.growth_kib <= 0);
+  CHECK(f.system_allocations == 0);
+  // Without the cache this loop faults ~1,000 pages per iteration. What is
+  // left comes from OpenBLAS's threaded GEMM driver, which now and then
+  // first touches another page of its large on-stack job arrays.
+  CHECK(f.faults <= 16);
+  CHECK(f.growth_kib <= 64);
 }
