@@ -3,6 +3,7 @@
 // accumulate in double.
 #include <algorithm>
 #include <limits>
+#include <vector>
 
 #include "../check.hpp"
 #include "../dispatch.hpp"
@@ -72,39 +73,79 @@ ReduceView reduce_view(const Tensor& x, const std::vector<std::int64_t>& dims) {
   return view;
 }
 
-// out[o, i] = sum over r of in[o, r, i]
+// Sum of n contiguous values. `omp simd` lets the compiler keep several
+// partial sums in vector lanes; the order is fixed by the binary, not by
+// the data or thread count.
 template <class T>
-void sum_kernel(const T* in, T* out, std::int64_t outer, std::int64_t reduced, std::int64_t inner) {
+Accumulator<T> sum_run(const T* in, std::int64_t n) {
+  Accumulator<T> acc = 0;
+#pragma omp simd reduction(+ : acc)
+  for (std::int64_t r = 0; r < n; ++r) acc += in[r];
+  return acc;
+}
+
+// Long rows are summed in chunks of this many values (in parallel when
+// there are few rows), then the chunk sums in order: the same result for
+// every thread count.
+constexpr std::int64_t kSumChunk = 1 << 15;
+
+// out[o] = sum over r of in[o, r]
+template <class T>
+void sum_rows(const T* in, T* out, std::int64_t outer, std::int64_t reduced) {
   using Acc = Accumulator<T>;
-  if (inner == 1) {
+  const std::int64_t chunks = (reduced + kSumChunk - 1) / kSumChunk;
+  if (chunks <= 1 || outer >= 8) {
     parallel_for(0, outer, std::max<std::int64_t>(1, kElementwiseGrain / std::max<std::int64_t>(reduced, 1)),
                  [&](std::int64_t lo, std::int64_t hi) {
                    for (std::int64_t o = lo; o < hi; ++o) {
                      const T* row = in + o * reduced;
                      Acc acc = 0;
-                     for (std::int64_t r = 0; r < reduced; ++r) acc += row[r];
+                     for (std::int64_t c = 0; c < reduced; c += kSumChunk)
+                       acc += sum_run(row + c, std::min(kSumChunk, reduced - c));
                      out[o] = static_cast<T>(acc);
                    }
                  });
     return;
   }
+  std::vector<Acc> partial(static_cast<std::size_t>(outer * chunks));
+  parallel_for(0, outer * chunks, 1, [&](std::int64_t lo, std::int64_t hi) {
+    for (std::int64_t task = lo; task < hi; ++task) {
+      const std::int64_t o = task / chunks, c = task % chunks * kSumChunk;
+      partial[static_cast<std::size_t>(task)] = sum_run(in + o * reduced + c, std::min(kSumChunk, reduced - c));
+    }
+  });
+  for (std::int64_t o = 0; o < outer; ++o) {
+    Acc acc = 0;
+    for (std::int64_t c = 0; c < chunks; ++c) acc += partial[static_cast<std::size_t>(o * chunks + c)];
+    out[o] = static_cast<T>(acc);
+  }
+}
+
+// out[o, i] = sum over r of in[o, r, i]
+template <class T>
+void sum_kernel(const T* in, T* out, std::int64_t outer, std::int64_t reduced, std::int64_t inner) {
+  using Acc = Accumulator<T>;
+  if (inner == 1) {
+    sum_rows(in, out, outer, reduced);
+    return;
+  }
   constexpr std::int64_t kBlock = 256;  // inner columns accumulated together
   const std::int64_t blocks = (inner + kBlock - 1) / kBlock;
-  parallel_for(0, outer * blocks,
-               std::max<std::int64_t>(1, kElementwiseGrain / (kBlock * std::max<std::int64_t>(reduced, 1))),
-               [&](std::int64_t lo, std::int64_t hi) {
-                 Acc acc[kBlock];
-                 for (std::int64_t task = lo; task < hi; ++task) {
-                   const std::int64_t o = task / blocks, i0 = task % blocks * kBlock;
-                   const std::int64_t width = std::min(kBlock, inner - i0);
-                   std::fill(acc, acc + width, Acc(0));
-                   for (std::int64_t r = 0; r < reduced; ++r) {
-                     const T* row = in + (o * reduced + r) * inner + i0;
-                     for (std::int64_t i = 0; i < width; ++i) acc[i] += row[i];
-                   }
-                   for (std::int64_t i = 0; i < width; ++i) out[o * inner + i0 + i] = static_cast<T>(acc[i]);
-                 }
-               });
+  const std::int64_t grain =
+      std::max<std::int64_t>(1, kElementwiseGrain / (kBlock * std::max<std::int64_t>(reduced, 1)));
+  parallel_for(0, outer * blocks, grain, [&](std::int64_t lo, std::int64_t hi) {
+    Acc acc[kBlock];
+    for (std::int64_t task = lo; task < hi; ++task) {
+      const std::int64_t o = task / blocks, i0 = task % blocks * kBlock;
+      const std::int64_t width = std::min(kBlock, inner - i0);
+      std::fill(acc, acc + width, Acc(0));
+      for (std::int64_t r = 0; r < reduced; ++r) {
+        const T* row = in + (o * reduced + r) * inner + i0;
+        for (std::int64_t i = 0; i < width; ++i) acc[i] += row[i];
+      }
+      for (std::int64_t i = 0; i < width; ++i) out[o * inner + i0 + i] = static_cast<T>(acc[i]);
+    }
+  });
 }
 
 Shape reduced_shape(const ReduceView& view, const std::vector<std::int64_t>& dims, bool keepdim) {

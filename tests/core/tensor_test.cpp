@@ -122,12 +122,16 @@ TEST_CASE("large elementwise ops and reductions agree across thread counts") {
   mg::set_num_threads(1);
   const auto s1 = mg::sum(mg::tanh(x) * x, 0).to_vector();
   const auto e1 = mg::exp(x.t()).to_vector();
+  const float total1 = mg::sum(x).item();
   mg::set_num_threads(2);
   const auto s2 = mg::sum(mg::tanh(x) * x, 0).to_vector();
   const auto e2 = mg::exp(x.t()).to_vector();
+  const float total2 = mg::sum(x).item();
   mg::set_num_threads(threads);
   CHECK(s1 == s2);
   CHECK(e1 == e2);
+  CHECK(total1 == total2);
+  CHECK(total1 == doctest::Approx(mg::sum(x.to(mg::DType::Float64)).item<double>()).epsilon(1e-6));
   CHECK_THROWS_AS(mg::set_num_threads(0), mg::Error);
 }
 
