@@ -203,8 +203,10 @@ Tensor Tensor::grad() const { return checked(impl_.get(), "grad").grad; }
 
 void Tensor::set_grad(const Tensor& grad) {
   checked(impl_.get(), "set_grad");
-  MG_CHECK(!grad.defined() || grad.shape() == shape(), "set_grad: gradient of shape {} for a tensor of shape {}",
-           mg::to_string(grad.shape()), mg::to_string(shape()));
+  MG_CHECK(!grad.defined() || (grad.shape() == shape() && grad.dtype() == dtype()),
+           "set_grad: gradient of shape {} ({}) for a tensor of shape {} ({})",
+           grad.defined() ? mg::to_string(grad.shape()) : "", grad.defined() ? dtype_name(grad.dtype()) : "",
+           mg::to_string(shape()), dtype_name(dtype()));
   impl_->grad = grad;
 }
 
@@ -222,8 +224,19 @@ void Tensor::backward(const Tensor& grad_output, bool retain_graph, bool create_
 
 // in-place data updates ---------------------------------------------------------
 
+namespace {
+// An in-place write records no history, so under grad mode it would make the
+// gradients of a tensor that requires grad silently wrong.
+void check_in_place(const TensorImpl* impl, const char* op) {
+  const auto& self = checked(impl, op);
+  MG_CHECK(!(self.requires_grad && autograd::GradMode::is_enabled()),
+           "{}: in-place update of a tensor that requires grad (shape {}); do it inside mg::NoGradGuard", op,
+           mg::to_string(self.shape));
+}
+}  // namespace
+
 Tensor& Tensor::fill_(double value) {
-  checked(impl_.get(), "fill_");
+  check_in_place(impl_.get(), "fill_");
   kernels::fill(*impl_, value);
   return *this;
 }
@@ -231,7 +244,7 @@ Tensor& Tensor::fill_(double value) {
 Tensor& Tensor::zero_() { return fill_(0.0); }
 
 Tensor& Tensor::copy_(const Tensor& source) {
-  checked(impl_.get(), "copy_");
+  check_in_place(impl_.get(), "copy_");
   checked(source.impl(), "copy_ (source)");
   MG_CHECK(broadcast_shapes(source.shape(), shape(), "copy_") == shape(),
            "copy_: source of shape {} does not broadcast to the destination's shape {}", mg::to_string(source.shape()),

@@ -72,6 +72,16 @@ TEST_CASE("in-place fill_, zero_ and copy_ write through views") {
   base.zero_();
   CHECK(base.to_vector() == std::vector<float>(6, 0.0f));
   CHECK_THROWS_WITH_AS(base.copy_(mg::ones({4})), doctest::Contains("[4]"), mg::Error);
+
+  Tensor leaf = mg::ones({2}).requires_grad_();
+  CHECK_THROWS_WITH_AS(leaf.fill_(0.0), doctest::Contains("NoGradGuard"), mg::Error);
+  CHECK_THROWS_WITH_AS(leaf.copy_(mg::zeros({2})), doctest::Contains("NoGradGuard"), mg::Error);
+  {
+    mg::NoGradGuard no_grad;
+    leaf.copy_(mg::zeros({2}));
+  }
+  CHECK(leaf.to_vector() == std::vector<float>{0, 0});
+  CHECK_THROWS_WITH_AS(leaf.set_grad(mg::zeros({2}, mg::DType::Float64)), doctest::Contains("float64"), mg::Error);
 }
 
 TEST_CASE("random numbers are deterministic for a seed and independent of the thread count") {
