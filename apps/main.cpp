@@ -1,23 +1,20 @@
 // The `metagrad` program: one binary, one thin file per subcommand.
-#include <CLI/CLI.hpp>
 #include <cstdio>
 #include <exception>
 
+#include "commands.hpp"
 #include "metagrad/metagrad.hpp"
 
 int main(int argc, char** argv) {
   CLI::App app{"metagrad: a C++ deep-learning framework for optimization research"};
   app.set_version_flag("--version", std::string("metagrad ") + mg::version());
   app.require_subcommand(0, 1);
+  mg::apps::add_info_command(app);
   try {
     app.parse(argc, argv);
+    if (app.get_subcommands().empty()) std::fputs(app.help().c_str(), stdout);
   } catch (const CLI::ParseError& e) {
     return app.exit(e);
-  }
-  try {
-    if (app.get_subcommands().empty()) {
-      std::fputs(app.help().c_str(), stdout);
-    }
   } catch (const mg::Error& e) {
     std::fprintf(stderr, "metagrad: error: %s\n", e.what());
     return 1;

@@ -1,7 +1,26 @@
 #include "metagrad/core/version.hpp"
 
+#include <cblas.h>
+#include <dnnl.h>
+#include <fmt/format.h>
+
+#include "metagrad/core/threading.hpp"
+
 namespace mg {
 
 const char* version() { return MG_VERSION_STRING; }
+
+std::string build_info() {
+  const dnnl_version_t* dnnl = dnnl_version();
+  return fmt::format(
+      "metagrad: {}\n"
+      "compiler: gcc {}\n"
+      "native code: {}\n"
+      "threads: {}\n"
+      "openblas: {} ({})\n"
+      "onednn: {}.{}.{}\n",
+      version(), __VERSION__, MG_NATIVE_BUILD ? "yes (-march=native)" : "no (portable)", get_num_threads(),
+      openblas_get_corename(), openblas_get_config(), dnnl->major, dnnl->minor, dnnl->patch);
+}
 
 }  // namespace mg

@@ -1,0 +1,10 @@
+#pragma once
+// Each subcommand of the `metagrad` program lives in its own file and adds
+// itself to the app here.
+#include <CLI/CLI.hpp>
+
+namespace mg::apps {
+
+void add_info_command(CLI::App& app);
+
+}  // namespace mg::apps
