@@ -3,18 +3,10 @@
 // results agree to rounding.
 #include <cmath>
 
-#include "../check.hpp"
 #include "../kernels/elementwise.hpp"
-#include "metagrad/core/autograd/node.hpp"
-#include "metagrad/core/ops.hpp"
+#include "op.hpp"
 
 namespace mg {
-
-using autograd::BackwardArgs;
-using autograd::Grads;
-using autograd::record;
-using autograd::Save;
-
 namespace {
 
 Tensor zero_like_scalar(const Tensor& t) { return scalar_tensor(0.0, t.dtype()); }

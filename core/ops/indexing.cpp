@@ -1,20 +1,12 @@
 // Joining and indexing ops. Their gradients pair up: index_select with
 // index_add, gather with scatter_add, cat with narrow; each pair member is
 // the other's backward, so the set is closed under differentiation.
-#include "../check.hpp"
 #include "../dispatch.hpp"
 #include "../kernels/copy.hpp"
 #include "../kernels/elementwise.hpp"
-#include "../tensor_impl.hpp"
-#include "metagrad/core/autograd/node.hpp"
-#include "metagrad/core/ops.hpp"
+#include "op.hpp"
 
 namespace mg {
-
-using autograd::BackwardArgs;
-using autograd::Grads;
-using autograd::record;
-
 namespace {
 
 // [outer, size of dim, inner] for a contiguous tensor.

@@ -2,17 +2,9 @@
 // flag with its leading dimension, never copied; batch dims broadcast.
 #include <cblas.h>
 
-#include "../check.hpp"
-#include "../tensor_impl.hpp"
-#include "metagrad/core/autograd/node.hpp"
-#include "metagrad/core/ops.hpp"
+#include "op.hpp"
 
 namespace mg {
-
-using autograd::BackwardArgs;
-using autograd::Grads;
-using autograd::record;
-
 namespace {
 
 // How BLAS can read a rows x cols matrix with the given element strides

@@ -5,20 +5,11 @@
 #include <limits>
 #include <vector>
 
-#include "../check.hpp"
 #include "../dispatch.hpp"
 #include "../parallel.hpp"
-#include "../tensor_impl.hpp"
-#include "metagrad/core/autograd/grad_mode.hpp"
-#include "metagrad/core/autograd/node.hpp"
-#include "metagrad/core/ops.hpp"
+#include "op.hpp"
 
 namespace mg {
-
-using autograd::BackwardArgs;
-using autograd::Grads;
-using autograd::record;
-
 namespace {
 
 template <class T>

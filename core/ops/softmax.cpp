@@ -3,19 +3,9 @@
 #include <cmath>
 #include <limits>
 
-#include "../check.hpp"
-#include "../tensor_impl.hpp"
-#include "metagrad/core/autograd/grad_mode.hpp"
-#include "metagrad/core/autograd/node.hpp"
-#include "metagrad/core/ops.hpp"
+#include "op.hpp"
 
 namespace mg {
-
-using autograd::BackwardArgs;
-using autograd::Grads;
-using autograd::record;
-using autograd::Save;
-
 namespace {
 
 void check_floating_input(const Tensor& x, const char* op) {

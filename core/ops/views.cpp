@@ -3,18 +3,10 @@
 // the engine sums it back to the input's shape.
 #include <numeric>
 
-#include "../check.hpp"
 #include "../kernels/copy.hpp"
-#include "../tensor_impl.hpp"
-#include "metagrad/core/autograd/node.hpp"
-#include "metagrad/core/ops.hpp"
+#include "op.hpp"
 
 namespace mg {
-
-using autograd::BackwardArgs;
-using autograd::Grads;
-using autograd::record;
-
 namespace {
 
 const TensorImpl& impl_of(const Tensor& t, const char* op) {
