@@ -64,7 +64,7 @@ void bench_elementwise(int threads) {
     const double bytes3 = 3.0 * 4.0 * static_cast<double>(n), bytes2 = 2.0 * 4.0 * static_cast<double>(n);
     double t = median_seconds([&] { a + b; });
     report("add", "metagrad", n, threads, t, bytes3 / t * 1e-9, "gbps");
-    t = median_seconds([&] { a * b; });
+    t = median_seconds([&] { a* b; });
     report("mul", "metagrad", n, threads, t, bytes3 / t * 1e-9, "gbps");
     t = median_seconds([&] { mg::exp(a); });
     report("exp", "metagrad", n, threads, t, bytes2 / t * 1e-9, "gbps");
