@@ -37,6 +37,9 @@ const std::map<std::string, OpFn>& op_table() {
       {"gt", [](const Inputs& x) { return mg::gt(x[0], x[1]); }},
       {"le", [](const Inputs& x) { return mg::le(x[0], x[1]); }},
       {"eq", [](const Inputs& x) { return mg::eq(x[0], x[1]); }},
+      {"ne", [](const Inputs& x) { return mg::ne(x[0], x[1]); }},
+      {"lt", [](const Inputs& x) { return mg::lt(x[0], x[1]); }},
+      {"ge", [](const Inputs& x) { return mg::ge(x[0], x[1]); }},
       {"where", [](const Inputs& x) { return mg::where(mg::gt(x[0], mg::zeros({}, x[0].dtype())), x[1], x[2]); }},
       {"neg", [](const Inputs& x) { return -x[0]; }},
       {"exp", [](const Inputs& x) { return mg::exp(x[0]); }},
@@ -62,6 +65,7 @@ const std::map<std::string, OpFn>& op_table() {
       {"min_all", [](const Inputs& x) { return mg::min(x[0]); }},
       {"argmax_dim", [](const Inputs& x) { return mg::argmax(x[0], 1); }},
       {"argmax_all", [](const Inputs& x) { return mg::argmax(x[0]); }},
+      {"argmin_dim", [](const Inputs& x) { return mg::argmin(x[0], 0); }},
       {"sum_to",
        [](const Inputs& x) {
          return mg::sum_to(x[0], {3, 1});
@@ -95,6 +99,8 @@ const std::map<std::string, OpFn>& op_table() {
        }},
       {"squeeze_unsqueeze", [](const Inputs& x) { return x[0].squeeze(1).unsqueeze(0); }},
       {"flatten", [](const Inputs& x) { return x[0].flatten(1); }},
+      {"clone", [](const Inputs& x) { return x[0].clone() * 2.0; }},
+      {"contiguous", [](const Inputs& x) { return x[0].transpose(0, 1).contiguous(); }},
       {"cat_dim0",
        [](const Inputs& x) {
          return mg::cat({x[0], x[1]}, 0);
