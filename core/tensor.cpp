@@ -1,5 +1,6 @@
 #include "metagrad/core/tensor.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <sstream>
@@ -56,6 +57,50 @@ Shape contiguous_strides(const Shape& shape) {
     stride *= shape[d];
   }
   return strides;
+}
+
+// Dims ordered from the largest stride to the smallest (ties keep dim order).
+std::vector<std::size_t> memory_order(const TensorImpl& t) {
+  std::vector<std::size_t> order(t.shape.size());
+  for (std::size_t d = 0; d < order.size(); ++d) order[d] = d;
+  std::stable_sort(order.begin(), order.end(),
+                   [&](std::size_t a, std::size_t b) { return t.strides[a] > t.strides[b]; });
+  return order;
+}
+
+// Non-overlapping and dense: the elements fill exactly numel slots.
+bool is_dense(const TensorImpl& t) {
+  std::int64_t expected = 1;
+  const auto order = memory_order(t);
+  for (std::size_t i = order.size(); i-- > 0;) {
+    const std::size_t d = order[i];
+    if (t.shape[d] == 1) continue;
+    if (t.strides[d] != expected) return false;
+    expected *= t.shape[d];
+  }
+  return true;
+}
+
+Shape dense_strides_like(const TensorImpl& like) {
+  if (!is_dense(like)) return contiguous_strides(like.shape);
+  Shape strides(like.shape.size());
+  std::int64_t stride = 1;
+  const auto order = memory_order(like);
+  for (std::size_t i = order.size(); i-- > 0;) {
+    strides[order[i]] = stride;
+    stride *= like.shape[order[i]];
+  }
+  return strides;
+}
+
+Tensor empty_in_layout_of(const Shape& shape, DType dtype, std::initializer_list<const Tensor*> candidates) {
+  Tensor out = Tensor::empty(shape, dtype);
+  for (const Tensor* c : candidates) {
+    if (c->shape() != shape || c->is_contiguous()) continue;
+    out.impl()->strides = dense_strides_like(*c->impl());
+    break;
+  }
+  return out;
 }
 
 std::int64_t shape_numel(const Shape& shape) {
@@ -238,6 +283,7 @@ void check_in_place(const TensorImpl* impl, const char* op) {
 Tensor& Tensor::fill_(double value) {
   check_in_place(impl_.get(), "fill_");
   kernels::fill(*impl_, value);
+  impl_->storage->bump_version();
   return *this;
 }
 
@@ -250,6 +296,7 @@ Tensor& Tensor::copy_(const Tensor& source) {
            "copy_: source of shape {} does not broadcast to the destination's shape {}", mg::to_string(source.shape()),
            mg::to_string(shape()));
   kernels::copy(*impl_, *source.impl());
+  impl_->storage->bump_version();
   return *this;
 }
 
@@ -263,10 +310,14 @@ Tensor full(const Shape& shape, double value, DType dtype) {
 Tensor zeros(const Shape& shape, DType dtype) { return full(shape, 0.0, dtype); }
 Tensor ones(const Shape& shape, DType dtype) { return full(shape, 1.0, dtype); }
 Tensor scalar_tensor(double value, DType dtype) { return full({}, value, dtype); }
-Tensor empty_like(const Tensor& t) { return Tensor::empty(t.shape(), t.dtype()); }
-Tensor zeros_like(const Tensor& t) { return zeros(t.shape(), t.dtype()); }
-Tensor ones_like(const Tensor& t) { return ones(t.shape(), t.dtype()); }
-Tensor full_like(const Tensor& t, double value) { return full(t.shape(), value, t.dtype()); }
+Tensor empty_like(const Tensor& t) { return empty_in_layout_of(t.shape(), t.dtype(), {&t}); }
+Tensor full_like(const Tensor& t, double value) {
+  Tensor out = empty_like(t);
+  out.fill_(value);
+  return out;
+}
+Tensor zeros_like(const Tensor& t) { return full_like(t, 0.0); }
+Tensor ones_like(const Tensor& t) { return full_like(t, 1.0); }
 
 Tensor arange(double start, double end, double step, DType dtype) {
   MG_CHECK(step != 0, "arange: step must be non-zero");

@@ -2,7 +2,9 @@
 // What a Tensor handle points to. Private to the library.
 #include <cstddef>
 #include <cstdint>
+#include <initializer_list>
 #include <memory>
+#include <vector>
 
 #include "metagrad/core/dtype.hpp"
 #include "metagrad/core/tensor.hpp"
@@ -21,10 +23,18 @@ class Storage {
   Storage& operator=(const Storage&) = delete;
   void* data() const { return data_; }
   std::size_t nbytes() const { return nbytes_; }
+  // Unique for the life of the process (addresses are reused, ids are not).
+  std::uint64_t id() const { return id_; }
+  // Bumped by every in-place write, so caches of derived data (reordered
+  // weights) know when they are stale.
+  std::uint64_t version() const { return version_; }
+  void bump_version() { ++version_; }
 
  private:
   void* data_;
   std::size_t nbytes_;
+  std::uint64_t id_;
+  std::uint64_t version_ = 0;
 };
 
 struct TensorImpl {
@@ -46,6 +56,18 @@ struct TensorImpl {
 };
 
 Shape contiguous_strides(const Shape& shape);
+// Dims ordered from the largest stride to the smallest (ties keep dim order).
+std::vector<std::size_t> memory_order(const TensorImpl& t);
+// Non-overlapping and dense: the elements fill exactly numel slots, in some
+// order of dims (contiguous, channels-last, any permutation).
+bool is_dense(const TensorImpl& t);
+// Strides for a fresh dense tensor of `like`'s shape that orders its dims in
+// memory as `like` does (e.g. channels-last stays channels-last); row-major
+// when `like` is not dense.
+Shape dense_strides_like(const TensorImpl& like);
+// A fresh tensor of `shape` laid out like the first of `candidates` that has
+// that shape and a dense layout, else contiguous.
+Tensor empty_in_layout_of(const Shape& shape, DType dtype, std::initializer_list<const Tensor*> candidates);
 std::int64_t shape_numel(const Shape& shape);
 // A new impl viewing `base`'s storage with the given geometry and no history.
 std::shared_ptr<TensorImpl> make_view_impl(const TensorImpl& base, Shape shape, Shape strides, std::int64_t offset);

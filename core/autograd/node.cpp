@@ -1,6 +1,7 @@
 #include "metagrad/core/autograd/node.hpp"
 
 #include "../check.hpp"
+#include "../kernels/copy.hpp"
 #include "../tensor_impl.hpp"
 #include "accumulate_grad.hpp"
 #include "metagrad/core/ops.hpp"
@@ -86,10 +87,16 @@ Grads AccumulateGrad::apply(const Tensor& grad) {
   } else if (current.defined()) {
     current = current + grad;
   } else {
-    // Store a contiguous tensor of our own: the incoming one may be a
-    // broadcast view, or alias a gradient the caller still holds.
+    // Store a tensor of our own laid out like the leaf: the incoming one may
+    // be a broadcast view, or alias a gradient the caller still holds.
     const bool exclusive = grad.impl_ptr().use_count() == 1 && grad.impl()->storage.use_count() == 1;
-    current = exclusive && grad.is_contiguous() ? grad.detach() : grad.detach().clone();
+    if (exclusive && grad.strides() == dense_strides_like(*leaf_)) {
+      current = grad.detach();
+    } else {
+      current = Tensor::empty(leaf_->shape, leaf_->dtype);
+      current.impl()->strides = dense_strides_like(*leaf_);
+      kernels::copy(*current.impl(), *grad.impl());
+    }
   }
   return {};
 }

@@ -28,7 +28,7 @@ void map1_run(char* const* p, const std::int64_t* s, std::int64_t n, const F& f)
 template <class F>
 Tensor map1(const Tensor& x, DType dtype, const F& f) {
   const Tensor a = as_dtype(x, dtype);
-  Tensor out = Tensor::empty(a.shape(), dtype);
+  Tensor out = empty_in_layout_of(a.shape(), dtype, {&a});
   MG_DISPATCH_ALL(dtype, [&] {
     const auto loop = make_loop<2>(a.shape(), {out.impl()->data(), a.impl()->data()}, {out.strides(), a.strides()},
                                    {sizeof(scalar_t), sizeof(scalar_t)});
@@ -61,7 +61,7 @@ template <class F>
 Tensor map2(const Tensor& x, const Tensor& y, DType dtype, const char* op, const F& f) {
   const Tensor a = as_dtype(x, dtype), b = as_dtype(y, dtype);
   const Shape shape = broadcast_shapes(a.shape(), b.shape(), op);
-  Tensor out = Tensor::empty(shape, dtype);
+  Tensor out = empty_in_layout_of(shape, dtype, {&a, &b});
   MG_DISPATCH_ALL(dtype, [&] {
     constexpr std::int64_t e = sizeof(scalar_t);
     const auto loop = make_loop<3>(
@@ -76,7 +76,7 @@ template <class F>
 Tensor map3(const Tensor& x, const Tensor& y, const Tensor& z, DType dtype, const char* op, const F& f) {
   const Tensor a = as_dtype(x, dtype), b = as_dtype(y, dtype), c = as_dtype(z, dtype);
   const Shape shape = broadcast_shapes(broadcast_shapes(a.shape(), b.shape(), op), c.shape(), op);
-  Tensor out = Tensor::empty(shape, dtype);
+  Tensor out = empty_in_layout_of(shape, dtype, {&b, &c, &a});
   MG_DISPATCH_ALL(dtype, [&] {
     constexpr std::int64_t e = sizeof(scalar_t);
     const auto loop = make_loop<4>(shape, {out.impl()->data(), a.impl()->data(), b.impl()->data(), c.impl()->data()},

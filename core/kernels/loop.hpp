@@ -3,6 +3,7 @@
 // elementwise kernel. Operands broadcast with stride 0; dims that are laid
 // out back to back in every operand are merged, so contiguous tensors become
 // one flat run that the compiler vectorises.
+#include <algorithm>
 #include <array>
 #include <cstddef>
 #include <cstdint>
@@ -36,7 +37,14 @@ Loop<N> make_loop(const Shape& shape, const std::array<char*, N>& base, const st
     throw Error("tensors of more than 16 dims are not supported, got " + std::to_string(shape.size()));
   Loop<N> loop;
   loop.base = base;
-  for (std::size_t d = 0; d < shape.size(); ++d) {
+  // Walk dims in operand 0's memory order (outermost first), so the inner
+  // run is its stride-1 dim even for permuted layouts such as channels-last.
+  std::array<std::size_t, kMaxLoopDims> order{};
+  for (std::size_t d = 0; d < shape.size(); ++d) order[d] = d;
+  std::stable_sort(order.begin(), order.begin() + static_cast<std::ptrdiff_t>(shape.size()),
+                   [&](std::size_t x, std::size_t y) { return strides[0][x] > strides[0][y]; });
+  for (std::size_t i = 0; i < shape.size(); ++i) {
+    const std::size_t d = order[i];
     loop.numel *= shape[d];
     if (shape[d] == 1) continue;
     std::array<std::int64_t, N> s{};

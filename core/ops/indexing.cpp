@@ -51,6 +51,13 @@ std::int64_t remapped_offset(std::int64_t flat, const Shape& index_shape, const 
   return offset;
 }
 
+// A contiguous copy of `t` in `dtype`, with no history.
+Tensor contiguous_copy(const Tensor& t, DType dtype) {
+  Tensor out = Tensor::empty(t.shape(), dtype);
+  kernels::copy(*out.impl(), *t.impl());
+  return out;
+}
+
 void check_index_shape(const Tensor& x, std::int64_t dim, const Tensor& index, const char* op) {
   MG_CHECK(index.dim() == x.dim(), "{}: index of shape {} must have as many dims as the tensor of shape {}", op,
            to_string(index.shape()), to_string(x.shape()));
@@ -152,7 +159,7 @@ Tensor index_add(const Tensor& base, std::int64_t dim, const Tensor& index, cons
   MG_CHECK(src.shape() == expected, "index_add: source of shape {} does not match the expected {}",
            to_string(src.shape()), to_string(expected));
   const DType dtype = promote(base.dtype(), src.dtype());
-  Tensor out = kernels::as_dtype(base, dtype).detach().clone();
+  Tensor out = contiguous_copy(base, dtype);
   const Tensor s_data = kernels::as_dtype(src, dtype).contiguous();
   const DimSplit s = split_at(base.shape(), dim);
   const std::int64_t* ip = flat_index.data_ptr<std::int64_t>();
@@ -201,7 +208,7 @@ Tensor scatter_add(const Tensor& base, std::int64_t dim, const Tensor& index, co
            to_string(src.shape()), to_string(index.shape()));
   const Tensor flat_index = checked_index(index, base.dim() == 0 ? 1 : base.shape()[dim], dim, "scatter_add");
   const DType dtype = promote(base.dtype(), src.dtype());
-  Tensor out = kernels::as_dtype(base, dtype).detach().clone();
+  Tensor out = contiguous_copy(base, dtype);
   const Tensor s_data = kernels::as_dtype(src, dtype).contiguous();
   const std::int64_t* ip = flat_index.data_ptr<std::int64_t>();
   MG_DISPATCH_ALL(dtype, [&] {

@@ -20,6 +20,7 @@ struct ReduceView {
   Tensor data;
   std::int64_t outer = 1, reduced = 1, inner = 1;
   Shape keepdim_shape;  // the result's shape with reduced dims kept as 1
+  Shape out_strides;    // how a kernel writing [outer, inner] in order lays out keepdim_shape
 };
 
 std::vector<std::int64_t> normalize_dims(const std::vector<std::int64_t>& dims, std::int64_t ndim, const char* op) {
@@ -35,30 +36,56 @@ std::vector<std::int64_t> normalize_dims(const std::vector<std::int64_t>& dims, 
   return out;
 }
 
+// When x is dense and the reduced dims are adjacent in its memory order
+// (any contiguous or channels-last tensor reduced over a block of dims), the
+// data is used in place; otherwise a permuted copy puts them last.
+bool view_in_place(const Tensor& x, const std::vector<std::int64_t>& dims, ReduceView& view) {
+  if (!is_dense(*x.impl())) return false;
+  int phase = 0;  // 0: before the reduced block, 1: inside, 2: after
+  for (std::size_t d : memory_order(*x.impl())) {
+    const std::int64_t size = x.shape()[d];
+    if (size == 1) continue;
+    const bool reduced = std::binary_search(dims.begin(), dims.end(), static_cast<std::int64_t>(d));
+    if (reduced && phase == 2) return false;
+    if (reduced) phase = 1;
+    if (!reduced && phase == 1) phase = 2;
+    (phase == 0 ? view.outer : phase == 1 ? view.reduced : view.inner) *= size;
+  }
+  view.data = x;
+  // The kept dims come out in x's memory order.
+  view.out_strides = Shape(x.shape().size(), 1);
+  std::int64_t stride = 1;
+  const auto order = memory_order(*x.impl());
+  for (std::size_t i = order.size(); i-- > 0;) {
+    view.out_strides[order[i]] = stride;
+    stride *= view.keepdim_shape[order[i]];
+  }
+  return true;
+}
+
 ReduceView reduce_view(const Tensor& x, const std::vector<std::int64_t>& dims) {
   NoGradGuard no_grad;
   ReduceView view;
-  const Shape& shape = x.shape();
-  view.keepdim_shape = shape;
+  view.keepdim_shape = x.shape();
   for (std::int64_t d : dims) view.keepdim_shape[d] = 1;
-  const bool consecutive = dims.empty() || dims.back() - dims.front() + 1 == static_cast<std::int64_t>(dims.size());
-  if (consecutive) {
-    view.data = x.contiguous();
-    const std::int64_t first = dims.empty() ? 0 : dims.front();
-    const std::int64_t last = dims.empty() ? -1 : dims.back();
-    for (std::int64_t d = 0; d < x.dim(); ++d)
-      (d < first ? view.outer : d <= last ? view.reduced : view.inner) *= shape[d];
+  if (dims.empty() || view_in_place(x, dims, view)) {
+    if (dims.empty()) {
+      view.data = x.contiguous();
+      view.reduced = x.numel();
+      view.out_strides = contiguous_strides(view.keepdim_shape);
+    }
     return view;
   }
+  view = ReduceView{Tensor(), 1, 1, 1, view.keepdim_shape, contiguous_strides(view.keepdim_shape)};
   Shape order;
   for (std::int64_t d = 0; d < x.dim(); ++d)
     if (!std::binary_search(dims.begin(), dims.end(), d)) {
       order.push_back(d);
-      view.outer *= shape[d];
+      view.outer *= x.shape()[d];
     }
   for (std::int64_t d : dims) {
     order.push_back(d);
-    view.reduced *= shape[d];
+    view.reduced *= x.shape()[d];
   }
   view.data = x.permute(order).contiguous();
   return view;
@@ -139,13 +166,19 @@ void sum_kernel(const T* in, T* out, std::int64_t outer, std::int64_t reduced, s
   });
 }
 
-Shape reduced_shape(const ReduceView& view, const std::vector<std::int64_t>& dims, bool keepdim) {
-  if (keepdim) return view.keepdim_shape;
-  Shape shape;
+// The result tensor, in its final shape, laid out so that a kernel writing
+// [outer, inner] in order fills it.
+Tensor allocate_result(const ReduceView& view, const std::vector<std::int64_t>& dims, bool keepdim, DType dtype) {
+  Tensor out = Tensor::empty(view.keepdim_shape, dtype);
+  out.impl()->strides = view.out_strides;
+  if (keepdim) return out;
+  Shape shape, strides;
   for (std::size_t d = 0; d < view.keepdim_shape.size(); ++d)
-    if (!std::binary_search(dims.begin(), dims.end(), static_cast<std::int64_t>(d)))
+    if (!std::binary_search(dims.begin(), dims.end(), static_cast<std::int64_t>(d))) {
       shape.push_back(view.keepdim_shape[d]);
-  return shape;
+      strides.push_back(view.out_strides[d]);
+    }
+  return Tensor(make_view_impl(*out.impl(), shape, strides, 0));
 }
 
 // Extreme value (max or min) and its index along one dim. NaN wins, as in PyTorch.
@@ -179,9 +212,8 @@ std::pair<Tensor, Tensor> extreme(const Tensor& x, std::int64_t dim, bool keepdi
   const std::vector<std::int64_t> dims = normalize_dims({dim}, x.dim(), op);
   const ReduceView view = reduce_view(x, dims);
   MG_CHECK(view.reduced > 0, "{}: cannot reduce over an empty dim of shape {}", op, to_string(x.shape()));
-  const Shape shape = reduced_shape(view, dims, keepdim);
-  Tensor values = Tensor::empty(shape, x.dtype());
-  Tensor indices = Tensor::empty(shape, DType::Int64);
+  Tensor values = allocate_result(view, dims, keepdim, x.dtype());
+  Tensor indices = allocate_result(view, dims, keepdim, DType::Int64);
   MG_DISPATCH_ALL(x.dtype(), [&] {
     extreme_kernel<scalar_t, kMax>(view.data.data_ptr<scalar_t>(), values.data_ptr<scalar_t>(),
                                    indices.data_ptr<std::int64_t>(), view.outer, view.reduced, view.inner);
@@ -229,7 +261,7 @@ Tensor sum(const Tensor& x, const std::vector<std::int64_t>& dims_in, bool keepd
   MG_CHECK(x.defined(), "sum: the tensor is undefined");
   const std::vector<std::int64_t> dims = normalize_dims(dims_in, x.dim(), "sum");
   const ReduceView view = reduce_view(x, dims);
-  Tensor out = Tensor::empty(reduced_shape(view, dims, keepdim), x.dtype());
+  Tensor out = allocate_result(view, dims, keepdim, x.dtype());
   MG_DISPATCH_ALL(x.dtype(), [&] {
     sum_kernel<scalar_t>(view.data.data_ptr<scalar_t>(), out.data_ptr<scalar_t>(), view.outer, view.reduced,
                          view.inner);

@@ -210,16 +210,44 @@ Tensor Tensor::unsqueeze(std::int64_t d) const {
                 [input_shape](const BackwardArgs& in) { return Grads{in.grad.reshape(input_shape)}; });
 }
 
+namespace {
+Tensor copy_into(const Tensor& source, Tensor out, const char* op) {
+  kernels::copy(*out.impl(), *source.impl());
+  return record(op, {source}, out, [](const BackwardArgs& in) { return Grads{in.grad}; });
+}
+}  // namespace
+
 Tensor Tensor::contiguous() const {
-  impl_of(*this, "contiguous");
-  return is_contiguous() ? *this : clone();
+  const auto& self = impl_of(*this, "contiguous");
+  return is_contiguous() ? *this : copy_into(*this, Tensor::empty(self.shape, self.dtype), "contiguous");
+}
+
+namespace {
+Shape channels_last_strides(const Shape& s) { return {s[1] * s[2] * s[3], 1, s[3] * s[1], s[1]}; }
+}  // namespace
+
+bool Tensor::is_channels_last() const {
+  const auto& self = impl_of(*this, "is_channels_last");
+  if (self.shape.size() != 4) return false;
+  const Shape expected = channels_last_strides(self.shape);
+  for (std::size_t d = 0; d < 4; ++d)
+    if (self.shape[d] != 1 && self.strides[d] != expected[d]) return false;
+  return true;
+}
+
+Tensor Tensor::channels_last() const {
+  const auto& self = impl_of(*this, "channels_last");
+  MG_CHECK(self.shape.size() == 4, "channels_last: expected a 4-D (N, C, H, W) tensor, got shape {}",
+           mg::to_string(self.shape));
+  if (is_channels_last()) return *this;
+  Tensor out = Tensor::empty(self.shape, self.dtype);
+  out.impl()->strides = channels_last_strides(self.shape);
+  return copy_into(*this, out, "channels_last");
 }
 
 Tensor Tensor::clone() const {
-  const auto& self = impl_of(*this, "clone");
-  Tensor out = Tensor::empty(self.shape, self.dtype);
-  kernels::copy(*out.impl(), self);
-  return record("clone", {*this}, out, [](const BackwardArgs& in) { return Grads{in.grad}; });
+  impl_of(*this, "clone");
+  return copy_into(*this, empty_like(*this), "clone");
 }
 
 Tensor Tensor::to(DType dtype) const {

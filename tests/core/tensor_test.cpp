@@ -192,3 +192,24 @@ TEST_CASE("the caching allocator reuses freed blocks") {
   }
   CHECK(mg::allocator_stats().system_allocations == before.system_allocations);
 }
+
+TEST_CASE("channels-last tensors keep their layout through elementwise ops and reduce without copies") {
+  mg::Generator g(4);
+  const Tensor x = mg::randn({2, 3, 4, 5}, g, mg::DType::Float64);
+  const Tensor cl = x.channels_last();
+  CHECK(cl.is_channels_last());
+  CHECK_FALSE(x.is_channels_last());
+  CHECK(cl.strides() == mg::Shape{60, 1, 15, 3});
+  CHECK(cl.to_vector<double>() == x.to_vector<double>());
+  const Tensor bias = mg::randn({1, 3, 1, 1}, g, mg::DType::Float64);
+  const Tensor y = mg::relu(cl * 2.0 + bias);
+  CHECK(y.is_channels_last());
+  CHECK(y.to_vector<double>() == mg::relu(x * 2.0 + bias).to_vector<double>());
+  CHECK(mg::empty_like(cl).is_channels_last());
+  CHECK(cl.clone().is_channels_last());
+  CHECK(cl.contiguous().is_contiguous());
+  mg::testing::check_close(mg::sum(cl, {0, 2, 3}), mg::sum(x, {0, 2, 3}), 1e-14, 1e-14, "sum over N, H, W");
+  mg::testing::check_close(mg::sum(cl, {1}, true), mg::sum(x, {1}, true), 1e-14, 1e-14, "sum over C");
+  mg::testing::check_close(mg::max(cl, 2), mg::max(x, 2), 0, 0, "max over H");
+  mg::testing::check_close(mg::mean(cl, {2, 3}), mg::mean(x, {2, 3}), 1e-14, 1e-14, "mean over H, W");
+}

@@ -72,6 +72,10 @@ class Tensor {
   Tensor squeeze() const;
   Tensor unsqueeze(std::int64_t dim) const;
   Tensor contiguous() const;  // itself when already contiguous
+  // A 4-D (N, C, H, W) tensor stored channels-last (NHWC in memory), the
+  // layout oneDNN convolutions run fastest on; itself when already so.
+  Tensor channels_last() const;
+  bool is_channels_last() const;
 
   // copies and conversions (differentiable)
   Tensor clone() const;
