@@ -8,6 +8,7 @@
 #include "metagrad/core/dtype.hpp"
 #include "metagrad/core/error.hpp"
 #include "metagrad/core/generator.hpp"
+#include "metagrad/core/nn_ops.hpp"
 #include "metagrad/core/ops.hpp"
 #include "metagrad/core/tensor.hpp"
 #include "metagrad/core/threading.hpp"

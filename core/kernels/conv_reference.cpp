@@ -1,0 +1,87 @@
+// Plain-loop convolutions in any dtype and layout: the float64 path and the
+// oracle the oneDNN path is tested against.
+#include "conv_reference.hpp"
+
+#include "../dispatch.hpp"
+
+namespace mg::kernels {
+namespace {
+
+// Element (n, c, h, w) of a 4-D tensor of any strides.
+template <class T>
+struct View4 {
+  T* data;
+  std::int64_t s0, s1, s2, s3;
+  explicit View4(const Tensor& t)
+      : data(t.data_ptr<T>()), s0(t.strides()[0]), s1(t.strides()[1]), s2(t.strides()[2]), s3(t.strides()[3]) {}
+  T& operator()(std::int64_t a, std::int64_t b, std::int64_t c, std::int64_t d) const {
+    return data[a * s0 + b * s1 + c * s2 + d * s3];
+  }
+};
+
+// Calls f(n, oc, oh, ow, ic, kh, kw, ih, iw) for every tap that lands inside the input.
+template <class F>
+void for_each_tap(const Shape& xs, const Shape& ws, const Shape& ys, const ConvGeometry& g, const F& f) {
+  const std::int64_t oc_per_group = ws[0] / g.groups, ic_per_group = ws[1];
+  for (std::int64_t n = 0; n < ys[0]; ++n)
+    for (std::int64_t oc = 0; oc < ys[1]; ++oc) {
+      const std::int64_t group = oc / oc_per_group;
+      for (std::int64_t oh = 0; oh < ys[2]; ++oh)
+        for (std::int64_t ow = 0; ow < ys[3]; ++ow)
+          for (std::int64_t icg = 0; icg < ic_per_group; ++icg)
+            for (std::int64_t kh = 0; kh < ws[2]; ++kh) {
+              const std::int64_t ih = oh * g.stride - g.padding + kh * g.dilation;
+              if (ih < 0 || ih >= xs[2]) continue;
+              for (std::int64_t kw = 0; kw < ws[3]; ++kw) {
+                const std::int64_t iw = ow * g.stride - g.padding + kw * g.dilation;
+                if (iw < 0 || iw >= xs[3]) continue;
+                f(n, oc, oh, ow, group * ic_per_group + icg, icg, kh, kw, ih, iw);
+              }
+            }
+    }
+}
+
+}  // namespace
+
+void reference_conv2d_forward(const Tensor& x, const Tensor& w, const Tensor& b, Tensor& y, const ConvGeometry& g) {
+  MG_DISPATCH_FLOATING(y.dtype(), [&] {
+    const View4<scalar_t> X(x), W(w), Y(y);
+    y.zero_();
+    if (b.defined()) {
+      const Tensor bias_values = b.detach().contiguous();
+      const scalar_t* bias = bias_values.data_ptr<scalar_t>();
+      for (std::int64_t n = 0; n < y.size(0); ++n)
+        for (std::int64_t c = 0; c < y.size(1); ++c)
+          for (std::int64_t h = 0; h < y.size(2); ++h)
+            for (std::int64_t v = 0; v < y.size(3); ++v) Y(n, c, h, v) = bias[c];
+    }
+    for_each_tap(x.shape(), w.shape(), y.shape(), g,
+                 [&](auto n, auto oc, auto oh, auto ow, auto ic, auto icg, auto kh, auto kw, auto ih, auto iw) {
+                   Y(n, oc, oh, ow) += X(n, ic, ih, iw) * W(oc, icg, kh, kw);
+                 });
+  });
+}
+
+void reference_conv2d_backward_input(const Tensor& gy, const Tensor& w, Tensor& gx, const ConvGeometry& g) {
+  MG_DISPATCH_FLOATING(gx.dtype(), [&] {
+    const View4<scalar_t> GY(gy), W(w), GX(gx);
+    gx.zero_();
+    for_each_tap(gx.shape(), w.shape(), gy.shape(), g,
+                 [&](auto n, auto oc, auto oh, auto ow, auto ic, auto icg, auto kh, auto kw, auto ih, auto iw) {
+                   GX(n, ic, ih, iw) += GY(n, oc, oh, ow) * W(oc, icg, kh, kw);
+                 });
+  });
+}
+
+void reference_conv2d_backward_weight(const Tensor& x, const Tensor& gy, Tensor& gw, const ConvGeometry& g) {
+  MG_DISPATCH_FLOATING(gw.dtype(), [&] {
+    const View4<scalar_t> X(x), GY(gy), GW(gw);
+    gw.zero_();
+    for_each_tap(x.shape(), gw.shape(), gy.shape(), g,
+                 [&](auto n, auto oc, auto oh, auto ow, auto ic, auto icg, auto kh, auto kw, auto ih, auto iw) {
+                   GW(oc, icg, kh, kw) += X(n, ic, ih, iw) * GY(n, oc, oh, ow);
+                 });
+  });
+}
+
+}  // namespace mg::kernels
