@@ -1,6 +1,7 @@
 // conv2d and its two backward ops. Each one's gradient is written with the
 // other two, so derivatives of any order stay on oneDNN.
 #include "../kernels/conv.hpp"
+#include "layout.hpp"
 #include "metagrad/core/nn_ops.hpp"
 #include "op.hpp"
 
@@ -41,17 +42,6 @@ void check_floating(const Tensor& t, const char* what, const char* op) {
   MG_CHECK(is_floating(t.dtype()), "{}: {} must be floating, got {}", op, what, dtype_name(t.dtype()));
 }
 
-// Activations as the kernels want them: channels-last for oneDNN (float32).
-Tensor activation(const Tensor& t) {
-  const Tensor d = t.detach();
-  return d.dtype() == DType::Float32 ? d.channels_last() : d;
-}
-
-Tensor new_activation(const Shape& shape, DType dtype) {
-  Tensor t = Tensor::empty(shape, dtype);
-  return dtype == DType::Float32 ? t.channels_last() : t;
-}
-
 }  // namespace
 
 Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor& b, std::int64_t stride, std::int64_t padding,
@@ -67,7 +57,7 @@ Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor& b, std::int64_t st
              "conv2d: bias of shape {} ({}) does not match {} output channels ({})", to_string(b.shape()),
              dtype_name(b.dtype()), w.size(0), dtype_name(w.dtype()));
   Tensor y = new_activation(y_shape, x.dtype());
-  kernels::conv2d_forward(activation(x), w.detach().contiguous(), b.defined() ? b.detach() : Tensor(), y, g);
+  kernels::conv2d_forward(kernel_activation(x), w.detach().contiguous(), b.defined() ? b.detach() : Tensor(), y, g);
   return record("conv2d", {x, w, b}, y, [x, w, g](const BackwardArgs& in) {
     return Grads{in.needs(0) ? conv2d_backward_input(in.grad, w, x.shape(), g.stride, g.padding, g.dilation, g.groups)
                              : Tensor(),
@@ -86,7 +76,7 @@ Tensor conv2d_backward_input(const Tensor& grad_output, const Tensor& w, const S
   MG_CHECK(grad_output.shape() == expected, "conv2d_backward_input: grad_output of shape {} should be {}",
            to_string(grad_output.shape()), to_string(expected));
   Tensor gx = new_activation(input_shape, grad_output.dtype());
-  kernels::conv2d_backward_input(activation(grad_output), w.detach().contiguous(), gx, g);
+  kernels::conv2d_backward_input(kernel_activation(grad_output), w.detach().contiguous(), gx, g);
   return record("conv2d_backward_input", {grad_output, w}, gx, [grad_output, w, g](const BackwardArgs& in) {
     return Grads{
         in.needs(0) ? conv2d(in.grad, w, Tensor(), g.stride, g.padding, g.dilation, g.groups) : Tensor(),
@@ -104,7 +94,7 @@ Tensor conv2d_backward_weight(const Tensor& x, const Tensor& grad_output, const 
   MG_CHECK(grad_output.shape() == expected, "conv2d_backward_weight: grad_output of shape {} should be {}",
            to_string(grad_output.shape()), to_string(expected));
   Tensor gw = Tensor::empty(weight_shape, x.dtype());
-  kernels::conv2d_backward_weight(activation(x), activation(grad_output), gw, g);
+  kernels::conv2d_backward_weight(kernel_activation(x), kernel_activation(grad_output), gw, g);
   return record("conv2d_backward_weight", {x, grad_output}, gw, [x, grad_output, g](const BackwardArgs& in) {
     return Grads{in.needs(0)
                      ? conv2d_backward_input(grad_output, in.grad, x.shape(), g.stride, g.padding, g.dilation, g.groups)

@@ -23,3 +23,22 @@ Tensor conv2d_backward_weight(const Tensor& x, const Tensor& grad_output, const 
                               std::int64_t groups = 1);
 
 }  // namespace mg
+
+namespace mg {
+
+// Pooling over square windows; stride < 1 means stride = kernel. Padding
+// never wins a max and counts as zeros in an average (count_include_pad).
+Tensor max_pool2d(const Tensor& x, std::int64_t kernel, std::int64_t stride = -1, std::int64_t padding = 0);
+// The values and, for each, h * W + w of the maximum within its (n, c) plane.
+std::pair<Tensor, Tensor> max_pool2d_with_indices(const Tensor& x, std::int64_t kernel, std::int64_t stride = -1,
+                                                  std::int64_t padding = 0);
+// The gradient of max pooling: grad scattered to the indices of the maxima.
+Tensor max_pool2d_backward(const Tensor& grad_output, const Tensor& indices, const Shape& input_shape);
+Tensor avg_pool2d(const Tensor& x, std::int64_t kernel, std::int64_t stride = -1, std::int64_t padding = 0);
+Tensor avg_pool2d_backward(const Tensor& grad_output, const Shape& input_shape, std::int64_t kernel,
+                           std::int64_t stride = -1, std::int64_t padding = 0);
+// Average pooling to a fixed output size (1, 1 is global average pooling).
+Tensor adaptive_avg_pool2d(const Tensor& x, std::int64_t out_height, std::int64_t out_width);
+Tensor adaptive_avg_pool2d_backward(const Tensor& grad_output, const Shape& input_shape);
+
+}  // namespace mg

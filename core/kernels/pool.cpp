@@ -1,0 +1,163 @@
+#include "pool.hpp"
+
+#include <limits>
+
+#include "../dispatch.hpp"
+#include "../parallel.hpp"
+#include "view4.hpp"
+
+namespace mg::kernels {
+namespace {
+
+// Calls f(n, i, j) for every output position, in parallel over (n, i).
+template <class F>
+void for_each_output(const Tensor& y, const F& f) {
+  const std::int64_t rows = y.size(0) * y.size(2);
+  const std::int64_t work_per_row = std::max<std::int64_t>(1, y.size(1) * y.size(3));
+  parallel_for(0, rows, std::max<std::int64_t>(1, kElementwiseGrain / work_per_row),
+               [&](std::int64_t lo, std::int64_t hi) {
+                 for (std::int64_t r = lo; r < hi; ++r)
+                   for (std::int64_t j = 0; j < y.size(3); ++j) f(r / y.size(2), r % y.size(2), j);
+               });
+}
+
+std::int64_t window_start(std::int64_t i, std::int64_t in, std::int64_t out) { return i * in / out; }
+std::int64_t window_end(std::int64_t i, std::int64_t in, std::int64_t out) { return ((i + 1) * in + out - 1) / out; }
+
+}  // namespace
+
+void max_pool2d_forward(const Tensor& x, Tensor& y, Tensor& indices, const PoolGeometry& g) {
+  MG_DISPATCH_FLOATING(x.dtype(), [&] {
+    const View4<scalar_t> X(x), Y(y);
+    const View4<std::int64_t> I(indices);
+    const std::int64_t channels = x.size(1), height = x.size(2), width = x.size(3);
+    for_each_output(y, [&](std::int64_t n, std::int64_t i, std::int64_t j) {
+      const std::int64_t h0 = i * g.stride - g.padding, w0 = j * g.stride - g.padding;
+      for (std::int64_t c = 0; c < channels; ++c) {
+        scalar_t best = -std::numeric_limits<scalar_t>::infinity();
+        std::int64_t best_index = -1;
+        for (std::int64_t h = std::max<std::int64_t>(h0, 0); h < std::min(h0 + g.kernel, height); ++h)
+          for (std::int64_t w = std::max<std::int64_t>(w0, 0); w < std::min(w0 + g.kernel, width); ++w) {
+            const scalar_t v = X(n, c, h, w);
+            if (v > best || v != v || best_index < 0) {
+              best = v;
+              best_index = h * width + w;
+              if (v != v) break;
+            }
+          }
+        Y(n, c, i, j) = best;
+        I(n, c, i, j) = best_index;
+      }
+    });
+  });
+}
+
+void max_pool2d_scatter(const Tensor& g, const Tensor& indices, Tensor& gx) {
+  gx.zero_();
+  MG_DISPATCH_FLOATING(g.dtype(), [&] {
+    const View4<scalar_t> G(g), GX(gx);
+    const View4<std::int64_t> I(indices);
+    const std::int64_t width = gx.size(3);
+    // Windows overlap when stride < kernel, so rows of one image are not
+    // independent: parallelise over images and channels only.
+    parallel_for(0, g.size(0), 1, [&](std::int64_t lo, std::int64_t hi) {
+      for (std::int64_t n = lo; n < hi; ++n)
+        for (std::int64_t i = 0; i < g.size(2); ++i)
+          for (std::int64_t j = 0; j < g.size(3); ++j)
+            for (std::int64_t c = 0; c < g.size(1); ++c) {
+              const std::int64_t index = I(n, c, i, j);
+              GX(n, c, index / width, index % width) += G(n, c, i, j);
+            }
+    });
+  });
+}
+
+void max_pool2d_gather(const Tensor& src, const Tensor& indices, Tensor& out) {
+  MG_DISPATCH_FLOATING(src.dtype(), [&] {
+    const View4<scalar_t> S(src), O(out);
+    const View4<std::int64_t> I(indices);
+    const std::int64_t width = src.size(3);
+    for_each_output(out, [&](std::int64_t n, std::int64_t i, std::int64_t j) {
+      for (std::int64_t c = 0; c < out.size(1); ++c) {
+        const std::int64_t index = I(n, c, i, j);
+        O(n, c, i, j) = S(n, c, index / width, index % width);
+      }
+    });
+  });
+}
+
+void avg_pool2d_forward(const Tensor& x, Tensor& y, const PoolGeometry& g) {
+  MG_DISPATCH_FLOATING(x.dtype(), [&] {
+    const View4<scalar_t> X(x), Y(y);
+    const scalar_t scale = scalar_t(1) / static_cast<scalar_t>(g.kernel * g.kernel);
+    for_each_output(y, [&](std::int64_t n, std::int64_t i, std::int64_t j) {
+      const std::int64_t h0 = i * g.stride - g.padding, w0 = j * g.stride - g.padding;
+      for (std::int64_t c = 0; c < x.size(1); ++c) {
+        scalar_t total = 0;
+        for (std::int64_t h = std::max<std::int64_t>(h0, 0); h < std::min(h0 + g.kernel, x.size(2)); ++h)
+          for (std::int64_t w = std::max<std::int64_t>(w0, 0); w < std::min(w0 + g.kernel, x.size(3)); ++w)
+            total += X(n, c, h, w);
+        Y(n, c, i, j) = total * scale;
+      }
+    });
+  });
+}
+
+void avg_pool2d_backward(const Tensor& g, Tensor& gx, const PoolGeometry& geometry) {
+  gx.zero_();
+  MG_DISPATCH_FLOATING(g.dtype(), [&] {
+    const View4<scalar_t> G(g), GX(gx);
+    const scalar_t scale = scalar_t(1) / static_cast<scalar_t>(geometry.kernel * geometry.kernel);
+    parallel_for(0, g.size(0), 1, [&](std::int64_t lo, std::int64_t hi) {
+      for (std::int64_t n = lo; n < hi; ++n)
+        for (std::int64_t i = 0; i < g.size(2); ++i)
+          for (std::int64_t j = 0; j < g.size(3); ++j) {
+            const std::int64_t h0 = i * geometry.stride - geometry.padding;
+            const std::int64_t w0 = j * geometry.stride - geometry.padding;
+            for (std::int64_t h = std::max<std::int64_t>(h0, 0); h < std::min(h0 + geometry.kernel, gx.size(2)); ++h)
+              for (std::int64_t w = std::max<std::int64_t>(w0, 0); w < std::min(w0 + geometry.kernel, gx.size(3)); ++w)
+                for (std::int64_t c = 0; c < g.size(1); ++c) GX(n, c, h, w) += G(n, c, i, j) * scale;
+          }
+    });
+  });
+}
+
+void adaptive_avg_pool2d_forward(const Tensor& x, Tensor& y) {
+  MG_DISPATCH_FLOATING(x.dtype(), [&] {
+    const View4<scalar_t> X(x), Y(y);
+    const std::int64_t height = x.size(2), width = x.size(3), oh = y.size(2), ow = y.size(3);
+    for_each_output(y, [&](std::int64_t n, std::int64_t i, std::int64_t j) {
+      const std::int64_t h0 = window_start(i, height, oh), h1 = window_end(i, height, oh);
+      const std::int64_t w0 = window_start(j, width, ow), w1 = window_end(j, width, ow);
+      const scalar_t scale = scalar_t(1) / static_cast<scalar_t>((h1 - h0) * (w1 - w0));
+      for (std::int64_t c = 0; c < x.size(1); ++c) {
+        scalar_t total = 0;
+        for (std::int64_t h = h0; h < h1; ++h)
+          for (std::int64_t w = w0; w < w1; ++w) total += X(n, c, h, w);
+        Y(n, c, i, j) = total * scale;
+      }
+    });
+  });
+}
+
+void adaptive_avg_pool2d_backward(const Tensor& g, Tensor& gx) {
+  gx.zero_();
+  MG_DISPATCH_FLOATING(g.dtype(), [&] {
+    const View4<scalar_t> G(g), GX(gx);
+    const std::int64_t height = gx.size(2), width = gx.size(3), oh = g.size(2), ow = g.size(3);
+    parallel_for(0, g.size(0), 1, [&](std::int64_t lo, std::int64_t hi) {
+      for (std::int64_t n = lo; n < hi; ++n)
+        for (std::int64_t i = 0; i < oh; ++i)
+          for (std::int64_t j = 0; j < ow; ++j) {
+            const std::int64_t h0 = window_start(i, height, oh), h1 = window_end(i, height, oh);
+            const std::int64_t w0 = window_start(j, width, ow), w1 = window_end(j, width, ow);
+            const scalar_t scale = scalar_t(1) / static_cast<scalar_t>((h1 - h0) * (w1 - w0));
+            for (std::int64_t h = h0; h < h1; ++h)
+              for (std::int64_t w = w0; w < w1; ++w)
+                for (std::int64_t c = 0; c < g.size(1); ++c) GX(n, c, h, w) += G(n, c, i, j) * scale;
+          }
+    });
+  });
+}
+
+}  // namespace mg::kernels
