@@ -98,7 +98,12 @@ CachingAllocator& allocator() {
 
 }  // namespace
 
-Storage::Storage(std::size_t nbytes) : data_(nbytes == 0 ? nullptr : allocator().allocate(nbytes)), nbytes_(nbytes) {}
+namespace {
+std::atomic<std::uint64_t> next_storage_id{1};
+}
+
+Storage::Storage(std::size_t nbytes)
+    : data_(nbytes == 0 ? nullptr : allocator().allocate(nbytes)), nbytes_(nbytes), id_(next_storage_id++) {}
 
 Storage::~Storage() {
   if (data_ != nullptr) allocator().release(data_, nbytes_);

@@ -125,7 +125,8 @@ const Entry& cached(std::map<std::string, Entry>& cache, const std::string& key,
 // Weights in the layout `wanted`. The reordered copy of each weight tensor is
 // kept with the storage version it was made from, and redone only when the
 // weights change (an optimizer step), into the same buffer.
-memory weights_as(const Tensor& w, std::int64_t groups, const memory::desc& wanted) {
+// `layout_key` names the primitive whose layout `wanted` is.
+memory weights_as(const Tensor& w, std::int64_t groups, const memory::desc& wanted, const std::string& layout_key) {
   const memory::desc have = describe_weights(w, groups);
   memory user(have, engine(), w.impl()->data());
   if (have == wanted) return user;
@@ -136,8 +137,7 @@ memory weights_as(const Tensor& w, std::int64_t groups, const memory::desc& want
   using Key = std::tuple<std::uint64_t, std::int64_t, std::string>;
   static std::map<Key, Reordered> cache;
   const auto& storage = *w.impl()->storage;
-  const Key key{storage.id(), w.impl()->offset,
-                std::string(reinterpret_cast<const char*>(&wanted.data), sizeof(wanted.data))};
+  const Key key{storage.id(), w.impl()->offset, layout_key};
   std::lock_guard<std::mutex> lock(cache_mutex);
   auto it = cache.find(key);
   if (it != cache.end() && it->second.version == storage.version()) return it->second.buffer.mem;
@@ -157,12 +157,13 @@ memory wrap(const Tensor& t) { return memory(describe(t), engine(), t.impl()->da
 void conv2d_forward(const Tensor& x, const Tensor& w, const Tensor& b, Tensor& y, const ConvGeometry& g) {
   if (x.dtype() != DType::Float32) return reference_conv2d_forward(x, w, b, y, g);
   static std::map<std::string, Forward> cache;
-  const auto& entry = cached(cache, key_of("fwd", x, w.shape(), y, g, b.defined()), [&] {
+  const std::string key = key_of("fwd", x, w.shape(), y, g, b.defined());
+  const auto& entry = cached(cache, key, [&] {
     auto pd = forward_pd(conv_descs(x, w.shape(), y, g), b.defined(), w.size(0));
     return Forward{pd, dnnl::convolution_forward(pd)};
   });
   std::unordered_map<int, memory> args{{DNNL_ARG_SRC, wrap(x)},
-                                       {DNNL_ARG_WEIGHTS, weights_as(w, g.groups, entry.pd.weights_desc())},
+                                       {DNNL_ARG_WEIGHTS, weights_as(w, g.groups, entry.pd.weights_desc(), key)},
                                        {DNNL_ARG_DST, wrap(y)}};
   Tensor bias;
   if (b.defined()) {
@@ -176,7 +177,8 @@ void conv2d_forward(const Tensor& x, const Tensor& w, const Tensor& b, Tensor& y
 void conv2d_backward_input(const Tensor& gy, const Tensor& w, Tensor& gx, const ConvGeometry& g) {
   if (gy.dtype() != DType::Float32) return reference_conv2d_backward_input(gy, w, gx, g);
   static std::map<std::string, BackwardData> cache;
-  const auto& entry = cached(cache, key_of("bwd_data", gx, w.shape(), gy, g, false), [&] {
+  const std::string key = key_of("bwd_data", gx, w.shape(), gy, g, false);
+  const auto& entry = cached(cache, key, [&] {
     const ConvDescs d = conv_descs(gx, w.shape(), gy, g);
     const auto hint = forward_pd(d, false, w.size(0));
     const dnnl::convolution_backward_data::desc desc(dnnl::algorithm::convolution_direct, d.src, d.weights, d.dst,
@@ -185,7 +187,7 @@ void conv2d_backward_input(const Tensor& gy, const Tensor& w, Tensor& gx, const 
     return BackwardData{pd, dnnl::convolution_backward_data(pd)};
   });
   entry.primitive.execute(stream(), {{DNNL_ARG_DIFF_DST, wrap(gy)},
-                                     {DNNL_ARG_WEIGHTS, weights_as(w, g.groups, entry.pd.weights_desc())},
+                                     {DNNL_ARG_WEIGHTS, weights_as(w, g.groups, entry.pd.weights_desc(), key)},
                                      {DNNL_ARG_DIFF_SRC, wrap(gx)}});
   stream().wait();
 }

@@ -104,6 +104,24 @@ TEST_CASE("double backward through a convolution runs on oneDNN in float32") {
   mg::testing::check_close(hvp, hvp64, 2e-3, 2e-3, "Hessian-vector product");
 }
 
+TEST_CASE("cached weight reorders follow in-place updates and never serve another tensor") {
+  mg::Generator gen(6);
+  const Tensor x = mg::randn({4, 16, 8, 8}, gen);
+  Tensor w1 = mg::randn({16, 16, 3, 3}, gen), w2 = mg::randn({16, 16, 3, 3}, gen);
+  auto reference = [&](const Tensor& w) {
+    return mg::conv2d(x.to(mg::DType::Float64), w.to(mg::DType::Float64), Tensor(), 1, 1);
+  };
+  for (int repeat = 0; repeat < 2; ++repeat) {
+    mg::testing::check_close(mg::conv2d(x, w1, Tensor(), 1, 1), reference(w1), 1e-4, 1e-4, "w1");
+    mg::testing::check_close(mg::conv2d(x, w2, Tensor(), 1, 1), reference(w2), 1e-4, 1e-4, "w2");
+  }
+  {
+    mg::NoGradGuard no_grad;
+    w1.copy_(w2 * 0.5);
+  }
+  mg::testing::check_close(mg::conv2d(x, w1, Tensor(), 1, 1), reference(w2 * 0.5), 1e-4, 1e-4, "w1 after copy_");
+}
+
 TEST_CASE("convolution errors name the shapes") {
   const Tensor x = mg::ones({1, 3, 5, 5}), w = mg::ones({4, 2, 3, 3});
   CHECK_THROWS_WITH_AS(mg::conv2d(x, w), doctest::Contains("[4, 2, 3, 3]"), mg::Error);

@@ -128,6 +128,10 @@ const std::map<std::string, OpFn>& op_table() {
       {"avg_pool2d_padded", [](const Inputs& x) { return mg::avg_pool2d(x[0], 3, 2, 1); }},
       {"adaptive_avg_pool2d", [](const Inputs& x) { return mg::adaptive_avg_pool2d(x[0], 3, 2); }},
       {"global_avg_pool2d", [](const Inputs& x) { return mg::adaptive_avg_pool2d(x[0], 1, 1); }},
+      {"batch_norm_train", [](const Inputs& x) { return mg::batch_norm(x[0], Tensor(), Tensor(), x[1], x[2], true); }},
+      {"batch_norm_train_2d",
+       [](const Inputs& x) { return mg::batch_norm(x[0], Tensor(), Tensor(), Tensor(), Tensor(), true, 0.1, 1e-3); }},
+      {"batch_norm_eval", [](const Inputs& x) { return mg::batch_norm(x[0], x[3], x[4], x[1], x[2], false); }},
       {"mlp_layer", [](const Inputs& x) { return mg::tanh(mg::matmul(x[0], x[1]) + x[2]); }},
       {"cross_entropy_like", [](const Inputs& x) { return -mg::mean(mg::gather(mg::log_softmax(x[0], 1), 1, x[1])); }},
   };
@@ -151,7 +155,7 @@ Inputs make_inputs(const nlohmann::json& spec, mg::DType dtype, bool strided) {
       t = Tensor::from_vector(input["values"].get<std::vector<double>>(), shape).to(dtype);
     }
     if (strided) t = mg::testing::non_contiguous(t);
-    if (input["dtype"] != "int64") t.requires_grad_();
+    if (input["dtype"] == "float") t.requires_grad_();
     inputs.push_back(t);
   }
   return inputs;

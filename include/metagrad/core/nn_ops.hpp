@@ -42,3 +42,14 @@ Tensor adaptive_avg_pool2d(const Tensor& x, std::int64_t out_height, std::int64_
 Tensor adaptive_avg_pool2d_backward(const Tensor& grad_output, const Shape& input_shape);
 
 }  // namespace mg
+
+namespace mg {
+
+// Batch normalisation over dim 1 of an (N, C, ...) input. In training mode it
+// normalises with the batch statistics and, when running_mean/running_var are
+// defined, updates them in place (unbiased variance, as PyTorch does); in eval
+// mode it uses the running statistics. weight and bias may be undefined.
+Tensor batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor& running_var, const Tensor& weight,
+                  const Tensor& bias, bool training, double momentum = 0.1, double eps = 1e-5);
+
+}  // namespace mg

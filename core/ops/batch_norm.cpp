@@ -1,0 +1,104 @@
+// Batch normalisation. The training-mode op saves its batch statistics for a
+// plain backward; when a graph of the gradient is asked for (create_graph)
+// the rule recomputes them from the input with differentiable ops, so the
+// second and higher derivatives see how they depend on it.
+#include "metagrad/core/nn_ops.hpp"
+#include "op.hpp"
+
+namespace mg {
+namespace {
+
+// Every dim but the channel dim.
+std::vector<std::int64_t> reduced_dims(const Tensor& x) {
+  std::vector<std::int64_t> dims{0};
+  for (std::int64_t d = 2; d < x.dim(); ++d) dims.push_back(d);
+  return dims;
+}
+
+// A per-channel (C) tensor shaped to broadcast against x: (1, C, 1, ...).
+Tensor per_channel(const Tensor& t, const Tensor& x) {
+  Shape shape(static_cast<std::size_t>(x.dim()), 1);
+  shape[1] = x.size(1);
+  return t.reshape(shape);
+}
+
+void check_channel_tensor(const Tensor& t, const Tensor& x, const char* what) {
+  if (!t.defined()) return;
+  MG_CHECK(t.shape() == Shape{x.size(1)}, "batch_norm: {} of shape {} does not match the {} channels of input {}", what,
+           to_string(t.shape()), x.size(1), to_string(x.shape()));
+}
+
+struct BatchStats {
+  Tensor mean, invstd;  // (1, C, 1, ...)
+};
+
+BatchStats batch_stats(const Tensor& x, double eps) {
+  const auto dims = reduced_dims(x);
+  const Tensor mean = mg::mean(x, dims, true);
+  const Tensor centered = x - mean;
+  const Tensor var = mg::mean(centered * centered, dims, true);
+  return {mean, 1.0 / sqrt(var + eps)};
+}
+
+Tensor affine(const Tensor& normalized, const Tensor& weight, const Tensor& bias, const Tensor& x) {
+  Tensor y = weight.defined() ? normalized * per_channel(weight, x) : normalized;
+  return bias.defined() ? y + per_channel(bias, x) : y;
+}
+
+void update_running_stats(const Tensor& x, const BatchStats& stats, Tensor running_mean, Tensor running_var,
+                          double momentum, double eps) {
+  NoGradGuard no_grad;
+  const double count = static_cast<double>(x.numel() / x.size(1));
+  if (running_mean.defined()) running_mean.copy_(running_mean * (1.0 - momentum) + stats.mean.reshape({-1}) * momentum);
+  if (running_var.defined()) {
+    const Tensor biased_var = pow(stats.invstd.reshape({-1}), -2.0) - eps;
+    const Tensor unbiased = biased_var * (count / std::max(count - 1.0, 1.0));
+    running_var.copy_(running_var * (1.0 - momentum) + unbiased * momentum);
+  }
+}
+
+}  // namespace
+
+Tensor batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor& running_var, const Tensor& weight,
+                  const Tensor& bias, bool training, double momentum, double eps) {
+  MG_CHECK(x.defined() && x.dim() >= 2 && is_floating(x.dtype()),
+           "batch_norm: expected a floating (N, C, ...) input, got {}",
+           x.defined() ? to_string(x.shape()) : "undefined");
+  check_channel_tensor(running_mean, x, "running_mean");
+  check_channel_tensor(running_var, x, "running_var");
+  check_channel_tensor(weight, x, "weight");
+  check_channel_tensor(bias, x, "bias");
+  if (!training) {
+    MG_CHECK(running_mean.defined() && running_var.defined(),
+             "batch_norm: eval mode needs running_mean and running_var");
+    const Tensor scale = 1.0 / sqrt(per_channel(running_var, x).detach() + eps);
+    return affine((x - per_channel(running_mean, x).detach()) * scale, weight, bias, x);
+  }
+  MG_CHECK(x.numel() / x.size(1) > 1, "batch_norm: training needs more than one value per channel, got input {}",
+           to_string(x.shape()));
+  BatchStats stats;
+  Tensor y;
+  {
+    NoGradGuard no_grad;
+    stats = batch_stats(x, eps);
+    y = affine((x - stats.mean) * stats.invstd, weight, bias, x);
+  }
+  update_running_stats(x, stats, running_mean, running_var, momentum, eps);
+  return record("batch_norm", {x, weight, bias}, y, [x, weight, stats, eps](const BackwardArgs& in) {
+    // With create_graph the statistics must be functions of x in the graph.
+    const BatchStats s = autograd::GradMode::is_enabled() ? batch_stats(x, eps) : stats;
+    const auto dims = reduced_dims(x);
+    const Tensor normalized = (x - s.mean) * s.invstd;
+    Grads grads(3);
+    if (in.needs(0)) {
+      const Tensor g = in.grad;
+      const Tensor scale = weight.defined() ? s.invstd * per_channel(weight, x) : s.invstd;
+      grads[0] = scale * (g - mean(g, dims, true) - normalized * mean(g * normalized, dims, true));
+    }
+    if (in.needs(1)) grads[1] = sum(in.grad * normalized, dims);
+    if (in.needs(2)) grads[2] = sum(in.grad, dims);
+    return grads;
+  });
+}
+
+}  // namespace mg
