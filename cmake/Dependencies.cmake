@@ -33,6 +33,9 @@ mg_require(dnnl_FOUND "libdnnl-dev" "oneDNN")
 find_package(spdlog CONFIG QUIET)
 mg_require(spdlog_FOUND "libspdlog-dev" "spdlog")
 
+find_package(ZLIB QUIET)
+mg_require(ZLIB_FOUND "zlib1g-dev" "zlib")
+
 find_package(CLI11 CONFIG QUIET)
 mg_require(CLI11_FOUND "libcli11-dev" "CLI11")
 

@@ -4,7 +4,7 @@
 set -euo pipefail
 
 packages=(g++ cmake ninja-build ccache pkg-config
-          libdnnl-dev libopenblas-openmp-dev libspdlog-dev libcli11-dev
+          libdnnl-dev libopenblas-openmp-dev libspdlog-dev libcli11-dev zlib1g-dev
           doctest-dev nlohmann-json3-dev "$@")
 
 missing=()

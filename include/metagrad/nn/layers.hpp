@@ -1,0 +1,124 @@
+#pragma once
+// The standard layers. Each initialises its parameters as PyTorch does by
+// default, drawing from the given generator (the global one when omitted).
+#include <cstdint>
+
+#include "metagrad/core/generator.hpp"
+#include "metagrad/nn/module.hpp"
+
+namespace mg::nn {
+
+// y = x W^T + b; weight (out, in), bias (out).
+class Linear : public Module {
+ public:
+  Linear(std::int64_t in_features, std::int64_t out_features, bool bias = true,
+         Generator& generator = default_generator());
+  Tensor forward(const Tensor& x) override;
+  std::string type_name() const override { return "Linear"; }
+  Tensor weight, bias;
+};
+
+// weight (out, in / groups, k, k), bias (out).
+class Conv2d : public Module {
+ public:
+  Conv2d(std::int64_t in_channels, std::int64_t out_channels, std::int64_t kernel, std::int64_t stride = 1,
+         std::int64_t padding = 0, bool bias = true, std::int64_t dilation = 1, std::int64_t groups = 1,
+         Generator& generator = default_generator());
+  Tensor forward(const Tensor& x) override;
+  std::string type_name() const override { return "Conv2d"; }
+  Tensor weight, bias;
+  std::int64_t stride, padding, dilation, groups;
+};
+
+// Parameters weight (1s) and bias (0s); buffers running_mean, running_var and
+// num_batches_tracked (int64), as in PyTorch.
+class BatchNorm2d : public Module {
+ public:
+  explicit BatchNorm2d(std::int64_t channels, double eps = 1e-5, double momentum = 0.1);
+  Tensor forward(const Tensor& x) override;
+  std::string type_name() const override { return "BatchNorm2d"; }
+  Tensor weight, bias, running_mean, running_var, num_batches_tracked;
+  double eps, momentum;
+};
+
+class ReLU : public Module {
+ public:
+  Tensor forward(const Tensor& x) override;
+  std::string type_name() const override { return "ReLU"; }
+};
+
+class Sigmoid : public Module {
+ public:
+  Tensor forward(const Tensor& x) override;
+  std::string type_name() const override { return "Sigmoid"; }
+};
+
+class Tanh : public Module {
+ public:
+  Tensor forward(const Tensor& x) override;
+  std::string type_name() const override { return "Tanh"; }
+};
+
+class MaxPool2d : public Module {
+ public:
+  explicit MaxPool2d(std::int64_t kernel, std::int64_t stride = -1, std::int64_t padding = 0);
+  Tensor forward(const Tensor& x) override;
+  std::string type_name() const override { return "MaxPool2d"; }
+  std::int64_t kernel, stride, padding;
+};
+
+class AvgPool2d : public Module {
+ public:
+  explicit AvgPool2d(std::int64_t kernel, std::int64_t stride = -1, std::int64_t padding = 0);
+  Tensor forward(const Tensor& x) override;
+  std::string type_name() const override { return "AvgPool2d"; }
+  std::int64_t kernel, stride, padding;
+};
+
+class AdaptiveAvgPool2d : public Module {
+ public:
+  AdaptiveAvgPool2d(std::int64_t out_height, std::int64_t out_width);
+  Tensor forward(const Tensor& x) override;
+  std::string type_name() const override { return "AdaptiveAvgPool2d"; }
+  std::int64_t out_height, out_width;
+};
+
+// Flattens dims start_dim..end_dim into one.
+class Flatten : public Module {
+ public:
+  explicit Flatten(std::int64_t start_dim = 1, std::int64_t end_dim = -1);
+  Tensor forward(const Tensor& x) override;
+  std::string type_name() const override { return "Flatten"; }
+  std::int64_t start_dim, end_dim;
+};
+
+// Its own generator, seeded at construction, makes the masks reproducible;
+// save generator()'s state with a checkpoint to resume exactly.
+class Dropout : public Module {
+ public:
+  explicit Dropout(double p = 0.5, std::uint64_t seed = 0);
+  Tensor forward(const Tensor& x) override;
+  std::string type_name() const override { return "Dropout"; }
+  Generator& generator() { return generator_; }
+  double p;
+
+ private:
+  Generator generator_;
+};
+
+// Applies its children in order; they are named "0", "1", ...
+class Sequential : public Module {
+ public:
+  Sequential() = default;
+  explicit Sequential(std::vector<std::shared_ptr<Module>> modules);
+  void push_back(std::shared_ptr<Module> module);
+  Tensor forward(const Tensor& x) override;
+  std::string type_name() const override { return "Sequential"; }
+  std::size_t size() const { return modules_.size(); }
+  Module& operator[](std::size_t i) { return *modules_.at(i); }
+
+ private:
+  std::vector<std::shared_ptr<Module>> modules_;
+};
+
+}  // namespace mg::nn

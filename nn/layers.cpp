@@ -1,0 +1,126 @@
+#include "metagrad/nn/layers.hpp"
+
+#include <cmath>
+
+#include "../core/check.hpp"
+#include "metagrad/core/autograd/grad_mode.hpp"
+#include "metagrad/core/ops.hpp"
+#include "metagrad/nn/functional.hpp"
+#include "metagrad/nn/init.hpp"
+
+namespace mg::nn {
+
+namespace F = functional;
+
+namespace {
+// PyTorch's default for Linear and Conv2d: kaiming_uniform(a = sqrt(5)) for
+// the weight, i.e. U(-1/sqrt(fan_in), 1/sqrt(fan_in)), and the same bound for the bias.
+void default_init(Tensor& weight, Tensor& bias, Generator& generator) {
+  init::kaiming_uniform_(weight, std::sqrt(5.0), init::FanMode::FanIn, generator);
+  if (bias.defined()) {
+    const double bound = 1.0 / std::sqrt(static_cast<double>(init::fan_in(weight)));
+    init::uniform_(bias, -bound, bound, generator);
+  }
+}
+
+void check_positive(std::int64_t value, const char* what, const char* layer) {
+  MG_CHECK(value >= 1, "{}: {} must be positive, got {}", layer, what, value);
+}
+}  // namespace
+
+Linear::Linear(std::int64_t in_features, std::int64_t out_features, bool with_bias, Generator& generator) {
+  check_positive(in_features, "in_features", "Linear");
+  check_positive(out_features, "out_features", "Linear");
+  weight = Tensor::empty({out_features, in_features});
+  if (with_bias) bias = Tensor::empty({out_features});
+  default_init(weight, bias, generator);
+  register_parameter("weight", &weight);
+  register_parameter("bias", &bias);
+}
+
+Tensor Linear::forward(const Tensor& x) { return F::linear(x, weight, bias); }
+
+Conv2d::Conv2d(std::int64_t in_channels, std::int64_t out_channels, std::int64_t kernel, std::int64_t stride_,
+               std::int64_t padding_, bool with_bias, std::int64_t dilation_, std::int64_t groups_,
+               Generator& generator)
+    : stride(stride_), padding(padding_), dilation(dilation_), groups(groups_) {
+  check_positive(in_channels, "in_channels", "Conv2d");
+  check_positive(out_channels, "out_channels", "Conv2d");
+  check_positive(kernel, "kernel", "Conv2d");
+  check_positive(groups, "groups", "Conv2d");
+  MG_CHECK(in_channels % groups == 0 && out_channels % groups == 0,
+           "Conv2d: {} input and {} output channels must both divide into {} groups", in_channels, out_channels,
+           groups);
+  weight = Tensor::empty({out_channels, in_channels / groups, kernel, kernel});
+  if (with_bias) bias = Tensor::empty({out_channels});
+  default_init(weight, bias, generator);
+  register_parameter("weight", &weight);
+  register_parameter("bias", &bias);
+}
+
+Tensor Conv2d::forward(const Tensor& x) { return F::conv2d(x, weight, bias, stride, padding, dilation, groups); }
+
+BatchNorm2d::BatchNorm2d(std::int64_t channels, double eps_, double momentum_) : eps(eps_), momentum(momentum_) {
+  check_positive(channels, "channels", "BatchNorm2d");
+  weight = ones({channels});
+  bias = zeros({channels});
+  running_mean = zeros({channels});
+  running_var = ones({channels});
+  num_batches_tracked = zeros({}, DType::Int64);
+  register_parameter("weight", &weight);
+  register_parameter("bias", &bias);
+  register_buffer("running_mean", &running_mean);
+  register_buffer("running_var", &running_var);
+  register_buffer("num_batches_tracked", &num_batches_tracked);
+}
+
+Tensor BatchNorm2d::forward(const Tensor& x) {
+  MG_CHECK(x.defined() && x.dim() == 4, "BatchNorm2d: expected a 4-D (N, C, H, W) input, got {}",
+           x.defined() ? to_string(x.shape()) : "undefined");
+  if (is_training()) {
+    NoGradGuard no_grad;
+    num_batches_tracked.copy_(num_batches_tracked + 1.0);
+  }
+  return F::batch_norm(x, running_mean, running_var, weight, bias, is_training(), momentum, eps);
+}
+
+Tensor ReLU::forward(const Tensor& x) { return F::relu(x); }
+Tensor Sigmoid::forward(const Tensor& x) { return F::sigmoid(x); }
+Tensor Tanh::forward(const Tensor& x) { return F::tanh(x); }
+
+MaxPool2d::MaxPool2d(std::int64_t kernel_, std::int64_t stride_, std::int64_t padding_)
+    : kernel(kernel_), stride(stride_), padding(padding_) {}
+Tensor MaxPool2d::forward(const Tensor& x) { return F::max_pool2d(x, kernel, stride, padding); }
+
+AvgPool2d::AvgPool2d(std::int64_t kernel_, std::int64_t stride_, std::int64_t padding_)
+    : kernel(kernel_), stride(stride_), padding(padding_) {}
+Tensor AvgPool2d::forward(const Tensor& x) { return F::avg_pool2d(x, kernel, stride, padding); }
+
+AdaptiveAvgPool2d::AdaptiveAvgPool2d(std::int64_t out_height_, std::int64_t out_width_)
+    : out_height(out_height_), out_width(out_width_) {}
+Tensor AdaptiveAvgPool2d::forward(const Tensor& x) { return F::adaptive_avg_pool2d(x, out_height, out_width); }
+
+Flatten::Flatten(std::int64_t start_dim_, std::int64_t end_dim_) : start_dim(start_dim_), end_dim(end_dim_) {}
+Tensor Flatten::forward(const Tensor& x) { return x.flatten(start_dim, end_dim); }
+
+Dropout::Dropout(double p_, std::uint64_t seed) : p(p_), generator_(seed) {
+  MG_CHECK(p >= 0.0 && p < 1.0, "Dropout: probability must be in [0, 1), got {}", p);
+}
+Tensor Dropout::forward(const Tensor& x) { return F::dropout(x, p, is_training(), generator_); }
+
+Sequential::Sequential(std::vector<std::shared_ptr<Module>> modules) {
+  for (auto& m : modules) push_back(std::move(m));
+}
+
+void Sequential::push_back(std::shared_ptr<Module> module) {
+  register_module(std::to_string(modules_.size()), module);
+  modules_.push_back(std::move(module));
+}
+
+Tensor Sequential::forward(const Tensor& x) {
+  Tensor out = x;
+  for (auto& m : modules_) out = m->forward(out);
+  return out;
+}
+
+}  // namespace mg::nn
