@@ -89,7 +89,8 @@ void Module::train(bool on) {
 }
 
 void Module::zero_grad() {
-  for (auto& [name, slot] : parameters_) slot->set_grad(Tensor());
+  for (auto& [name, slot] : parameters_)
+    if (slot->defined()) slot->set_grad(Tensor());
   for (auto& [name, child] : children_) child->zero_grad();
 }
 

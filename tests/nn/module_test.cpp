@@ -1,0 +1,201 @@
+// Module mechanics: names, modes, state dicts, functional calls; and the
+// layers and losses against PyTorch and finite differences.
+#include "../support/testing.hpp"
+
+namespace {
+
+using mg::Tensor;
+namespace F = mg::nn::functional;
+
+class TwoLayer : public mg::nn::Module {
+ public:
+  TwoLayer() {
+    first = register_module("first", std::make_shared<mg::nn::Linear>(3, 4));
+    second = register_module("second", std::make_shared<mg::nn::Linear>(4, 2, false));
+    scale = mg::ones({2});
+    register_parameter("scale", &scale);
+    steps = mg::zeros({}, mg::DType::Int64);
+    register_buffer("steps", &steps);
+  }
+  Tensor forward(const Tensor& x) override { return second->forward(mg::tanh(first->forward(x))) * scale; }
+  std::string type_name() const override { return "TwoLayer"; }
+  std::shared_ptr<mg::nn::Linear> first, second;
+  Tensor scale, steps;
+};
+
+std::vector<double> values(const nlohmann::json& j) { return j.get<std::vector<double>>(); }
+
+}  // namespace
+
+TEST_CASE("modules name their parameters and buffers with dotted paths") {
+  TwoLayer model;
+  std::vector<std::string> names;
+  for (auto& [name, p] : model.named_parameters()) {
+    names.push_back(name);
+    CHECK(p.requires_grad());
+  }
+  CHECK(names == std::vector<std::string>{"scale", "first.weight", "first.bias", "second.weight"});
+  CHECK(model.named_buffers().size() == 1);
+  CHECK(model.state_dict().size() == 5);
+  CHECK(model.named_children().size() == 2);
+  model.eval();
+  CHECK_FALSE(model.first->is_training());
+  model.train();
+  CHECK(model.second->is_training());
+  int visited = 0;
+  model.apply([&](mg::nn::Module&) { ++visited; });
+  CHECK(visited == 3);
+}
+
+TEST_CASE("zero_grad clears gradients; load_state_dict validates everything before copying") {
+  TwoLayer model, other;
+  mg::Generator g(1);
+  mg::sum(model(mg::randn({5, 3}, g))).backward();
+  CHECK(model.first->weight.grad().defined());
+  model.zero_grad();
+  CHECK_FALSE(model.first->weight.grad().defined());
+
+  model.load_state_dict(other.state_dict());
+  CHECK(model.first->weight.to_vector() == other.first->weight.to_vector());
+
+  const auto before = model.first->bias.to_vector();
+  auto state = other.state_dict();
+  REQUIRE(state[1].first == "steps");
+  state[1].second = mg::zeros({3});  // wrong shape
+  CHECK_THROWS_WITH_AS(model.load_state_dict(state), doctest::Contains("steps"), mg::Error);
+  state.erase(state.begin() + 1);
+  CHECK_THROWS_WITH_AS(model.load_state_dict(state), doctest::Contains("missing"), mg::Error);
+  state.emplace_back("extra", mg::zeros({1}));
+  CHECK_THROWS_WITH_AS(model.load_state_dict(state), doctest::Contains("extra"), mg::Error);
+  CHECK(model.first->bias.to_vector() == before);
+}
+
+TEST_CASE("functional_call runs with replacement parameters and restores the module") {
+  TwoLayer model;
+  mg::Generator g(2);
+  const Tensor x = mg::randn({5, 3}, g);
+  const Tensor fast = (model.first->weight * 2.0).detach().requires_grad_();
+  const Tensor original = model.first->weight;
+  const Tensor y = mg::nn::functional_call(model, {{"first.weight", fast}}, x);
+  CHECK(model.first->weight.shares_storage_with(original));
+  mg::Tensor expected;
+  {
+    mg::NoGradGuard no_grad;
+    model.first->weight.copy_(fast);
+    expected = model(x);
+    model.first->weight.copy_(original * 0.5);
+  }
+  mg::testing::check_close(y, expected, 1e-6, 1e-6, "output with fast weights");
+  mg::sum(y).backward();
+  CHECK(fast.grad().defined());
+  CHECK_THROWS_WITH_AS(mg::nn::functional_call(model, {{"nope", fast}}, x), doctest::Contains("TwoLayer"), mg::Error);
+}
+
+TEST_CASE("layers and losses pass gradcheck and gradgradcheck in float64") {
+  mg::Generator g(3);
+  const auto f64 = mg::DType::Float64;
+  const Tensor x = mg::randn({4, 3}, g, f64).requires_grad_();
+  const Tensor w = mg::randn({2, 3}, g, f64).requires_grad_();
+  const Tensor b = mg::randn({2}, g, f64).requires_grad_();
+  const Tensor logits = mg::randn({4, 5}, g, f64).requires_grad_();
+  const Tensor labels = Tensor::from_vector(std::vector<std::int64_t>{0, 4, 2, 2}, {4});
+  const Tensor target = mg::rand({4, 5}, g, f64);
+  const std::vector<std::pair<const char*, mg::autograd::Function>> cases = {
+      {"linear", [&](const std::vector<Tensor>& in) { return F::linear(in[0], in[1], in[2]); }},
+      {"cross_entropy", [&](const std::vector<Tensor>& in) { return F::cross_entropy(in[3], labels); }},
+      {"cross_entropy smoothing",
+       [&](const std::vector<Tensor>& in) { return F::cross_entropy(in[3], labels, F::Reduction::Sum, 0.2); }},
+      {"nll_loss", [&](const std::vector<Tensor>& in) { return F::nll_loss(mg::log_softmax(in[3], 1), labels); }},
+      {"mse_loss", [&](const std::vector<Tensor>& in) { return F::mse_loss(in[3], target); }},
+      {"bce_with_logits",
+       [&](const std::vector<Tensor>& in) {
+         return F::binary_cross_entropy_with_logits(in[3], target, F::Reduction::None);
+       }},
+  };
+  for (const auto& [name, fn] : cases) {
+    CAPTURE(name);
+    CHECK_NOTHROW(mg::autograd::gradcheck(fn, {x, w, b, logits}));
+    CHECK_NOTHROW(mg::autograd::gradgradcheck(fn, {x, w, b, logits}));
+  }
+  mg::nn::LSTMCell cell(3, 2);
+  const auto lstm = [&](const std::vector<Tensor>& in) {
+    const auto s = cell.forward(in[0], {in[1], in[2]});
+    return std::vector<Tensor>{s.h, s.c};
+  };
+  for (auto* p : {&cell.weight_ih, &cell.weight_hh, &cell.bias_ih, &cell.bias_hh}) {
+    mg::NoGradGuard no_grad;
+    *p = p->to(f64).requires_grad_();
+  }
+  const Tensor h = mg::randn({4, 2}, g, f64).requires_grad_(), c = mg::randn({4, 2}, g, f64).requires_grad_();
+  CHECK_NOTHROW(mg::autograd::gradcheck(lstm, {x, h, c, cell.weight_ih, cell.bias_hh}));
+  CHECK_NOTHROW(mg::autograd::gradgradcheck(lstm, {x, h, c, cell.weight_hh}));
+}
+
+TEST_CASE("losses and the LSTM cell match PyTorch") {
+  const auto fixture = mg::testing::load_fixture("nn/fixtures/nn.json");
+  const auto& l = fixture["losses"];
+  const Tensor logits = Tensor::from_vector(values(l["logits"]), {5, 4}).to(mg::DType::Float32);
+  const Tensor labels = Tensor::from_vector(l["labels"].get<std::vector<std::int64_t>>(), {5});
+  const Tensor pred = Tensor::from_vector(values(l["pred"]), {3, 4}).to(mg::DType::Float32);
+  const Tensor target = Tensor::from_vector(values(l["target"]), {3, 4}).to(mg::DType::Float32);
+  const Tensor z = Tensor::from_vector(values(l["z"]), {6}).to(mg::DType::Float32);
+  const Tensor y = Tensor::from_vector(values(l["y"]), {6}).to(mg::DType::Float32);
+  auto approx = [](const nlohmann::json& v) { return doctest::Approx(v.get<double>()).epsilon(1e-6); };
+  CHECK(F::cross_entropy(logits, labels).item<double>() == approx(l["cross_entropy"]));
+  CHECK(F::cross_entropy(logits, labels, F::Reduction::Sum).item<double>() == approx(l["cross_entropy_sum"]));
+  CHECK(F::cross_entropy(logits, labels, F::Reduction::Mean, 0.1).item<double>() ==
+        approx(l["cross_entropy_smoothing"]));
+  CHECK(F::nll_loss(mg::log_softmax(logits, 1), labels).item<double>() == approx(l["nll_loss"]));
+  CHECK(F::mse_loss(pred, target).item<double>() == approx(l["mse_loss"]));
+  CHECK(F::binary_cross_entropy_with_logits(z, y).item<double>() == approx(l["bce_with_logits"]));
+
+  const auto& c = fixture["lstm_cell"];
+  mg::nn::LSTMCell cell(3, 4);
+  mg::nn::NamedTensors state;
+  for (auto& [name, t] : cell.state_dict())
+    state.emplace_back(name, Tensor::from_vector(values(c["params"][name]), t.shape()).to(mg::DType::Float32));
+  cell.load_state_dict(state);
+  const auto f32 = [&](const char* key, mg::Shape shape) {
+    return Tensor::from_vector(values(c[key]), shape).to(mg::DType::Float32);
+  };
+  const auto next = cell.forward(f32("x", {2, 3}), {f32("h", {2, 4}), f32("c", {2, 4})});
+  mg::testing::check_close(next.h.to_vector<double>(), values(c["h1"]), 1e-5, 1e-6, "h");
+  mg::testing::check_close(next.c.to_vector<double>(), values(c["c1"]), 1e-5, 1e-6, "c");
+}
+
+TEST_CASE("loss and layer errors name what is wrong") {
+  const Tensor logits = mg::zeros({3, 4});
+  CHECK_THROWS_WITH_AS(F::cross_entropy(logits, Tensor::from_vector(std::vector<std::int64_t>{0, 4, 1}, {3})),
+                       doctest::Contains("[0, 4)"), mg::Error);
+  CHECK_THROWS_WITH_AS(F::cross_entropy(logits, mg::zeros({3})), doctest::Contains("int64"), mg::Error);
+  CHECK_THROWS_WITH_AS(F::mse_loss(logits, mg::zeros({4, 3})), doctest::Contains("[4, 3]"), mg::Error);
+  CHECK_THROWS_WITH_AS(mg::nn::Linear(3, 2).forward(mg::zeros({2, 4})), doctest::Contains("[2, 4]"), mg::Error);
+  CHECK_THROWS_WITH_AS(mg::nn::Conv2d(3, 4, 3, 1, 0, true, 1, 2), doctest::Contains("groups"), mg::Error);
+  CHECK_THROWS_WITH_AS(mg::nn::Dropout(1.5), doctest::Contains("1.5"), mg::Error);
+}
+
+TEST_CASE("dropout is seeded, scales kept values and is the identity in eval mode") {
+  mg::nn::Dropout a(0.25, 7), b(0.25, 7);
+  const Tensor x = mg::ones({1000});
+  const Tensor ya = a(x), yb = b(x);
+  CHECK(ya.to_vector() == yb.to_vector());
+  const double kept = mg::sum(mg::gt(ya, mg::zeros({}))).item<double>();
+  CHECK(kept == doctest::Approx(750).epsilon(0.06));
+  CHECK(mg::max(ya).item() == doctest::Approx(1.0f / 0.75f));
+  a.eval();
+  CHECK(a(x).to_vector() == x.to_vector());
+}
+
+TEST_CASE("initialisers have the documented scale") {
+  mg::Generator g(9);
+  Tensor w = mg::zeros({256, 512});
+  mg::nn::init::kaiming_normal_(w, 0.0, mg::nn::init::FanMode::FanIn, g);
+  const double std = std::sqrt(mg::mean(w * w).item<double>());
+  CHECK(std == doctest::Approx(std::sqrt(2.0 / 512)).epsilon(0.02));
+  mg::nn::init::xavier_uniform_(w, 1.0, g);
+  const double bound = std::sqrt(6.0 / (256 + 512));
+  CHECK(mg::max(mg::abs(w)).item<double>() <= bound);
+  CHECK(mg::max(mg::abs(w)).item<double>() > 0.99 * bound);
+  CHECK(mg::nn::init::fan_in(mg::zeros({8, 3, 5, 5})) == 75);
+  CHECK(mg::nn::init::fan_out(mg::zeros({8, 3, 5, 5})) == 200);
+}
