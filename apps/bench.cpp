@@ -1,0 +1,40 @@
+// `metagrad bench`: throughput of a standard workload, as one JSON object.
+#include <cstdio>
+
+#include "commands.hpp"
+#include "workloads.hpp"
+
+namespace mg::apps {
+
+void add_bench_command(CLI::App& app) {
+  struct Options {
+    std::string workload;
+    int threads = 1, batch = 128, steps = 20, warmup = 3;
+    bool json = false;
+  };
+  auto options = std::make_shared<Options>();
+  auto* bench = app.add_subcommand("bench", "Measure the throughput of a standard workload");
+  bench->add_option("--workload", options->workload, "Workload to run")
+      ->required()
+      ->check(CLI::IsMember(workload_names()));
+  bench->add_option("--threads", options->threads, "Threads")->check(CLI::Range(1, 1024));
+  bench->add_option("--batch", options->batch, "Batch size")->check(CLI::Range(1, 1 << 20));
+  bench->add_option("--steps", options->steps, "Measured steps (the median is reported)")->check(CLI::Range(1, 100000));
+  bench->add_option("--warmup", options->warmup, "Unmeasured steps first")->check(CLI::Range(0, 100000));
+  bench->add_flag("--json", options->json, "Print one JSON object");
+  bench->callback([options] {
+    const WorkloadResult r =
+        run_workload(options->workload, options->threads, options->batch, options->steps, options->warmup);
+    if (options->json) {
+      std::printf(
+          "{\"workload\": \"%s\", \"threads\": %d, \"batch\": %d, \"images_per_s\": %.2f, \"ms_per_step\": %.4f, "
+          "\"peak_rss_mb\": %.1f}\n",
+          r.workload.c_str(), r.threads, r.batch, r.images_per_s, r.ms_per_step, r.peak_rss_mb);
+    } else {
+      std::printf("%s: %.1f images/s, %.3f ms/step (median), batch %d, %d threads, peak RSS %.0f MB\n",
+                  r.workload.c_str(), r.images_per_s, r.ms_per_step, r.batch, r.threads, r.peak_rss_mb);
+    }
+  });
+}
+
+}  // namespace mg::apps

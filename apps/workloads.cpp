@@ -1,0 +1,107 @@
+#include "workloads.hpp"
+
+#include <sys/resource.h>
+
+#include <algorithm>
+#include <chrono>
+#include <functional>
+#include <memory>
+
+#include "metagrad/metagrad.hpp"
+
+namespace mg::apps {
+namespace {
+
+namespace F = nn::functional;
+
+// Plain SGD with momentum 0.9 (lr 0.01), in place.
+class MomentumSgd {
+ public:
+  explicit MomentumSgd(std::vector<Tensor> params) : params_(std::move(params)) {
+    for (const auto& p : params_) buffers_.push_back(zeros_like(p));
+  }
+  void step() {
+    NoGradGuard no_grad;
+    for (std::size_t i = 0; i < params_.size(); ++i) {
+      Tensor& p = params_[i];
+      if (!p.grad().defined()) continue;
+      buffers_[i].copy_(buffers_[i] * 0.9 + p.grad());
+      p.copy_(p - buffers_[i] * 0.01);
+      p.set_grad(Tensor());
+    }
+  }
+
+ private:
+  std::vector<Tensor> params_, buffers_;
+};
+
+struct Workload {
+  std::shared_ptr<nn::Module> model;
+  Shape input;  // per example
+  bool train;
+};
+
+Workload make_workload(const std::string& name) {
+  Generator g(0);
+  if (name == "cnn-train" || name == "cnn-infer")
+    return {std::make_shared<nn::SmallCnn>(3, 10, g), {3, 32, 32}, name == "cnn-train"};
+  if (name == "resnet20-train" || name == "resnet20-infer")
+    return {std::make_shared<nn::ResNet20>(3, 10, g), {3, 32, 32}, name == "resnet20-train"};
+  if (name == "mlp-train")
+    return {std::make_shared<nn::MLP>(std::vector<std::int64_t>{784, 256, 256, 10}, "relu", g), {784}, true};
+  if (name == "mlp-small-train")
+    return {std::make_shared<nn::MLP>(std::vector<std::int64_t>{784, 20, 10}, "sigmoid", g), {784}, true};
+  std::string valid;
+  for (const auto& n : workload_names()) valid += (valid.empty() ? "" : ", ") + n;
+  throw Error("unknown workload '" + name + "' (expected one of: " + valid + ")");
+}
+
+double peak_rss_mb() {
+  rusage usage{};
+  getrusage(RUSAGE_SELF, &usage);
+  return static_cast<double>(usage.ru_maxrss) / 1024.0;
+}
+
+}  // namespace
+
+const std::vector<std::string>& workload_names() {
+  static const std::vector<std::string> names = {"cnn-train",      "cnn-infer", "resnet20-train",
+                                                 "resnet20-infer", "mlp-train", "mlp-small-train"};
+  return names;
+}
+
+WorkloadResult run_workload(const std::string& name, int threads, int batch, int steps, int warmup) {
+  set_num_threads(threads);
+  Workload w = make_workload(name);
+  Generator g(1);
+  Shape shape{batch};
+  shape.insert(shape.end(), w.input.begin(), w.input.end());
+  const Tensor x = randn(shape, g);
+  const Tensor labels = argmax(randn({batch, 10}, g), 1);
+  MomentumSgd optimizer(w.model->parameters());
+  w.model->train(w.train);
+  std::function<void()> step;
+  if (w.train) {
+    step = [&] {
+      F::cross_entropy(w.model->forward(x), labels).backward();
+      optimizer.step();
+    };
+  } else {
+    step = [&] {
+      NoGradGuard no_grad;
+      w.model->forward(x);
+    };
+  }
+  for (int i = 0; i < warmup; ++i) step();
+  std::vector<double> times;
+  for (int i = 0; i < steps; ++i) {
+    const auto start = std::chrono::steady_clock::now();
+    step();
+    times.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count());
+  }
+  std::nth_element(times.begin(), times.begin() + static_cast<long>(times.size() / 2), times.end());
+  const double ms = times[times.size() / 2];
+  return {name, threads, batch, batch / ms * 1e3, ms, peak_rss_mb()};
+}
+
+}  // namespace mg::apps

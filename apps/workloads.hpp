@@ -1,0 +1,21 @@
+#pragma once
+// The standard benchmark workloads (bench/ has the same ones in PyTorch).
+#include <string>
+#include <vector>
+
+namespace mg::apps {
+
+struct WorkloadResult {
+  std::string workload;
+  int threads;
+  int batch;
+  double images_per_s;
+  double ms_per_step;  // median over the measured steps
+  double peak_rss_mb;
+};
+
+// cnn-train, cnn-infer, resnet20-train, resnet20-infer, mlp-train, mlp-small-train
+const std::vector<std::string>& workload_names();
+WorkloadResult run_workload(const std::string& name, int threads, int batch, int steps, int warmup);
+
+}  // namespace mg::apps
