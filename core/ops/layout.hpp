@@ -1,6 +1,7 @@
 #pragma once
 // Activation layout of the nn ops: float32 activations live channels-last,
 // the layout oneDNN's fast convolution kernels read and write.
+#include "../tensor_impl.hpp"
 #include "metagrad/core/tensor.hpp"
 
 namespace mg {
@@ -11,10 +12,11 @@ inline Tensor kernel_activation(const Tensor& t) {
   return d.dtype() == DType::Float32 ? d.channels_last() : d;
 }
 
-// A fresh activation of `shape`, channels-last when float32.
+// A fresh (uninitialised) activation of `shape`, channels-last when float32.
 inline Tensor new_activation(const Shape& shape, DType dtype) {
   Tensor t = Tensor::empty(shape, dtype);
-  return dtype == DType::Float32 ? t.channels_last() : t;
+  if (dtype == DType::Float32) t.impl()->strides = {shape[1] * shape[2] * shape[3], 1, shape[3] * shape[1], shape[1]};
+  return t;
 }
 
 }  // namespace mg
