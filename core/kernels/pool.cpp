@@ -26,7 +26,53 @@ std::int64_t window_end(std::int64_t i, std::int64_t in, std::int64_t out) { ret
 
 }  // namespace
 
+namespace {
+
+// Channels-last tensors keep each pixel's channels contiguous, so the loops
+// below run over channels in the innermost position and vectorise.
+bool channels_last_pair(const Tensor& a, const Tensor& b) { return a.is_channels_last() && b.is_channels_last(); }
+
+template <class T>
+void max_pool2d_channels_last(const Tensor& x, Tensor& y, Tensor& indices, const PoolGeometry& g) {
+  const T* xp = x.data_ptr<T>();
+  T* yp = y.data_ptr<T>();
+  std::int64_t* ip = indices.data_ptr<std::int64_t>();
+  const std::int64_t channels = x.size(1), height = x.size(2), width = x.size(3);
+  const std::int64_t oh = y.size(2), ow = y.size(3);
+  for_each_output(y, [&](std::int64_t n, std::int64_t i, std::int64_t j) {
+    T* best = yp + ((n * oh + i) * ow + j) * channels;
+    std::int64_t* best_index = ip + ((n * oh + i) * ow + j) * channels;
+    const std::int64_t h0 = i * g.stride - g.padding, w0 = j * g.stride - g.padding;
+    bool first = true;
+    for (std::int64_t h = std::max<std::int64_t>(h0, 0); h < std::min(h0 + g.kernel, height); ++h)
+      for (std::int64_t w = std::max<std::int64_t>(w0, 0); w < std::min(w0 + g.kernel, width); ++w) {
+        const T* pixel = xp + ((n * height + h) * width + w) * channels;
+        const std::int64_t index = h * width + w;
+        if (first) {
+          for (std::int64_t c = 0; c < channels; ++c) {
+            best[c] = pixel[c];
+            best_index[c] = index;
+          }
+          first = false;
+          continue;
+        }
+        for (std::int64_t c = 0; c < channels; ++c) {
+          const T v = pixel[c];
+          const bool take = v > best[c] || (v != v && best[c] == best[c]);  // NaN wins
+          best[c] = take ? v : best[c];
+          best_index[c] = take ? index : best_index[c];
+        }
+      }
+  });
+}
+
+}  // namespace
+
 void max_pool2d_forward(const Tensor& x, Tensor& y, Tensor& indices, const PoolGeometry& g) {
+  if (channels_last_pair(x, y) && indices.strides() == y.strides()) {
+    MG_DISPATCH_FLOATING(x.dtype(), [&] { max_pool2d_channels_last<scalar_t>(x, y, indices, g); });
+    return;
+  }
   MG_DISPATCH_FLOATING(x.dtype(), [&] {
     const View4<scalar_t> X(x), Y(y);
     const View4<std::int64_t> I(indices);
@@ -54,6 +100,23 @@ void max_pool2d_forward(const Tensor& x, Tensor& y, Tensor& indices, const PoolG
 
 void max_pool2d_scatter(const Tensor& g, const Tensor& indices, Tensor& gx) {
   gx.zero_();
+  if (channels_last_pair(g, gx) && indices.strides() == g.strides()) {
+    MG_DISPATCH_FLOATING(g.dtype(), [&] {
+      const scalar_t* gp = g.data_ptr<scalar_t>();
+      const std::int64_t* ip = indices.data_ptr<std::int64_t>();
+      scalar_t* out = gx.data_ptr<scalar_t>();
+      const std::int64_t channels = g.size(1), pixels = g.size(2) * g.size(3), plane = gx.size(2) * gx.size(3);
+      parallel_for(0, g.size(0), 1, [&](std::int64_t lo, std::int64_t hi) {
+        for (std::int64_t n = lo; n < hi; ++n)
+          for (std::int64_t p = 0; p < pixels; ++p) {
+            const std::int64_t at = (n * pixels + p) * channels;
+            scalar_t* image = out + n * plane * channels;
+            for (std::int64_t c = 0; c < channels; ++c) image[ip[at + c] * channels + c] += gp[at + c];
+          }
+      });
+    });
+    return;
+  }
   MG_DISPATCH_FLOATING(g.dtype(), [&] {
     const View4<scalar_t> G(g), GX(gx);
     const View4<std::int64_t> I(indices);

@@ -2,6 +2,7 @@
 // plain backward; when a graph of the gradient is asked for (create_graph)
 // the rule recomputes them from the input with differentiable ops, so the
 // second and higher derivatives see how they depend on it.
+#include "../kernels/batch_norm.hpp"
 #include "metagrad/core/nn_ops.hpp"
 #include "op.hpp"
 
@@ -78,15 +79,34 @@ Tensor batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor& run
            to_string(x.shape()));
   BatchStats stats;
   Tensor y;
+  const bool fused = kernels::batch_norm_fusable(x);
   {
     NoGradGuard no_grad;
-    stats = batch_stats(x, eps);
-    y = affine((x - stats.mean) * stats.invstd, weight, bias, x);
+    if (fused) {
+      Tensor mean, invstd;
+      kernels::batch_norm_statistics(x.detach(), eps, mean, invstd);
+      y = empty_like(x);
+      kernels::batch_norm_normalize(x.detach(), mean, invstd, weight, bias, y);
+      stats = {per_channel(mean, x), per_channel(invstd, x)};
+    } else {
+      stats = batch_stats(x, eps);
+      y = affine((x - stats.mean) * stats.invstd, weight, bias, x);
+    }
   }
   update_running_stats(x, stats, running_mean, running_var, momentum, eps);
   return record("batch_norm", {x, weight, bias}, y, [x, weight, stats, eps](const BackwardArgs& in) {
+    const bool create_graph = autograd::GradMode::is_enabled();
+    if (!create_graph && kernels::batch_norm_fusable(x) && kernels::batch_norm_fusable(in.grad)) {
+      Grads grads(3);
+      if (in.needs(0)) grads[0] = empty_like(x);
+      if (in.needs(1)) grads[1] = Tensor::empty({x.size(1)}, x.dtype());
+      if (in.needs(2)) grads[2] = Tensor::empty({x.size(1)}, x.dtype());
+      kernels::batch_norm_backward(in.grad, x.detach(), stats.mean.reshape({-1}), stats.invstd.reshape({-1}),
+                                   weight.defined() ? weight.detach() : Tensor(), grads[0], grads[1], grads[2]);
+      return grads;
+    }
     // With create_graph the statistics must be functions of x in the graph.
-    const BatchStats s = autograd::GradMode::is_enabled() ? batch_stats(x, eps) : stats;
+    const BatchStats s = create_graph ? batch_stats(x, eps) : stats;
     const auto dims = reduced_dims(x);
     const Tensor normalized = (x - s.mean) * s.invstd;
     Grads grads(3);

@@ -239,15 +239,23 @@ Tensor sigmoid(const Tensor& x) {
       Save::Output);
 }
 
+namespace {
+// grad where output > 0, else 0: relu's gradient in one pass. It is linear
+// in grad (so it is its own gradient) and flat in output.
+Tensor relu_backward(const Tensor& grad, const Tensor& output) {
+  Tensor out = kernels::map2(grad, output, grad.dtype(), "relu_backward",
+                             [](auto g, auto y) -> decltype(g) { return y > 0 ? g : 0; });
+  return record("relu_backward", {grad, output}, out, [output](const BackwardArgs& in) {
+    return Grads{relu_backward(in.grad, output), Tensor()};
+  });
+}
+}  // namespace
+
 Tensor relu(const Tensor& x) {
   check_defined(x, "relu");
   Tensor out = kernels::map1(x, x.dtype(), [](auto v) -> decltype(v) { return v > 0 ? v : 0; });
   return record(
-      "relu", {x}, out,
-      [](const BackwardArgs& in) {
-        const Tensor zero = zero_like_scalar(in.grad);
-        return Grads{where(gt(in.output(), zero), in.grad, zero)};
-      },
+      "relu", {x}, out, [](const BackwardArgs& in) { return Grads{relu_backward(in.grad, in.output().detach())}; },
       Save::Output);
 }
 

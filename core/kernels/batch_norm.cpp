@@ -1,0 +1,144 @@
+#include "batch_norm.hpp"
+
+#include <cmath>
+#include <vector>
+
+#include "../dispatch.hpp"
+#include "../parallel.hpp"
+
+namespace mg::kernels {
+namespace {
+
+// Rows are reduced in fixed chunks whose partial sums are added in order,
+// so results do not depend on the thread count.
+constexpr std::int64_t kRowsPerChunk = 256;
+
+std::int64_t rows(const Tensor& x) { return x.numel() / x.size(1); }
+
+// Per-channel sums over rows of f(row pointer, channel) pairs: out_a[c] = sum
+// of a, out_b[c] = sum of b, accumulated in double.
+template <class F>
+void channel_sums(std::int64_t m, std::int64_t channels, std::vector<double>& out_a, std::vector<double>& out_b,
+                  const F& accumulate_row) {
+  const std::int64_t chunks = (m + kRowsPerChunk - 1) / kRowsPerChunk;
+  std::vector<double> partial(static_cast<std::size_t>(chunks * channels * 2), 0.0);
+  parallel_for(0, chunks, 1, [&](std::int64_t lo, std::int64_t hi) {
+    for (std::int64_t chunk = lo; chunk < hi; ++chunk) {
+      double* a = partial.data() + chunk * channels * 2;
+      double* b = a + channels;
+      for (std::int64_t r = chunk * kRowsPerChunk; r < std::min(m, (chunk + 1) * kRowsPerChunk); ++r)
+        accumulate_row(r, a, b);
+    }
+  });
+  out_a.assign(static_cast<std::size_t>(channels), 0.0);
+  out_b.assign(static_cast<std::size_t>(channels), 0.0);
+  for (std::int64_t chunk = 0; chunk < chunks; ++chunk)
+    for (std::int64_t c = 0; c < channels; ++c) {
+      out_a[static_cast<std::size_t>(c)] += partial[static_cast<std::size_t>(chunk * channels * 2 + c)];
+      out_b[static_cast<std::size_t>(c)] += partial[static_cast<std::size_t>(chunk * channels * 2 + channels + c)];
+    }
+}
+
+template <class T>
+std::vector<T> values_or(const Tensor& t, std::int64_t n, T fallback) {
+  if (!t.defined()) return std::vector<T>(static_cast<std::size_t>(n), fallback);
+  return t.to_vector<T>();
+}
+
+}  // namespace
+
+bool batch_norm_fusable(const Tensor& x) {
+  return (x.dim() == 4 && x.is_channels_last()) || (x.dim() == 2 && x.is_contiguous());
+}
+
+void batch_norm_statistics(const Tensor& x, double eps, Tensor& mean, Tensor& invstd) {
+  const std::int64_t m = rows(x), channels = x.size(1);
+  std::vector<double> sum, sum_squares;
+  MG_DISPATCH_FLOATING(x.dtype(), [&] {
+    const scalar_t* data = x.data_ptr<scalar_t>();
+    channel_sums(m, channels, sum, sum_squares, [&](std::int64_t r, double* a, double* b) {
+      const scalar_t* row = data + r * channels;
+      for (std::int64_t c = 0; c < channels; ++c) {
+        const double v = row[c];
+        a[c] += v;
+        b[c] += v * v;
+      }
+    });
+  });
+  std::vector<double> mu(static_cast<std::size_t>(channels)), inv(static_cast<std::size_t>(channels));
+  for (std::size_t c = 0; c < mu.size(); ++c) {
+    mu[c] = sum[c] / static_cast<double>(m);
+    const double var = std::max(sum_squares[c] / static_cast<double>(m) - mu[c] * mu[c], 0.0);
+    inv[c] = 1.0 / std::sqrt(var + eps);
+  }
+  mean = Tensor::from_vector(mu, {channels}).to(x.dtype());
+  invstd = Tensor::from_vector(inv, {channels}).to(x.dtype());
+}
+
+void batch_norm_normalize(const Tensor& x, const Tensor& mean, const Tensor& invstd, const Tensor& weight,
+                          const Tensor& bias, Tensor& y) {
+  const std::int64_t m = rows(x), channels = x.size(1);
+  MG_DISPATCH_FLOATING(x.dtype(), [&] {
+    const auto mu = mean.to_vector<scalar_t>(), inv = invstd.to_vector<scalar_t>();
+    const auto w = values_or<scalar_t>(weight, channels, 1), b = values_or<scalar_t>(bias, channels, 0);
+    std::vector<scalar_t> scale(static_cast<std::size_t>(channels)), shift(static_cast<std::size_t>(channels));
+    for (std::size_t c = 0; c < scale.size(); ++c) {
+      scale[c] = inv[c] * w[c];
+      shift[c] = b[c] - mu[c] * scale[c];
+    }
+    const scalar_t* in = x.data_ptr<scalar_t>();
+    scalar_t* out = y.data_ptr<scalar_t>();
+    parallel_for(0, m, std::max<std::int64_t>(1, kElementwiseGrain / channels), [&](std::int64_t lo, std::int64_t hi) {
+      for (std::int64_t r = lo; r < hi; ++r)
+        for (std::int64_t c = 0; c < channels; ++c)
+          out[r * channels + c] =
+              in[r * channels + c] * scale[static_cast<std::size_t>(c)] + shift[static_cast<std::size_t>(c)];
+    });
+  });
+}
+
+void batch_norm_backward(const Tensor& grad, const Tensor& x, const Tensor& mean, const Tensor& invstd,
+                         const Tensor& weight, Tensor& gx, Tensor& grad_weight, Tensor& grad_bias) {
+  const std::int64_t m = rows(x), channels = x.size(1);
+  MG_DISPATCH_FLOATING(x.dtype(), [&] {
+    const auto mu = mean.to_vector<scalar_t>(), inv = invstd.to_vector<scalar_t>();
+    const auto w = values_or<scalar_t>(weight, channels, 1);
+    const scalar_t* g = grad.data_ptr<scalar_t>();
+    const scalar_t* in = x.data_ptr<scalar_t>();
+    // sum of g and of g * (x - mean), per channel
+    std::vector<double> sum_g, sum_gx;
+    channel_sums(m, channels, sum_g, sum_gx, [&](std::int64_t r, double* a, double* b) {
+      const scalar_t* gr = g + r * channels;
+      const scalar_t* xr = in + r * channels;
+      for (std::int64_t c = 0; c < channels; ++c) {
+        a[c] += gr[c];
+        b[c] += static_cast<double>(gr[c]) * (xr[c] - mu[static_cast<std::size_t>(c)]);
+      }
+    });
+    if (grad_bias.defined()) grad_bias.copy_(Tensor::from_vector(sum_g, {channels}));
+    if (grad_weight.defined()) {
+      std::vector<double> gw(static_cast<std::size_t>(channels));
+      for (std::size_t c = 0; c < gw.size(); ++c) gw[c] = sum_gx[c] * inv[c];
+      grad_weight.copy_(Tensor::from_vector(gw, {channels}));
+    }
+    if (!gx.defined()) return;
+    // gx = w * invstd * (g - mean(g) - (x - mean) * invstd^2 * mean(g * (x - mean)))
+    std::vector<scalar_t> scale(static_cast<std::size_t>(channels)), mean_g(scale.size()), coefficient(scale.size());
+    for (std::size_t c = 0; c < scale.size(); ++c) {
+      scale[c] = w[c] * inv[c];
+      mean_g[c] = static_cast<scalar_t>(sum_g[c] / static_cast<double>(m));
+      coefficient[c] = static_cast<scalar_t>(sum_gx[c] / static_cast<double>(m) * inv[c] * inv[c]);
+    }
+    scalar_t* out = gx.data_ptr<scalar_t>();
+    parallel_for(0, m, std::max<std::int64_t>(1, kElementwiseGrain / channels), [&](std::int64_t lo, std::int64_t hi) {
+      for (std::int64_t r = lo; r < hi; ++r)
+        for (std::int64_t c = 0; c < channels; ++c) {
+          const std::size_t k = static_cast<std::size_t>(c);
+          const std::int64_t i = r * channels + c;
+          out[i] = scale[k] * (g[i] - mean_g[k] - (in[i] - mu[k]) * coefficient[k]);
+        }
+    });
+  });
+}
+
+}  // namespace mg::kernels
