@@ -1,6 +1,8 @@
 #include "pool.hpp"
 
 #include <limits>
+#include <type_traits>
+#include <vector>
 
 #include "../dispatch.hpp"
 #include "../parallel.hpp"
@@ -39,19 +41,24 @@ void max_pool2d_channels_last(const Tensor& x, Tensor& y, Tensor& indices, const
   std::int64_t* ip = indices.data_ptr<std::int64_t>();
   const std::int64_t channels = x.size(1), height = x.size(2), width = x.size(3);
   const std::int64_t oh = y.size(2), ow = y.size(3);
+  // Indices are tracked in 32-bit lanes, as wide as the float values they
+  // follow, so the selects vectorise; they are widened once at the end.
+  using Index = std::conditional_t<sizeof(T) == 4, std::int32_t, std::int64_t>;
   for_each_output(y, [&](std::int64_t n, std::int64_t i, std::int64_t j) {
-    T* best = yp + ((n * oh + i) * ow + j) * channels;
-    std::int64_t* best_index = ip + ((n * oh + i) * ow + j) * channels;
+    thread_local std::vector<Index> lane_index;
+    lane_index.resize(static_cast<std::size_t>(channels));
+    Index* __restrict index_of = lane_index.data();
+    T* __restrict best = yp + ((n * oh + i) * ow + j) * channels;
     const std::int64_t h0 = i * g.stride - g.padding, w0 = j * g.stride - g.padding;
     bool first = true;
     for (std::int64_t h = std::max<std::int64_t>(h0, 0); h < std::min(h0 + g.kernel, height); ++h)
       for (std::int64_t w = std::max<std::int64_t>(w0, 0); w < std::min(w0 + g.kernel, width); ++w) {
-        const T* pixel = xp + ((n * height + h) * width + w) * channels;
-        const std::int64_t index = h * width + w;
+        const T* __restrict pixel = xp + ((n * height + h) * width + w) * channels;
+        const auto index = static_cast<Index>(h * width + w);
         if (first) {
           for (std::int64_t c = 0; c < channels; ++c) {
             best[c] = pixel[c];
-            best_index[c] = index;
+            index_of[c] = index;
           }
           first = false;
           continue;
@@ -60,9 +67,11 @@ void max_pool2d_channels_last(const Tensor& x, Tensor& y, Tensor& indices, const
           const T v = pixel[c];
           const bool take = v > best[c] || (v != v && best[c] == best[c]);  // NaN wins
           best[c] = take ? v : best[c];
-          best_index[c] = take ? index : best_index[c];
+          index_of[c] = take ? index : index_of[c];
         }
       }
+    std::int64_t* out_index = ip + ((n * oh + i) * ow + j) * channels;
+    for (std::int64_t c = 0; c < channels; ++c) out_index[c] = index_of[c];
   });
 }
 
