@@ -199,3 +199,29 @@ TEST_CASE("initialisers have the documented scale") {
   CHECK(mg::nn::init::fan_in(mg::zeros({8, 3, 5, 5})) == 75);
   CHECK(mg::nn::init::fan_out(mg::zeros({8, 3, 5, 5})) == 200);
 }
+
+TEST_CASE("a stacked LSTM runs its cells in sequence and is differentiable") {
+  mg::Generator g(12);
+  mg::nn::LSTM lstm(3, 4, 2, true, g);
+  const Tensor x = mg::randn({5, 2, 3}, g);
+  const auto [out, states] = lstm.forward(x);
+  CHECK(out.shape() == mg::Shape{5, 2, 4});
+  REQUIRE(states.size() == 2);
+  // the same computation cell by cell
+  auto cells = lstm.named_children();
+  auto* first = dynamic_cast<mg::nn::LSTMCell*>(cells[0].second.get());
+  auto* second = dynamic_cast<mg::nn::LSTMCell*>(cells[1].second.get());
+  REQUIRE((first != nullptr && second != nullptr));
+  mg::nn::LstmState s1, s2;
+  for (std::int64_t t = 0; t < 5; ++t) {
+    s1 = first->forward(x.select(0, t), s1);
+    s2 = second->forward(s1.h, s2);
+    mg::testing::check_close(out.select(0, t), s2.h, 0, 0, "step " + std::to_string(t));
+  }
+  mg::testing::check_close(states[1].c, s2.c, 0, 0, "final cell state");
+  CHECK(lstm.named_parameters().size() == 8);
+  CHECK(lstm.named_parameters()[4].first == "1.weight_ih");
+  mg::sum(out).backward();
+  CHECK(first->weight_ih.grad().defined());
+  CHECK_THROWS_WITH_AS(lstm.forward(mg::zeros({5, 3})), doctest::Contains("(T, N, input)"), mg::Error);
+}

@@ -27,6 +27,29 @@ int main() {
   auto d = mg::ones({2}, mg::DType::Float64).requires_grad_();
   bool ok = mg::autograd::gradcheck([](const std::vector<mg::Tensor>& in) { return mg::sum(mg::exp(in[0])); }, {d}) &&
             mg::autograd::gradgradcheck([](const std::vector<mg::Tensor>& in) { return mg::sum(mg::exp(in[0])); }, {d});
+  // nn, as DESIGN.md names it
+  namespace F = mg::nn::functional;
+  auto img = mg::randn({2, 3, 8, 8}, generator);
+  auto cw = mg::randn({4, 3, 3, 3}, generator);
+  auto feat = F::conv2d(img, cw, mg::Tensor(), 1, 1, 1, 1);
+  feat = F::max_pool2d(feat, 2, 2, 0) + F::avg_pool2d(feat, 2, 2, 0);
+  feat = F::batch_norm(feat, mg::zeros({4}), mg::ones({4}), mg::Tensor(), mg::Tensor(), true, 0.1, 1e-5);
+  auto logits2 = F::linear(feat.flatten(1), mg::randn({3, 64}, generator), mg::Tensor());
+  auto ce = F::cross_entropy(logits2, mg::Tensor::from_vector(std::vector<int64_t>{0, 2}, {2})) +
+            F::mse_loss(logits2, mg::zeros_like(logits2));
+  mg::nn::Sequential net({std::make_shared<mg::nn::Conv2d>(3, 4, 3, 1, 1), std::make_shared<mg::nn::BatchNorm2d>(4),
+                          std::make_shared<mg::nn::ReLU>(), std::make_shared<mg::nn::MaxPool2d>(2),
+                          std::make_shared<mg::nn::Flatten>(), std::make_shared<mg::nn::Linear>(64, 3)});
+  net.train();
+  auto net_out = net(img);
+  net.eval();
+  mg::nn::LSTMCell cell(3, 5);
+  auto state = cell.forward(mg::randn({2, 3}, generator), {});
+  const std::string checkpoint = "consumer_checkpoint.mgt";
+  mg::nn::save(net, checkpoint);
+  mg::nn::load(net, checkpoint);
+  ok = ok && net.parameters().size() == net.named_parameters().size() && !net.state_dict().empty() &&
+       net_out.shape()[1] == 3 && state.h.shape()[1] == 5 && ce.numel() == 1;
   std::printf("metagrad %s loss %.4f grad %s %zu %zu %s %d\n", mg::version(), s, x.grad().defined() ? "yes" : "no",
               v.size(), w.size(), g[0].requires_grad() ? "graph" : "nograph", ok);
   return ok && x.grad().defined() && mg::zeros({1}).numel() == 1 && mg::full({1}, 2.0).item() == 2.0f &&
