@@ -4,12 +4,7 @@
 # threads, and prints our speed and memory relative to PyTorch.
 # Usage: bench/run_nn.sh [workload ...]
 set -euo pipefail
-cd "$(dirname "$0")/.."
-scripts/install-deps.sh python3-torch python3-numpy libgoogle-perftools4
-scripts/configure.sh
-cmake --build build --target metagrad_cli
-tcmalloc=$(ls /usr/lib/*/libtcmalloc.so.4 | head -1)
-openblas=$(ls /usr/lib/*/openblas-openmp/libopenblas.so.0 | head -1)
+source "$(dirname "$0")/common.sh" metagrad_cli
 workloads=("$@")
 [ ${#workloads[@]} -gt 0 ] || workloads=(cnn-train cnn-infer resnet20-train resnet20-infer mlp-train mlp-small-train)
 out=build/nn_bench.jsonl
@@ -17,7 +12,7 @@ out=build/nn_bench.jsonl
 for threads in 1 2; do
   for w in "${workloads[@]}"; do
     build/apps/metagrad bench --workload "$w" --threads "$threads" --json | sed 's/^{/{"impl": "metagrad", /' >> "$out"
-    LD_PRELOAD="$tcmalloc $openblas" /usr/bin/python3 bench/nn_torch.py --workload "$w" --threads "$threads" \
+    LD_PRELOAD="$tuned_pytorch_preload" /usr/bin/python3 bench/nn_torch.py --workload "$w" --threads "$threads" \
       | sed 's/^{/{"impl": "pytorch", /' >> "$out"
   done
 done
