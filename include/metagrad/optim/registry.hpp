@@ -1,0 +1,40 @@
+#pragma once
+// The registry of optimizers, by name, and spec strings:
+//   auto opt = mg::optim::make("adam(lr=1e-3, beta1=0.9)", model.named_parameters());
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "metagrad/optim/optimizer.hpp"
+
+namespace mg::optim {
+
+struct OptimizerInfo {
+  std::string name;
+  std::string summary;
+  Schema schema;  // its own hyperparameters; the common keys are added
+  std::function<std::unique_ptr<Optimizer>(std::vector<ParamGroup>)> make;
+};
+
+// Keys every optimizer accepts: wd_exclude (weight decay is 0 for parameters
+// whose name contains any of these ':'-separated fragments, e.g. bias:bn),
+// clip_norm (rescale all gradients to at most this global L2 norm; 0 = off)
+// and clip_value (clamp every gradient element to +-this; 0 = off).
+const Schema& common_keys();
+
+bool register_optimizer(OptimizerInfo info);
+std::vector<std::string> available();
+const OptimizerInfo& info(const std::string& name);
+
+// One group of parameters with its own hyperparameters (spec-style
+// "key=value" overrides of the optimizer-wide spec).
+struct GroupSpec {
+  NamedParameters params;
+  std::vector<std::pair<std::string, std::string>> overrides;
+};
+
+std::unique_ptr<Optimizer> make(const std::string& spec, const NamedParameters& params);
+std::unique_ptr<Optimizer> make(const std::string& spec, const std::vector<GroupSpec>& groups);
+
+}  // namespace mg::optim

@@ -1,0 +1,90 @@
+// Adam (coupled weight decay, optional AMSGrad) and AdamW (decoupled), as torch.optim.
+#include "metagrad/optim/registry.hpp"
+#include "rule.hpp"
+
+namespace mg::optim {
+namespace {
+
+template <bool kDecoupled>
+struct Adam {
+  static constexpr std::array<const char*, 3> kState{"exp_avg", "exp_avg_sq", "max_exp_avg_sq"};
+  static bool active(std::size_t i, const ParamGroup& g) { return i < 2 || g.flag("amsgrad"); }
+  static double initial(std::size_t, const ParamGroup&) { return 0; }
+
+  template <class D>
+  struct Coefficients {
+    D beta1, beta2, one_minus_beta1, one_minus_beta2, eps, weight_decay, decay_factor, step_size, sqrt_bc2;
+    bool amsgrad, maximize, with_decay;
+    template <class E>
+    Coefficients<E> as() const {
+      return {E(beta1),    E(beta2),        E(one_minus_beta1), E(one_minus_beta2),
+              E(eps),      E(weight_decay), E(decay_factor),    E(step_size),
+              E(sqrt_bc2), amsgrad,         maximize,           with_decay};
+    }
+  };
+
+  template <class D>
+  static Coefficients<D> coefficients(const Hyper<D>& h, double t, ParamState&) {
+    using std::sqrt;
+    const D lr = h("lr"), b1 = h("beta1"), b2 = h("beta2"), wd = h("weight_decay");
+    return {b1,
+            b2,
+            1 - b1,
+            1 - b2,
+            h("eps"),
+            wd,
+            1 - lr * wd,
+            lr / (1 - power(b1, t)),
+            sqrt(1 - power(b2, t)),
+            h.flag("amsgrad"),
+            h.flag("maximize"),
+            h.group.number("weight_decay") != 0};
+  }
+
+  template <class T, class C>
+  static void apply(T& p, const T& grad, std::array<T, 3>& s, const C& c, bool) {
+    T g = c.maximize ? -grad : grad;
+    if (c.with_decay) {
+      if (kDecoupled)
+        p = p * c.decay_factor;
+      else
+        g = g + c.weight_decay * p;
+    }
+    T& m = s[0];
+    T& v = s[1];
+    m = c.beta1 * m + c.one_minus_beta1 * g;
+    v = c.beta2 * v + c.one_minus_beta2 * g * g;
+    T second = v;
+    if (c.amsgrad) {
+      s[2] = maximum(s[2], v);  // the raw (uncorrected) maximum
+      second = s[2];
+    }
+    const T denom = sqrt_safe(second) / c.sqrt_bc2 + c.eps;  // eps after the bias correction
+    p = p - c.step_size * m / denom;
+  }
+};
+
+Schema adam_schema(double weight_decay) {
+  return {{"lr", Key::Kind::Number, Value(1e-3), at_least(0)},
+          {"beta1", Key::Kind::Number, Value(0.9), in_unit_interval()},
+          {"beta2", Key::Kind::Number, Value(0.999), in_unit_interval()},
+          {"eps", Key::Kind::Number, Value(1e-8), at_least(0)},
+          {"weight_decay", Key::Kind::Number, Value(weight_decay), at_least(0)},
+          {"amsgrad", Key::Kind::Flag, Value(false), {}},
+          {"maximize", Key::Kind::Flag, Value(false), {}}};
+}
+
+const bool adam_registered =
+    register_optimizer({"adam", "Adam (Kingma & Ba), coupled L2 weight decay, optional AMSGrad (torch.optim.Adam)",
+                        adam_schema(0.0), [](std::vector<ParamGroup> groups) -> std::unique_ptr<Optimizer> {
+                          return std::make_unique<RuleOptimizer<Adam<false>>>("adam", std::move(groups));
+                        }});
+
+const bool adamw_registered =
+    register_optimizer({"adamw", "Adam with decoupled weight decay (Loshchilov & Hutter; torch.optim.AdamW)",
+                        adam_schema(1e-2), [](std::vector<ParamGroup> groups) -> std::unique_ptr<Optimizer> {
+                          return std::make_unique<RuleOptimizer<Adam<true>>>("adamw", std::move(groups));
+                        }});
+
+}  // namespace
+}  // namespace mg::optim

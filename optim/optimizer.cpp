@@ -1,0 +1,204 @@
+#include "metagrad/optim/optimizer.hpp"
+
+#include <cmath>
+#include <set>
+
+#include "../core/check.hpp"
+#include "metagrad/core/autograd/grad_mode.hpp"
+#include "metagrad/core/ops.hpp"
+
+namespace mg::optim {
+namespace {
+
+constexpr std::int64_t kStateVersion = 1;
+
+template <class T>
+const T& get(const ParamGroup& group, const std::string& key, const char* kind) {
+  auto it = group.hyper.find(key);
+  MG_CHECK(it != group.hyper.end(), "optimizer: no hyperparameter '{}'", key);
+  const T* value = std::get_if<T>(&it->second);
+  MG_CHECK(value != nullptr, "optimizer: hyperparameter '{}' is not {}", key, kind);
+  return *value;
+}
+
+std::vector<std::string> split(const std::string& text, char separator) {
+  std::vector<std::string> parts;
+  std::size_t start = 0;
+  while (true) {
+    const std::size_t at = text.find(separator, start);
+    parts.push_back(text.substr(start, at - start));
+    if (at == std::string::npos) return parts;
+    start = at + 1;
+  }
+}
+
+// Whether weight decay applies to this parameter (wd_exclude fragments).
+bool decays(const ParamGroup& group, const std::string& name) {
+  const std::string& exclude = group.word("wd_exclude");
+  if (exclude == "none") return true;
+  for (const auto& fragment : split(exclude, ':'))
+    if (!fragment.empty() && name.find(fragment) != std::string::npos) return false;
+  return true;
+}
+
+// The group as a parameter sees it: weight decay off where excluded.
+ParamGroup effective_group(const ParamGroup& group, const std::string& name) {
+  if (decays(group, name) || !group.hyper.count("weight_decay")) return group;
+  ParamGroup copy{{}, group.hyper};
+  copy.hyper["weight_decay"] = 0.0;
+  return copy;
+}
+
+std::string state_key(const std::string& param, const std::string& key) { return "state." + param + "." + key; }
+
+}  // namespace
+
+double ParamGroup::number(const std::string& key) const { return get<double>(*this, key, "a number"); }
+bool ParamGroup::flag(const std::string& key) const { return get<bool>(*this, key, "a flag"); }
+const std::string& ParamGroup::word(const std::string& key) const { return get<std::string>(*this, key, "a word"); }
+const std::vector<double>& ParamGroup::numbers(const std::string& key) const {
+  return get<std::vector<double>>(*this, key, "a list of numbers");
+}
+
+Optimizer::Optimizer(std::string name, std::vector<ParamGroup> groups)
+    : name_(std::move(name)), groups_(std::move(groups)) {}
+
+void Optimizer::zero_grad() {
+  for (auto& group : groups_)
+    for (auto& [name, p] : group.params) p.set_grad(Tensor());
+}
+
+void Optimizer::set_lr(double lr) {
+  for (auto& group : groups_) group.hyper["lr"] = lr;
+}
+
+Tensor Optimizer::step(const Closure& closure) {
+  MG_CHECK(closure || !requires_closure(), "{}: step() needs a closure that re-evaluates the loss and gradients",
+           name_);
+  Tensor loss;
+  if (closure) loss = closure();
+  NoGradGuard no_grad;
+  // Gradient clipping, over all parameters (the first group's settings).
+  const double clip_value = groups_.front().number("clip_value");
+  const double clip_norm = groups_.front().number("clip_norm");
+  if (clip_value > 0 || clip_norm > 0) {
+    double total = 0;
+    for (auto& group : groups_)
+      for (auto& [name, p] : group.params) {
+        if (!p.grad().defined()) continue;
+        if (clip_value > 0) p.set_grad(clamp(p.grad(), -clip_value, clip_value));
+        if (clip_norm > 0) total += sum(p.grad().to(DType::Float64) * p.grad().to(DType::Float64)).item<double>();
+      }
+    const double norm = std::sqrt(total);
+    if (clip_norm > 0 && norm > clip_norm)
+      for (auto& group : groups_)
+        for (auto& [name, p] : group.params)
+          if (p.grad().defined()) p.set_grad(p.grad() * (clip_norm / (norm + 1e-6)));
+  }
+  for (auto& group : groups_)
+    for (auto& [name, p] : group.params) {
+      const Tensor grad = p.grad();
+      if (!grad.defined()) continue;
+      MG_CHECK(grad.shape() == p.shape(), "{}: gradient of '{}' has shape {} but the parameter is {}", name_, name,
+               mg::to_string(grad.shape()), mg::to_string(p.shape()));
+      ParamState& state = state_[name];
+      ++state.step;
+      update(effective_group(group, name), p, grad, state);
+    }
+  return loss;
+}
+
+std::vector<Tensor> Optimizer::differentiable_step(const std::vector<Tensor>& params, const std::vector<Tensor>& grads,
+                                                   const std::map<std::string, Tensor>& hyper) {
+  std::size_t count = 0;
+  for (const auto& group : groups_) count += group.params.size();
+  MG_CHECK(params.size() == count && grads.size() == count,
+           "{}: differentiable_step got {} parameters and {} gradients for {} registered parameters", name_,
+           params.size(), grads.size(), count);
+  std::vector<Tensor> updated;
+  std::size_t i = 0;
+  for (const auto& group : groups_)
+    for (const auto& [name, registered] : group.params) {
+      const Tensor& p = params[i];
+      const Tensor& g = grads[i];
+      ++i;
+      MG_CHECK(p.shape() == registered.shape(), "{}: parameter {} ('{}') has shape {}, expected {}", name_, i - 1, name,
+               mg::to_string(p.shape()), mg::to_string(registered.shape()));
+      if (!g.defined()) {
+        updated.push_back(p);
+        continue;
+      }
+      ParamState& state = differentiable_state_[name];
+      ++state.step;
+      updated.push_back(update_differentiable(effective_group(group, name), hyper, p, g, state));
+    }
+  return updated;
+}
+
+const ParamState* Optimizer::state_of(const std::string& param_name) const {
+  auto it = state_.find(param_name);
+  return it == state_.end() ? nullptr : &it->second;
+}
+
+nn::NamedTensors Optimizer::state_dict() const {
+  nn::NamedTensors out;
+  out.emplace_back("optimizer.version", Tensor::from_vector(std::vector<std::int64_t>{kStateVersion}, {}));
+  for (std::size_t g = 0; g < groups_.size(); ++g)
+    for (const auto& [key, value] : groups_[g].hyper)
+      if (const double* number = std::get_if<double>(&value))
+        out.emplace_back("group." + std::to_string(g) + "." + key,
+                         Tensor::from_vector(std::vector<double>{*number}, {}));
+  for (const auto& [param, state] : state_) {
+    out.emplace_back(state_key(param, "step"), Tensor::from_vector(std::vector<std::int64_t>{state.step}, {}));
+    for (const auto& [key, tensor] : state.tensors) out.emplace_back(state_key(param, key), tensor.detach().clone());
+  }
+  return out;
+}
+
+void Optimizer::load_state_dict(const nn::NamedTensors& dict) {
+  std::map<std::string, Tensor> shapes;  // parameter name -> parameter
+  for (const auto& group : groups_)
+    for (const auto& [name, p] : group.params) shapes[name] = p;
+  std::map<std::string, ParamState> state;
+  std::vector<std::pair<std::size_t, std::pair<std::string, double>>> hyper;
+  bool versioned = false;
+  for (const auto& [key, tensor] : dict) {
+    if (key == "optimizer.version") {
+      MG_CHECK(tensor.numel() == 1 && tensor.item<std::int64_t>() == kStateVersion,
+               "{}: optimizer state version {} is not supported (expected {})", name_,
+               tensor.numel() == 1 ? std::to_string(tensor.item<std::int64_t>()) : "?", kStateVersion);
+      versioned = true;
+    } else if (key.rfind("group.", 0) == 0) {
+      const std::size_t dot = key.find('.', 6);
+      MG_CHECK(dot != std::string::npos, "{}: malformed state key '{}'", name_, key);
+      const std::size_t g = std::stoul(key.substr(6, dot - 6));
+      const std::string hyper_key = key.substr(dot + 1);
+      MG_CHECK(g < groups_.size() && groups_[g].hyper.count(hyper_key) &&
+                   std::holds_alternative<double>(groups_[g].hyper.at(hyper_key)) && tensor.numel() == 1,
+               "{}: state names hyperparameter '{}' of group {}, which this optimizer does not have", name_, hyper_key,
+               g);
+      hyper.push_back({g, {hyper_key, tensor.item<double>()}});
+    } else if (key.rfind("state.", 0) == 0) {
+      const std::size_t dot = key.rfind('.');
+      const std::string param = key.substr(6, dot - 6), field = key.substr(dot + 1);
+      auto it = shapes.find(param);
+      MG_CHECK(it != shapes.end(), "{}: state for unknown parameter '{}'", name_, param);
+      if (field == "step") {
+        state[param].step = tensor.item<std::int64_t>();
+      } else {
+        MG_CHECK(tensor.dim() == 0 || (tensor.shape() == it->second.shape() && tensor.dtype() == it->second.dtype()),
+                 "{}: state '{}' has shape {} ({}) but parameter '{}' is {} ({})", name_, key,
+                 mg::to_string(tensor.shape()), dtype_name(tensor.dtype()), param, mg::to_string(it->second.shape()),
+                 dtype_name(it->second.dtype()));
+        state[param].tensors[field] = tensor.detach().clone();
+      }
+    } else {
+      throw Error(fmt::format("{}: unexpected key '{}' in optimizer state", name_, key));
+    }
+  }
+  MG_CHECK(versioned, "{}: the optimizer state has no version", name_);
+  for (const auto& [g, entry] : hyper) groups_[g].hyper[entry.first] = entry.second;
+  state_ = std::move(state);
+}
+
+}  // namespace mg::optim

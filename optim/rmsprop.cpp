@@ -1,0 +1,77 @@
+// RMSprop (Hinton), optionally centred and with momentum (torch.optim.RMSprop).
+#include "metagrad/optim/registry.hpp"
+#include "rule.hpp"
+
+namespace mg::optim {
+namespace {
+
+struct RmsProp {
+  static constexpr std::array<const char*, 3> kState{"square_avg", "grad_avg", "momentum_buffer"};
+  static bool active(std::size_t i, const ParamGroup& g) {
+    return i == 0 || (i == 1 && g.flag("centered")) || (i == 2 && g.number("momentum") > 0);
+  }
+  static double initial(std::size_t, const ParamGroup&) { return 0; }
+
+  template <class D>
+  struct Coefficients {
+    D lr, alpha, one_minus_alpha, eps, weight_decay, momentum;
+    bool centered, with_momentum, maximize, with_decay;
+    template <class E>
+    Coefficients<E> as() const {
+      return {E(lr),       E(alpha), E(one_minus_alpha), E(eps),   E(weight_decay),
+              E(momentum), centered, with_momentum,      maximize, with_decay};
+    }
+  };
+
+  template <class D>
+  static Coefficients<D> coefficients(const Hyper<D>& h, double, ParamState&) {
+    const D alpha = h("alpha");
+    return {h("lr"),
+            alpha,
+            1 - alpha,
+            h("eps"),
+            h("weight_decay"),
+            h("momentum"),
+            h.flag("centered"),
+            h.group.number("momentum") > 0,
+            h.flag("maximize"),
+            h.group.number("weight_decay") != 0};
+  }
+
+  template <class T, class C>
+  static void apply(T& p, const T& grad, std::array<T, 3>& s, const C& c, bool) {
+    T g = c.maximize ? -grad : grad;
+    if (c.with_decay) g = g + c.weight_decay * p;
+    T& square_avg = s[0];
+    square_avg = c.alpha * square_avg + c.one_minus_alpha * g * g;
+    T avg = square_avg;
+    if (c.centered) {
+      s[1] = c.alpha * s[1] + c.one_minus_alpha * g;
+      avg = square_avg - s[1] * s[1];
+    }
+    avg = sqrt_safe(avg) + c.eps;  // eps outside the root; no bias correction
+    if (c.with_momentum) {
+      s[2] = c.momentum * s[2] + g / avg;
+      p = p - c.lr * s[2];
+    } else {
+      p = p - c.lr * g / avg;
+    }
+  }
+};
+
+const bool registered =
+    register_optimizer({"rmsprop",
+                        "RMSprop, optionally centred and with momentum (torch.optim.RMSprop)",
+                        {{"lr", Key::Kind::Number, Value(1e-2), at_least(0)},
+                         {"alpha", Key::Kind::Number, Value(0.99), in_unit_interval()},
+                         {"eps", Key::Kind::Number, Value(1e-8), at_least(0)},
+                         {"weight_decay", Key::Kind::Number, Value(0.0), at_least(0)},
+                         {"momentum", Key::Kind::Number, Value(0.0), at_least(0)},
+                         {"centered", Key::Kind::Flag, Value(false), {}},
+                         {"maximize", Key::Kind::Flag, Value(false), {}}},
+                        [](std::vector<ParamGroup> groups) -> std::unique_ptr<Optimizer> {
+                          return std::make_unique<RuleOptimizer<RmsProp>>("rmsprop", std::move(groups));
+                        }});
+
+}  // namespace
+}  // namespace mg::optim

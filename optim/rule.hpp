@@ -1,0 +1,182 @@
+#pragma once
+// One update rule, two ways to run it. A rule is a struct with
+//   kState            the names of its per-parameter state tensors;
+//   active(i, group)  whether state i is used with these hyperparameters
+//                     (e.g. no momentum buffer without momentum);
+//   initial(i, group) the starting value of state i (usually 0);
+//   Coefficients<D>   its per-step scalars, with as<E>() converting them;
+//   coefficients(h, t, state) computing them from hyperparameters (D =
+//                     double, or Tensor in differentiable mode) at step t;
+//                     a rule may keep 0-dim scalar state in `state` (NAdam);
+//   apply(p, g, state, c, first)  the elementwise update, generic in the
+//                     element type (float, double or Tensor).
+// RuleOptimizer runs apply over float or double elements in one fused,
+// vectorised pass when the tensors are dense (plain training), and over
+// Tensors, building a graph, in differentiable mode. The formula is
+// written once.
+#include <array>
+#include <cmath>
+
+#include "../core/check.hpp"
+#include "../core/parallel.hpp"
+#include "../core/tensor_impl.hpp"
+#include "metagrad/core/autograd/grad_mode.hpp"
+#include "metagrad/core/ops.hpp"
+#include "metagrad/optim/optimizer.hpp"
+
+namespace mg::optim {
+
+// Elementwise helpers that read the same for numbers and tensors.
+inline float maximum(float a, float b) { return a > b || a != a ? a : b; }
+inline double maximum(double a, double b) { return a > b || a != a ? a : b; }
+inline float sqrt_safe(float x) { return std::sqrt(x); }
+inline double sqrt_safe(double x) { return std::sqrt(x); }
+// sqrt whose derivative at 0 is 0 instead of inf * 0 = NaN (meta-gradients).
+inline Tensor sqrt_safe(const Tensor& x) {
+  const Tensor zero = scalar_tensor(0.0, x.dtype());
+  const Tensor positive = gt(x, zero);
+  return where(positive, sqrt(where(positive, x, scalar_tensor(1.0, x.dtype()))), zero);
+}
+inline double power(double base, double exponent) { return std::pow(base, exponent); }
+inline Tensor power(const Tensor& base, double exponent) { return pow(base, exponent); }
+
+// Hyperparameters as D: plain numbers, or tensors (with optional overrides)
+// in differentiable mode.
+template <class D>
+struct Hyper;
+
+template <>
+struct Hyper<double> {
+  const ParamGroup& group;
+  double operator()(const char* key) const { return group.number(key); }
+  bool flag(const char* key) const { return group.flag(key); }
+};
+
+template <>
+struct Hyper<Tensor> {
+  const ParamGroup& group;
+  const std::map<std::string, Tensor>& overrides;
+  DType dtype;
+  Tensor operator()(const char* key) const {
+    if (auto it = overrides.find(key); it != overrides.end()) return it->second;
+    return scalar_tensor(group.number(key), dtype);
+  }
+  bool flag(const char* key) const { return group.flag(key); }
+};
+
+// A scalar state value kept as a 0-dim tensor: read as D (1 when absent)...
+inline double scalar_state(ParamState& state, const char* key, const Hyper<double>&) {
+  auto it = state.tensors.find(key);
+  return it == state.tensors.end() ? 1.0 : it->second.item<double>();
+}
+inline Tensor scalar_state(ParamState& state, const char* key, const Hyper<Tensor>& h) {
+  auto it = state.tensors.find(key);
+  return it == state.tensors.end() ? scalar_tensor(1.0, h.dtype) : it->second;
+}
+// ...and written back.
+inline void set_scalar_state(ParamState& state, const char* key, double value) {
+  state.tensors[key] = Tensor::from_vector(std::vector<double>{value}, {});
+}
+inline void set_scalar_state(ParamState& state, const char* key, const Tensor& value) { state.tensors[key] = value; }
+
+template <class Rule>
+class RuleOptimizer : public Optimizer {
+ public:
+  using Optimizer::Optimizer;
+
+ protected:
+  static constexpr std::size_t kStates = Rule::kState.size();
+
+  // Creates the active state tensors that do not exist yet; true when it
+  // created any (a rule's "first step", e.g. SGD's buffer = gradient).
+  static bool init_state(const ParamGroup& group, const Tensor& param, ParamState& state) {
+    NoGradGuard no_grad;
+    bool created = false;
+    for (std::size_t i = 0; i < kStates; ++i)
+      if (Rule::active(i, group) && !state.tensors.count(Rule::kState[i])) {
+        state.tensors[Rule::kState[i]] = full(param.shape(), Rule::initial(i, group), param.dtype());
+        created = true;
+      }
+    return created;
+  }
+
+  // The active state tensors in kState order (undefined where inactive).
+  static std::array<Tensor, kStates> state_tensors(const ParamGroup& group, ParamState& state) {
+    std::array<Tensor, kStates> s{};
+    for (std::size_t i = 0; i < kStates; ++i)
+      if (Rule::active(i, group)) s[i] = state.tensors.at(Rule::kState[i]);
+    return s;
+  }
+
+  void update(const ParamGroup& group, Tensor& param, const Tensor& grad, ParamState& state) override {
+    if (!fusable(param, grad, state)) {
+      // Strided or mixed layouts: the same rule on tensors, written back.
+      ParamState next = state;
+      const Tensor p = update_differentiable(group, {}, param.detach(), grad.detach(), next);
+      param.copy_(p);
+      for (auto& [key, t] : next.tensors) {
+        auto it = state.tensors.find(key);
+        if (it == state.tensors.end())
+          state.tensors[key] = t;
+        else
+          it->second.copy_(t);
+      }
+      return;
+    }
+    const bool first = init_state(group, param, state);
+    const auto c = Rule::coefficients(Hyper<double>{group}, static_cast<double>(state.step), state);
+    const auto s = state_tensors(group, state);
+    if (param.dtype() == DType::Float32)
+      fused<float>(param, grad, s, c.template as<float>(), first);
+    else
+      fused<double>(param, grad, s, c.template as<double>(), first);
+    param.impl()->storage->bump_version();
+  }
+
+  Tensor update_differentiable(const ParamGroup& group, const std::map<std::string, Tensor>& hyper, const Tensor& param,
+                               const Tensor& grad, ParamState& state) override {
+    const bool first = init_state(group, param, state);
+    auto s = state_tensors(group, state);
+    const auto c =
+        Rule::coefficients(Hyper<Tensor>{group, hyper, param.dtype()}, static_cast<double>(state.step), state);
+    Tensor p = param;
+    Rule::apply(p, grad, s, c, first);
+    for (std::size_t i = 0; i < kStates; ++i)
+      if (s[i].defined()) state.tensors[Rule::kState[i]] = s[i];
+    return p;
+  }
+
+ private:
+  static bool fusable(const Tensor& param, const Tensor& grad, const ParamState& state) {
+    if (!is_floating(param.dtype()) || !param.is_contiguous() || grad.strides() != param.strides() ||
+        grad.dtype() != param.dtype())
+      return false;
+    for (const auto& [key, t] : state.tensors)
+      if (t.dim() > 0 && (t.strides() != param.strides() || t.dtype() != param.dtype())) return false;
+    return true;
+  }
+
+  // One pass over the elements: each is loaded once, updated in registers
+  // and stored once.
+  template <class E, class C>
+  static void fused(Tensor& param, const Tensor& grad, const std::array<Tensor, kStates>& s, const C& c, bool first) {
+    E* p = param.data_ptr<E>();
+    const E* g = grad.data_ptr<E>();
+    std::array<E*, kStates> st{};
+    for (std::size_t i = 0; i < kStates; ++i) st[i] = s[i].defined() ? s[i].template data_ptr<E>() : nullptr;
+    parallel_for(0, param.numel(), kElementwiseGrain, [&](std::int64_t lo, std::int64_t hi) {
+#pragma omp simd
+      for (std::int64_t i = lo; i < hi; ++i) {
+        E pi = p[i];
+        std::array<E, kStates> si{};
+        for (std::size_t k = 0; k < kStates; ++k) si[k] = st[k] ? st[k][i] : E(0);
+        Rule::apply(pi, g[i], si, c, first);
+        p[i] = pi;
+        for (std::size_t k = 0; k < kStates; ++k)
+          if (st[k]) st[k][i] = si[k];
+      }
+    });
+  }
+};
+
+}  // namespace mg::optim
