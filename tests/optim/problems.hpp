@@ -28,7 +28,8 @@ inline Problem make_problem(const std::string& name, DType dtype) {
     const bool mat = name == "toymat";
     const Shape shape = mat ? Shape{2, 3} : Shape{4};
     const Tensor a = mat ? values({1, 4, 0.25, 2, 0.5, 3}, shape, dtype) : values({1, 4, 0.25, 2}, shape, dtype);
-    const Tensor b = mat ? values({0.3, -0.2, 0.1, -1, 0, 0.7}, shape, dtype) : values({0.3, -0.2, 0.1, -1}, shape, dtype);
+    const Tensor b =
+        mat ? values({0.3, -0.2, 0.1, -1, 0, 0.7}, shape, dtype) : values({0.3, -0.2, 0.1, -1}, shape, dtype);
     const Tensor x0 = mat ? values({0.5, -1, 2, 0, 1.5, -0.5}, shape, dtype) : values({0.5, -1, 2, 0}, shape, dtype);
     return {{{mat ? "weight" : "x", x0}},
             [a, b](const std::vector<Tensor>& p) { return sum(0.5 * a * p[0] * p[0] + b * p[0]); },

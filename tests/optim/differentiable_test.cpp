@@ -1,0 +1,83 @@
+// Differentiable mode: meta-gradients through K optimizer steps.
+#include "../support/testing.hpp"
+#include "problems.hpp"
+
+namespace {
+
+using mg::Tensor;
+
+// The loss after `steps` differentiable steps from the problem's start, with
+// the learning rate as a tensor.
+Tensor loss_after(const std::string& spec, const mg::testing::Problem& problem, const Tensor& lr, int steps) {
+  auto params = mg::testing::fresh_parameters(problem);
+  auto optimizer = mg::optim::make(spec, params);
+  std::vector<Tensor> current = mg::testing::tensors_of(params);
+  for (int t = 0; t < steps; ++t) {
+    const auto grads = mg::autograd::grad({problem.loss(current)}, current, {}, false, true);
+    current = optimizer->differentiable_step(current, grads, {{"lr", lr}});
+  }
+  return problem.loss(current);
+}
+
+}  // namespace
+
+TEST_CASE("hypergradients d(loss after K steps)/d(lr) match central finite differences") {
+  for (const std::string spec :
+       {"sgd(momentum=0.9)", "sgd(momentum=0.9, nesterov=true, weight_decay=0.01)", "adam(beta1=0.8)",
+        "adam(amsgrad=true)", "rmsprop(centered=true, momentum=0.5)", "adagrad", "nadam", "adamw(weight_decay=0.1)"}) {
+    for (const std::string problem_name : {"quad", "mlp"}) {
+      CAPTURE(spec);
+      CAPTURE(problem_name);
+      const auto problem = mg::testing::make_problem(problem_name, mg::DType::Float64);
+      const double lr0 = 0.05;
+      const Tensor lr = mg::scalar_tensor(lr0, mg::DType::Float64).requires_grad_();
+      const Tensor loss = loss_after(spec, problem, lr, 6);
+      const double analytic = mg::autograd::grad({loss}, {lr})[0].item<double>();
+      const double eps = 1e-6;
+      const double plus = loss_after(spec, problem, mg::scalar_tensor(lr0 + eps, mg::DType::Float64), 6).item<double>();
+      const double minus =
+          loss_after(spec, problem, mg::scalar_tensor(lr0 - eps, mg::DType::Float64), 6).item<double>();
+      CHECK(analytic == doctest::Approx((plus - minus) / (2 * eps)).epsilon(1e-6));
+    }
+  }
+}
+
+TEST_CASE("differentiable mode follows the in-place trajectory") {
+  for (const std::string spec : {"sgd(lr=0.05, momentum=0.9)", "adam(lr=0.05, amsgrad=true)", "nadam(lr=0.05)",
+                                 "rmsprop(lr=0.01, centered=true, momentum=0.5)", "adagrad(lr=0.1)"}) {
+    CAPTURE(spec);
+    const auto problem = mg::testing::make_problem("mlp", mg::DType::Float64);
+    auto params = mg::testing::fresh_parameters(problem);
+    auto optimizer = mg::optim::make(spec, params);
+    auto functional = mg::optim::make(spec, params);
+    std::vector<Tensor> current = mg::testing::tensors_of(params);
+    for (int t = 0; t < 8; ++t) {
+      const auto grads = problem.gradient(current);
+      current = functional->differentiable_step(current, grads);
+      mg::testing::set_gradients(problem, params);
+      optimizer->step();
+    }
+    for (std::size_t i = 0; i < params.size(); ++i)
+      mg::testing::check_close(current[i], params[i].second, 1e-13, 1e-15, params[i].first);
+  }
+}
+
+TEST_CASE("meta-gradients stay finite where a second moment is exactly zero") {
+  // x[1] starts at the minimum of its coordinate: its gradient, and so Adam's
+  // v, is exactly 0 on the first step.
+  const Tensor a = Tensor::from_vector(std::vector<double>{1, 2}, {2});
+  const Tensor b = Tensor::from_vector(std::vector<double>{0.5, -1}, {2});
+  for (const std::string spec : {"adam", "rmsprop", "adagrad", "nadam", "rmsprop(centered=true)"}) {
+    CAPTURE(spec);
+    const Tensor x0 = Tensor::from_vector(std::vector<double>{1.0, 0.5}, {2}).requires_grad_();
+    auto optimizer = mg::optim::make(spec, {{"x", x0}});
+    const Tensor lr = mg::scalar_tensor(0.1, mg::DType::Float64).requires_grad_();
+    std::vector<Tensor> x{x0};
+    auto loss = [&](const Tensor& p) { return mg::sum(0.5 * a * p * p + b * p); };
+    for (int t = 0; t < 3; ++t)
+      x = optimizer->differentiable_step(x, mg::autograd::grad({loss(x[0])}, x, {}, false, true), {{"lr", lr}});
+    const auto g = mg::autograd::grad({loss(x[0])}, {lr, x0});
+    CHECK(std::isfinite(g[0].item<double>()));
+    for (double v : g[1].to_vector<double>()) CHECK(std::isfinite(v));
+  }
+}

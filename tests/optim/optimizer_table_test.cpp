@@ -1,0 +1,198 @@
+// The table every registered optimizer must pass: convergence on a quadratic
+// and on Rosenbrock within a fixed budget, a bit-exact state round trip
+// through a checkpoint file, and resumed runs that continue exactly as
+// uninterrupted ones. Adding an optimizer means adding one row.
+#include <filesystem>
+#include <set>
+
+#include "../support/testing.hpp"
+#include "problems.hpp"
+
+namespace {
+
+using mg::Tensor;
+
+struct Row {
+  std::string name;
+  std::string spec;  // used on both problems
+  int quad_budget, rosen_budget;
+};
+
+const std::vector<Row>& table() {
+  static const std::vector<Row> rows = {
+      {"sgd", "sgd(lr=0.002, momentum=0.9)", 7000, 1000},
+      {"adam", "adam(lr=0.02)", 4000, 4000},
+      {"adamw", "adamw(lr=0.02, weight_decay=0)", 4000, 4000},
+      {"rmsprop", "rmsprop(lr=0.001, momentum=0.5, centered=true)", 4500, 4500},
+      {"adagrad", "adagrad(lr=0.5)", 3000, 19000},
+      {"nadam", "nadam(lr=0.02)", 4000, 6000},
+  };
+  return rows;
+}
+
+// Steps until the problem is solved (quad: gradient norm < 1e-4; rosen:
+// within 1e-2 of (1, 1)), or -1 within the budget.
+int steps_to_solve(const std::string& spec, const std::string& problem_name, int budget) {
+  const auto problem = mg::testing::make_problem(problem_name, mg::DType::Float64);
+  auto params = mg::testing::fresh_parameters(problem);
+  auto optimizer = mg::optim::make(spec, params);
+  for (int t = 1; t <= budget; ++t) {
+    mg::testing::set_gradients(problem, params);
+    optimizer->step();
+    const Tensor x = params[0].second.detach();
+    const bool solved = problem_name == "quad" ? mg::sum(mg::pow(problem.gradient({x})[0], 2.0)).item<double>() < 1e-8
+                                               : mg::max(mg::abs(x - 1.0)).item<double>() < 1e-2;
+    if (solved) return t;
+  }
+  return -1;
+}
+
+std::vector<double> flatten(const mg::optim::NamedParameters& params) {
+  std::vector<double> out;
+  for (const auto& [name, t] : params) {
+    const auto v = t.to_vector<double>();
+    out.insert(out.end(), v.begin(), v.end());
+  }
+  return out;
+}
+
+void run(const mg::testing::Problem& problem, mg::optim::NamedParameters& params, mg::optim::Optimizer& optimizer,
+         int steps) {
+  for (int t = 0; t < steps; ++t) {
+    mg::testing::set_gradients(problem, params);
+    optimizer.step();
+  }
+}
+
+}  // namespace
+
+TEST_CASE("every registered optimizer has a row in the table") {
+  std::set<std::string> rows;
+  for (const auto& row : table()) rows.insert(row.name);
+  for (const auto& name : mg::optim::available()) CHECK_MESSAGE(rows.count(name), name << " has no row");
+}
+
+TEST_CASE("every optimizer solves the quadratic and Rosenbrock within its budget") {
+  for (const auto& row : table()) {
+    CAPTURE(row.spec);
+    const int quad = steps_to_solve(row.spec, "quad", row.quad_budget);
+    const int rosen = steps_to_solve(row.spec, "rosen", row.rosen_budget);
+    CHECK(quad > 0);
+    CHECK(rosen > 0);
+    MESSAGE(row.spec << ": quad in " << quad << " steps, rosen in " << rosen);
+  }
+}
+
+TEST_CASE("optimizer state survives a checkpoint file and resumed runs continue bit for bit") {
+  const auto path = (std::filesystem::temp_directory_path() / "metagrad-optim-state.mgt").string();
+  for (const auto& row : table()) {
+    for (auto dtype : {mg::DType::Float32, mg::DType::Float64}) {
+      CAPTURE(row.spec);
+      const auto problem = mg::testing::make_problem("mlp", dtype);
+      // uninterrupted: 12 steps
+      auto straight = mg::testing::fresh_parameters(problem);
+      auto optimizer = mg::optim::make(row.spec, straight);
+      run(problem, straight, *optimizer, 12);
+
+      // interrupted after 5: parameters and optimizer state go through a file
+      auto first = mg::testing::fresh_parameters(problem);
+      auto first_optimizer = mg::optim::make(row.spec, first);
+      run(problem, first, *first_optimizer, 5);
+      mg::nn::NamedTensors saved = first_optimizer->state_dict();
+      for (const auto& [name, p] : first) saved.emplace_back("param." + name, p.detach());
+      mg::nn::save_tensors(path, saved);
+
+      const auto loaded = mg::nn::load_tensors(path);
+      mg::optim::NamedParameters resumed;
+      mg::nn::NamedTensors optimizer_state;
+      for (const auto& [key, t] : loaded) {
+        if (key.rfind("param.", 0) == 0)
+          resumed.emplace_back(key.substr(6), t.clone().requires_grad_());
+        else
+          optimizer_state.emplace_back(key, t);
+      }
+      auto resumed_optimizer = mg::optim::make(row.spec, resumed);
+      resumed_optimizer->load_state_dict(optimizer_state);
+      // the state round-trips exactly
+      const auto again = resumed_optimizer->state_dict();
+      REQUIRE(again.size() == first_optimizer->state_dict().size());
+      for (std::size_t i = 0; i < again.size(); ++i)
+        CHECK(again[i].second.to_vector<double>() == first_optimizer->state_dict()[i].second.to_vector<double>());
+      run(problem, resumed, *resumed_optimizer, 7);
+      CHECK(flatten(resumed) == flatten(straight));
+    }
+  }
+}
+
+TEST_CASE("optimizer state that does not fit is rejected before anything changes") {
+  const auto problem = mg::testing::make_problem("mlp", mg::DType::Float64);
+  auto params = mg::testing::fresh_parameters(problem);
+  auto adam = mg::optim::make("adam(lr=0.01)", params);
+  run(problem, params, *adam, 2);
+  auto state = adam->state_dict();
+  auto other = mg::optim::make("adam(lr=0.01)", params);
+  auto bad = state;
+  bad.emplace_back("state.fc9.weight.exp_avg", mg::zeros({1}));
+  CHECK_THROWS_WITH_AS(other->load_state_dict(bad), doctest::Contains("fc9.weight"), mg::Error);
+  bad = state;
+  for (auto& [key, t] : bad)
+    if (key == "state.fc1.weight.exp_avg") t = mg::zeros({4, 3}, mg::DType::Float64);
+  CHECK_THROWS_WITH_AS(other->load_state_dict(bad), doctest::Contains("[4, 3]"), mg::Error);
+  bad = state;
+  bad[0].second = Tensor::from_vector(std::vector<std::int64_t>{7}, {});
+  CHECK_THROWS_WITH_AS(other->load_state_dict(bad), doctest::Contains("version 7"), mg::Error);
+  CHECK(other->state_of("fc1.weight") == nullptr);
+}
+
+TEST_CASE("spec strings: unknown names, keys and bad values list what is valid") {
+  mg::optim::NamedParameters params{{"w", mg::zeros({2}).requires_grad_()}};
+  CHECK_THROWS_WITH_AS(mg::optim::make("adamm(lr=0.1)", params), doctest::Contains("available: adagrad, adam"),
+                       mg::Error);
+  CHECK_THROWS_WITH_AS(mg::optim::make("adam(lr=0.1, beta3=2)", params), doctest::Contains("valid keys: lr=0.001"),
+                       mg::Error);
+  CHECK_THROWS_WITH_AS(mg::optim::make("adam(lr=-1)", params), doctest::Contains(">= 0"), mg::Error);
+  CHECK_THROWS_WITH_AS(mg::optim::make("adam(beta2=1)", params), doctest::Contains("in [0, 1)"), mg::Error);
+  CHECK_THROWS_WITH_AS(mg::optim::make("sgd(lr=fast)", params), doctest::Contains("malformed"), mg::Error);
+  CHECK_THROWS_WITH_AS(mg::optim::make("sgd(lr=0.1, lr=0.2)", params), doctest::Contains("twice"), mg::Error);
+  CHECK_THROWS_WITH_AS(mg::optim::make("sgd(lr=0.1", params), doctest::Contains("missing ')'"), mg::Error);
+  CHECK_THROWS_WITH_AS(mg::optim::make("sgd(nesterov=true)", params), doctest::Contains("momentum > 0"), mg::Error);
+  CHECK_THROWS_WITH_AS(mg::optim::make("sgd(nesterov=yes)", params), doctest::Contains("true or false"), mg::Error);
+  CHECK(mg::optim::make("sgd", params)->param_groups()[0].number("lr") == 1e-3);
+}
+
+TEST_CASE("parameter groups, the weight-decay mask, clipping and closures") {
+  Tensor w = mg::ones({3}).requires_grad_(), b = mg::ones({3}).requires_grad_();
+  auto opt =
+      mg::optim::make("sgd(lr=0.1, weight_decay=0.5, wd_exclude=bias)",
+                      std::vector<mg::optim::GroupSpec>{{{{"fc.weight", w}}, {}}, {{{"fc.bias", b}}, {{"lr", "0.2"}}}});
+  w.set_grad(mg::zeros({3}));
+  b.set_grad(mg::zeros({3}));
+  opt->step();
+  CHECK(w.to_vector() == std::vector<float>(3, 1.0f - 0.1f * 0.5f));  // decayed
+  CHECK(b.to_vector() == std::vector<float>(3, 1.0f));                // excluded
+  CHECK(opt->param_groups()[1].number("lr") == 0.2);
+
+  Tensor x = mg::zeros({4}).requires_grad_();
+  auto clipped = mg::optim::make("sgd(lr=1, clip_norm=1)", {{"x", x}});
+  x.set_grad(mg::full({4}, 3.0));  // norm 6
+  clipped->step();
+  CHECK(mg::sum(x * x).item<double>() == doctest::Approx(1.0).epsilon(1e-5));
+  auto by_value = mg::optim::make("sgd(lr=1, clip_value=0.5)", {{"x", x}});
+  x.set_grad(Tensor::from_vector(std::vector<float>{3, -3, 0.25, 0}, {4}));
+  const auto before = x.to_vector();
+  by_value->step();
+  CHECK(x.to_vector()[0] == doctest::Approx(before[0] - 0.5f));
+  CHECK(x.to_vector()[1] == doctest::Approx(before[1] + 0.5f));
+  CHECK(x.to_vector()[2] == doctest::Approx(before[2] - 0.25f));
+
+  int calls = 0;
+  const Tensor loss = by_value->step([&] {
+    ++calls;
+    by_value->zero_grad();
+    const Tensor l = mg::sum(x * x);
+    l.backward();
+    return l;
+  });
+  CHECK(calls == 1);
+  CHECK(loss.defined());
+}
