@@ -23,3 +23,4 @@
 #include "metagrad/optim/optimizer.hpp"
 #include "metagrad/optim/registry.hpp"
 #include "metagrad/optim/spec.hpp"
+#include "metagrad/optim/schedule.hpp"
