@@ -16,6 +16,7 @@
 // written once.
 #include <array>
 #include <cmath>
+#include <type_traits>
 
 #include "../core/check.hpp"
 #include "../core/parallel.hpp"
@@ -156,26 +157,45 @@ class RuleOptimizer : public Optimizer {
     return true;
   }
 
-  // One pass over the elements: each is loaded once, updated in registers
-  // and stored once.
+  // One pass over the elements, in blocks staged through small local arrays:
+  // the inner loop then touches only locals (no aliasing, no per-element
+  // checks of which states exist) and vectorises.
   template <class E, class C>
-  static void fused(Tensor& param, const Tensor& grad, const std::array<Tensor, kStates>& s, const C& c, bool first) {
+  static void fused(Tensor& param, const Tensor& grad, const std::array<Tensor, kStates>& s, const C& coefficients,
+                    bool first_step) {
+    constexpr std::int64_t kBlock = 512;
     E* p = param.data_ptr<E>();
     const E* g = grad.data_ptr<E>();
     std::array<E*, kStates> st{};
     for (std::size_t i = 0; i < kStates; ++i) st[i] = s[i].defined() ? s[i].template data_ptr<E>() : nullptr;
-    parallel_for(0, param.numel(), kElementwiseGrain, [&](std::int64_t lo, std::int64_t hi) {
-#pragma omp simd
-      for (std::int64_t i = lo; i < hi; ++i) {
-        E pi = p[i];
-        std::array<E, kStates> si{};
-        for (std::size_t k = 0; k < kStates; ++k) si[k] = st[k] ? st[k][i] : E(0);
-        Rule::apply(pi, g[i], si, c, first);
-        p[i] = pi;
-        for (std::size_t k = 0; k < kStates; ++k)
-          if (st[k]) st[k][i] = si[k];
-      }
-    });
+    // `first` becomes a compile-time constant, so no branch is left in the loop.
+    const auto run = [&](auto first_constant) {
+      parallel_for(0, param.numel(), kElementwiseGrain, [&](std::int64_t lo, std::int64_t hi) {
+        constexpr bool first = decltype(first_constant)::value;
+        const C c = coefficients;
+        alignas(64) E pb[kBlock], gb[kBlock], sb[kStates > 0 ? kStates : 1][kBlock];
+        for (std::int64_t begin = lo; begin < hi; begin += kBlock) {
+          const std::int64_t n = std::min(kBlock, hi - begin);
+          std::copy_n(p + begin, n, pb);
+          std::copy_n(g + begin, n, gb);
+          for (std::size_t k = 0; k < kStates; ++k)
+            if (st[k]) std::copy_n(st[k] + begin, n, sb[k]);
+          for (std::int64_t j = 0; j < n; ++j) {
+            std::array<E, kStates> si{};
+            for (std::size_t k = 0; k < kStates; ++k) si[k] = sb[k][j];
+            Rule::apply(pb[j], gb[j], si, c, first);
+            for (std::size_t k = 0; k < kStates; ++k) sb[k][j] = si[k];
+          }
+          std::copy_n(pb, n, p + begin);
+          for (std::size_t k = 0; k < kStates; ++k)
+            if (st[k]) std::copy_n(sb[k], n, st[k] + begin);
+        }
+      });
+    };
+    if (first_step)
+      run(std::true_type{});
+    else
+      run(std::false_type{});
   }
 };
 

@@ -1,0 +1,90 @@
+// One optimizer step on 1M and 10M float32 parameters, and the fraction of
+// memory bandwidth it reaches: bytes the update must touch per step, divided
+// by the time, against a STREAM-triad figure measured in the same process.
+// Prints one JSON object per line (bench/run_optim.sh compares with torch.optim).
+#include <metagrad/metagrad.hpp>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <functional>
+#include <vector>
+
+namespace {
+
+double median_seconds(const std::function<void()>& work, int repeats) {
+  for (int i = 0; i < 3; ++i) work();
+  std::vector<double> times;
+  for (int i = 0; i < repeats; ++i) {
+    const auto start = std::chrono::steady_clock::now();
+    work();
+    times.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+  }
+  std::nth_element(times.begin(), times.begin() + static_cast<long>(times.size() / 2), times.end());
+  return times[times.size() / 2];
+}
+
+// STREAM triad a = b + s * c over arrays far larger than the caches, in GB/s
+// (3 arrays of 4-byte floats counted per element, as STREAM does).
+double triad_gbps() {
+  const std::int64_t n = 1 << 25;
+  mg::Generator g(0);
+  const mg::Tensor b = mg::randn({n}, g), c = mg::randn({n}, g);
+  mg::Tensor a = mg::zeros({n});
+  float* pa = a.data_ptr<float>();
+  const float* pb = b.data_ptr<float>();
+  const float* pc = c.data_ptr<float>();
+  const double t = median_seconds(
+      [&] {
+#pragma omp parallel for simd schedule(static)
+        for (std::int64_t i = 0; i < n; ++i) pa[i] = pb[i] + 3.0f * pc[i];
+      },
+      10);
+  return 3.0 * 4.0 * static_cast<double>(n) / t * 1e-9;
+}
+
+struct Case {
+  const char* name;
+  const char* spec;
+  int arrays;  // tensors read and written per element: p, g and the state
+};
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  int threads = 1;
+  for (int i = 1; i < argc; ++i)
+    if (std::strcmp(argv[i], "--threads") == 0 && i + 1 < argc) threads = std::atoi(argv[++i]);
+  mg::set_num_threads(threads);
+  const double triad = triad_gbps();
+  std::printf("{\"bench\": \"stream-triad\", \"impl\": \"metagrad\", \"threads\": %d, \"gbps\": %.2f}\n", threads,
+              triad);
+  // bytes per element: every tensor read once, params and state written once
+  const Case cases[] = {{"sgd-momentum", "sgd(lr=0.01, momentum=0.9)", 5},
+                        {"adam", "adam(lr=0.001)", 7},
+                        {"rmsprop", "rmsprop(lr=0.01)", 5},
+                        {"adagrad", "adagrad(lr=0.01)", 5}};
+  for (std::int64_t n : {std::int64_t{1} << 20, std::int64_t{10} * (1 << 20)}) {
+    for (const auto& c : cases) {
+      mg::Generator g(1);
+      mg::Tensor p = mg::randn({n}, g).requires_grad_();
+      const mg::Tensor grad = mg::randn({n}, g);
+      auto optimizer = mg::optim::make(c.spec, {{"p", p}});
+      const double t = median_seconds(
+          [&] {
+            p.set_grad(grad);
+            optimizer->step();
+          },
+          n > (1 << 20) ? 20 : 100);
+      const double gbps = c.arrays * 4.0 * static_cast<double>(n) / t * 1e-9;
+      std::printf(
+          "{\"bench\": \"%s\", \"impl\": \"metagrad\", \"size\": %lld, \"threads\": %d, \"ms\": %.4f, \"gbps\": "
+          "%.2f, \"fraction_of_triad\": %.3f}\n",
+          c.name, static_cast<long long>(n), threads, t * 1e3, gbps, gbps / triad);
+      std::fflush(stdout);
+    }
+  }
+  return 0;
+}
