@@ -26,8 +26,8 @@ struct Adagrad {
             h.group.number("weight_decay") != 0};
   }
 
-  template <class T, class C>
-  static void apply(T& p, const T& grad, std::array<T, 1>& s, const C& c, bool) {
+  template <class T, class S, class C>
+  MG_RULE_INLINE static void apply(T& p, const T& grad, S& s, const C& c, bool) {
     T g = c.maximize ? -grad : grad;
     if (c.with_decay) g = g + c.weight_decay * p;
     s[0] = s[0] + g * g;

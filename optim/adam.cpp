@@ -41,8 +41,8 @@ struct Adam {
             h.group.number("weight_decay") != 0};
   }
 
-  template <class T, class C>
-  static void apply(T& p, const T& grad, std::array<T, 3>& s, const C& c, bool) {
+  template <class T, class S, class C>
+  MG_RULE_INLINE static void apply(T& p, const T& grad, S& s, const C& c, bool) {
     T g = c.maximize ? -grad : grad;
     if (c.with_decay) {
       if (kDecoupled)

@@ -46,8 +46,8 @@ struct NAdam {
             h.group.number("weight_decay") != 0};
   }
 
-  template <class T, class C>
-  static void apply(T& p, const T& grad, std::array<T, 2>& s, const C& c, bool) {
+  template <class T, class S, class C>
+  MG_RULE_INLINE static void apply(T& p, const T& grad, S& s, const C& c, bool) {
     T g = c.maximize ? -grad : grad;
     if (c.with_decay) {
       if (c.decoupled)

@@ -5,10 +5,13 @@
 namespace mg::optim {
 namespace {
 
+// centered and momentum decide which states exist; as template parameters
+// they leave the fused loop without branches, so it vectorises.
+template <bool kCentered, bool kMomentum>
 struct RmsProp {
   static constexpr std::array<const char*, 3> kState{"square_avg", "grad_avg", "momentum_buffer"};
-  static bool active(std::size_t i, const ParamGroup& g) {
-    return i == 0 || (i == 1 && g.flag("centered")) || (i == 2 && g.number("momentum") > 0);
+  static bool active(std::size_t i, const ParamGroup&) {
+    return i == 0 || (i == 1 && kCentered) || (i == 2 && kMomentum);
   }
   static double initial(std::size_t, const ParamGroup&) { return 0; }
 
@@ -25,6 +28,8 @@ struct RmsProp {
 
   template <class D>
   static Coefficients<D> coefficients(const Hyper<D>& h, double, ParamState&) {
+    MG_CHECK(h.flag("centered") == kCentered && (h.group.number("momentum") > 0) == kMomentum,
+             "optimizer rmsprop: centered and momentum > 0 cannot change after construction");
     const D alpha = h("alpha");
     return {h("lr"),
             alpha,
@@ -38,19 +43,19 @@ struct RmsProp {
             h.group.number("weight_decay") != 0};
   }
 
-  template <class T, class C>
-  static void apply(T& p, const T& grad, std::array<T, 3>& s, const C& c, bool) {
+  template <class T, class S, class C>
+  MG_RULE_INLINE static void apply(T& p, const T& grad, S& s, const C& c, bool) {
     T g = c.maximize ? -grad : grad;
     if (c.with_decay) g = g + c.weight_decay * p;
     T& square_avg = s[0];
     square_avg = c.alpha * square_avg + c.one_minus_alpha * g * g;
     T avg = square_avg;
-    if (c.centered) {
+    if constexpr (kCentered) {
       s[1] = c.alpha * s[1] + c.one_minus_alpha * g;
       avg = square_avg - s[1] * s[1];
     }
     avg = sqrt_safe(avg) + c.eps;  // eps outside the root; no bias correction
-    if (c.with_momentum) {
+    if constexpr (kMomentum) {
       s[2] = c.momentum * s[2] + g / avg;
       p = p - c.lr * s[2];
     } else {
@@ -70,7 +75,18 @@ const bool registered =
                          {"centered", Key::Kind::Flag, Value(false), {}},
                          {"maximize", Key::Kind::Flag, Value(false), {}}},
                         [](std::vector<ParamGroup> groups) -> std::unique_ptr<Optimizer> {
-                          return std::make_unique<RuleOptimizer<RmsProp>>("rmsprop", std::move(groups));
+                          const bool centered = groups[0].flag("centered");
+                          const bool momentum = groups[0].number("momentum") > 0;
+                          for (const auto& g : groups)
+                            MG_CHECK(g.flag("centered") == centered && (g.number("momentum") > 0) == momentum,
+                                     "optimizer rmsprop: all groups must agree on centered and on momentum > 0");
+                          if (centered && momentum)
+                            return std::make_unique<RuleOptimizer<RmsProp<true, true>>>("rmsprop", std::move(groups));
+                          if (centered)
+                            return std::make_unique<RuleOptimizer<RmsProp<true, false>>>("rmsprop", std::move(groups));
+                          if (momentum)
+                            return std::make_unique<RuleOptimizer<RmsProp<false, true>>>("rmsprop", std::move(groups));
+                          return std::make_unique<RuleOptimizer<RmsProp<false, false>>>("rmsprop", std::move(groups));
                         }});
 
 }  // namespace

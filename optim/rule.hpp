@@ -25,6 +25,9 @@
 #include "metagrad/core/ops.hpp"
 #include "metagrad/optim/optimizer.hpp"
 
+// Rules' apply() must be inlined into the fused loop for it to vectorise.
+#define MG_RULE_INLINE [[gnu::always_inline]] inline
+
 namespace mg::optim {
 
 // Elementwise helpers that read the same for numbers and tensors.
@@ -157,38 +160,38 @@ class RuleOptimizer : public Optimizer {
     return true;
   }
 
-  // One pass over the elements, in blocks staged through small local arrays:
-  // the inner loop then touches only locals (no aliasing, no per-element
-  // checks of which states exist) and vectorises.
+  // State element i of every state tensor, by reference: a rule touches only
+  // the states its flags use, so absent ones are never loaded.
+  template <class E>
+  struct StateAt {
+    E* const* base;
+    std::int64_t i;
+    E& operator[](std::size_t k) const { return base[k][i]; }
+  };
+
+  // One direct pass over the elements, each loaded and stored once. The
+  // coefficients are copied to locals and `first` is a compile-time constant,
+  // so the loop has no branches left and vectorises.
   template <class E, class C>
   static void fused(Tensor& param, const Tensor& grad, const std::array<Tensor, kStates>& s, const C& coefficients,
                     bool first_step) {
-    constexpr std::int64_t kBlock = 512;
     E* p = param.data_ptr<E>();
     const E* g = grad.data_ptr<E>();
     std::array<E*, kStates> st{};
     for (std::size_t i = 0; i < kStates; ++i) st[i] = s[i].defined() ? s[i].template data_ptr<E>() : nullptr;
-    // `first` becomes a compile-time constant, so no branch is left in the loop.
     const auto run = [&](auto first_constant) {
       parallel_for(0, param.numel(), kElementwiseGrain, [&](std::int64_t lo, std::int64_t hi) {
         constexpr bool first = decltype(first_constant)::value;
         const C c = coefficients;
-        alignas(64) E pb[kBlock], gb[kBlock], sb[kStates > 0 ? kStates : 1][kBlock];
-        for (std::int64_t begin = lo; begin < hi; begin += kBlock) {
-          const std::int64_t n = std::min(kBlock, hi - begin);
-          std::copy_n(p + begin, n, pb);
-          std::copy_n(g + begin, n, gb);
-          for (std::size_t k = 0; k < kStates; ++k)
-            if (st[k]) std::copy_n(st[k] + begin, n, sb[k]);
-          for (std::int64_t j = 0; j < n; ++j) {
-            std::array<E, kStates> si{};
-            for (std::size_t k = 0; k < kStates; ++k) si[k] = sb[k][j];
-            Rule::apply(pb[j], gb[j], si, c, first);
-            for (std::size_t k = 0; k < kStates; ++k) sb[k][j] = si[k];
-          }
-          std::copy_n(pb, n, p + begin);
-          for (std::size_t k = 0; k < kStates; ++k)
-            if (st[k]) std::copy_n(sb[k], n, st[k] + begin);
+        const std::array<E*, kStates> states = st;
+        E* __restrict params = p;
+        const E* __restrict grads = g;
+#pragma omp simd
+        for (std::int64_t i = lo; i < hi; ++i) {
+          E pi = params[i];
+          StateAt<E> state{states.data(), i};
+          Rule::apply(pi, grads[i], state, c, first);
+          params[i] = pi;
         }
       });
     };
