@@ -6,6 +6,7 @@
 #include "../core/check.hpp"
 #include "metagrad/core/autograd/grad_mode.hpp"
 #include "metagrad/core/ops.hpp"
+#include "metagrad/optim/clip.hpp"
 
 namespace mg::optim {
 namespace {
@@ -82,18 +83,11 @@ Tensor Optimizer::step(const Closure& closure) {
   const double clip_value = groups_.front().number("clip_value");
   const double clip_norm = groups_.front().number("clip_norm");
   if (clip_value > 0 || clip_norm > 0) {
-    double total = 0;
+    std::vector<Tensor> all;
     for (auto& group : groups_)
-      for (auto& [name, p] : group.params) {
-        if (!p.grad().defined()) continue;
-        if (clip_value > 0) p.set_grad(clamp(p.grad(), -clip_value, clip_value));
-        if (clip_norm > 0) total += sum(p.grad().to(DType::Float64) * p.grad().to(DType::Float64)).item<double>();
-      }
-    const double norm = std::sqrt(total);
-    if (clip_norm > 0 && norm > clip_norm)
-      for (auto& group : groups_)
-        for (auto& [name, p] : group.params)
-          if (p.grad().defined()) p.set_grad(p.grad() * (clip_norm / (norm + 1e-6)));
+      for (auto& [name, p] : group.params) all.push_back(p);
+    if (clip_value > 0) clip_grad_value_(all, clip_value);
+    if (clip_norm > 0) clip_grad_norm_(all, clip_norm);
   }
   for (auto& group : groups_)
     for (auto& [name, p] : group.params) {

@@ -20,6 +20,7 @@
 #include "metagrad/nn/models.hpp"
 #include "metagrad/nn/module.hpp"
 #include "metagrad/nn/serialize.hpp"
+#include "metagrad/optim/clip.hpp"
 #include "metagrad/optim/optimizer.hpp"
 #include "metagrad/optim/registry.hpp"
 #include "metagrad/optim/spec.hpp"

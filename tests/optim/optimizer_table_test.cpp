@@ -196,3 +196,16 @@ TEST_CASE("parameter groups, the weight-decay mask, clipping and closures") {
   CHECK(calls == 1);
   CHECK(loss.defined());
 }
+
+TEST_CASE("clip_grad_norm_ and clip_grad_value_") {
+  Tensor a = mg::zeros({2}).requires_grad_(), b = mg::zeros({2}).requires_grad_(), c = mg::zeros({1}).requires_grad_();
+  a.set_grad(Tensor::from_vector(std::vector<float>{3, 0}, {2}));
+  b.set_grad(Tensor::from_vector(std::vector<float>{0, 4}, {2}));
+  CHECK(mg::optim::clip_grad_norm_({a, b, c}, 1.0) == doctest::Approx(5.0));
+  CHECK(a.grad().to_vector()[0] == doctest::Approx(0.6f).epsilon(1e-5));
+  CHECK(b.grad().to_vector()[1] == doctest::Approx(0.8f).epsilon(1e-5));
+  CHECK(mg::optim::clip_grad_norm_({a, b}, 10.0) == doctest::Approx(1.0).epsilon(1e-5));  // unchanged below the bound
+  mg::optim::clip_grad_value_({a, b}, 0.7);
+  CHECK(b.grad().to_vector()[1] == doctest::Approx(0.7f));
+  CHECK_THROWS_AS(mg::optim::clip_grad_norm_({a}, 0.0), mg::Error);
+}

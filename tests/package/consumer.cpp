@@ -48,6 +48,19 @@ int main() {
   const std::string checkpoint = "consumer_checkpoint.mgt";
   mg::nn::save(net, checkpoint);
   mg::nn::load(net, checkpoint);
+  // optim, as DESIGN.md names it
+  auto opt = mg::optim::make("adam(lr=1e-3, beta1=0.9, beta2=0.999)", net.named_parameters());
+  net.train();
+  opt->zero_grad();
+  F::cross_entropy(net(img), mg::Tensor::from_vector(std::vector<int64_t>{0, 1}, {2})).backward();
+  opt->step();
+  opt->step([&] {
+    opt->zero_grad();
+    auto l = F::cross_entropy(net(img), mg::Tensor::from_vector(std::vector<int64_t>{0, 1}, {2}));
+    l.backward();
+    return l;
+  });
+  ok = ok && !mg::optim::available().empty();
   ok = ok && net.parameters().size() == net.named_parameters().size() && !net.state_dict().empty() &&
        net_out.shape()[1] == 3 && state.h.shape()[1] == 5 && ce.numel() == 1;
   std::printf("metagrad %s loss %.4f grad %s %zu %zu %s %d\n", mg::version(), s, x.grad().defined() ? "yes" : "no",
