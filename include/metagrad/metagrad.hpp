@@ -23,5 +23,5 @@
 #include "metagrad/optim/clip.hpp"
 #include "metagrad/optim/optimizer.hpp"
 #include "metagrad/optim/registry.hpp"
-#include "metagrad/optim/spec.hpp"
 #include "metagrad/optim/schedule.hpp"
+#include "metagrad/optim/spec.hpp"
