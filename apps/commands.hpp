@@ -7,5 +7,6 @@ namespace mg::apps {
 
 void add_info_command(CLI::App& app);
 void add_bench_command(CLI::App& app);
+void add_train_command(CLI::App& app);
 
 }  // namespace mg::apps

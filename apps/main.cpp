@@ -11,6 +11,7 @@ int main(int argc, char** argv) {
   app.require_subcommand(0, 1);
   mg::apps::add_info_command(app);
   mg::apps::add_bench_command(app);
+  mg::apps::add_train_command(app);
   try {
     app.parse(argc, argv);
     if (app.get_subcommands().empty()) std::fputs(app.help().c_str(), stdout);

@@ -13,6 +13,8 @@
 #include "metagrad/core/tensor.hpp"
 #include "metagrad/core/threading.hpp"
 #include "metagrad/core/version.hpp"
+#include "metagrad/data/dataset.hpp"
+#include "metagrad/data/loader.hpp"
 #include "metagrad/nn/functional.hpp"
 #include "metagrad/nn/init.hpp"
 #include "metagrad/nn/layers.hpp"

@@ -1,0 +1,257 @@
+#include "training.hpp"
+
+#include <unistd.h>
+
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <map>
+
+#include <spdlog/spdlog.h>
+
+#include "metagrad/data/loader.hpp"
+#include "metagrad/metagrad.hpp"
+
+namespace mg::apps {
+namespace {
+
+namespace F = nn::functional;
+using Clock = std::chrono::steady_clock;
+
+struct Datasets {
+  std::shared_ptr<data::Dataset> train, test;
+};
+
+Datasets load_datasets(const TrainConfig& c) {
+  if (c.dataset == "fashion-mnist" || c.dataset == "mnist") {
+    const std::string dir = c.data_dir.empty() ? std::string(data::kFashionMnistDir) : c.data_dir;
+    return {data::mnist_like(dir, true, c.dataset), data::mnist_like(dir, false, c.dataset)};
+  }
+  if (c.dataset == "cifar10" || c.dataset == "cifar100") {
+    if (c.data_dir.empty()) throw Error(c.dataset + " needs --data-dir (the folder of the binary version's files)");
+    return c.dataset == "cifar10" ? Datasets{data::cifar10(c.data_dir, true), data::cifar10(c.data_dir, false)}
+                                  : Datasets{data::cifar100(c.data_dir, true), data::cifar100(c.data_dir, false)};
+  }
+  if (c.dataset == "synthetic")
+    return {data::synthetic(4096, {1, 28, 28}, 10, c.seed), data::synthetic(1024, {1, 28, 28}, 10, c.seed + 1)};
+  throw Error("unknown dataset '" + c.dataset + "' (expected fashion-mnist, mnist, cifar10, cifar100 or synthetic)");
+}
+
+std::shared_ptr<nn::Module> make_model(const std::string& name, const Shape& input, std::int64_t classes,
+                                       Generator& g) {
+  if (name == "mlp") {
+    std::int64_t features = 1;
+    for (std::int64_t d : input) features *= d;
+    return std::make_shared<nn::MLP>(std::vector<std::int64_t>{features, 256, classes}, "relu", g);
+  }
+  if (name == "cnn") return std::make_shared<nn::SmallCnn>(input[0], classes, g);
+  if (name == "resnet20") return std::make_shared<nn::ResNet20>(input[0], classes, g);
+  throw Error("unknown model '" + name + "' (expected mlp, cnn or resnet20)");
+}
+
+Tensor scalar(double v) { return Tensor::from_vector(std::vector<double>{v}, {}); }
+
+void require(bool condition, const std::string& message) {
+  if (!condition) throw Error(message);
+}
+
+// Running sums over the batches of one epoch.
+struct Sums {
+  double loss = 0, correct = 0, seen = 0;
+  void add(const Tensor& logits, const Tensor& labels, double loss_value) {
+    const double n = static_cast<double>(labels.numel());
+    loss += loss_value * n;
+    correct += sum(eq(argmax(logits, 1), labels)).item<double>();
+    seen += n;
+  }
+};
+
+std::pair<double, double> evaluate(nn::Module& model, data::DataLoader& loader) {
+  NoGradGuard no_grad;
+  model.eval();
+  Sums sums;
+  loader.start_epoch(0);
+  while (auto batch = loader.next()) {
+    const Tensor logits = model.forward(batch->inputs);
+    sums.add(logits, batch->labels, F::cross_entropy(logits, batch->labels).item<double>());
+  }
+  model.train();
+  return {sums.loss / sums.seen, sums.correct / sums.seen};
+}
+
+class Progress {
+ public:
+  explicit Progress(bool enabled) : enabled_(enabled), terminal_(::isatty(::fileno(stderr)) != 0) {}
+  void update(int epoch, int epochs, std::int64_t batch, std::int64_t batches, double loss, double images_per_s,
+              double eta_s) {
+    if (!enabled_) return;
+    if (terminal_) {
+      const int width = 24, filled = static_cast<int>(width * batch / std::max<std::int64_t>(batches, 1));
+      std::fprintf(stderr, "\repoch %d/%d [%s%s] %lld/%lld loss %.4f %.0f img/s ETA %.0fs  ", epoch, epochs,
+                   std::string(static_cast<std::size_t>(filled), '#').c_str(),
+                   std::string(static_cast<std::size_t>(width - filled), '.').c_str(), static_cast<long long>(batch),
+                   static_cast<long long>(batches), loss, images_per_s, eta_s);
+    } else if (batch % std::max<std::int64_t>(batches / 5, 1) == 0 || batch == batches) {
+      std::fprintf(stderr, "epoch %d/%d step %lld/%lld loss %.4f %.0f img/s ETA %.0fs\n", epoch, epochs,
+                   static_cast<long long>(batch), static_cast<long long>(batches), loss, images_per_s, eta_s);
+    }
+  }
+  void finish_line() {
+    if (enabled_ && terminal_) std::fputc('\n', stderr);
+  }
+
+ private:
+  bool enabled_, terminal_;
+};
+
+std::string checkpoint_path(const TrainConfig& c) { return c.checkpoint_dir + "/checkpoint.mgt"; }
+
+}  // namespace
+
+TrainResult train(const TrainConfig& c, const std::atomic<bool>& stop) {
+  require(c.epochs >= 1 && c.batch_size >= 1, "--epochs and --batch-size must be positive");
+  if (c.threads > 0) set_num_threads(c.threads);
+  manual_seed(c.seed);
+  Datasets sets = load_datasets(c);
+  if (c.limit > 0 && c.limit < sets.train->size()) sets.train = data::subset(sets.train, c.limit);
+  data::LoaderOptions options;
+  options.batch_size = c.batch_size;
+  options.seed = c.seed;
+  options.random_crop = c.augment && sets.train->input_shape().size() == 3 && sets.train->input_shape()[1] >= 16;
+  options.horizontal_flip = options.random_crop && c.dataset.rfind("cifar", 0) == 0;
+  options = data::normalized_for(c.dataset, options);
+  data::DataLoader train_loader(sets.train, options);
+  data::LoaderOptions test_options = options;
+  test_options.shuffle = false;
+  test_options.random_crop = test_options.horizontal_flip = false;
+  test_options.batch_size = 500;
+  data::DataLoader test_loader(sets.test, test_options);
+
+  Generator init(c.seed);
+  auto model = make_model(c.model, sets.train->input_shape(), sets.train->classes(), init);
+  auto optimizer = optim::make(c.optimizer, model->named_parameters());
+  auto schedule = optim::make_schedule(c.schedule, *optimizer);
+
+  int start_epoch = 0;
+  std::int64_t start_batch = 0, step = 0;
+  Sums sums;
+  double wall_before = 0;
+  if (c.resume) {
+    require(!c.checkpoint_dir.empty(), "--resume needs --checkpoint DIR");
+    std::map<std::string, double> position;
+    for (const auto& [key, t] : optim::load_checkpoint(checkpoint_path(c), *model, *optimizer, schedule.get()))
+      position[key] = t.item<double>();
+    for (const char* key : {"epoch", "batch", "step", "loss_sum", "correct", "seen", "wall"})
+      require(position.count(key) > 0,
+              fmt::format("{}: the checkpoint has no training position '{}'", checkpoint_path(c), key));
+    start_epoch = static_cast<int>(position["epoch"]);
+    start_batch = static_cast<std::int64_t>(position["batch"]);
+    step = static_cast<std::int64_t>(position["step"]);
+    sums = {position["loss_sum"], position["correct"], position["seen"]};
+    wall_before = position["wall"];
+  }
+  if (!c.checkpoint_dir.empty()) std::filesystem::create_directories(c.checkpoint_dir);
+  std::ofstream metrics;
+  if (!c.metrics_path.empty()) {
+    metrics.open(c.metrics_path, c.resume ? std::ios::app : std::ios::trunc);
+    require(metrics.good(), "cannot write metrics to " + c.metrics_path);
+  }
+
+  const auto started = Clock::now();
+  auto wall = [&] { return wall_before + std::chrono::duration<double>(Clock::now() - started).count(); };
+  auto save = [&](int epoch, std::int64_t batch) {
+    if (c.checkpoint_dir.empty()) return;
+    optim::save_checkpoint(checkpoint_path(c), *model, *optimizer, schedule.get(),
+                           {{"epoch", scalar(epoch)},
+                            {"batch", scalar(static_cast<double>(batch))},
+                            {"step", scalar(static_cast<double>(step))},
+                            {"loss_sum", scalar(sums.loss)},
+                            {"correct", scalar(sums.correct)},
+                            {"seen", scalar(sums.seen)},
+                            {"wall", scalar(wall())}});
+  };
+
+  TrainResult result;
+  Progress progress(c.progress);
+  double loop_seconds = 0;
+  for (int epoch = start_epoch; epoch < c.epochs; ++epoch) {
+    model->train();
+    train_loader.start_epoch(epoch, epoch == start_epoch ? start_batch : 0);
+    const auto epoch_start = Clock::now();
+    std::int64_t images = 0;
+    double recent_loss = 0;
+    int recent = 0;
+    while (true) {
+      const auto loop_start = Clock::now();
+      auto batch = train_loader.next();
+      if (!batch) break;
+      optimizer->zero_grad();
+      const Tensor logits = model->forward(batch->inputs);
+      const Tensor loss = F::cross_entropy(logits, batch->labels);
+      const double loss_value = loss.item<double>();
+      require(std::isfinite(loss_value),
+              fmt::format("training diverged: the loss is {} at step {} (epoch {}, batch {})", loss_value, step + 1,
+                          epoch + 1, batch->index + 1));
+      loss.backward();
+      optimizer->step();
+      ++step;
+      sums.add(logits.detach(), batch->labels, loss_value);
+      images += batch->labels.numel();
+      recent_loss += loss_value;
+      if (++recent == 10) {
+        result.loss_curve.emplace_back(step, recent_loss / recent);
+        recent_loss = 0;
+        recent = 0;
+      }
+      loop_seconds += std::chrono::duration<double>(Clock::now() - loop_start).count();
+      const double elapsed = std::chrono::duration<double>(Clock::now() - epoch_start).count();
+      const double rate = static_cast<double>(images) / std::max(elapsed, 1e-9);
+      const std::int64_t done = train_loader.next_batch(), total = train_loader.batches_per_epoch();
+      progress.update(
+          epoch + 1, c.epochs, done, total, sums.loss / sums.seen, rate,
+          elapsed / static_cast<double>(std::max<std::int64_t>(done - (epoch == start_epoch ? start_batch : 0), 1)) *
+              static_cast<double>(total - done));
+      if (stop.load()) {
+        progress.finish_line();
+        save(epoch, train_loader.next_batch());
+        result.interrupted = true;
+        return result;
+      }
+    }
+    progress.finish_line();
+    const double epoch_seconds = std::chrono::duration<double>(Clock::now() - epoch_start).count();
+    const auto [test_loss, test_accuracy] = evaluate(*model, test_loader);
+    const double lr = optimizer->param_groups()[0].number("lr");
+    const EpochMetrics m{epoch + 1,
+                         step,
+                         sums.loss / sums.seen,
+                         sums.correct / sums.seen,
+                         test_loss,
+                         test_accuracy,
+                         lr,
+                         static_cast<double>(images) / epoch_seconds,
+                         wall()};
+    result.epochs.push_back(m);
+    schedule->step(test_loss);
+    if (metrics.is_open()) {
+      metrics << fmt::format(
+                     "{{\"epoch\": {}, \"step\": {}, \"train_loss\": {:.17g}, \"train_accuracy\": {:.17g}, "
+                     "\"test_loss\": {:.17g}, \"test_accuracy\": {:.17g}, \"lr\": {:.17g}, \"images_per_s\": {:.1f}, "
+                     "\"wall_s\": {:.3f}}}",
+                     m.epoch, m.step, m.train_loss, m.train_accuracy, m.test_loss, m.test_accuracy, m.lr,
+                     m.images_per_s, m.wall_s)
+              << std::endl;
+    }
+    spdlog::info("epoch {}/{}: train loss {:.4f} accuracy {:.2f}%, test loss {:.4f} accuracy {:.2f}%, {:.0f} img/s",
+                 m.epoch, c.epochs, m.train_loss, 100 * m.train_accuracy, m.test_loss, 100 * m.test_accuracy,
+                 m.images_per_s);
+    sums = Sums{};
+    save(epoch + 1, 0);
+    result.data_wait_fraction = train_loader.waited_seconds() / std::max(loop_seconds, 1e-9);
+  }
+  return result;
+}
+
+}  // namespace mg::apps
