@@ -35,7 +35,7 @@ Datasets load_datasets(const TrainConfig& c) {
                                   : Datasets{data::cifar100(c.data_dir, true), data::cifar100(c.data_dir, false)};
   }
   if (c.dataset == "synthetic")
-    return {data::synthetic(4096, {1, 28, 28}, 10, c.seed), data::synthetic(1024, {1, 28, 28}, 10, c.seed + 1)};
+    return {data::synthetic(4096, {1, 28, 28}, 10, c.seed, 0), data::synthetic(1024, {1, 28, 28}, 10, c.seed, 1)};
   throw Error("unknown dataset '" + c.dataset + "' (expected fashion-mnist, mnist, cifar10, cifar100 or synthetic)");
 }
 

@@ -159,11 +159,12 @@ class IdxDataset : public Dataset {
 // loader's background thread and must not call into BLAS.
 class SyntheticDataset : public Dataset {
  public:
-  SyntheticDataset(std::int64_t size, Shape shape, std::int64_t classes, std::uint64_t seed)
+  SyntheticDataset(std::int64_t size, Shape shape, std::int64_t classes, std::uint64_t seed, std::uint64_t split)
       : shape_(std::move(shape)), classes_(classes) {
     MG_CHECK(size > 0 && classes > 1, "synthetic: expected size > 0 and classes > 1, got {} and {}", size, classes);
-    Generator g(seed);
-    const Tensor teacher = randn({shape_numel(shape_), classes}, g);
+    Generator teacher_generator(seed);
+    const Tensor teacher = randn({shape_numel(shape_), classes}, teacher_generator);
+    Generator g(seed * 0x9E3779B97F4A7C15ull + split + 1);
     inputs_ = randn({size, shape_numel(shape_)}, g);
     labels_ = argmax(matmul(inputs_, teacher), 1).to_vector<std::int64_t>();
   }
@@ -242,8 +243,8 @@ std::shared_ptr<Dataset> mnist_like(const std::string& dir, bool train, const st
 }
 
 std::shared_ptr<Dataset> synthetic(std::int64_t size, const Shape& input_shape, std::int64_t classes,
-                                   std::uint64_t seed) {
-  return std::make_shared<SyntheticDataset>(size, input_shape, classes, seed);
+                                   std::uint64_t seed, std::uint64_t split) {
+  return std::make_shared<SyntheticDataset>(size, input_shape, classes, seed, split);
 }
 
 }  // namespace mg::data

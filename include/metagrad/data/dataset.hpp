@@ -34,9 +34,10 @@ std::shared_ptr<Dataset> cifar100(const std::string& dir, bool train);
 std::shared_ptr<Dataset> idx(const std::string& images_path, const std::string& labels_path, std::int64_t classes = 10);
 // train-/t10k-{images-idx3,labels-idx1}-ubyte[.gz] in `dir`.
 std::shared_ptr<Dataset> mnist_like(const std::string& dir, bool train, const std::string& name);
-// Gaussian inputs labelled by a fixed random linear teacher: learnable, seeded.
+// Gaussian inputs labelled by a random linear teacher drawn from `seed`;
+// splits of one task share the seed and differ in `split`.
 std::shared_ptr<Dataset> synthetic(std::int64_t size, const Shape& input_shape, std::int64_t classes,
-                                   std::uint64_t seed);
+                                   std::uint64_t seed, std::uint64_t split = 0);
 
 // The first `count` examples of a dataset.
 std::shared_ptr<Dataset> subset(std::shared_ptr<Dataset> dataset, std::int64_t count);
