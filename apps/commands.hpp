@@ -8,5 +8,6 @@ namespace mg::apps {
 void add_info_command(CLI::App& app);
 void add_bench_command(CLI::App& app);
 void add_train_command(CLI::App& app);
+void add_compare_command(CLI::App& app);
 
 }  // namespace mg::apps

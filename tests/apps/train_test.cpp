@@ -4,6 +4,7 @@
 #include <fstream>
 #include <thread>
 
+#include "../../apps/plot.hpp"
 #include "../../apps/training.hpp"
 #include "../support/testing.hpp"
 
@@ -90,4 +91,23 @@ TEST_CASE("train: bad settings are errors that name them") {
   c.optimizer = "adam";
   c.resume = true;
   CHECK_THROWS_WITH_AS(mg::apps::train(c, never), doctest::Contains("--checkpoint"), mg::Error);
+}
+
+TEST_CASE("svg_chart draws one polyline per series with a legend, axes and ticks") {
+  mg::apps::Panel a{
+      "Loss", "step", "loss", {{"sgd", {{0, 2.0}, {10, 1.0}, {20, 0.5}}}, {"adam", {{0, 2.0}, {10, 0.8}}}}};
+  mg::apps::Panel b{"Accuracy", "step", "%", {{"sgd", {{20, 80.0}}}, {"adam", {{10, 85.0}}}}};
+  const std::string svg = mg::apps::svg_chart({a, b});
+  auto count = [&](const std::string& needle) {
+    std::size_t n = 0;
+    for (std::size_t at = svg.find(needle); at != std::string::npos; at = svg.find(needle, at + 1)) ++n;
+    return n;
+  };
+  CHECK(svg.rfind("<svg", 0) == 0);
+  CHECK(count("<polyline") == 4);
+  CHECK(count(">sgd<") == 1);  // the legend names each series once
+  CHECK(count(">adam<") == 1);
+  CHECK(svg.find(">Loss<") != std::string::npos);
+  CHECK(count("<text") > 10);  // titles, labels and tick values
+  CHECK(svg.find("nan") == std::string::npos);
 }

@@ -1,0 +1,127 @@
+// `metagrad compare`: several optimizers x seeds on one task; writes
+// results.md (mean +- std), results.csv (every epoch of every run) and
+// curves.svg (training loss and test accuracy against steps).
+#include <cmath>
+#include <csignal>
+#include <filesystem>
+#include <fstream>
+#include <map>
+
+#include <fmt/format.h>
+
+#include "commands.hpp"
+#include "metagrad/core/error.hpp"
+#include "plot.hpp"
+#include "training.hpp"
+
+namespace mg::apps {
+namespace {
+
+struct Stats {
+  double mean = 0, std = 0;
+};
+
+Stats stats(const std::vector<double>& values) {
+  Stats s;
+  for (double v : values) s.mean += v;
+  s.mean /= static_cast<double>(values.size());
+  for (double v : values) s.std += (v - s.mean) * (v - s.mean);
+  s.std = values.size() > 1 ? std::sqrt(s.std / static_cast<double>(values.size() - 1)) : 0.0;
+  return s;
+}
+
+// The mean over runs of curves sampled at the same x positions.
+std::vector<std::pair<double, double>> mean_curve(const std::vector<std::vector<std::pair<double, double>>>& runs) {
+  std::vector<std::pair<double, double>> out;
+  std::size_t n = runs.front().size();
+  for (const auto& r : runs) n = std::min(n, r.size());
+  for (std::size_t i = 0; i < n; ++i) {
+    double total = 0;
+    for (const auto& r : runs) total += r[i].second;
+    out.emplace_back(runs.front()[i].first, total / static_cast<double>(runs.size()));
+  }
+  return out;
+}
+
+struct Options {
+  TrainConfig base;
+  std::vector<std::string> optimizers;
+  int seeds = 3;
+  std::string out = "compare-results";
+};
+
+void run_comparison(const Options& o) {
+  if (o.optimizers.empty()) throw Error("compare: give at least one --optimizer SPEC");
+  std::filesystem::create_directories(o.out);
+  std::ofstream csv(o.out + "/results.csv");
+  if (!csv) throw Error("compare: cannot write " + o.out + "/results.csv");
+  csv << "optimizer,seed,epoch,step,train_loss,train_accuracy,test_loss,test_accuracy,lr,wall_s\n";
+  std::string table = fmt::format(
+      "# {} on {}, {} epochs, {} seeds\n\n| optimizer | test accuracy (%) | test loss | train loss | time (s) |\n"
+      "|---|---|---|---|---|\n",
+      o.base.model, o.base.dataset, o.base.epochs, o.seeds);
+  Panel loss{"Training loss", "step", "loss (mean of 10 steps)", {}};
+  Panel accuracy{"Test accuracy", "step", "accuracy (%)", {}};
+  std::atomic<bool> never{false};
+  for (const auto& spec : o.optimizers) {
+    std::vector<double> accuracy_end, loss_end, train_end, seconds;
+    std::vector<std::vector<std::pair<double, double>>> loss_runs, accuracy_runs;
+    for (int seed = 0; seed < o.seeds; ++seed) {
+      TrainConfig c = o.base;
+      c.optimizer = spec;
+      c.seed = o.base.seed + static_cast<std::uint64_t>(seed);
+      std::fprintf(stderr, "%s, seed %llu\n", spec.c_str(), static_cast<unsigned long long>(c.seed));
+      const TrainResult r = train(c, never);
+      for (const auto& e : r.epochs)
+        csv << fmt::format("\"{}\",{},{},{},{:.9g},{:.9g},{:.9g},{:.9g},{:.9g},{:.3f}\n", spec, c.seed, e.epoch, e.step,
+                           e.train_loss, e.train_accuracy, e.test_loss, e.test_accuracy, e.lr, e.wall_s);
+      const auto& last = r.epochs.back();
+      accuracy_end.push_back(100 * last.test_accuracy);
+      loss_end.push_back(last.test_loss);
+      train_end.push_back(last.train_loss);
+      seconds.push_back(last.wall_s);
+      std::vector<std::pair<double, double>> curve, acc;
+      for (const auto& [step, value] : r.loss_curve) curve.emplace_back(static_cast<double>(step), value);
+      for (const auto& e : r.epochs) acc.emplace_back(static_cast<double>(e.step), 100 * e.test_accuracy);
+      loss_runs.push_back(curve);
+      accuracy_runs.push_back(acc);
+    }
+    const Stats a = stats(accuracy_end), l = stats(loss_end), t = stats(train_end), s = stats(seconds);
+    table += fmt::format("| `{}` | {:.2f} ± {:.2f} | {:.4f} ± {:.4f} | {:.4f} ± {:.4f} | {:.1f} |\n", spec, a.mean,
+                         a.std, l.mean, l.std, t.mean, t.std, s.mean);
+    loss.series.push_back({spec, mean_curve(loss_runs)});
+    accuracy.series.push_back({spec, mean_curve(accuracy_runs)});
+  }
+  table +=
+      fmt::format("\nMean ± standard deviation over seeds {}..{} of the final epoch; time is wall-clock per run.\n",
+                  o.base.seed, o.base.seed + static_cast<std::uint64_t>(o.seeds) - 1);
+  std::ofstream(o.out + "/results.md") << table;
+  std::ofstream(o.out + "/curves.svg") << svg_chart({loss, accuracy});
+  std::fputs(table.c_str(), stdout);
+  std::printf("\nwrote %s/results.md, results.csv and curves.svg\n", o.out.c_str());
+}
+
+}  // namespace
+
+void add_compare_command(CLI::App& app) {
+  auto o = std::make_shared<Options>();
+  o->base.progress = false;
+  auto* cmd = app.add_subcommand("compare", "Compare optimizers over several seeds on one task");
+  cmd->add_option("--optimizer", o->optimizers, "Optimizer spec (repeat for each optimizer)")->required();
+  cmd->add_option("--seeds", o->seeds, "Runs per optimizer")->check(CLI::Range(1, 1000));
+  cmd->add_option("--out", o->out, "Folder for results.md, results.csv and curves.svg");
+  cmd->add_option("--model", o->base.model, "mlp, cnn or resnet20")->check(CLI::IsMember({"mlp", "cnn", "resnet20"}));
+  cmd->add_option("--dataset", o->base.dataset, "fashion-mnist, mnist, cifar10, cifar100 or synthetic")
+      ->check(CLI::IsMember({"fashion-mnist", "mnist", "cifar10", "cifar100", "synthetic"}));
+  cmd->add_option("--data-dir", o->base.data_dir, "Folder of the dataset's files");
+  cmd->add_option("--schedule", o->base.schedule, "Learning-rate schedule spec");
+  cmd->add_option("--epochs", o->base.epochs, "Epochs per run")->check(CLI::Range(1, 100000));
+  cmd->add_option("--batch-size", o->base.batch_size, "Batch size")->check(CLI::Range(1, 1 << 20));
+  cmd->add_option("--seed", o->base.seed, "First seed");
+  cmd->add_option("--threads", o->base.threads, "Threads")->check(CLI::Range(1, 1024));
+  cmd->add_option("--limit", o->base.limit, "Use only the first N training examples")->check(CLI::Range(0, 1 << 30));
+  cmd->add_flag("--augment", o->base.augment, "Random crops (and flips for CIFAR)");
+  cmd->callback([o] { run_comparison(*o); });
+}
+
+}  // namespace mg::apps
