@@ -1,8 +1,19 @@
 #!/usr/bin/env bash
-# The main job: builds metagrad and trains an MLP on a synthetic task.
+# The main job: trains the small CNN on Fashion-MNIST (Debian's
+# dataset-fashion-mnist) for two epochs, printing progress and per-epoch
+# loss and accuracy, and writing metrics to build/demo-metrics.jsonl.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-scripts/install-deps.sh
+scripts/install-deps.sh dataset-fashion-mnist
 scripts/configure.sh
-cmake --build build --target fit_mlp metagrad_cli
-build/examples/fit_mlp
+cmake --build build --target metagrad_cli fit_mlp
+build/apps/metagrad train --model cnn --dataset fashion-mnist --epochs 2 --metrics build/demo-metrics.jsonl "$@"
+cat <<'MSG'
+
+Next:
+  CIFAR-10 (the slice beside this repository, or the official binary download):
+    build/apps/metagrad train --model cnn --dataset cifar10 --data-dir ../shared/data/cifar-10-subset --epochs 5 --augment
+  Compare optimizers over seeds (writes results.md, results.csv, curves.svg):
+    build/apps/metagrad compare --optimizer 'sgd(lr=0.05, momentum=0.9)' --optimizer 'adam(lr=1e-3)' \
+        --optimizer 'rmsprop(lr=1e-3)' --seeds 3 --epochs 2 --out build/compare
+MSG

@@ -33,6 +33,16 @@ memory::desc describe(const Tensor& t) {
                       Dims(t.strides().begin(), t.strides().end()));
 }
 
+// An activation laid out channels-last. A tensor with one channel (or one
+// pixel) counts as channels-last whatever its strides say about the size-1
+// dims, and oneDNN would read those strides as NCHW, for which it has only
+// a reference kernel: the explicit tag says what the memory really is.
+memory::desc describe_activation(const Tensor& t) {
+  if (t.is_channels_last())
+    return memory::desc(Dims(t.shape().begin(), t.shape().end()), memory::data_type::f32, memory::format_tag::nhwc);
+  return describe(t);
+}
+
 // Weights (OC, IC/G, KH, KW) as oneDNN wants them: 5-D (G, OC/G, IC/G, KH, KW) when grouped.
 memory::desc describe_weights(const Tensor& w, std::int64_t groups) {
   if (groups == 1) return describe(w);
@@ -55,8 +65,8 @@ struct ConvDescs {
 
 ConvDescs conv_descs(const Tensor& x, const Shape& w, const Tensor& y, const ConvGeometry& g) {
   ConvDescs d;
-  d.src = describe(x);
-  d.dst = describe(y);
+  d.src = describe_activation(x);
+  d.dst = describe_activation(y);
   d.weights = any_weights(w, g.groups);
   d.strides = {g.stride, g.stride};
   d.dilates = {g.dilation - 1, g.dilation - 1};
@@ -150,7 +160,7 @@ memory weights_as(const Tensor& w, std::int64_t groups, const memory::desc& want
   return it->second.buffer.mem;
 }
 
-memory wrap(const Tensor& t) { return memory(describe(t), engine(), t.impl()->data()); }
+memory wrap(const Tensor& t) { return memory(describe_activation(t), engine(), t.impl()->data()); }
 
 }  // namespace
 
