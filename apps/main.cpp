@@ -2,6 +2,8 @@
 #include <cstdio>
 #include <exception>
 
+#include <spdlog/spdlog.h>
+
 #include "commands.hpp"
 #include "metagrad/metagrad.hpp"
 
@@ -9,6 +11,11 @@ int main(int argc, char** argv) {
   CLI::App app{"metagrad: a C++ deep-learning framework for optimization research"};
   app.set_version_flag("--version", std::string("metagrad ") + mg::version());
   app.require_subcommand(0, 1);
+  app.fallthrough();  // --log-level may follow the subcommand
+  std::string log_level = "info";
+  app.add_option("--log-level", log_level, "Logging: trace, debug, info, warn, error or off")
+      ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "off"}));
+  app.parse_complete_callback([&] { spdlog::set_level(spdlog::level::from_str(log_level)); });
   mg::apps::add_info_command(app);
   mg::apps::add_bench_command(app);
   mg::apps::add_train_command(app);

@@ -104,11 +104,14 @@ Shape idx_dims(const std::vector<std::uint8_t>& bytes, const std::string& path, 
            "{}: magic number {:#010x} at byte 0, expected {:#010x} (unsigned bytes, {} dims)", path, magic,
            0x0800u | ndim, ndim);
   Shape dims;
-  std::int64_t total = 1;
+  std::uint64_t total = 1;
+  bool overflow = false;
   for (std::uint8_t d = 0; d < ndim; ++d) {
     dims.push_back(big_endian(bytes, 4 + 4u * d));
-    total *= dims.back();
+    overflow = overflow || __builtin_mul_overflow(total, static_cast<std::uint64_t>(dims.back()), &total);
   }
+  MG_CHECK(!overflow && total <= bytes.size(), "{}: the header's dims {} describe more data than the file's {} bytes",
+           path, to_string(dims), bytes.size());
   const std::size_t expected = 4u + 4u * ndim + static_cast<std::size_t>(total);
   MG_CHECK(bytes.size() == expected, "{}: {} bytes, but the header's dims {} need exactly {}", path, bytes.size(),
            to_string(dims), expected);
