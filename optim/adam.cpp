@@ -43,17 +43,10 @@ struct Adam {
 
   template <class T, class S, class C>
   MG_RULE_INLINE static void apply(T& p, const T& grad, S& s, const C& c, bool) {
-    T g = c.maximize ? -grad : grad;
-    if (c.with_decay) {
-      if (kDecoupled)
-        p = p * c.decay_factor;
-      else
-        g = g + c.weight_decay * p;
-    }
-    T& m = s[0];
-    T& v = s[1];
-    m = c.beta1 * m + c.one_minus_beta1 * g;
-    v = c.beta2 * v + c.one_minus_beta2 * g * g;
+    const T g = decayed_gradient(p, grad, c, kDecoupled);
+    update_moments(s, g, c);
+    const T& m = s[0];
+    const T& v = s[1];
     T second = v;
     if (c.amsgrad) {
       s[2] = maximum(s[2], v);  // the raw (uncorrected) maximum

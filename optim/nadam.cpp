@@ -48,15 +48,8 @@ struct NAdam {
 
   template <class T, class S, class C>
   MG_RULE_INLINE static void apply(T& p, const T& grad, S& s, const C& c, bool) {
-    T g = c.maximize ? -grad : grad;
-    if (c.with_decay) {
-      if (c.decoupled)
-        p = p * c.decay_factor;
-      else
-        g = g + c.weight_decay * p;
-    }
-    s[0] = c.beta1 * s[0] + c.one_minus_beta1 * g;
-    s[1] = c.beta2 * s[1] + c.one_minus_beta2 * g * g;
+    const T g = decayed_gradient(p, grad, c, c.decoupled);
+    update_moments(s, g, c);
     const T denom = sqrt_safe(s[1] / c.bc2) + c.eps;  // the division is inside the root, unlike Adam
     p = p - c.grad_step * g / denom;
     p = p - c.momentum_step * s[0] / denom;

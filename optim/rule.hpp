@@ -44,6 +44,28 @@ inline Tensor sqrt_safe(const Tensor& x) {
 inline double power(double base, double exponent) { return std::pow(base, exponent); }
 inline Tensor power(const Tensor& base, double exponent) { return pow(base, exponent); }
 
+// The gradient as the update sees it: negated when maximizing, with weight
+// decay either coupled (added to g) or decoupled (p shrunk first). C needs
+// maximize, with_decay, weight_decay and decay_factor.
+template <class T, class C>
+MG_RULE_INLINE T decayed_gradient(T& p, const T& grad, const C& c, bool decoupled) {
+  T g = c.maximize ? -grad : grad;
+  if (c.with_decay) {
+    if (decoupled)
+      p = p * c.decay_factor;
+    else
+      g = g + c.weight_decay * p;
+  }
+  return g;
+}
+
+// Adam's moment estimates, in state slots 0 (first) and 1 (second).
+template <class T, class S, class C>
+MG_RULE_INLINE void update_moments(S& s, const T& g, const C& c) {
+  s[0] = c.beta1 * s[0] + c.one_minus_beta1 * g;
+  s[1] = c.beta2 * s[1] + c.one_minus_beta2 * g * g;
+}
+
 // Hyperparameters as D: plain numbers, or tensors (with optional overrides)
 // in differentiable mode.
 template <class D>

@@ -47,15 +47,6 @@ int steps_to_solve(const std::string& spec, const std::string& problem_name, int
   return -1;
 }
 
-std::vector<double> flatten(const mg::optim::NamedParameters& params) {
-  std::vector<double> out;
-  for (const auto& [name, t] : params) {
-    const auto v = t.to_vector<double>();
-    out.insert(out.end(), v.begin(), v.end());
-  }
-  return out;
-}
-
 void run(const mg::testing::Problem& problem, mg::optim::NamedParameters& params, mg::optim::Optimizer& optimizer,
          int steps) {
   for (int t = 0; t < steps; ++t) {
@@ -119,7 +110,7 @@ TEST_CASE("optimizer state survives a checkpoint file and resumed runs continue 
       for (std::size_t i = 0; i < again.size(); ++i)
         CHECK(again[i].second.to_vector<double>() == first_optimizer->state_dict()[i].second.to_vector<double>());
       run(problem, resumed, *resumed_optimizer, 7);
-      CHECK(flatten(resumed) == flatten(straight));
+      CHECK(mg::testing::flatten(resumed) == mg::testing::flatten(straight));
     }
   }
 }

@@ -98,6 +98,16 @@ inline std::vector<Tensor> tensors_of(const optim::NamedParameters& params) {
   return out;
 }
 
+// Every parameter's values, concatenated.
+inline std::vector<double> flatten(const optim::NamedParameters& params) {
+  std::vector<double> out;
+  for (const auto& [name, t] : params) {
+    const auto v = t.to_vector<double>();
+    out.insert(out.end(), v.begin(), v.end());
+  }
+  return out;
+}
+
 // Sets every parameter's .grad to the problem's gradient at the current point.
 inline void set_gradients(const Problem& problem, optim::NamedParameters& params) {
   std::vector<Tensor> current;

@@ -8,15 +8,6 @@ namespace {
 
 using mg::Tensor;
 
-std::vector<double> flatten(const mg::optim::NamedParameters& params) {
-  std::vector<double> out;
-  for (const auto& [name, t] : params) {
-    const auto v = t.to_vector<double>();
-    out.insert(out.end(), v.begin(), v.end());
-  }
-  return out;
-}
-
 }  // namespace
 
 TEST_CASE("classic optimizers follow torch.optim's trajectories (float64 to 1e-12, float32 to 1e-6)") {
@@ -37,7 +28,7 @@ TEST_CASE("classic optimizers follow torch.optim's trajectories (float64 to 1e-1
       const std::string key = std::to_string(t);
       if (c["rows"].contains(key)) {
         const auto expected = c["rows"][key].get<std::vector<double>>();
-        const auto actual = flatten(params);
+        const auto actual = mg::testing::flatten(params);
         for (std::size_t i = 0; i < actual.size(); ++i) {
           const double error = std::abs(actual[i] - expected[i]) / (1.0 + std::abs(expected[i]));
           (f64 ? worst64 : worst32) = std::max(f64 ? worst64 : worst32, error);
