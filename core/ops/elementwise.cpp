@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "../kernels/elementwise.hpp"
+#include "../kernels/vector_math.hpp"
 #include "op.hpp"
 
 namespace mg {

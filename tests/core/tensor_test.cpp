@@ -145,6 +145,31 @@ TEST_CASE("large elementwise ops and reductions agree across thread counts") {
   CHECK_THROWS_AS(mg::set_num_threads(0), mg::Error);
 }
 
+TEST_CASE("vectorised transcendental functions give the same values for any thread count") {
+  mg::Generator g(8);
+  for (auto dtype : {mg::DType::Float32, mg::DType::Float64}) {
+    const Tensor x = mg::randn({1000003}, g, dtype);  // odd: every split leaves remainders
+    const auto run = [&] {
+      return std::vector<std::vector<double>>{mg::exp(x).to_vector<double>(), mg::tanh(x).to_vector<double>(),
+                                              mg::sigmoid(x).to_vector<double>(),
+                                              mg::log(mg::abs(x) + 0.5).to_vector<double>()};
+    };
+    const int threads = mg::get_num_threads();
+    mg::set_num_threads(1);
+    const auto one = run();
+    mg::set_num_threads(2);
+    const auto two = run();
+    mg::set_num_threads(threads);
+    CHECK(one == two);
+    // and within a few ulp of the scalar libm values
+    const auto e = one[0];
+    const auto xs = x.to_vector<double>();
+    double worst = 0;
+    for (std::size_t i = 0; i < xs.size(); i += 997) worst = std::max(worst, std::abs(e[i] / std::exp(xs[i]) - 1));
+    CHECK(worst < (dtype == mg::DType::Float32 ? 1e-6 : 1e-14));
+  }
+}
+
 TEST_CASE("float32 sums of many elements stay accurate") {
   const Tensor x = mg::full({1 << 22}, 0.1);
   CHECK(mg::sum(x).item<double>() == doctest::Approx(419430.4).epsilon(1e-7));
