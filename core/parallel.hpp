@@ -21,11 +21,13 @@ void parallel_for(std::int64_t begin, std::int64_t end, std::int64_t grain, cons
     return;
   }
   const std::int64_t threads = std::min<std::int64_t>(max_threads, (n + grain - 1) / grain);
-  // Chunks start at multiples of kChunkAlign items, so a vectorised loop
-  // splits into vector body and scalar remainder at the same elements for
-  // any thread count (vector and scalar math may differ in the last ulp).
+  // Large chunks start at multiples of kChunkAlign items, so a vectorised
+  // loop splits into vector body and scalar remainder at the same elements
+  // for any thread count (vector and scalar math may differ in the last
+  // ulp). Small ranges (a few coarse tasks) are split evenly.
   constexpr std::int64_t kChunkAlign = 64;
-  const std::int64_t chunk = ((n + threads - 1) / threads + kChunkAlign - 1) / kChunkAlign * kChunkAlign;
+  std::int64_t chunk = (n + threads - 1) / threads;
+  if (chunk >= 16 * kChunkAlign) chunk = (chunk + kChunkAlign - 1) / kChunkAlign * kChunkAlign;
 #pragma omp parallel num_threads(static_cast <int>(threads))
   {
     const std::int64_t t = omp_get_thread_num();
