@@ -1,5 +1,5 @@
-// Core throughput: mg::matmul against a raw OpenBLAS sgemm on the same data
-// (our overhead), and elementwise ops / reductions in GB/s (compared with
+// Core throughput: mg::matmul (oneDNN sgemm) against a raw OpenBLAS sgemm on
+// the same data, and elementwise ops / reductions in GB/s (compared with
 // PyTorch by bench/run_core.sh). Prints one JSON object per line.
 #include <cblas.h>
 #include <metagrad/metagrad.hpp>

@@ -43,7 +43,11 @@ inline Problem make_problem(const std::string& name, DType dtype) {
     const Tensor Q = values(q, {6, 6}, dtype), b = values({1, -0.5, 0.25, 2, -1, 0.75}, {6}, dtype);
     return {{{"x", values({0.5, -1, 1.5, 0, 2, -0.5}, {6}, dtype)}},
             [Q, b](const std::vector<Tensor>& p) { return 0.5 * sum(p[0] * matmul(Q, p[0])) - sum(b * p[0]); },
-            [Q, b](const std::vector<Tensor>& p) { return std::vector<Tensor>{matmul(Q, p[0]) - b}; }};
+            [Q, b, dtype](const std::vector<Tensor>& p) {
+              // in float64, rounded once: BLAS summation order cannot matter
+              const auto f64 = DType::Float64;
+              return std::vector<Tensor>{(matmul(Q.to(f64), p[0].to(f64)) - b.to(f64)).to(dtype)};
+            }};
   }
   if (name == "rosen") {
     return {{{"xy", values({-1.5, 2}, {2}, dtype)}},
