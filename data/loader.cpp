@@ -143,9 +143,11 @@ std::optional<Batch> DataLoader::next() {
 }
 
 Batch DataLoader::make_batch(std::int64_t epoch, std::int64_t b) const {
-  const std::vector<std::int64_t> order = epoch == epoch_ && !order_.empty()
-                                              ? order_
-                                              : permutation(dataset_->size(), options_.seed, epoch, options_.shuffle);
+  // The current epoch's order is kept; another epoch's is recomputed.
+  std::vector<std::int64_t> other_epoch;
+  if (epoch != epoch_ || order_.empty())
+    other_epoch = permutation(dataset_->size(), options_.seed, epoch, options_.shuffle);
+  const std::vector<std::int64_t>& order = other_epoch.empty() ? order_ : other_epoch;
   const std::int64_t begin = b * options_.batch_size;
   const std::int64_t count = std::min(options_.batch_size, dataset_->size() - begin);
   const Shape& shape = dataset_->input_shape();
