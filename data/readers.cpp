@@ -31,7 +31,7 @@ std::vector<std::uint8_t> read_file(const std::string& path) {
     while ((n = gzread(file, chunk.data(), chunk.size())) > 0)
       bytes.insert(bytes.end(), chunk.begin(), chunk.begin() + n);
     int error = 0;
-    const char* message = gzerror(file, &error);
+    const std::string message = gzerror(file, &error);  // owned by the gzFile: copy before closing
     gzclose(file);
     MG_CHECK(n == 0 && error == Z_OK, "{}: corrupt gzip data after {} bytes: {}", path, bytes.size(), message);
     return bytes;

@@ -1,5 +1,6 @@
-// libFuzzer target for the dataset readers: any bytes, as an IDX image file,
-// an IDX label file or a CIFAR-10 file, must give a dataset or an mg::Error,
+// libFuzzer target for the dataset readers: any bytes, as an IDX image file
+// (plain or gzip), an IDX label file or a CIFAR-10 file, must give a dataset
+// or an mg::Error,
 // never a crash, a hang or undefined behaviour.
 #include <unistd.h>
 
@@ -45,7 +46,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   const std::string images = dir + "/images", labels = dir + "/labels", fuzzed = dir + "/fuzzed";
   write_valid_idx(images, labels);
   try {
-    switch (data[0] % 3) {
+    switch (data[0] % 4) {
       case 0:
         write(fuzzed, data + 1, size - 1);
         read_all(*mg::data::idx(fuzzed, labels));
@@ -57,6 +58,10 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
       case 2:
         write(dir + "/test_batch.bin", data + 1, size - 1);
         read_all(*mg::data::cifar10(dir, false));
+        break;
+      case 3:  // the bytes as a gzip-compressed IDX image file
+        write(fuzzed + ".gz", data + 1, size - 1);
+        read_all(*mg::data::idx(fuzzed + ".gz", labels));
         break;
     }
   } catch (const mg::Error&) {

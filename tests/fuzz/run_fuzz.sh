@@ -20,6 +20,12 @@ mkdir -p "$work/corpus"
 printf '\x00\x00\x00\x08\x03\x00\x00\x00\x01\x00\x00\x00\x02\x00\x00\x00\x02\x01\x02\x03\x04' > "$work/corpus/idx_images"
 printf '\x01\x00\x00\x08\x01\x00\x00\x00\x02\x03\x07' > "$work/corpus/idx_labels"
 { printf '\x02\x05'; head -c 3072 /dev/zero; } > "$work/corpus/cifar"
-ASAN_OPTIONS=detect_leaks=0 "$work/readers_fuzz" -max_total_time="$seconds" -timeout=5 -rss_limit_mb=2048 \
-  -print_final_stats=1 "$work/corpus" 2>&1 | tail -5
+{ printf '\x03'; tail -c +2 "$work/corpus/idx_images" | gzip -c; } > "$work/corpus/idx_images_gz"
+if ! ASAN_OPTIONS=detect_leaks=0 "$work/readers_fuzz" -max_total_time="$seconds" -timeout=5 -rss_limit_mb=2048 \
+  -artifact_prefix="$work/" -print_final_stats=1 "$work/corpus" > "$work/fuzz.log" 2>&1; then
+  grep -A40 -E "ERROR|runtime error" "$work/fuzz.log" | head -60
+  echo "the fuzzer found a failure; the input is in $work/crash-*"
+  exit 1
+fi
+tail -5 "$work/fuzz.log"
 echo "fuzzing found no crash"
