@@ -72,6 +72,13 @@ Tensor batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor& run
   if (!training) {
     MG_CHECK(running_mean.defined() && running_var.defined(),
              "batch_norm: eval mode needs running_mean and running_var");
+    const bool graph = autograd::any_requires_grad(std::vector<Tensor>{x, weight, bias}.data(), 3);
+    if (!graph && kernels::batch_norm_fusable(x)) {  // inference: one fused pass
+      Tensor y = empty_like(x);
+      const Tensor invstd = 1.0 / sqrt(running_var.detach().to(x.dtype()) + eps);
+      kernels::batch_norm_normalize(x.detach(), running_mean.detach().to(x.dtype()), invstd, weight, bias, y);
+      return y;
+    }
     const Tensor scale = 1.0 / sqrt(per_channel(running_var, x).detach() + eps);
     return affine((x - per_channel(running_mean, x).detach()) * scale, weight, bias, x);
   }

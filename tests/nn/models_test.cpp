@@ -54,7 +54,15 @@ TEST_CASE("the small CNN matches PyTorch: forward, gradients, Hessian-vector pro
     mg::testing::check_close(buffer.to_vector<double>(), values(fixture["buffers_after"][name]), 1e-5, 1e-6,
                              "buffer " + name);
   model.eval();
-  mg::testing::check_close(model(x).to_vector<double>(), values(fixture["eval_logits"]), 1e-4, 1e-5, "eval logits");
+  const Tensor eval_logits = model(x);
+  mg::testing::check_close(eval_logits.to_vector<double>(), values(fixture["eval_logits"]), 1e-4, 1e-5, "eval logits");
+  {
+    mg::NoGradGuard no_grad;  // inference takes the fused batch-norm path: the same numbers
+    const Tensor fused = model(x);
+    mg::testing::check_close(fused.to_vector<double>(), values(fixture["eval_logits"]), 1e-4, 1e-5,
+                             "eval logits without a graph");
+    mg::testing::check_close(fused, eval_logits.detach(), 1e-5, 1e-6, "fused against composite eval batch norm");
+  }
 }
 
 TEST_CASE("the zoo's parameter names and counts") {
