@@ -59,6 +59,8 @@ Shape contiguous_strides(const Shape& shape) {
   return strides;
 }
 
+Shape channels_last_strides(const Shape& s) { return {s[1] * s[2] * s[3], 1, s[3] * s[1], s[1]}; }
+
 // Dims ordered from the largest stride to the smallest (ties keep dim order).
 std::vector<std::size_t> memory_order(const TensorImpl& t) {
   std::vector<std::size_t> order(t.shape.size());

@@ -56,6 +56,8 @@ struct TensorImpl {
 };
 
 Shape contiguous_strides(const Shape& shape);
+// Strides of a 4-D (N, C, H, W) tensor stored NHWC.
+Shape channels_last_strides(const Shape& shape);
 // Dims ordered from the largest stride to the smallest (ties keep dim order).
 std::vector<std::size_t> memory_order(const TensorImpl& t);
 // Non-overlapping and dense: the elements fill exactly numel slots, in some

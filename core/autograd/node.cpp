@@ -93,8 +93,7 @@ Grads AccumulateGrad::apply(const Tensor& grad) {
     if (exclusive && grad.strides() == dense_strides_like(*leaf_)) {
       current = grad.detach();
     } else {
-      current = Tensor::empty(leaf_->shape, leaf_->dtype);
-      current.impl()->strides = dense_strides_like(*leaf_);
+      current = empty_like(Tensor(leaf_));
       kernels::copy(*current.impl(), *grad.impl());
     }
   }

@@ -15,7 +15,7 @@ inline Tensor kernel_activation(const Tensor& t) {
 // A fresh (uninitialised) activation of `shape`, channels-last when float32.
 inline Tensor new_activation(const Shape& shape, DType dtype) {
   Tensor t = Tensor::empty(shape, dtype);
-  if (dtype == DType::Float32) t.impl()->strides = {shape[1] * shape[2] * shape[3], 1, shape[3] * shape[1], shape[1]};
+  if (dtype == DType::Float32) t.impl()->strides = channels_last_strides(shape);
   return t;
 }
 

@@ -222,10 +222,6 @@ Tensor Tensor::contiguous() const {
   return is_contiguous() ? *this : copy_into(*this, Tensor::empty(self.shape, self.dtype), "contiguous");
 }
 
-namespace {
-Shape channels_last_strides(const Shape& s) { return {s[1] * s[2] * s[3], 1, s[3] * s[1], s[1]}; }
-}  // namespace
-
 bool Tensor::is_channels_last() const {
   const auto& self = impl_of(*this, "is_channels_last");
   if (self.shape.size() != 4) return false;
