@@ -1,6 +1,7 @@
 #include "metagrad/optim/optimizer.hpp"
 
 #include <cmath>
+#include <optional>
 #include <set>
 
 #include "../core/check.hpp"
@@ -42,13 +43,25 @@ bool decays(const ParamGroup& group, const std::string& name) {
   return true;
 }
 
-// The group as a parameter sees it: weight decay off where excluded.
-ParamGroup effective_group(const ParamGroup& group, const std::string& name) {
-  if (decays(group, name) || !group.hyper.count("weight_decay")) return group;
-  ParamGroup copy{{}, group.hyper};
-  copy.hyper["weight_decay"] = 0.0;
-  return copy;
-}
+// The group as each of its parameters sees it: the group itself, or, where
+// wd_exclude matches, a copy of its hyperparameters with weight decay off,
+// made at most once per step.
+class GroupView {
+ public:
+  explicit GroupView(const ParamGroup& group) : group_(group) {}
+  const ParamGroup& for_param(const std::string& name) {
+    if (decays(group_, name) || !group_.hyper.count("weight_decay")) return group_;
+    if (!without_decay_) {
+      without_decay_.emplace(ParamGroup{{}, group_.hyper});
+      without_decay_->hyper["weight_decay"] = 0.0;
+    }
+    return *without_decay_;
+  }
+
+ private:
+  const ParamGroup& group_;
+  std::optional<ParamGroup> without_decay_;
+};
 
 std::string state_key(const std::string& param, const std::string& key) { return "state." + param + "." + key; }
 
@@ -89,7 +102,8 @@ Tensor Optimizer::step(const Closure& closure) {
     if (clip_value > 0) clip_grad_value_(all, clip_value);
     if (clip_norm > 0) clip_grad_norm_(all, clip_norm);
   }
-  for (auto& group : groups_)
+  for (auto& group : groups_) {
+    GroupView view(group);
     for (auto& [name, p] : group.params) {
       const Tensor grad = p.grad();
       if (!grad.defined()) continue;
@@ -97,8 +111,9 @@ Tensor Optimizer::step(const Closure& closure) {
                mg::to_string(grad.shape()), mg::to_string(p.shape()));
       ParamState& state = state_[name];
       ++state.step;
-      update(effective_group(group, name), p, grad, state);
+      update(view.for_param(name), p, grad, state);
     }
+  }
   return loss;
 }
 
@@ -111,7 +126,8 @@ std::vector<Tensor> Optimizer::differentiable_step(const std::vector<Tensor>& pa
            params.size(), grads.size(), count);
   std::vector<Tensor> updated;
   std::size_t i = 0;
-  for (const auto& group : groups_)
+  for (const auto& group : groups_) {
+    GroupView view(group);
     for (const auto& [name, registered] : group.params) {
       const Tensor& p = params[i];
       const Tensor& g = grads[i];
@@ -124,8 +140,9 @@ std::vector<Tensor> Optimizer::differentiable_step(const std::vector<Tensor>& pa
       }
       ParamState& state = differentiable_state_[name];
       ++state.step;
-      updated.push_back(update_differentiable(effective_group(group, name), hyper, p, g, state));
+      updated.push_back(update_differentiable(view.for_param(name), hyper, p, g, state));
     }
+  }
   return updated;
 }
 
