@@ -101,9 +101,9 @@ Tensor batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor& run
     }
   }
   update_running_stats(x, stats, running_mean, running_var, momentum, eps);
-  return record("batch_norm", {x, weight, bias}, y, [x, weight, stats, eps](const BackwardArgs& in) {
+  return record("batch_norm", {x, weight, bias}, y, [x, weight, stats, eps, fused](const BackwardArgs& in) {
     const bool create_graph = autograd::GradMode::is_enabled();
-    if (!create_graph && kernels::batch_norm_fusable(x) && kernels::batch_norm_fusable(in.grad)) {
+    if (!create_graph && fused && kernels::batch_norm_fusable(in.grad)) {
       Grads grads(3);
       if (in.needs(0)) grads[0] = empty_like(x);
       if (in.needs(1)) grads[1] = Tensor::empty({x.size(1)}, x.dtype());
