@@ -14,27 +14,6 @@ namespace {
 
 namespace F = nn::functional;
 
-// Plain SGD with momentum 0.9 (lr 0.01), in place.
-class MomentumSgd {
- public:
-  explicit MomentumSgd(std::vector<Tensor> params) : params_(std::move(params)) {
-    for (const auto& p : params_) buffers_.push_back(zeros_like(p));
-  }
-  void step() {
-    NoGradGuard no_grad;
-    for (std::size_t i = 0; i < params_.size(); ++i) {
-      Tensor& p = params_[i];
-      if (!p.grad().defined()) continue;
-      buffers_[i].copy_(buffers_[i] * 0.9 + p.grad());
-      p.copy_(p - buffers_[i] * 0.01);
-      p.set_grad(Tensor());
-    }
-  }
-
- private:
-  std::vector<Tensor> params_, buffers_;
-};
-
 struct Workload {
   std::shared_ptr<nn::Module> model;
   Shape input;  // per example
@@ -78,13 +57,14 @@ WorkloadResult run_workload(const std::string& name, int threads, int batch, int
   shape.insert(shape.end(), w.input.begin(), w.input.end());
   const Tensor x = randn(shape, g);
   const Tensor labels = argmax(randn({batch, 10}, g), 1);
-  MomentumSgd optimizer(w.model->parameters());
+  auto optimizer = optim::make("sgd(lr=0.01, momentum=0.9)", w.model->named_parameters());
   w.model->train(w.train);
   std::function<void()> step;
   if (w.train) {
     step = [&] {
+      optimizer->zero_grad();
       F::cross_entropy(w.model->forward(x), labels).backward();
-      optimizer.step();
+      optimizer->step();
     };
   } else {
     step = [&] {
