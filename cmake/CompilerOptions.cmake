@@ -11,7 +11,7 @@ target_compile_options(metagrad_options INTERFACE
   -Wall -Wextra -Wpedantic -Wshadow -Wnon-virtual-dtor -Wcast-align
   -Woverloaded-virtual -Wnull-dereference
   # Lets gcc vectorise sqrt/div loops (PERFORMANCE.md, trap 4); we never read errno.
-  -fno-math-errno)
+  -fno-math-errno -ffp-contract=off)
 if(MG_WERROR)
   target_compile_options(metagrad_options INTERFACE -Werror)
 endif()

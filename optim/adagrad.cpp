@@ -28,9 +28,8 @@ struct Adagrad {
 
   template <class T, class S, class C>
   MG_RULE_INLINE static void apply(T& p, const T& grad, S& s, const C& c, bool) {
-    T g = c.maximize ? -grad : grad;
-    if (c.with_decay) g = g + c.weight_decay * p;
-    s[0] = s[0] + g * g;
+    T g = decayed_gradient(p, grad, c);
+    s[0] = multiply_add(g, g, s[0]);  // sum.addcmul_(g, g, value=1)
     p = p - c.clr * g / (sqrt_safe(s[0]) + c.eps);
   }
 };

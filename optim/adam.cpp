@@ -5,26 +5,28 @@
 namespace mg::optim {
 namespace {
 
-template <bool kDecoupled>
+// amsgrad decides whether the third state exists; as a template parameter
+// it leaves the fused loop without a conditional load, so it vectorises.
+template <bool kDecoupled, bool kAmsgrad>
 struct Adam {
   static constexpr std::array<const char*, 3> kState{"exp_avg", "exp_avg_sq", "max_exp_avg_sq"};
-  static bool active(std::size_t i, const ParamGroup& g) { return i < 2 || g.flag("amsgrad"); }
+  static bool active(std::size_t i, const ParamGroup&) { return i < 2 || kAmsgrad; }
   static double initial(std::size_t, const ParamGroup&) { return 0; }
 
   template <class D>
   struct Coefficients {
     D beta1, beta2, one_minus_beta1, one_minus_beta2, eps, weight_decay, decay_factor, step_size, sqrt_bc2;
-    bool amsgrad, maximize, with_decay;
+    bool maximize, with_decay;
     template <class E>
     Coefficients<E> as() const {
-      return {E(beta1),    E(beta2),        E(one_minus_beta1), E(one_minus_beta2),
-              E(eps),      E(weight_decay), E(decay_factor),    E(step_size),
-              E(sqrt_bc2), amsgrad,         maximize,           with_decay};
+      return {E(beta1),        E(beta2),     E(one_minus_beta1), E(one_minus_beta2), E(eps),    E(weight_decay),
+              E(decay_factor), E(step_size), E(sqrt_bc2),        maximize,           with_decay};
     }
   };
 
   template <class D>
   static Coefficients<D> coefficients(const Hyper<D>& h, double t, ParamState&) {
+    MG_CHECK(h.flag("amsgrad") == kAmsgrad, "optimizer adam: amsgrad cannot change after construction");
     using std::sqrt;
     const D lr = h("lr"), b1 = h("beta1"), b2 = h("beta2"), wd = h("weight_decay");
     return {b1,
@@ -36,19 +38,18 @@ struct Adam {
             1 - lr * wd,
             lr / (1 - power(b1, t)),
             sqrt(1 - power(b2, t)),
-            h.flag("amsgrad"),
             h.flag("maximize"),
             h.group.number("weight_decay") != 0};
   }
 
   template <class T, class S, class C>
   MG_RULE_INLINE static void apply(T& p, const T& grad, S& s, const C& c, bool) {
-    const T g = decayed_gradient(p, grad, c, kDecoupled);
+    const T g = decayed_gradient<kDecoupled>(p, grad, c);
     update_moments(s, g, c);
     const T& m = s[0];
     const T& v = s[1];
     T second = v;
-    if (c.amsgrad) {
+    if constexpr (kAmsgrad) {
       s[2] = maximum(s[2], v);  // the raw (uncorrected) maximum
       second = s[2];
     }
@@ -67,16 +68,23 @@ Schema adam_schema(double weight_decay) {
           {"maximize", Key::Kind::Flag, Value(false), {}}};
 }
 
+template <bool kDecoupled>
+std::unique_ptr<Optimizer> make_adam(const char* name, std::vector<ParamGroup> groups) {
+  if (common_setting(name, "amsgrad", groups, [](const ParamGroup& g) { return g.flag("amsgrad"); }))
+    return std::make_unique<RuleOptimizer<Adam<kDecoupled, true>>>(name, std::move(groups));
+  return std::make_unique<RuleOptimizer<Adam<kDecoupled, false>>>(name, std::move(groups));
+}
+
 const bool adam_registered =
     register_optimizer({"adam", "Adam (Kingma & Ba), coupled L2 weight decay, optional AMSGrad (torch.optim.Adam)",
                         adam_schema(0.0), [](std::vector<ParamGroup> groups) -> std::unique_ptr<Optimizer> {
-                          return std::make_unique<RuleOptimizer<Adam<false>>>("adam", std::move(groups));
+                          return make_adam<false>("adam", std::move(groups));
                         }});
 
 const bool adamw_registered =
     register_optimizer({"adamw", "Adam with decoupled weight decay (Loshchilov & Hutter; torch.optim.AdamW)",
                         adam_schema(1e-2), [](std::vector<ParamGroup> groups) -> std::unique_ptr<Optimizer> {
-                          return std::make_unique<RuleOptimizer<Adam<true>>>("adamw", std::move(groups));
+                          return make_adam<true>("adamw", std::move(groups));
                         }});
 
 }  // namespace

@@ -45,49 +45,45 @@ struct RmsProp {
 
   template <class T, class S, class C>
   MG_RULE_INLINE static void apply(T& p, const T& grad, S& s, const C& c, bool) {
-    T g = c.maximize ? -grad : grad;
-    if (c.with_decay) g = g + c.weight_decay * p;
+    T g = decayed_gradient(p, grad, c);
     T& square_avg = s[0];
-    square_avg = c.alpha * square_avg + c.one_minus_alpha * g * g;
+    square_avg = multiply_add(c.one_minus_alpha * g, g, c.alpha * square_avg);
     T avg = square_avg;
     if constexpr (kCentered) {
-      s[1] = c.alpha * s[1] + c.one_minus_alpha * g;
-      avg = square_avg - s[1] * s[1];
+      s[1] = multiply_add(c.one_minus_alpha, g, c.alpha * s[1]);
+      avg = multiply_add(-s[1], s[1], square_avg);  // square_avg.addcmul(grad_avg, grad_avg, value=-1)
     }
     avg = sqrt_safe(avg) + c.eps;  // eps outside the root; no bias correction
     if constexpr (kMomentum) {
       s[2] = c.momentum * s[2] + g / avg;
-      p = p - c.lr * s[2];
+      p = multiply_add(-c.lr, s[2], p);
     } else {
       p = p - c.lr * g / avg;
     }
   }
 };
 
-const bool registered =
-    register_optimizer({"rmsprop",
-                        "RMSprop, optionally centred and with momentum (torch.optim.RMSprop)",
-                        {{"lr", Key::Kind::Number, Value(1e-2), at_least(0)},
-                         {"alpha", Key::Kind::Number, Value(0.99), in_unit_interval()},
-                         {"eps", Key::Kind::Number, Value(1e-8), at_least(0)},
-                         {"weight_decay", Key::Kind::Number, Value(0.0), at_least(0)},
-                         {"momentum", Key::Kind::Number, Value(0.0), at_least(0)},
-                         {"centered", Key::Kind::Flag, Value(false), {}},
-                         {"maximize", Key::Kind::Flag, Value(false), {}}},
-                        [](std::vector<ParamGroup> groups) -> std::unique_ptr<Optimizer> {
-                          const bool centered = groups[0].flag("centered");
-                          const bool momentum = groups[0].number("momentum") > 0;
-                          for (const auto& g : groups)
-                            MG_CHECK(g.flag("centered") == centered && (g.number("momentum") > 0) == momentum,
-                                     "optimizer rmsprop: all groups must agree on centered and on momentum > 0");
-                          if (centered && momentum)
-                            return std::make_unique<RuleOptimizer<RmsProp<true, true>>>("rmsprop", std::move(groups));
-                          if (centered)
-                            return std::make_unique<RuleOptimizer<RmsProp<true, false>>>("rmsprop", std::move(groups));
-                          if (momentum)
-                            return std::make_unique<RuleOptimizer<RmsProp<false, true>>>("rmsprop", std::move(groups));
-                          return std::make_unique<RuleOptimizer<RmsProp<false, false>>>("rmsprop", std::move(groups));
-                        }});
+const bool registered = register_optimizer(
+    {"rmsprop",
+     "RMSprop, optionally centred and with momentum (torch.optim.RMSprop)",
+     {{"lr", Key::Kind::Number, Value(1e-2), at_least(0)},
+      {"alpha", Key::Kind::Number, Value(0.99), in_unit_interval()},
+      {"eps", Key::Kind::Number, Value(1e-8), at_least(0)},
+      {"weight_decay", Key::Kind::Number, Value(0.0), at_least(0)},
+      {"momentum", Key::Kind::Number, Value(0.0), at_least(0)},
+      {"centered", Key::Kind::Flag, Value(false), {}},
+      {"maximize", Key::Kind::Flag, Value(false), {}}},
+     [](std::vector<ParamGroup> groups) -> std::unique_ptr<Optimizer> {
+       const bool centered =
+           common_setting("rmsprop", "centered", groups, [](const ParamGroup& g) { return g.flag("centered"); });
+       const bool momentum = common_setting("rmsprop", "momentum > 0", groups,
+                                            [](const ParamGroup& g) { return g.number("momentum") > 0; });
+       if (centered && momentum)
+         return std::make_unique<RuleOptimizer<RmsProp<true, true>>>("rmsprop", std::move(groups));
+       if (centered) return std::make_unique<RuleOptimizer<RmsProp<true, false>>>("rmsprop", std::move(groups));
+       if (momentum) return std::make_unique<RuleOptimizer<RmsProp<false, true>>>("rmsprop", std::move(groups));
+       return std::make_unique<RuleOptimizer<RmsProp<false, false>>>("rmsprop", std::move(groups));
+     }});
 
 }  // namespace
 }  // namespace mg::optim

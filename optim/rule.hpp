@@ -41,29 +41,66 @@ inline Tensor sqrt_safe(const Tensor& x) {
   const Tensor positive = gt(x, zero);
   return where(positive, sqrt(where(positive, x, scalar_tensor(1.0, x.dtype()))), zero);
 }
+// a * b + c rounded once, as torch's add(alpha=), addcmul and lerp kernels
+// round it on FMA hardware. The rules follow torch.optim op by op with this,
+// and are then bit-exact with it; the compiler itself never fuses
+// (-ffp-contract=off), so no other rounding differs. Without FMA (portable
+// builds) it rounds twice, like torch's own non-FMA kernels.
+MG_RULE_INLINE float multiply_add(float a, float b, float c) {
+#ifdef __FMA__
+  return std::fma(a, b, c);
+#else
+  return a * b + c;
+#endif
+}
+MG_RULE_INLINE double multiply_add(double a, double b, double c) {
+#ifdef __FMA__
+  return std::fma(a, b, c);
+#else
+  return a * b + c;
+#endif
+}
+inline Tensor multiply_add(const Tensor& a, const Tensor& b, const Tensor& c) { return a * b + c; }
 inline double power(double base, double exponent) { return std::pow(base, exponent); }
 inline Tensor power(const Tensor& base, double exponent) { return pow(base, exponent); }
 
 // The gradient as the update sees it: negated when maximizing, with weight
-// decay either coupled (added to g) or decoupled (p shrunk first). C needs
-// maximize, with_decay, weight_decay and decay_factor.
-template <class T, class C>
-MG_RULE_INLINE T decayed_gradient(T& p, const T& grad, const C& c, bool decoupled) {
-  T g = c.maximize ? -grad : grad;
+// decay either coupled (grad.add(param, alpha=weight_decay)) or, when
+// kDecoupled, applied to p first (p.mul_(1 - lr * weight_decay)). C needs
+// maximize, with_decay and weight_decay, and decay_factor when decoupled.
+// Flags that decide which states exist are template parameters of the rules;
+// the ones left (maximize, with_decay) are plain branches, written as
+// statements: a conditional expression here keeps gcc from vectorising.
+template <bool kDecoupled = false, class T, class C>
+MG_RULE_INLINE T decayed_gradient(T& p, const T& grad, const C& c) {
+  T g = grad;
+  if (c.maximize) g = -g;
   if (c.with_decay) {
-    if (decoupled)
+    if constexpr (kDecoupled)
       p = p * c.decay_factor;
     else
-      g = g + c.weight_decay * p;
+      g = multiply_add(c.weight_decay, p, g);
   }
   return g;
 }
 
-// Adam's moment estimates, in state slots 0 (first) and 1 (second).
+// Adam's moment estimates, in state slots 0 (first) and 1 (second):
+// m.mul_(beta1).add_(g, alpha=1 - beta1) and
+// v.mul_(beta2).addcmul_(g, g, value=1 - beta2).
 template <class T, class S, class C>
 MG_RULE_INLINE void update_moments(S& s, const T& g, const C& c) {
-  s[0] = c.beta1 * s[0] + c.one_minus_beta1 * g;
-  s[1] = c.beta2 * s[1] + c.one_minus_beta2 * g * g;
+  s[0] = multiply_add(c.one_minus_beta1, g, c.beta1 * s[0]);
+  s[1] = multiply_add(c.one_minus_beta2 * g, g, c.beta2 * s[1]);
+}
+
+// A boolean setting that selects a rule's template instance (e.g. amsgrad);
+// every group must agree on it.
+template <class Get>
+bool common_setting(const char* optimizer, const char* setting, const std::vector<ParamGroup>& groups, Get get) {
+  const bool value = get(groups.front());
+  for (const auto& g : groups)
+    MG_CHECK(get(g) == value, "optimizer {}: all groups must agree on {}", optimizer, setting);
+  return value;
 }
 
 // Hyperparameters as D: plain numbers, or tensors (with optional overrides)
@@ -191,9 +228,27 @@ class RuleOptimizer : public Optimizer {
     E& operator[](std::size_t k) const { return base[k][i]; }
   };
 
+  // The coefficients with the flags every rule has, maximize and with_decay,
+  // fixed at compile time (the static members hide C's).
+  template <class C, bool kMaximize, bool kWithDecay>
+  struct Unswitched : C {
+    static constexpr bool maximize = kMaximize, with_decay = kWithDecay;
+  };
+
+  // Calls f with std::true_type or std::false_type.
+  template <class F>
+  static void with_constant(bool value, F&& f) {
+    if (value)
+      f(std::true_type{});
+    else
+      f(std::false_type{});
+  }
+
   // One direct pass over the elements, each loaded and stored once. The
-  // coefficients are copied to locals and `first` is a compile-time constant,
-  // so the loop has no branches left and vectorises.
+  // coefficients are copied to locals; `first`, maximize and with_decay are
+  // compile-time constants, so gcc finds no branch left in the loop and
+  // vectorises it (it gives up on some loop-invariant branches once a body
+  // has grown past its unswitching limit).
   template <class E, class C>
   static void fused(Tensor& param, const Tensor& grad, const std::array<Tensor, kStates>& s, const C& coefficients,
                     bool first_step) {
@@ -201,26 +256,25 @@ class RuleOptimizer : public Optimizer {
     const E* g = grad.data_ptr<E>();
     std::array<E*, kStates> st{};
     for (std::size_t i = 0; i < kStates; ++i) st[i] = s[i].defined() ? s[i].template data_ptr<E>() : nullptr;
-    const auto run = [&](auto first_constant) {
+    const auto run = [&](auto first_constant, auto maximize_constant, auto decay_constant) {
       parallel_for(0, param.numel(), kElementwiseGrain, [&](std::int64_t lo, std::int64_t hi) {
         constexpr bool first = decltype(first_constant)::value;
-        const C c = coefficients;
+        const Unswitched<C, decltype(maximize_constant)::value, decltype(decay_constant)::value> c{coefficients};
         const std::array<E*, kStates> states = st;
         E* __restrict params = p;
         const E* __restrict grads = g;
 #pragma omp simd
         for (std::int64_t i = lo; i < hi; ++i) {
-          E pi = params[i];
           StateAt<E> state{states.data(), i};
-          Rule::apply(pi, grads[i], state, c, first);
-          params[i] = pi;
+          Rule::apply(params[i], grads[i], state, c, first);
         }
       });
     };
-    if (first_step)
-      run(std::true_type{});
-    else
-      run(std::false_type{});
+    with_constant(first_step, [&](auto first) {
+      with_constant(coefficients.maximize, [&](auto maximize) {
+        with_constant(coefficients.with_decay, [&](auto decay) { run(first, maximize, decay); });
+      });
+    });
   }
 };
 

@@ -12,11 +12,12 @@ struct Sgd {
 
   template <class D>
   struct Coefficients {
-    D lr, momentum, dampening, weight_decay;
+    D lr, momentum, one_minus_dampening, weight_decay;
     bool nesterov, maximize, with_momentum, with_decay;
     template <class E>
     Coefficients<E> as() const {
-      return {E(lr), E(momentum), E(dampening), E(weight_decay), nesterov, maximize, with_momentum, with_decay};
+      return {E(lr),    E(momentum), E(one_minus_dampening), E(weight_decay),
+              nesterov, maximize,    with_momentum,          with_decay};
     }
   };
 
@@ -24,7 +25,7 @@ struct Sgd {
   static Coefficients<D> coefficients(const Hyper<D>& h, double, ParamState&) {
     return {h("lr"),
             h("momentum"),
-            h("dampening"),
+            1 - h("dampening"),
             h("weight_decay"),
             h.flag("nesterov"),
             h.flag("maximize"),
@@ -34,14 +35,13 @@ struct Sgd {
 
   template <class T, class S, class C>
   MG_RULE_INLINE static void apply(T& p, const T& grad, S& s, const C& c, bool first) {
-    T g = c.maximize ? -grad : grad;
-    if (c.with_decay) g = g + c.weight_decay * p;
+    T g = decayed_gradient(p, grad, c);
     if (c.with_momentum) {
       T& buf = s[0];
-      buf = first ? g : c.momentum * buf + (1 - c.dampening) * g;  // the first step takes g as is
-      g = c.nesterov ? g + c.momentum * buf : buf;
+      buf = first ? g : multiply_add(c.one_minus_dampening, g, c.momentum * buf);  // the first step takes g as is
+      g = c.nesterov ? multiply_add(c.momentum, buf, g) : buf;
     }
-    p = p - c.lr * g;
+    p = multiply_add(-c.lr, g, p);
   }
 };
 

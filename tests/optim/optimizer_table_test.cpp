@@ -163,6 +163,18 @@ TEST_CASE("parameter groups, the weight-decay mask, clipping and closures") {
   CHECK(b.to_vector() == std::vector<float>(3, 1.0f));                // excluded
   CHECK(opt->param_groups()[1].number("lr") == 0.2);
 
+  // Settings that choose which states exist must be the same in every group.
+  const auto two_groups = [&](const std::string& key, const std::string& value) {
+    return std::vector<mg::optim::GroupSpec>{{{{"fc.weight", w}}, {}}, {{{"fc.bias", b}}, {{key, value}}}};
+  };
+  CHECK_THROWS_WITH_AS(mg::optim::make("adam", two_groups("amsgrad", "true")),
+                       "optimizer adam: all groups must agree on amsgrad", mg::Error);
+  CHECK_THROWS_WITH_AS(mg::optim::make("rmsprop", two_groups("momentum", "0.9")),
+                       "optimizer rmsprop: all groups must agree on momentum > 0", mg::Error);
+  CHECK_THROWS_WITH_AS(mg::optim::make("nadam", two_groups("decoupled_weight_decay", "true")),
+                       "optimizer nadam: all groups must agree on decoupled_weight_decay", mg::Error);
+  CHECK_NOTHROW(mg::optim::make("rmsprop(momentum=0.5)", two_groups("momentum", "0.9")));
+
   Tensor x = mg::zeros({4}).requires_grad_();
   auto clipped = mg::optim::make("sgd(lr=1, clip_norm=1)", {{"x", x}});
   x.set_grad(mg::full({4}, 3.0));  // norm 6
