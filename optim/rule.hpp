@@ -4,7 +4,8 @@
 //   active(i, group)  whether state i is used with these hyperparameters
 //                     (e.g. no momentum buffer without momentum);
 //   initial(i, group) the starting value of state i (usually 0);
-//   Coefficients<D>   its per-step scalars, with as<E>() converting them;
+//   Coefficients<D>   its per-step scalars, with as<E>() converting them,
+//                     and the flags maximize and with_decay;
 //   coefficients(h, t, state) computing them from hyperparameters (D =
 //                     double, or Tensor in differentiable mode) at step t;
 //                     a rule may keep 0-dim scalar state in `state` (NAdam);
@@ -13,7 +14,8 @@
 // RuleOptimizer runs apply over float or double elements in one fused,
 // vectorised pass when the tensors are dense (plain training), and over
 // Tensors, building a graph, in differentiable mode. The formula is
-// written once.
+// written once, following torch.optim's sequence of roundings (see
+// multiply_add).
 #include <array>
 #include <cmath>
 #include <type_traits>
@@ -68,9 +70,6 @@ inline Tensor power(const Tensor& base, double exponent) { return pow(base, expo
 // decay either coupled (grad.add(param, alpha=weight_decay)) or, when
 // kDecoupled, applied to p first (p.mul_(1 - lr * weight_decay)). C needs
 // maximize, with_decay and weight_decay, and decay_factor when decoupled.
-// Flags that decide which states exist are template parameters of the rules;
-// the ones left (maximize, with_decay) are plain branches, written as
-// statements: a conditional expression here keeps gcc from vectorising.
 template <bool kDecoupled = false, class T, class C>
 MG_RULE_INLINE T decayed_gradient(T& p, const T& grad, const C& c) {
   T g = grad;
