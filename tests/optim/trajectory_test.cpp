@@ -12,18 +12,24 @@ using mg::Tensor;
 
 }  // namespace
 
-// The rules round like torch's kernels (multiply_add in optim/rule.hpp), so
-// where both sides see the same gradients, the closed-form problems, the
-// trajectories are bit-identical. mlp's gradients come from each framework's
-// own autograd, whose summation orders differ; and without FMA (portable
-// builds) our multiply-adds round twice where torch's round once.
 #ifdef __FMA__
-constexpr bool kBitExact = true;
+constexpr bool kFma = true;
 #else
-constexpr bool kBitExact = false;
+constexpr bool kFma = false;
 #endif
 
-TEST_CASE("classic optimizers follow torch.optim's trajectories (bit-exact; mlp: float64 to 1e-12, float32 to 1e-6)") {
+// The rules round like torch's kernels (multiply_add in optim/rule.hpp), so
+// where both sides see the same gradients, the closed-form problems, the
+// trajectories are bit-identical.
+double tolerance(const std::string& problem, bool f64) {
+  if (problem == "mlp") return 1e-12;  // float64 only; each autograd sums in its own order
+  if (kFma) return 0;
+  // A portable build rounds a * b + c twice where torch, on an FMA CPU, rounds
+  // once; centred RMSprop's sqrt(s - ga^2) cancellation grows that to ~1e-6.
+  return f64 ? 1e-12 : 1e-5;
+}
+
+TEST_CASE("classic optimizers follow torch.optim's trajectories (bit for bit; mlp to 1e-12)") {
   const auto fixture = mg::testing::load_fixture("optim/fixtures/trajectories.json");
   double worst64 = 0, worst32 = 0;
   for (const auto& c : fixture["cases"]) {
@@ -36,7 +42,7 @@ TEST_CASE("classic optimizers follow torch.optim's trajectories (bit-exact; mlp:
     auto optimizer = mg::optim::make(spec, params);
     int last = 0;
     for (const auto& [step_text, row] : c["rows"].items()) last = std::max(last, std::stoi(step_text));
-    const double rtol = kBitExact && problem_name != "mlp" ? 0.0 : f64 ? 1e-12 : 1e-6;
+    const double rtol = tolerance(problem_name, f64);
     for (int t = 0; t <= last; ++t) {
       const std::string key = std::to_string(t);
       if (c["rows"].contains(key)) {
