@@ -6,6 +6,8 @@ import time
 
 import torch
 
+from torch_models import ResNet20
+
 
 def median_seconds(work, repeats):
     for _ in range(3):
@@ -31,19 +33,23 @@ def main():
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(1)
-    for n in (1 << 20, 10 * (1 << 20)):
+    parameter_sets = [("1M", lambda: [torch.randn(1 << 20, requires_grad=True)]),
+                      ("10M", lambda: [torch.randn(10 << 20, requires_grad=True)]),
+                      ("resnet20", lambda: list(ResNet20().parameters()))]
+    for label, make_params in parameter_sets:
         for name, make in CASES:
-            p = torch.randn(n, requires_grad=True)
-            grad = torch.randn(n)
-            opt = make([p])
+            params = make_params()
+            grads = [torch.randn_like(p) for p in params]
+            opt = make(params)
 
             def step():
-                p.grad = grad
+                for p, g in zip(params, grads):
+                    p.grad = g
                 opt.step()
 
-            t = median_seconds(step, 20 if n > (1 << 20) else 100)
-            print(json.dumps({"bench": name, "impl": "pytorch", "size": n, "threads": args.threads, "ms": t * 1e3}),
-                  flush=True)
+            t = median_seconds(step, 20 if label == "10M" else 100)
+            print(json.dumps({"bench": name, "impl": "pytorch", "size": label, "tensors": len(params),
+                              "threads": args.threads, "ms": t * 1e3}), flush=True)
 
 
 if __name__ == "__main__":
