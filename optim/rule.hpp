@@ -21,6 +21,7 @@
 #include <type_traits>
 
 #include "../core/check.hpp"
+#include "../core/kernels/multiply_add.hpp"
 #include "../core/parallel.hpp"
 #include "../core/tensor_impl.hpp"
 #include "metagrad/core/autograd/grad_mode.hpp"
@@ -43,26 +44,11 @@ inline Tensor sqrt_safe(const Tensor& x) {
   const Tensor positive = gt(x, zero);
   return where(positive, sqrt(where(positive, x, scalar_tensor(1.0, x.dtype()))), zero);
 }
-// a * b + c rounded once, as torch's add(alpha=), addcmul and lerp kernels
-// round it on FMA hardware. The rules follow torch.optim op by op with this,
-// and are then bit-exact with it; the compiler itself never fuses
-// (-ffp-contract=off), so no other rounding differs. Without FMA (portable
-// builds) it rounds twice, like torch's own non-FMA kernels.
-MG_RULE_INLINE float multiply_add(float a, float b, float c) {
-#ifdef __FMA__
-  return std::fma(a, b, c);
-#else
-  return a * b + c;
-#endif
-}
-MG_RULE_INLINE double multiply_add(double a, double b, double c) {
-#ifdef __FMA__
-  return std::fma(a, b, c);
-#else
-  return a * b + c;
-#endif
-}
-inline Tensor multiply_add(const Tensor& a, const Tensor& b, const Tensor& c) { return a * b + c; }
+// a * b + c rounded once, as torch's add(alpha=) and addcmul kernels round
+// it: the rules follow torch.optim op by op with it and are then bit-exact
+// with it, in both the fused and the differentiable path.
+using kernels::multiply_add;
+inline Tensor multiply_add(const Tensor& a, const Tensor& b, const Tensor& c) { return fma(a, b, c); }
 inline double power(double base, double exponent) { return std::pow(base, exponent); }
 inline Tensor power(const Tensor& base, double exponent) { return pow(base, exponent); }
 
@@ -114,16 +100,24 @@ struct Hyper<double> {
   bool flag(const char* key) const { return group.flag(key); }
 };
 
+// As tensors, the coefficients are computed in float64, as the fused path
+// computes them in double, and rounded to the parameters' dtype once at the
+// end (CoefficientIn): both paths then see the same numbers.
 template <>
 struct Hyper<Tensor> {
   const ParamGroup& group;
   const std::map<std::string, Tensor>& overrides;
-  DType dtype;
+  static constexpr DType dtype = DType::Float64;
   Tensor operator()(const char* key) const {
-    if (auto it = overrides.find(key); it != overrides.end()) return it->second;
+    if (auto it = overrides.find(key); it != overrides.end()) return it->second.to(dtype);
     return scalar_tensor(group.number(key), dtype);
   }
   bool flag(const char* key) const { return group.flag(key); }
+};
+
+template <DType kDType>
+struct CoefficientIn : Tensor {
+  explicit CoefficientIn(const Tensor& t) : Tensor(t.to(kDType)) {}
 };
 
 // A scalar state value kept as a 0-dim tensor: read as D (1 when absent)...
@@ -199,10 +193,12 @@ class RuleOptimizer : public Optimizer {
                                const Tensor& grad, ParamState& state) override {
     const bool first = init_state(group, param, state);
     auto s = state_tensors(group, state);
-    const auto c =
-        Rule::coefficients(Hyper<Tensor>{group, hyper, param.dtype()}, static_cast<double>(state.step), state);
+    const auto c = Rule::coefficients(Hyper<Tensor>{group, hyper}, static_cast<double>(state.step), state);
     Tensor p = param;
-    Rule::apply(p, grad, s, c, first);
+    if (param.dtype() == DType::Float32)
+      Rule::apply(p, grad, s, c.template as<CoefficientIn<DType::Float32>>(), first);
+    else
+      Rule::apply(p, grad, s, c.template as<CoefficientIn<DType::Float64>>(), first);
     for (std::size_t i = 0; i < kStates; ++i)
       if (s[i].defined()) state.tensors[Rule::kState[i]] = s[i];
     return p;

@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "../kernels/elementwise.hpp"
+#include "../kernels/multiply_add.hpp"
 #include "../kernels/vector_math.hpp"
 #include "op.hpp"
 
@@ -170,6 +171,19 @@ Tensor where(const Tensor& condition, const Tensor& a, const Tensor& b) {
     const Tensor zero = zero_like_scalar(in.grad);
     return Grads{Tensor(), in.needs(1) ? where(c, in.grad, zero) : Tensor(),
                  in.needs(2) ? where(c, zero, in.grad) : Tensor()};
+  });
+}
+
+Tensor fma(const Tensor& a, const Tensor& b, const Tensor& c) {
+  check_defined(a, "fma");
+  check_defined(b, "fma");
+  check_defined(c, "fma");
+  const DType dtype = promote(binary_dtype(a, b), c.dtype());
+  Tensor out =
+      kernels::map3(a, b, c, dtype, "fma", [](auto x, auto y, auto z) { return kernels::multiply_add(x, y, z); });
+  return record("fma", {a, b, c}, out, [a, b](const BackwardArgs& in) {
+    return Grads{in.needs(0) ? in.grad * b : Tensor(), in.needs(1) ? in.grad * a : Tensor(),
+                 in.needs(2) ? in.grad : Tensor()};
   });
 }
 

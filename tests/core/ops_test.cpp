@@ -41,6 +41,7 @@ const std::map<std::string, OpFn>& op_table() {
       {"lt", [](const Inputs& x) { return mg::lt(x[0], x[1]); }},
       {"ge", [](const Inputs& x) { return mg::ge(x[0], x[1]); }},
       {"where", [](const Inputs& x) { return mg::where(mg::gt(x[0], mg::zeros({}, x[0].dtype())), x[1], x[2]); }},
+      {"fma", [](const Inputs& x) { return mg::fma(x[0], x[1], x[2]); }},
       {"neg", [](const Inputs& x) { return -x[0]; }},
       {"exp", [](const Inputs& x) { return mg::exp(x[0]); }},
       {"log", [](const Inputs& x) { return mg::log(x[0]); }},
@@ -226,4 +227,21 @@ TEST_CASE("ops pass gradcheck and gradgradcheck in float64") {
       CHECK_NOTHROW(mg::autograd::gradgradcheck(fn, inputs));
     }
   }
+}
+
+TEST_CASE("fma rounds a * b + c once, as torch.addcmul does on FMA hardware") {
+  // (1 + 2^-12)^2 - 1 = 2^-11 + 2^-24 exactly, a float32 number; rounding the
+  // product first loses the 2^-24 (a tie, rounded to even). Likewise in
+  // float64 with 1 + 2^-27.
+  const Tensor a32 = Tensor::from_vector(std::vector<float>{1.0f + 0x1p-12f}, {1});
+  const Tensor a64 = Tensor::from_vector(std::vector<double>{1.0 + 0x1p-27}, {1});
+  const Tensor minus_one32 = mg::full({1}, -1.0), minus_one64 = mg::full({1}, -1.0, mg::DType::Float64);
+  CHECK((a32 * a32 + minus_one32).item<float>() == 0x1p-11f);
+  CHECK((a64 * a64 + minus_one64).item<double>() == 0x1p-26);
+#ifdef __FMA__
+  CHECK(mg::fma(a32, a32, minus_one32).item<float>() == 0x1p-11f + 0x1p-24f);
+  CHECK(mg::fma(a64, a64, minus_one64).item<double>() == 0x1p-26 + 0x1p-54);
+#else
+  CHECK(mg::fma(a32, a32, minus_one32).item<float>() == 0x1p-11f);  // no FMA: two roundings, like torch's
+#endif
 }

@@ -43,6 +43,8 @@ Tensor gt(const Tensor& a, const Tensor& b);
 Tensor ge(const Tensor& a, const Tensor& b);
 // condition != 0 picks a, else b; all three broadcast
 Tensor where(const Tensor& condition, const Tensor& a, const Tensor& b);
+// a * b + c rounded once (on FMA hardware), like torch.addcmul(c, a, b)
+Tensor fma(const Tensor& a, const Tensor& b, const Tensor& c);
 
 // elementwise unary
 Tensor neg(const Tensor& x);
