@@ -11,6 +11,7 @@ namespace {
 template <bool kDecoupled>
 struct NAdam {
   static constexpr std::array<const char*, 2> kState{"exp_avg", "exp_avg_sq"};
+  static constexpr std::array<const char*, 1> kScalarState{"mu_product"};
   static bool active(std::size_t, const ParamGroup&) { return true; }
   static double initial(std::size_t, const ParamGroup&) { return 0; }
 

@@ -1,5 +1,6 @@
 #include "metagrad/optim/optimizer.hpp"
 
+#include <charconv>
 #include <cmath>
 #include <optional>
 #include <set>
@@ -181,8 +182,11 @@ void Optimizer::load_state_dict(const nn::NamedTensors& dict) {
       versioned = true;
     } else if (key.rfind("group.", 0) == 0) {
       const std::size_t dot = key.find('.', 6);
-      MG_CHECK(dot != std::string::npos, "{}: malformed state key '{}'", name_, key);
-      const std::size_t g = std::stoul(key.substr(6, dot - 6));
+      std::size_t g = 0;
+      const char* digits_end = key.data() + (dot == std::string::npos ? 6 : dot);
+      const auto [end, error] = std::from_chars(key.data() + 6, digits_end, g);
+      MG_CHECK(dot != std::string::npos && error == std::errc() && end == digits_end,
+               "{}: malformed state key '{}' (expected group.<index>.<hyperparameter>)", name_, key);
       const std::string hyper_key = key.substr(dot + 1);
       MG_CHECK(g < groups_.size() && groups_[g].hyper.count(hyper_key) &&
                    std::holds_alternative<double>(groups_[g].hyper.at(hyper_key)) && tensor.numel() == 1,
@@ -194,13 +198,22 @@ void Optimizer::load_state_dict(const nn::NamedTensors& dict) {
       const std::string param = key.substr(6, dot - 6), field = key.substr(dot + 1);
       auto it = shapes.find(param);
       MG_CHECK(it != shapes.end(), "{}: state for unknown parameter '{}'", name_, param);
-      if (field == "step") {
-        state[param].step = tensor.item<std::int64_t>();
+      const StateField kind = field == "step" ? StateField::Scalar : state_field(field);
+      MG_CHECK(kind != StateField::Unknown, "{}: unexpected state '{}' for parameter '{}'", name_, field, param);
+      if (kind == StateField::Scalar) {
+        MG_CHECK(tensor.dim() == 0 && tensor.dtype() == (field == "step" ? DType::Int64 : DType::Float64),
+                 "{}: state '{}' must be one {} number, not {} {}", name_, key, field == "step" ? "int64" : "float64",
+                 dtype_name(tensor.dtype()), mg::to_string(tensor.shape()));
       } else {
-        MG_CHECK(tensor.dim() == 0 || (tensor.shape() == it->second.shape() && tensor.dtype() == it->second.dtype()),
+        MG_CHECK(tensor.shape() == it->second.shape() && tensor.dtype() == it->second.dtype(),
                  "{}: state '{}' has shape {} ({}) but parameter '{}' is {} ({})", name_, key,
                  mg::to_string(tensor.shape()), dtype_name(tensor.dtype()), param, mg::to_string(it->second.shape()),
                  dtype_name(it->second.dtype()));
+      }
+      if (field == "step") {
+        state[param].step = tensor.item<std::int64_t>();
+        MG_CHECK(state[param].step >= 0, "{}: state '{}' is negative", name_, key);
+      } else {
         state[param].tensors[field] = tensor.detach().clone();
       }
     } else {

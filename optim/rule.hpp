@@ -4,6 +4,7 @@
 //   active(i, group)  whether state i is used with these hyperparameters
 //                     (e.g. no momentum buffer without momentum);
 //   initial(i, group) the starting value of state i (usually 0);
+//   kScalarState      (optional) names of 0-dim float64 state it keeps;
 //   Coefficients<D>   its per-step scalars, with as<E>() converting them,
 //                     and the flags maximize and with_decay;
 //   coefficients(h, t, state) computing them from hyperparameters (D =
@@ -142,6 +143,15 @@ class RuleOptimizer : public Optimizer {
 
  protected:
   static constexpr std::size_t kStates = Rule::kState.size();
+
+  StateField state_field(const std::string& field) const override {
+    for (const char* name : Rule::kState)
+      if (field == name) return StateField::Elementwise;
+    if constexpr (requires { Rule::kScalarState; })
+      for (const char* name : Rule::kScalarState)
+        if (field == name) return StateField::Scalar;
+    return StateField::Unknown;
+  }
 
   // Creates the active state tensors that do not exist yet; true when it
   // created any (a rule's "first step", e.g. SGD's buffer = gradient).

@@ -132,6 +132,25 @@ TEST_CASE("optimizer state that does not fit is rejected before anything changes
   bad = state;
   bad[0].second = Tensor::from_vector(std::vector<std::int64_t>{7}, {});
   CHECK_THROWS_WITH_AS(other->load_state_dict(bad), doctest::Contains("version 7"), mg::Error);
+  // Found by tests/fuzz/checkpoints_fuzz.cpp: a 0-dim moment would have been
+  // indexed like a full one, and a bad group index escaped as std::invalid_argument.
+  const auto replaced = [&](const std::string& key, const Tensor& value) {
+    auto dict = state;
+    for (auto& [k, t] : dict)
+      if (k == key) t = value;
+    return dict;
+  };
+  CHECK_THROWS_WITH_AS(other->load_state_dict(replaced("state.fc1.weight.exp_avg", mg::scalar_tensor(0.0))),
+                       doctest::Contains("has shape [] (float32) but parameter 'fc1.weight' is [3, 4]"), mg::Error);
+  CHECK_THROWS_WITH_AS(
+      other->load_state_dict(replaced("state.fc1.weight.step", Tensor::from_vector(std::vector<std::int64_t>{-1}, {}))),
+      doctest::Contains("negative"), mg::Error);
+  bad = state;
+  bad.emplace_back("state.fc1.weight.velocity", mg::zeros({3, 4}, mg::DType::Float64));
+  CHECK_THROWS_WITH_AS(other->load_state_dict(bad), doctest::Contains("unexpected state 'velocity'"), mg::Error);
+  bad = state;
+  bad.emplace_back("group.x.lr", mg::scalar_tensor(0.1, mg::DType::Float64));
+  CHECK_THROWS_WITH_AS(other->load_state_dict(bad), doctest::Contains("malformed state key 'group.x.lr'"), mg::Error);
   CHECK(other->state_of("fc1.weight") == nullptr);
 }
 

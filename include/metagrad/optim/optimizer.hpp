@@ -73,6 +73,11 @@ class Optimizer {
                                        const Tensor& param, const Tensor& grad, ParamState& state) = 0;
   // Whether step() needs a closure (multi-evaluation methods).
   virtual bool requires_closure() const { return false; }
+  // What a per-parameter state field holds, so that loaded state can be
+  // validated: a tensor shaped like its parameter, a 0-dim float64 number,
+  // or nothing this optimizer keeps.
+  enum class StateField { Elementwise, Scalar, Unknown };
+  virtual StateField state_field(const std::string& field) const = 0;
 
  private:
   std::string name_;
