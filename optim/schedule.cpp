@@ -235,16 +235,22 @@ nn::NamedTensors load_checkpoint(const std::string& path, nn::Module& model, Opt
       optimizer_state.emplace_back(key, t);
   }
   MG_CHECK(!schedule || !schedule_state.empty(), "{}: the checkpoint has no schedule state", path);
-  // Everything is validated first: on a mismatch the objects stay as they were.
+  // Each part validates everything before it changes anything; when a later
+  // part fails, the earlier ones are put back, so nothing changes at all.
+  const auto snapshot = [](nn::NamedTensors tensors) {
+    for (auto& [key, t] : tensors) t = t.detach().clone();  // not the live tensors
+    return tensors;
+  };
+  const auto model_before = snapshot(model.state_dict());
+  const auto optimizer_before = snapshot(optimizer.state_dict());
   try {
-    auto model_before = model.state_dict();
-    for (auto& [key, t] : model_before) t = t.detach().clone();  // a snapshot, not the live tensors
-    model.load_state_dict(model_state);
     try {
+      model.load_state_dict(model_state);
       optimizer.load_state_dict(optimizer_state);
       if (schedule) schedule->load_state_dict(schedule_state);
     } catch (...) {
       model.load_state_dict(model_before);
+      optimizer.load_state_dict(optimizer_before);
       throw;
     }
   } catch (const Error& e) {
