@@ -14,22 +14,29 @@ namespace {
 
 namespace F = nn::functional;
 
+// What one measured step does: a training step (forward, backward, SGD),
+// inference, or a Hessian-vector product of the training loss (forward,
+// backward with create_graph, and the second backward).
+enum class Kind { Train, Infer, Hvp };
+
 struct Workload {
   std::shared_ptr<nn::Module> model;
   Shape input;  // per example
-  bool train;
+  Kind kind;
 };
 
 Workload make_workload(const std::string& name) {
   Generator g(0);
-  if (name == "cnn-train" || name == "cnn-infer")
-    return {std::make_shared<nn::SmallCnn>(3, 10, g), {3, 32, 32}, name == "cnn-train"};
+  const auto suffix = name.substr(name.rfind('-') + 1);
+  const Kind kind = suffix == "train" ? Kind::Train : suffix == "infer" ? Kind::Infer : Kind::Hvp;
+  if (name == "cnn-train" || name == "cnn-infer" || name == "cnn-hvp")
+    return {std::make_shared<nn::SmallCnn>(3, 10, g), {3, 32, 32}, kind};
   if (name == "resnet20-train" || name == "resnet20-infer")
-    return {std::make_shared<nn::ResNet20>(3, 10, g), {3, 32, 32}, name == "resnet20-train"};
+    return {std::make_shared<nn::ResNet20>(3, 10, g), {3, 32, 32}, kind};
   if (name == "mlp-train")
-    return {std::make_shared<nn::MLP>(std::vector<std::int64_t>{784, 256, 256, 10}, "relu", g), {784}, true};
+    return {std::make_shared<nn::MLP>(std::vector<std::int64_t>{784, 256, 256, 10}, "relu", g), {784}, kind};
   if (name == "mlp-small-train")
-    return {std::make_shared<nn::MLP>(std::vector<std::int64_t>{784, 20, 10}, "sigmoid", g), {784}, true};
+    return {std::make_shared<nn::MLP>(std::vector<std::int64_t>{784, 20, 10}, "sigmoid", g), {784}, kind};
   std::string valid;
   for (const auto& n : workload_names()) valid += (valid.empty() ? "" : ", ") + n;
   throw Error("unknown workload '" + name + "' (expected one of: " + valid + ")");
@@ -44,7 +51,7 @@ double peak_rss_mb() {
 }  // namespace
 
 const std::vector<std::string>& workload_names() {
-  static const std::vector<std::string> names = {"cnn-train",      "cnn-infer", "resnet20-train",
+  static const std::vector<std::string> names = {"cnn-train",      "cnn-infer", "cnn-hvp",        "resnet20-train",
                                                  "resnet20-infer", "mlp-train", "mlp-small-train"};
   return names;
 }
@@ -58,18 +65,29 @@ WorkloadResult run_workload(const std::string& name, int threads, int batch, int
   const Tensor x = randn(shape, g);
   const Tensor labels = argmax(randn({batch, 10}, g), 1);
   auto optimizer = optim::make("sgd(lr=0.01, momentum=0.9)", w.model->named_parameters());
-  w.model->train(w.train);
+  w.model->train(w.kind != Kind::Infer);
+  std::vector<Tensor> params, directions;
+  for (const auto& p : w.model->parameters()) {
+    params.push_back(p);
+    directions.push_back(randn(p.shape(), g));
+  }
   std::function<void()> step;
-  if (w.train) {
+  if (w.kind == Kind::Train) {
     step = [&] {
       optimizer->zero_grad();
       F::cross_entropy(w.model->forward(x), labels).backward();
       optimizer->step();
     };
-  } else {
+  } else if (w.kind == Kind::Infer) {
     step = [&] {
       NoGradGuard no_grad;
       w.model->forward(x);
+    };
+  } else {
+    step = [&] {
+      const auto grads =
+          autograd::grad({F::cross_entropy(w.model->forward(x), labels)}, params, {}, false, /*create_graph=*/true);
+      autograd::grad(grads, params, directions);
     };
   }
   for (int i = 0; i < warmup; ++i) step();

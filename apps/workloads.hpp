@@ -14,7 +14,8 @@ struct WorkloadResult {
   double peak_rss_mb;
 };
 
-// cnn-train, cnn-infer, resnet20-train, resnet20-infer, mlp-train, mlp-small-train
+// cnn-train, cnn-infer, cnn-hvp (a Hessian-vector product of the training loss),
+// resnet20-train, resnet20-infer, mlp-train, mlp-small-train
 const std::vector<std::string>& workload_names();
 WorkloadResult run_workload(const std::string& name, int threads, int batch, int steps, int warmup);
 

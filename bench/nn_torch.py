@@ -19,6 +19,7 @@ from torch_models import ResNet20, SmallCnn, mlp
 WORKLOADS = {
     "cnn-train": (SmallCnn, (3, 32, 32), True),
     "cnn-infer": (SmallCnn, (3, 32, 32), False),
+    "cnn-hvp": (SmallCnn, (3, 32, 32), "hvp"),
     "resnet20-train": (ResNet20, (3, 32, 32), True),
     "resnet20-infer": (ResNet20, (3, 32, 32), False),
     "mlp-train": (lambda: mlp([784, 256, 256, 10], nn.ReLU), (784,), True),
@@ -41,10 +42,15 @@ def main():
     x = torch.randn(args.batch, *shape)
     labels = torch.randint(0, 10, (args.batch,))
     optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
-    model.train(train)
+    model.train(bool(train))
+    params = list(model.parameters())
+    directions = [torch.randn_like(p) for p in params]
 
     def step():
-        if train:
+        if train == "hvp":  # a Hessian-vector product of the training loss
+            grads = torch.autograd.grad(F.cross_entropy(model(x), labels), params, create_graph=True)
+            torch.autograd.grad(grads, params, directions)
+        elif train:
             optimizer.zero_grad(set_to_none=True)
             F.cross_entropy(model(x), labels).backward()
             optimizer.step()

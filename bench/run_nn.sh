@@ -6,7 +6,7 @@
 set -euo pipefail
 source "$(dirname "$0")/common.sh" metagrad_cli
 workloads=("$@")
-[ ${#workloads[@]} -gt 0 ] || workloads=(cnn-train cnn-infer resnet20-train resnet20-infer mlp-train mlp-small-train)
+[ ${#workloads[@]} -gt 0 ] || workloads=(cnn-train cnn-infer cnn-hvp resnet20-train resnet20-infer mlp-train mlp-small-train)
 out=build/nn_bench.jsonl
 : > "$out"
 for threads in 1 2; do

@@ -31,6 +31,7 @@ void check_channel_tensor(const Tensor& t, const Tensor& x, const char* what) {
 
 struct BatchStats {
   Tensor mean, invstd;  // (1, C, 1, ...)
+  Tensor centered;      // x - mean, when batch_stats computed it
 };
 
 BatchStats batch_stats(const Tensor& x, double eps) {
@@ -38,7 +39,7 @@ BatchStats batch_stats(const Tensor& x, double eps) {
   const Tensor mean = mg::mean(x, dims, true);
   const Tensor centered = x - mean;
   const Tensor var = mg::mean(centered * centered, dims, true);
-  return {mean, 1.0 / sqrt(var + eps)};
+  return {mean, 1.0 / sqrt(var + eps), centered};
 }
 
 Tensor affine(const Tensor& normalized, const Tensor& weight, const Tensor& bias, const Tensor& x) {
@@ -97,7 +98,8 @@ Tensor batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor& run
       stats = {per_channel(mean, x), per_channel(invstd, x)};
     } else {
       stats = batch_stats(x, eps);
-      y = affine((x - stats.mean) * stats.invstd, weight, bias, x);
+      y = affine(stats.centered * stats.invstd, weight, bias, x);
+      stats.centered = Tensor();  // saved for backward: keep only per-channel values
     }
   }
   update_running_stats(x, stats, running_mean, running_var, momentum, eps);
@@ -113,17 +115,23 @@ Tensor batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor& run
       return grads;
     }
     // With create_graph the statistics must be functions of x in the graph.
+    // Each full-size product is formed once: in a double backward every op
+    // here is differentiated again.
     const BatchStats s = create_graph ? batch_stats(x, eps) : stats;
     const auto dims = reduced_dims(x);
-    const Tensor normalized = (x - s.mean) * s.invstd;
+    const Tensor normalized = (s.centered.defined() ? s.centered : x - s.mean) * s.invstd;
+    const Tensor& g = in.grad;
+    const Tensor g_normalized = in.needs(0) || in.needs(1) ? g * normalized : Tensor();
     Grads grads(3);
     if (in.needs(0)) {
-      const Tensor g = in.grad;
+      // scale * (g - mean(g) - normalized * mean(g * normalized)), with the
+      // per-channel factors multiplied out: two full-size ops.
       const Tensor scale = weight.defined() ? s.invstd * per_channel(weight, x) : s.invstd;
-      grads[0] = scale * (g - mean(g, dims, true) - normalized * mean(g * normalized, dims, true));
+      const Tensor shift = -(scale * mean(g, dims, true));
+      grads[0] = fma(scale, g, fma(-(scale * mean(g_normalized, dims, true)), normalized, shift));
     }
-    if (in.needs(1)) grads[1] = sum(in.grad * normalized, dims);
-    if (in.needs(2)) grads[2] = sum(in.grad, dims);
+    if (in.needs(1)) grads[1] = sum(g_normalized, dims);
+    if (in.needs(2)) grads[2] = sum(g, dims);
     return grads;
   });
 }
