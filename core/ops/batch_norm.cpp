@@ -95,7 +95,7 @@ Tensor batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor& run
       kernels::batch_norm_statistics(x.detach(), eps, mean, invstd);
       y = empty_like(x);
       kernels::batch_norm_normalize(x.detach(), mean, invstd, weight, bias, y);
-      stats = {per_channel(mean, x), per_channel(invstd, x)};
+      stats = {per_channel(mean, x), per_channel(invstd, x), Tensor()};
     } else {
       stats = batch_stats(x, eps);
       y = affine(stats.centered * stats.invstd, weight, bias, x);
