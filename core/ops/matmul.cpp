@@ -123,8 +123,21 @@ Tensor matmul_nd(const Tensor& a, const Tensor& b) {
     }
   }
   return record("matmul", {a, b}, out, [a, b](const BackwardArgs& in) {
-    return Grads{in.needs(0) ? matmul(in.grad, b.transpose(-1, -2)) : Tensor(),
-                 in.needs(1) ? matmul(a.transpose(-1, -2), in.grad) : Tensor()};
+    // A matrix stored transposed (a Linear layer's weight.t()) gets its
+    // gradient computed transposed, so it arrives laid out like the
+    // parameter and is not copied into .grad.
+    const auto stored_transposed = [](const Tensor& matrix) {
+      return matrix.dim() == 2 && matrix.strides()[0] == 1 && matrix.strides()[1] == matrix.size(0) &&
+             matrix.size(0) > 1 && matrix.size(1) > 1;
+    };
+    Tensor grad_a, grad_b;
+    if (in.needs(0))
+      grad_a = stored_transposed(a) && in.grad.dim() == 2 ? matmul(b, in.grad.t()).t()
+                                                          : matmul(in.grad, b.transpose(-1, -2));
+    if (in.needs(1))
+      grad_b = stored_transposed(b) && in.grad.dim() == 2 ? matmul(in.grad.t(), a).t()
+                                                          : matmul(a.transpose(-1, -2), in.grad);
+    return Grads{grad_a, grad_b};
   });
 }
 

@@ -108,6 +108,23 @@ TEST_CASE("a leaf's gradient is its own contiguous tensor, even from a broadcast
   CHECK(b.grad().to_vector() == std::vector<float>{5});
 }
 
+TEST_CASE("matmul's gradient for a transposed weight is laid out like the weight") {
+  // y = x @ w.t(), as in a Linear layer: dL/dw arrives contiguous, so
+  // backward() stores it in w.grad without a strided copy.
+  mg::Generator g(3);
+  const Tensor x = mg::randn({4, 3}, g, mg::DType::Float64);
+  const Tensor w = mg::randn({5, 3}, g, mg::DType::Float64).requires_grad_();
+  const Tensor upstream = mg::randn({4, 5}, g, mg::DType::Float64);
+  const Tensor grad_w = mg::autograd::grad({mg::matmul(x, w.t())}, {w}, {upstream})[0];
+  CHECK(grad_w.is_contiguous());
+  mg::testing::check_close(grad_w, mg::matmul(upstream.t(), x), 1e-14, 1e-14, "dL/dw");
+  // and likewise for a transposed left operand
+  const Tensor a = mg::randn({3, 4}, g, mg::DType::Float64).requires_grad_();
+  const Tensor grad_a = mg::autograd::grad({mg::matmul(a.t(), w.t())}, {a}, {upstream})[0];
+  CHECK(grad_a.is_contiguous());
+  mg::testing::check_close(grad_a, mg::matmul(w.t(), upstream.t()), 1e-14, 1e-14, "dL/da");
+}
+
 TEST_CASE("create_graph makes gradients differentiable") {
   const Tensor x = Tensor::from_vector(std::vector<double>{0.5, -1.5}, {2}).requires_grad_();
   const Tensor y = mg::sum(mg::pow(x, 3.0));
