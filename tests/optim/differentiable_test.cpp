@@ -42,6 +42,24 @@ TEST_CASE("hypergradients d(loss after K steps)/d(lr) match central finite diffe
   }
 }
 
+TEST_CASE("a float32 learning-rate tensor gets a float32 hypergradient through float64 coefficients") {
+  // Coefficients are computed in float64 and rounded to the parameters'
+  // dtype; the gradient flows back through both casts.
+  for (const std::string spec : {"adam(beta1=0.8)", "sgd(momentum=0.9)", "rmsprop(centered=true)"}) {
+    CAPTURE(spec);
+    double hypergradient[2] = {};
+    for (const auto dtype : {mg::DType::Float32, mg::DType::Float64}) {
+      const auto problem = mg::testing::make_problem("quad", dtype);
+      const Tensor lr = mg::scalar_tensor(0.05, dtype).requires_grad_();
+      const Tensor grad = mg::autograd::grad({loss_after(spec, problem, lr, 4)}, {lr})[0];
+      CHECK(grad.dtype() == dtype);
+      CHECK(grad.dim() == 0);
+      hypergradient[dtype == mg::DType::Float64] = grad.item<double>();
+    }
+    CHECK(hypergradient[0] == doctest::Approx(hypergradient[1]).epsilon(1e-4));
+  }
+}
+
 TEST_CASE("differentiable mode follows the in-place trajectory bit for bit") {
   // Both paths compute the coefficients in double and round like torch
   // (multiply_add), so one rule gives one trajectory. Both get the same
