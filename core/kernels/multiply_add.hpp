@@ -1,6 +1,7 @@
 #pragma once
 // a * b + c rounded once where the CPU has FMA. torch's CPU kernels for
-// add(alpha=), addcmul and lerp round this way on such CPUs, so the
+// add(alpha=), addcmul and lerp round this way on such CPUs
+// (tests/optim/fixtures/probe_torch_rounding.py shows it), so the
 // optimizers (optim/rule.hpp) and mg::fma use it to match torch bit for bit.
 // The build never fuses on its own (-ffp-contract=off); without FMA
 // (portable builds) it rounds twice, like torch's own non-FMA kernels.
