@@ -198,19 +198,20 @@ void Optimizer::load_state_dict(const nn::NamedTensors& dict) {
       const std::string param = key.substr(6, dot - 6), field = key.substr(dot + 1);
       auto it = shapes.find(param);
       MG_CHECK(it != shapes.end(), "{}: state for unknown parameter '{}'", name_, param);
-      const StateField kind = field == "step" ? StateField::Scalar : state_field(field);
+      const bool is_step = field == "step";
+      const StateField kind = is_step ? StateField::Scalar : state_field(field);
       MG_CHECK(kind != StateField::Unknown, "{}: unexpected state '{}' for parameter '{}'", name_, field, param);
       if (kind == StateField::Scalar) {
-        MG_CHECK(tensor.dim() == 0 && tensor.dtype() == (field == "step" ? DType::Int64 : DType::Float64),
-                 "{}: state '{}' must be one {} number, not {} {}", name_, key, field == "step" ? "int64" : "float64",
-                 dtype_name(tensor.dtype()), mg::to_string(tensor.shape()));
+        const DType scalar_dtype = is_step ? DType::Int64 : DType::Float64;
+        MG_CHECK(tensor.dim() == 0 && tensor.dtype() == scalar_dtype, "{}: state '{}' must be one {} number, not {} {}",
+                 name_, key, dtype_name(scalar_dtype), dtype_name(tensor.dtype()), mg::to_string(tensor.shape()));
       } else {
         MG_CHECK(tensor.shape() == it->second.shape() && tensor.dtype() == it->second.dtype(),
                  "{}: state '{}' has shape {} ({}) but parameter '{}' is {} ({})", name_, key,
                  mg::to_string(tensor.shape()), dtype_name(tensor.dtype()), param, mg::to_string(it->second.shape()),
                  dtype_name(it->second.dtype()));
       }
-      if (field == "step") {
+      if (is_step) {
         state[param].step = tensor.item<std::int64_t>();
         MG_CHECK(state[param].step >= 0, "{}: state '{}' is negative", name_, key);
       } else {
