@@ -1,5 +1,5 @@
 // One optimizer step on 1M and 10M float32 parameters and on ResNet-20's
-// parameter list (270k parameters in 65 tensors), and the fraction of
+// parameter list (270k parameters in 59 tensors), and the fraction of
 // memory bandwidth it reaches: bytes the update must touch per step, divided
 // by the time, against a STREAM-triad figure measured in the same process.
 // Prints one JSON object per line (bench/run_optim.sh compares with torch.optim).
@@ -110,7 +110,7 @@ int main(int argc, char** argv) {
       mg::Generator g(1);
       bench_step(c, {{"p", mg::randn({n}, g).requires_grad_()}}, label, threads, triad);
     }
-  // A model's parameter list: 65 small tensors, where per-tensor overhead shows.
+  // A model's parameter list: 59 small tensors, where per-tensor overhead shows.
   mg::nn::ResNet20 resnet;
   for (const auto& c : cases) bench_step(c, resnet.named_parameters(), "resnet20", threads, triad);
   return 0;
