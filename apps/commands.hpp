@@ -10,4 +10,9 @@ void add_bench_command(CLI::App& app);
 void add_train_command(CLI::App& app);
 void add_compare_command(CLI::App& app);
 
+struct TrainConfig;
+// Adds the flags every subcommand that trains takes (--model, --dataset,
+// --epochs, --no-progress, ...), writing into `config`.
+void add_training_options(CLI::App& cmd, TrainConfig& config);
+
 }  // namespace mg::apps

@@ -105,22 +105,11 @@ void run_comparison(const Options& o) {
 
 void add_compare_command(CLI::App& app) {
   auto o = std::make_shared<Options>();
-  o->base.progress = false;
   auto* cmd = app.add_subcommand("compare", "Compare optimizers over several seeds on one task");
   cmd->add_option("--optimizer", o->optimizers, "Optimizer spec (repeat for each optimizer)")->required();
   cmd->add_option("--seeds", o->seeds, "Runs per optimizer")->check(CLI::Range(1, 1000));
   cmd->add_option("--out", o->out, "Folder for results.md, results.csv and curves.svg");
-  cmd->add_option("--model", o->base.model, "mlp, cnn or resnet20")->check(CLI::IsMember({"mlp", "cnn", "resnet20"}));
-  cmd->add_option("--dataset", o->base.dataset, "fashion-mnist, mnist, cifar10, cifar100 or synthetic")
-      ->check(CLI::IsMember({"fashion-mnist", "mnist", "cifar10", "cifar100", "synthetic"}));
-  cmd->add_option("--data-dir", o->base.data_dir, "Folder of the dataset's files");
-  cmd->add_option("--schedule", o->base.schedule, "Learning-rate schedule spec");
-  cmd->add_option("--epochs", o->base.epochs, "Epochs per run")->check(CLI::Range(1, 100000));
-  cmd->add_option("--batch-size", o->base.batch_size, "Batch size")->check(CLI::Range(1, 1 << 20));
-  cmd->add_option("--seed", o->base.seed, "First seed");
-  cmd->add_option("--threads", o->base.threads, "Threads")->check(CLI::Range(1, 1024));
-  cmd->add_option("--limit", o->base.limit, "Use only the first N training examples")->check(CLI::Range(0, 1 << 30));
-  cmd->add_flag("--augment", o->base.augment, "Random crops (and flips for CIFAR)");
+  add_training_options(*cmd, o->base);
   cmd->callback([o] { run_comparison(*o); });
 }
 

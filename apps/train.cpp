@@ -16,25 +16,11 @@ extern "C" void on_interrupt(int) { interrupted.store(true); }
 void add_train_command(CLI::App& app) {
   auto config = std::make_shared<TrainConfig>();
   auto* train_cmd = app.add_subcommand("train", "Train a model and report per-epoch loss and accuracy");
-  train_cmd->add_option("--model", config->model, "mlp, cnn or resnet20")
-      ->check(CLI::IsMember({"mlp", "cnn", "resnet20"}));
-  train_cmd->add_option("--dataset", config->dataset, "fashion-mnist, mnist, cifar10, cifar100 or synthetic")
-      ->check(CLI::IsMember({"fashion-mnist", "mnist", "cifar10", "cifar100", "synthetic"}));
-  train_cmd->add_option("--data-dir", config->data_dir,
-                        "Folder of the dataset's files (fashion-mnist defaults to Debian's dataset-fashion-mnist)");
+  add_training_options(*train_cmd, *config);
   train_cmd->add_option("--optimizer", config->optimizer, "Optimizer spec, e.g. 'sgd(lr=0.1, momentum=0.9)'");
-  train_cmd->add_option("--schedule", config->schedule, "Learning-rate schedule spec, stepped once per epoch");
-  train_cmd->add_option("--epochs", config->epochs, "Epochs")->check(CLI::Range(1, 100000));
-  train_cmd->add_option("--batch-size", config->batch_size, "Batch size")->check(CLI::Range(1, 1 << 20));
-  train_cmd->add_option("--seed", config->seed, "Seed of initialisation, data order and augmentation");
-  train_cmd->add_option("--threads", config->threads, "Threads (default: all cores)")->check(CLI::Range(1, 1024));
-  train_cmd->add_flag("--augment", config->augment, "Random crops (and flips for CIFAR)");
   train_cmd->add_option("--checkpoint", config->checkpoint_dir, "Folder for checkpoints (each epoch, and on Ctrl-C)");
   train_cmd->add_flag("--resume", config->resume, "Continue from the checkpoint in --checkpoint");
   train_cmd->add_option("--metrics", config->metrics_path, "Write per-epoch metrics as JSON lines to this file");
-  train_cmd->add_option("--limit", config->limit, "Use only the first N training examples")
-      ->check(CLI::Range(0, 1 << 30));
-  train_cmd->add_flag("!--no-progress", config->progress, "No progress bar or lines");
   train_cmd->callback([config] {
     interrupted.store(false);
     std::signal(SIGINT, on_interrupt);

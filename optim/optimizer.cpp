@@ -24,22 +24,11 @@ const T& get(const ParamGroup& group, const std::string& key, const char* kind) 
   return *value;
 }
 
-std::vector<std::string> split(const std::string& text, char separator) {
-  std::vector<std::string> parts;
-  std::size_t start = 0;
-  while (true) {
-    const std::size_t at = text.find(separator, start);
-    parts.push_back(text.substr(start, at - start));
-    if (at == std::string::npos) return parts;
-    start = at + 1;
-  }
-}
-
 // Whether weight decay applies to this parameter (wd_exclude fragments).
 bool decays(const ParamGroup& group, const std::string& name) {
   const std::string& exclude = group.word("wd_exclude");
   if (exclude == "none") return true;
-  for (const auto& fragment : split(exclude, ':'))
+  for (const auto& fragment : split_list(exclude))
     if (!fragment.empty() && name.find(fragment) != std::string::npos) return false;
   return true;
 }

@@ -23,7 +23,7 @@ std::string names() {
 
 const Schema& common_keys() {
   static const Schema keys = {
-      {"wd_exclude", Key::Kind::Word, Value(std::string("none")), {}},
+      {"wd_exclude", Key::Kind::Words, Value(std::string("none")), {}},
       {"clip_norm", Key::Kind::Number, Value(0.0), at_least(0)},
       {"clip_value", Key::Kind::Number, Value(0.0), at_least(0)},
   };

@@ -16,6 +16,13 @@ std::string trim(const std::string& s) {
   return s.substr(b, e - b);
 }
 
+bool is_word(const std::string& text) {
+  if (text.empty()) return false;
+  for (char c : text)
+    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '_' && c != '.' && c != '/' && c != '-') return false;
+  return true;
+}
+
 bool parse_number(const std::string& text, double& out) {
   if (text.empty()) return false;
   char* end = nullptr;
@@ -33,6 +40,8 @@ std::string kind_name(Key::Kind kind) {
       return "true or false";
     case Key::Kind::Word:
       return "a word";
+    case Key::Kind::Words:
+      return "words separated by ':'";
     case Key::Kind::Numbers:
       return "numbers separated by ':'";
   }
@@ -56,19 +65,17 @@ Value parse_value(const Key& key, const std::string& text, const std::string& wh
       if (text == "false") return false;
       throw bad();
     case Key::Kind::Word:
-      if (text.empty()) throw bad();
-      for (char c : text)
-        if (!std::isalnum(static_cast<unsigned char>(c)) && c != '_' && c != '.' && c != '/' && c != '-') throw bad();
+      if (!is_word(text)) throw bad();
+      return text;
+    case Key::Kind::Words:
+      for (const auto& word : split_list(text))
+        if (!is_word(word)) throw bad();
       return text;
     case Key::Kind::Numbers: {
       std::vector<double> numbers;
-      std::size_t start = 0;
-      while (true) {
-        const std::size_t colon = text.find(':', start);
-        if (!parse_number(text.substr(start, colon - start), number)) throw bad();
+      for (const auto& item : split_list(text)) {
+        if (!parse_number(item, number)) throw bad();
         numbers.push_back(number);
-        if (colon == std::string::npos) break;
-        start = colon + 1;
       }
       return numbers;
     }
@@ -165,6 +172,17 @@ std::function<std::string(const Value&)> one_of(std::vector<std::string> words) 
     if (std::find(words.begin(), words.end(), w) != words.end()) return std::string();
     return fmt::format("one of {}", fmt::join(words, ", "));
   };
+}
+
+std::vector<std::string> split_list(const std::string& text) {
+  std::vector<std::string> items;
+  std::size_t start = 0;
+  while (true) {
+    const std::size_t colon = text.find(':', start);
+    items.push_back(text.substr(start, colon - start));
+    if (colon == std::string::npos) return items;
+    start = colon + 1;
+  }
 }
 
 std::string to_string(const Value& value) {

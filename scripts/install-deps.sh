@@ -3,8 +3,11 @@
 # Usage: scripts/install-deps.sh [extra packages...]
 set -euo pipefail
 
-packages=(g++ cmake ninja-build ccache pkg-config
-          libdnnl-dev libopenblas-openmp-dev libspdlog-dev libcli11-dev zlib1g-dev
+# ocl-icd-opencl-dev: oneDNN's CMake config requires OpenCL's headers, which
+# libdnnl-dev only recommends. make: the default generator of an outside
+# CMake project (the package test, a user's own project).
+packages=(g++ cmake ninja-build make ccache pkg-config
+          libdnnl-dev ocl-icd-opencl-dev libopenblas-openmp-dev libspdlog-dev libcli11-dev zlib1g-dev
           doctest-dev nlohmann-json3-dev "$@")
 
 missing=()

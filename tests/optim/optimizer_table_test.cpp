@@ -182,6 +182,21 @@ TEST_CASE("parameter groups, the weight-decay mask, clipping and closures") {
   CHECK(b.to_vector() == std::vector<float>(3, 1.0f));                // excluded
   CHECK(opt->param_groups()[1].number("lr") == 0.2);
 
+  // Several fragments, as the README writes them: neither the bias nor the
+  // batch-norm scale decays, the convolution weight does.
+  Tensor conv = mg::ones({3}).requires_grad_(), bn = mg::ones({3}).requires_grad_(),
+         bias = mg::ones({3}).requires_grad_();
+  auto adamw = mg::optim::make("adamw(lr=0.1, weight_decay=0.5, wd_exclude=bias:bn)",
+                               {{"conv1.weight", conv}, {"bn1.weight", bn}, {"conv1.bias", bias}});
+  for (Tensor* t : {&conv, &bn, &bias}) t->set_grad(mg::zeros({3}));
+  adamw->step();
+  CHECK(conv.to_vector() == std::vector<float>(3, 1.0f - 0.1f * 0.5f));
+  CHECK(bn.to_vector() == std::vector<float>(3, 1.0f));
+  CHECK(bias.to_vector() == std::vector<float>(3, 1.0f));
+  for (const char* bad : {"wd_exclude=bias:", "wd_exclude=:bn", "wd_exclude=bias::bn", "wd_exclude=bi as"})
+    CHECK_THROWS_WITH_AS(mg::optim::make(std::string("adamw(") + bad + ")", {{"conv1.weight", conv}}),
+                         doctest::Contains("expected words separated by ':'"), mg::Error);
+
   // Settings that choose which states exist must be the same in every group.
   const auto two_groups = [&](const std::string& key, const std::string& value) {
     return std::vector<mg::optim::GroupSpec>{{{{"fc.weight", w}}, {}}, {{{"fc.bias", b}}, {{key, value}}}};

@@ -1,6 +1,7 @@
 #pragma once
 // Spec strings: "name(key=value, ...)". Values are numbers (1e-3), booleans
-// (true/false), bare words (jordan) or colon-separated number lists (1:0:0).
+// (true/false), bare words (jordan), colon-separated word lists (bias:bn) or
+// colon-separated number lists (1:0:0).
 // A schema lists the keys a name accepts, with their kinds, defaults and
 // ranges; resolving a spec against it gives every key a checked value.
 #include <functional>
@@ -24,7 +25,7 @@ struct ParsedSpec {
 ParsedSpec parse_spec(const std::string& spec);
 
 struct Key {
-  enum class Kind { Number, Integer, Flag, Word, Numbers };
+  enum class Kind { Number, Integer, Flag, Word, Words, Numbers };
   std::string name;
   Kind kind;
   std::optional<Value> default_value;  // none: the key is required
@@ -47,5 +48,8 @@ std::function<std::string(const Value&)> in_unit_interval();  // [0, 1)
 std::function<std::string(const Value&)> one_of(std::vector<std::string> words);
 
 std::string to_string(const Value& value);
+
+// The items of a colon-separated list ("bias:bn" -> {"bias", "bn"}).
+std::vector<std::string> split_list(const std::string& text);
 
 }  // namespace mg::optim
