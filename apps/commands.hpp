@@ -9,6 +9,7 @@ void add_info_command(CLI::App& app);
 void add_bench_command(CLI::App& app);
 void add_train_command(CLI::App& app);
 void add_compare_command(CLI::App& app);
+void add_optimizers_command(CLI::App& app);
 
 struct TrainConfig;
 // Adds the flags every subcommand that trains takes (--model, --dataset,

@@ -55,16 +55,21 @@ void run_comparison(const Options& o) {
   std::filesystem::create_directories(o.out);
   std::ofstream csv(o.out + "/results.csv");
   if (!csv) throw Error("compare: cannot write " + o.out + "/results.csv");
-  csv << "optimizer,seed,epoch,step,train_loss,train_accuracy,test_loss,test_accuracy,lr,wall_s\n";
+  csv << "optimizer,seed,epoch,step,gradient_evaluations,train_loss,train_accuracy,test_loss,test_accuracy,lr,wall_s\n";
+  const bool by_evaluations = o.base.budget == "evals";
   std::string table = fmt::format(
-      "# {} on {}, {} epochs, {} seeds\n\n| optimizer | test accuracy (%) | test loss | train loss | time (s) |\n"
-      "|---|---|---|---|---|\n",
-      o.base.model, o.base.dataset, o.base.epochs, o.seeds);
-  Panel loss{"Training loss", "step", "loss (mean of 10 steps)", {}};
-  Panel accuracy{"Test accuracy", "step", "accuracy (%)", {}};
+      "# {} on {}, {} seeds, {}\n\n| optimizer | test accuracy (%) | test loss | train loss | steps | gradient "
+      "evaluations | time (s) |\n|---|---|---|---|---|---|---|\n",
+      o.base.model, o.base.dataset, o.seeds,
+      by_evaluations
+          ? fmt::format("equal gradient evaluations (those of {} epochs of one-evaluation steps)", o.base.epochs)
+          : fmt::format("{} epochs", o.base.epochs));
+  const std::string x_axis = by_evaluations ? "gradient evaluations" : "step";
+  Panel loss{"Training loss", x_axis, "loss (mean of 10 steps)", {}};
+  Panel accuracy{"Test accuracy", x_axis, "accuracy (%)", {}};
   std::atomic<bool> never{false};
   for (const auto& spec : o.optimizers) {
-    std::vector<double> accuracy_end, loss_end, train_end, seconds;
+    std::vector<double> accuracy_end, loss_end, train_end, seconds, steps, evaluations;
     std::vector<std::vector<std::pair<double, double>>> loss_runs, accuracy_runs;
     for (int seed = 0; seed < o.seeds; ++seed) {
       TrainConfig c = o.base;
@@ -73,22 +78,29 @@ void run_comparison(const Options& o) {
       std::fprintf(stderr, "%s, seed %llu\n", spec.c_str(), static_cast<unsigned long long>(c.seed));
       const TrainResult r = train(c, never);
       for (const auto& e : r.epochs)
-        csv << fmt::format("\"{}\",{},{},{},{:.9g},{:.9g},{:.9g},{:.9g},{:.9g},{:.3f}\n", spec, c.seed, e.epoch, e.step,
-                           e.train_loss, e.train_accuracy, e.test_loss, e.test_accuracy, e.lr, e.wall_s);
+        csv << fmt::format("\"{}\",{},{},{},{},{:.9g},{:.9g},{:.9g},{:.9g},{:.9g},{:.3f}\n", spec, c.seed, e.epoch,
+                           e.step, e.evaluations, e.train_loss, e.train_accuracy, e.test_loss, e.test_accuracy, e.lr,
+                           e.wall_s);
       const auto& last = r.epochs.back();
       accuracy_end.push_back(100 * last.test_accuracy);
       loss_end.push_back(last.test_loss);
       train_end.push_back(last.train_loss);
       seconds.push_back(last.wall_s);
+      steps.push_back(static_cast<double>(last.step));
+      evaluations.push_back(static_cast<double>(last.evaluations));
+      const auto x = [&](std::int64_t step, std::int64_t evaluations_so_far) {
+        return static_cast<double>(by_evaluations ? evaluations_so_far : step);
+      };
       std::vector<std::pair<double, double>> curve, acc;
-      for (const auto& [step, value] : r.loss_curve) curve.emplace_back(static_cast<double>(step), value);
-      for (const auto& e : r.epochs) acc.emplace_back(static_cast<double>(e.step), 100 * e.test_accuracy);
+      for (const auto& point : r.loss_curve) curve.emplace_back(x(point.step, point.evaluations), point.loss);
+      for (const auto& e : r.epochs) acc.emplace_back(x(e.step, e.evaluations), 100 * e.test_accuracy);
       loss_runs.push_back(curve);
       accuracy_runs.push_back(acc);
     }
     const Stats a = stats(accuracy_end), l = stats(loss_end), t = stats(train_end), s = stats(seconds);
-    table += fmt::format("| `{}` | {:.2f} ± {:.2f} | {:.4f} ± {:.4f} | {:.4f} ± {:.4f} | {:.1f} |\n", spec, a.mean,
-                         a.std, l.mean, l.std, t.mean, t.std, s.mean);
+    table +=
+        fmt::format("| `{}` | {:.2f} ± {:.2f} | {:.4f} ± {:.4f} | {:.4f} ± {:.4f} | {:.0f} | {:.0f} | {:.1f} |\n", spec,
+                    a.mean, a.std, l.mean, l.std, t.mean, t.std, stats(steps).mean, stats(evaluations).mean, s.mean);
     loss.series.push_back({spec, mean_curve(loss_runs)});
     accuracy.series.push_back({spec, mean_curve(accuracy_runs)});
   }

@@ -134,8 +134,12 @@ TrainResult train(const TrainConfig& c, const std::atomic<bool>& stop) {
   auto optimizer = optim::make(c.optimizer, model->named_parameters());
   auto schedule = optim::make_schedule(c.schedule, *optimizer);
 
+  require(c.budget == "epochs" || c.budget == "evals", "--budget must be epochs or evals, not '" + c.budget + "'");
   int start_epoch = 0;
-  std::int64_t start_batch = 0, step = 0;
+  std::int64_t start_batch = 0, step = 0, evaluations = 0;
+  const std::int64_t max_evaluations =
+      c.budget == "evals" ? static_cast<std::int64_t>(c.epochs) * train_loader.batches_per_epoch() : 0;
+  const auto budget_spent = [&] { return max_evaluations > 0 && evaluations >= max_evaluations; };
   Sums sums;
   double wall_before = 0;
   if (c.resume) {
@@ -143,12 +147,13 @@ TrainResult train(const TrainConfig& c, const std::atomic<bool>& stop) {
     std::map<std::string, double> position;
     for (const auto& [key, t] : optim::load_checkpoint(checkpoint_path(c), *model, *optimizer, schedule.get()))
       position[key] = t.item<double>();
-    for (const char* key : {"epoch", "batch", "step", "loss_sum", "correct", "seen", "wall"})
+    for (const char* key : {"epoch", "batch", "step", "evaluations", "loss_sum", "correct", "seen", "wall"})
       require(position.count(key) > 0,
               fmt::format("{}: the checkpoint has no training position '{}'", checkpoint_path(c), key));
     start_epoch = static_cast<int>(position["epoch"]);
     start_batch = static_cast<std::int64_t>(position["batch"]);
     step = static_cast<std::int64_t>(position["step"]);
+    evaluations = static_cast<std::int64_t>(position["evaluations"]);
     sums = {position["loss_sum"], position["correct"], position["seen"]};
     wall_before = position["wall"];
   }
@@ -167,6 +172,7 @@ TrainResult train(const TrainConfig& c, const std::atomic<bool>& stop) {
                            {{"epoch", scalar(epoch)},
                             {"batch", scalar(static_cast<double>(batch))},
                             {"step", scalar(static_cast<double>(step))},
+                            {"evaluations", scalar(static_cast<double>(evaluations))},
                             {"loss_sum", scalar(sums.loss)},
                             {"correct", scalar(sums.correct)},
                             {"seen", scalar(sums.seen)},
@@ -176,7 +182,7 @@ TrainResult train(const TrainConfig& c, const std::atomic<bool>& stop) {
   TrainResult result;
   Progress progress(c.progress);
   double loop_seconds = 0;
-  for (int epoch = start_epoch; epoch < c.epochs; ++epoch) {
+  for (int epoch = start_epoch; epoch < c.epochs && !budget_spent(); ++epoch) {
     model->train();
     train_loader.start_epoch(epoch, epoch == start_epoch ? start_batch : 0);
     const auto epoch_start = Clock::now();
@@ -187,21 +193,39 @@ TrainResult train(const TrainConfig& c, const std::atomic<bool>& stop) {
       const auto loop_start = Clock::now();
       auto batch = train_loader.next();
       if (!batch) break;
-      optimizer->zero_grad();
-      const Tensor logits = model->forward(batch->inputs);
-      const Tensor loss = F::cross_entropy(logits, batch->labels);
+      // The loss and gradients on this batch; multi-stage optimizers call it
+      // again at their stage points (same batch), and the first call's
+      // logits are the ones at the current parameters.
+      Tensor logits, loss;
+      const auto forward_backward = [&] {
+        optimizer->zero_grad();
+        const Tensor stage_logits = model->forward(batch->inputs);
+        const Tensor stage_loss = F::cross_entropy(stage_logits, batch->labels);
+        if (!logits.defined()) {
+          logits = stage_logits;
+          loss = stage_loss;
+          const double value = loss.item<double>();
+          require(std::isfinite(value), fmt::format("training diverged: the loss is {} at step {} (epoch {}, batch {})",
+                                                    value, step + 1, epoch + 1, batch->index + 1));
+        }
+        stage_loss.backward();
+        return stage_loss;
+      };
+      const std::int64_t evaluations_before = optimizer->gradient_evaluations();
+      if (optimizer->requires_closure()) {
+        optimizer->step(forward_backward);
+      } else {
+        forward_backward();
+        optimizer->step();
+      }
+      evaluations += optimizer->gradient_evaluations() - evaluations_before;
       const double loss_value = loss.item<double>();
-      require(std::isfinite(loss_value),
-              fmt::format("training diverged: the loss is {} at step {} (epoch {}, batch {})", loss_value, step + 1,
-                          epoch + 1, batch->index + 1));
-      loss.backward();
-      optimizer->step();
       ++step;
       sums.add(logits.detach(), batch->labels, loss_value);
       images += batch->labels.numel();
       recent_loss += loss_value;
       if (++recent == 10) {
-        result.loss_curve.emplace_back(step, recent_loss / recent);
+        result.loss_curve.push_back({step, evaluations, recent_loss / recent});
         recent_loss = 0;
         recent = 0;
       }
@@ -213,6 +237,7 @@ TrainResult train(const TrainConfig& c, const std::atomic<bool>& stop) {
           epoch + 1, c.epochs, done, total, sums.loss / sums.seen, rate,
           elapsed / static_cast<double>(std::max<std::int64_t>(done - (epoch == start_epoch ? start_batch : 0), 1)) *
               static_cast<double>(total - done));
+      if (budget_spent()) break;
       if (stop.load()) {
         progress.finish_line();
         save(epoch, train_loader.next_batch());
@@ -226,6 +251,7 @@ TrainResult train(const TrainConfig& c, const std::atomic<bool>& stop) {
     const double lr = optimizer->param_groups()[0].number("lr");
     const EpochMetrics m{epoch + 1,
                          step,
+                         evaluations,
                          sums.loss / sums.seen,
                          sums.correct / sums.seen,
                          test_loss,
@@ -237,10 +263,11 @@ TrainResult train(const TrainConfig& c, const std::atomic<bool>& stop) {
     schedule->step(test_loss);
     if (metrics.is_open()) {
       metrics << fmt::format(
-                     "{{\"epoch\": {}, \"step\": {}, \"train_loss\": {:.17g}, \"train_accuracy\": {:.17g}, "
+                     "{{\"epoch\": {}, \"step\": {}, \"gradient_evaluations\": {}, \"train_loss\": {:.17g}, "
+                     "\"train_accuracy\": {:.17g}, "
                      "\"test_loss\": {:.17g}, \"test_accuracy\": {:.17g}, \"lr\": {:.17g}, \"images_per_s\": {:.1f}, "
                      "\"wall_s\": {:.3f}}}",
-                     m.epoch, m.step, m.train_loss, m.train_accuracy, m.test_loss, m.test_accuracy, m.lr,
+                     m.epoch, m.step, m.evaluations, m.train_loss, m.train_accuracy, m.test_loss, m.test_accuracy, m.lr,
                      m.images_per_s, m.wall_s)
               << std::endl;
     }

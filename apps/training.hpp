@@ -24,17 +24,25 @@ struct TrainConfig {
   std::string metrics_path;  // JSON lines; empty: none
   bool progress = true;      // a live bar on a terminal, periodic lines otherwise
   std::int64_t limit = 0;    // use only the first `limit` training examples (0: all)
+  // "epochs": train `epochs` epochs; "evals": stop once the gradient
+  // evaluations reach what `epochs` epochs of one-evaluation steps take
+  // (multi-stage optimizers such as heun and rk4 then take fewer steps).
+  std::string budget = "epochs";
 };
 
 struct EpochMetrics {
   int epoch;
-  std::int64_t step;
+  std::int64_t step, evaluations;  // optimizer steps and gradient evaluations so far
   double train_loss, train_accuracy, test_loss, test_accuracy, lr, images_per_s, wall_s;
 };
 
 struct TrainResult {
   std::vector<EpochMetrics> epochs;
-  std::vector<std::pair<std::int64_t, double>> loss_curve;  // (step, mean loss over the last steps)
+  struct CurvePoint {
+    std::int64_t step, evaluations;
+    double loss;  // mean over the last steps
+  };
+  std::vector<CurvePoint> loss_curve;
   bool interrupted = false;
   double data_wait_fraction = 0;  // of the training loop's time spent waiting for batches
 };

@@ -19,6 +19,10 @@ void add_training_options(CLI::App& cmd, TrainConfig& config) {
   cmd.add_flag("--augment", config.augment, "Random crops (and flips for CIFAR)");
   cmd.add_option("--limit", config.limit, "Use only the first N training examples")->check(CLI::Range(0, 1 << 30));
   cmd.add_flag("!--no-progress", config.progress, "No progress bar or lines");
+  cmd.add_option("--budget", config.budget,
+                 "epochs: train --epochs epochs; evals: stop at the gradient evaluations of --epochs epochs of "
+                 "one-evaluation steps (multi-stage optimizers such as heun take fewer steps)")
+      ->check(CLI::IsMember({"epochs", "evals"}));
 }
 
 }  // namespace mg::apps

@@ -55,6 +55,11 @@ class GroupView {
 
 std::string state_key(const std::string& param, const std::string& key) { return "state." + param + "." + key; }
 
+const std::map<std::string, Tensor>& no_overrides() {
+  static const std::map<std::string, Tensor> none;
+  return none;
+}
+
 }  // namespace
 
 double ParamGroup::number(const std::string& key) const { return get<double>(*this, key, "a number"); }
@@ -85,55 +90,123 @@ Tensor Optimizer::step(const Closure& closure) {
   // Gradient clipping, over all parameters (the first group's settings).
   const double clip_value = groups_.front().number("clip_value");
   const double clip_norm = groups_.front().number("clip_norm");
-  if (clip_value > 0 || clip_norm > 0) {
+  const auto clip = [&] {
+    if (clip_value <= 0 && clip_norm <= 0) return;
     std::vector<Tensor> all;
     for (auto& group : groups_)
       for (auto& [name, p] : group.params) all.push_back(p);
     if (clip_value > 0) clip_grad_value_(all, clip_value);
     if (clip_norm > 0) clip_grad_norm_(all, clip_norm);
-  }
-  for (auto& group : groups_) {
-    GroupView view(group);
-    for (auto& [name, p] : group.params) {
+  };
+  clip();
+  std::vector<GroupView> views;
+  views.reserve(groups_.size());
+  for (const auto& group : groups_) views.emplace_back(group);
+  StepContext context{{}, &global_, &no_overrides(), false, {}};
+  for (std::size_t g = 0; g < groups_.size(); ++g) {
+    for (auto& [name, p] : groups_[g].params) {
       const Tensor grad = p.grad();
       if (!grad.defined()) continue;
       MG_CHECK(grad.shape() == p.shape(), "{}: gradient of '{}' has shape {} but the parameter is {}", name_, name,
                mg::to_string(grad.shape()), mg::to_string(p.shape()));
       ParamState& state = state_[name];
       ++state.step;
-      update(view.for_param(name), p, grad, state);
+      context.slots.push_back({&name, &views[g].for_param(name), p, grad, &state});
     }
   }
+  // Stages: move the parameters to the points, re-run the closure (which
+  // needs grad mode), and read the gradients it left.
+  context.gradient_at = [&](const std::vector<Tensor>& points) {
+    MG_CHECK(closure, "{}: this step evaluates gradients at stage points and needs a closure", name_);
+    for (std::size_t i = 0; i < points.size(); ++i) context.slots[i].param.copy_(points[i]);
+    {
+      GradModeGuard with_grad(true);
+      closure();
+    }
+    clip();
+    std::vector<Tensor> grads;
+    for (const auto& slot : context.slots) {
+      const Tensor grad = slot.param.grad();
+      MG_CHECK(grad.defined(), "{}: the closure left no gradient for '{}'", name_, *slot.name);
+      grads.push_back(grad.detach());
+    }
+    ++context.evaluations;
+    return grads;
+  };
+  const std::vector<Tensor> updated = step_all(context);
+  for (std::size_t i = 0; i < updated.size(); ++i)
+    if (updated[i].impl() != context.slots[i].param.impl()) context.slots[i].param.copy_(updated[i]);
+  evaluations_ += 1 + context.evaluations;
   return loss;
 }
 
 std::vector<Tensor> Optimizer::differentiable_step(const std::vector<Tensor>& params, const std::vector<Tensor>& grads,
-                                                   const std::map<std::string, Tensor>& hyper) {
+                                                   const std::map<std::string, Tensor>& hyper,
+                                                   const GradientFunction& gradient) {
   std::size_t count = 0;
   for (const auto& group : groups_) count += group.params.size();
   MG_CHECK(params.size() == count && grads.size() == count,
            "{}: differentiable_step got {} parameters and {} gradients for {} registered parameters", name_,
            params.size(), grads.size(), count);
-  std::vector<Tensor> updated;
+  std::vector<GroupView> views;
+  views.reserve(groups_.size());
+  for (const auto& group : groups_) views.emplace_back(group);
+  StepContext context{{}, &differentiable_global_, &hyper, true, {}};
+  std::vector<std::size_t> index;  // of each slot in `params`
   std::size_t i = 0;
-  for (const auto& group : groups_) {
-    GroupView view(group);
-    for (const auto& [name, registered] : group.params) {
+  for (std::size_t g = 0; g < groups_.size(); ++g) {
+    for (const auto& [name, registered] : groups_[g].params) {
       const Tensor& p = params[i];
-      const Tensor& g = grads[i];
-      ++i;
-      MG_CHECK(p.shape() == registered.shape(), "{}: parameter {} ('{}') has shape {}, expected {}", name_, i - 1, name,
+      MG_CHECK(p.shape() == registered.shape(), "{}: parameter {} ('{}') has shape {}, expected {}", name_, i, name,
                mg::to_string(p.shape()), mg::to_string(registered.shape()));
-      if (!g.defined()) {
-        updated.push_back(p);
-        continue;
+      if (grads[i].defined()) {
+        ParamState& state = differentiable_state_[name];
+        ++state.step;
+        context.slots.push_back({&name, &views[g].for_param(name), p, grads[i], &state});
+        index.push_back(i);
       }
-      ParamState& state = differentiable_state_[name];
-      ++state.step;
-      updated.push_back(update_differentiable(view.for_param(name), hyper, p, g, state));
+      ++i;
+    }
+  }
+  context.gradient_at = [&](const std::vector<Tensor>& points) {
+    MG_CHECK(gradient, "{}: differentiable_step evaluates gradients at stage points and needs a gradient function",
+             name_);
+    std::vector<Tensor> all = params;
+    for (std::size_t k = 0; k < points.size(); ++k) all[index[k]] = points[k];
+    const std::vector<Tensor> all_grads = gradient(all);
+    MG_CHECK(all_grads.size() == params.size(), "{}: the gradient function returned {} gradients for {} parameters",
+             name_, all_grads.size(), params.size());
+    std::vector<Tensor> out;
+    for (std::size_t k : index) out.push_back(all_grads[k]);
+    ++context.evaluations;
+    return out;
+  };
+  const std::vector<Tensor> updated_slots = step_all(context);
+  std::vector<Tensor> updated = params;
+  for (std::size_t k = 0; k < index.size(); ++k) updated[index[k]] = updated_slots[k];
+  return updated;
+}
+
+std::vector<Tensor> Optimizer::step_all(StepContext& context) {
+  std::vector<Tensor> updated;
+  for (auto& slot : context.slots) {
+    if (context.differentiable) {
+      updated.push_back(update_differentiable(*slot.group, *context.overrides, slot.param, slot.grad, *slot.state));
+    } else {
+      update(*slot.group, slot.param, slot.grad, *slot.state);
+      updated.push_back(slot.param);
     }
   }
   return updated;
+}
+
+void Optimizer::update(const ParamGroup&, Tensor&, const Tensor&, ParamState&) {
+  throw Error(fmt::format("{}: updates all parameters at once and has no per-parameter update", name_));
+}
+
+Tensor Optimizer::update_differentiable(const ParamGroup&, const std::map<std::string, Tensor>&, const Tensor&,
+                                        const Tensor&, ParamState&) {
+  throw Error(fmt::format("{}: updates all parameters at once and has no per-parameter update", name_));
 }
 
 const ParamState* Optimizer::state_of(const std::string& param_name) const {
@@ -149,6 +222,7 @@ nn::NamedTensors Optimizer::state_dict() const {
       if (const double* number = std::get_if<double>(&value))
         out.emplace_back("group." + std::to_string(g) + "." + key,
                          Tensor::from_vector(std::vector<double>{*number}, {}));
+  for (const auto& [key, tensor] : global_) out.emplace_back("global." + key, tensor.detach().clone());
   for (const auto& [param, state] : state_) {
     out.emplace_back(state_key(param, "step"), Tensor::from_vector(std::vector<std::int64_t>{state.step}, {}));
     for (const auto& [key, tensor] : state.tensors) out.emplace_back(state_key(param, key), tensor.detach().clone());
@@ -161,7 +235,13 @@ void Optimizer::load_state_dict(const nn::NamedTensors& dict) {
   for (const auto& group : groups_)
     for (const auto& [name, p] : group.params) shapes[name] = p;
   std::map<std::string, ParamState> state;
+  std::map<std::string, Tensor> global;
   std::vector<std::pair<std::size_t, std::pair<std::string, double>>> hyper;
+  const auto check_layout = [&](const std::string& key, const Tensor& tensor, const Layout& layout) {
+    MG_CHECK(tensor.shape() == layout.shape && tensor.dtype() == layout.dtype,
+             "{}: state '{}' has shape {} ({}), expected {} ({})", name_, key, mg::to_string(tensor.shape()),
+             dtype_name(tensor.dtype()), mg::to_string(layout.shape), dtype_name(layout.dtype));
+  };
   bool versioned = false;
   for (const auto& [key, tensor] : dict) {
     if (key == "optimizer.version") {
@@ -188,24 +268,21 @@ void Optimizer::load_state_dict(const nn::NamedTensors& dict) {
       auto it = shapes.find(param);
       MG_CHECK(it != shapes.end(), "{}: state for unknown parameter '{}'", name_, param);
       const bool is_step = field == "step";
-      const StateField kind = is_step ? StateField::Scalar : state_field(field);
-      MG_CHECK(kind != StateField::Unknown, "{}: unexpected state '{}' for parameter '{}'", name_, field, param);
-      if (kind == StateField::Scalar) {
-        const DType scalar_dtype = is_step ? DType::Int64 : DType::Float64;
-        MG_CHECK(tensor.dim() == 0 && tensor.dtype() == scalar_dtype, "{}: state '{}' must be one {} number, not {} {}",
-                 name_, key, dtype_name(scalar_dtype), dtype_name(tensor.dtype()), mg::to_string(tensor.shape()));
-      } else {
-        MG_CHECK(tensor.shape() == it->second.shape() && tensor.dtype() == it->second.dtype(),
-                 "{}: state '{}' has shape {} ({}) but parameter '{}' is {} ({})", name_, key,
-                 mg::to_string(tensor.shape()), dtype_name(tensor.dtype()), param, mg::to_string(it->second.shape()),
-                 dtype_name(it->second.dtype()));
-      }
+      const std::optional<Layout> layout = is_step ? Layout{{}, DType::Int64} : state_layout(field, it->second);
+      MG_CHECK(layout.has_value(), "{}: unexpected state '{}' for parameter '{}'", name_, field, param);
+      check_layout(key, tensor, *layout);
       if (is_step) {
         state[param].step = tensor.item<std::int64_t>();
         MG_CHECK(state[param].step >= 0, "{}: state '{}' is negative", name_, key);
       } else {
         state[param].tensors[field] = tensor.detach().clone();
       }
+    } else if (key.rfind("global.", 0) == 0) {
+      const std::string field = key.substr(7);
+      const std::optional<Layout> layout = global_layout(field);
+      MG_CHECK(layout.has_value(), "{}: unexpected optimizer-wide state '{}'", name_, field);
+      check_layout(key, tensor, *layout);
+      global[field] = tensor.detach().clone();
     } else {
       throw Error(fmt::format("{}: unexpected key '{}' in optimizer state", name_, key));
     }
@@ -213,6 +290,7 @@ void Optimizer::load_state_dict(const nn::NamedTensors& dict) {
   MG_CHECK(versioned, "{}: the optimizer state has no version", name_);
   for (const auto& [g, entry] : hyper) groups_[g].hyper[entry.first] = entry.second;
   state_ = std::move(state);
+  global_ = std::move(global);
 }
 
 }  // namespace mg::optim

@@ -50,6 +50,15 @@ inline Tensor sqrt_safe(const Tensor& x) {
 // with it, in both the fused and the differentiable path.
 using kernels::multiply_add;
 inline Tensor multiply_add(const Tensor& a, const Tensor& b, const Tensor& c) { return fma(a, b, c); }
+// pow whose derivative at 0 is 0 (an exponent below 1 would give inf * 0 =
+// NaN), with pow(0, 0) = 1 and pow(0, e < 0) = inf as std::pow has them.
+inline float power_safe(float x, double exponent) { return std::pow(x, static_cast<float>(exponent)); }
+inline double power_safe(double x, double exponent) { return std::pow(x, exponent); }
+inline Tensor power_safe(const Tensor& x, double exponent) {
+  const Tensor positive = gt(x, scalar_tensor(0.0, x.dtype()));
+  return where(positive, pow(where(positive, x, scalar_tensor(1.0, x.dtype())), exponent),
+               scalar_tensor(std::pow(0.0, exponent), x.dtype()));
+}
 inline double power(double base, double exponent) { return std::pow(base, exponent); }
 inline Tensor power(const Tensor& base, double exponent) { return pow(base, exponent); }
 
@@ -99,6 +108,7 @@ struct Hyper<double> {
   const ParamGroup& group;
   double operator()(const char* key) const { return group.number(key); }
   bool flag(const char* key) const { return group.flag(key); }
+  double constant(double value) const { return value; }
 };
 
 // As tensors, the coefficients are computed in float64, as the fused path
@@ -114,6 +124,7 @@ struct Hyper<Tensor> {
     return scalar_tensor(group.number(key), dtype);
   }
   bool flag(const char* key) const { return group.flag(key); }
+  Tensor constant(double value) const { return scalar_tensor(value, dtype); }
 };
 
 template <DType kDType>
@@ -144,13 +155,13 @@ class RuleOptimizer : public Optimizer {
  protected:
   static constexpr std::size_t kStates = Rule::kState.size();
 
-  StateField state_field(const std::string& field) const override {
+  std::optional<Layout> state_layout(const std::string& field, const Tensor& param) const override {
     for (const char* name : Rule::kState)
-      if (field == name) return StateField::Elementwise;
+      if (field == name) return Layout{param.shape(), param.dtype()};
     if constexpr (requires { Rule::kScalarState; })
       for (const char* name : Rule::kScalarState)
-        if (field == name) return StateField::Scalar;
-    return StateField::Unknown;
+        if (field == name) return Layout{{}, DType::Float64};
+    return std::nullopt;
   }
 
   // Creates the active state tensors that do not exist yet; true when it

@@ -83,21 +83,6 @@ Value parse_value(const Key& key, const std::string& text, const std::string& wh
   throw bad();
 }
 
-std::string valid_keys(const Schema& schema) {
-  std::string out;
-  for (const auto& key : schema) {
-    if (!out.empty()) out += ", ";
-    out += key.name;
-    if (key.default_value) {
-      out += '=';
-      out += to_string(*key.default_value);
-    } else {
-      out += " (required)";
-    }
-  }
-  return out.empty() ? "none" : out;
-}
-
 }  // namespace
 
 ParsedSpec parse_spec(const std::string& spec) {
@@ -133,7 +118,7 @@ Values resolve(const Schema& schema, const std::vector<std::pair<std::string, st
   std::set<std::string> given;
   for (const auto& [name, text] : arguments) {
     const auto key = std::find_if(schema.begin(), schema.end(), [&](const Key& k) { return k.name == name; });
-    MG_CHECK(key != schema.end(), "{}: unknown key '{}'; valid keys: {}", what, name, valid_keys(schema));
+    MG_CHECK(key != schema.end(), "{}: unknown key '{}'; valid keys: {}", what, name, describe_keys(schema));
     MG_CHECK(given.insert(name).second, "{}: key '{}' is given twice", what, name);
     const Value value = parse_value(*key, text, what);
     if (key->check) {
@@ -145,10 +130,25 @@ Values resolve(const Schema& schema, const std::vector<std::pair<std::string, st
   for (const auto& key : schema) {
     if (values.count(key.name)) continue;
     MG_CHECK(key.default_value.has_value(), "{}: key '{}' is required; valid keys: {}", what, key.name,
-             valid_keys(schema));
+             describe_keys(schema));
     values[key.name] = *key.default_value;
   }
   return values;
+}
+
+std::string describe_keys(const Schema& schema) {
+  std::string out;
+  for (const auto& key : schema) {
+    if (!out.empty()) out += ", ";
+    out += key.name;
+    if (key.default_value) {
+      out += '=';
+      out += to_string(*key.default_value);
+    } else {
+      out += " (required)";
+    }
+  }
+  return out.empty() ? "none" : out;
 }
 
 std::function<std::string(const Value&)> at_least(double low) {

@@ -12,19 +12,42 @@ Tensor loss_after(const std::string& spec, const mg::testing::Problem& problem, 
   auto params = mg::testing::fresh_parameters(problem);
   auto optimizer = mg::optim::make(spec, params);
   std::vector<Tensor> current = mg::testing::tensors_of(params);
-  for (int t = 0; t < steps; ++t) {
-    const auto grads = mg::autograd::grad({problem.loss(current)}, current, {}, false, true);
-    current = optimizer->differentiable_step(current, grads, {{"lr", lr}});
-  }
+  // Multi-stage methods evaluate the gradient at their stage points too.
+  const auto gradient = [&](const std::vector<Tensor>& at) {
+    return mg::autograd::grad({problem.loss(at)}, at, {}, false, true);
+  };
+  for (int t = 0; t < steps; ++t)
+    current = optimizer->differentiable_step(current, gradient(current), {{"lr", lr}}, gradient);
   return problem.loss(current);
 }
 
 }  // namespace
 
 TEST_CASE("hypergradients d(loss after K steps)/d(lr) match central finite differences") {
-  for (const std::string spec :
-       {"sgd(momentum=0.9)", "sgd(momentum=0.9, nesterov=true, weight_decay=0.01)", "adam(beta1=0.8)",
-        "adam(amsgrad=true)", "rmsprop(centered=true, momentum=0.5)", "adagrad", "nadam", "adamw(weight_decay=0.1)"}) {
+  for (const std::string spec : {"sgd(momentum=0.9)",
+                                 "sgd(momentum=0.9, nesterov=true, weight_decay=0.01)",
+                                 "adam(beta1=0.8)",
+                                 "adam(amsgrad=true)",
+                                 "rmsprop(centered=true, momentum=0.5)",
+                                 "adagrad",
+                                 "nadam",
+                                 "adamw(weight_decay=0.1)",
+                                 "smes(exponent=0.25)",
+                                 "smes(exponent=1, lr=1e-3)",
+                                 "smes(exponent=-0.25, decoupled_weight_decay=true, weight_decay=0.1)",
+                                 "rf_rmsprop(batch_size=4, momentum=0.5, weight_decay=0.01)",
+                                 "rf_adamw(batch_size=8, bias_correction=true)",
+                                 "ab2",
+                                 "ab3",
+                                 "ab3(startup=rk4)",
+                                 "heun(weight_decay=0.01)",
+                                 "rk4",
+                                 "rllc(law_lr=0.05)",
+                                 "rllc(law_lr=0.05, law_update=transpose, memory=jordan, k=3)",
+                                 "rllc(law_lr=0.05, scope=per_tensor, ridge=1e-3)",
+                                 "if_shampoo(batch_size=4, lr=0.01)",
+                                 "if_shampoo(batch_size=2, lr=0.01, update_schedule=log4, update_freq=2, "
+                                 "riemannian_momentum=0, weight_decay=0.01)"}) {
     for (const std::string problem_name : {"quad", "mlp"}) {
       CAPTURE(spec);
       CAPTURE(problem_name);
@@ -71,7 +94,11 @@ TEST_CASE("differentiable mode follows the in-place trajectory bit for bit") {
         "adam(lr=0.02, beta1=0.5, beta2=0.9, eps=1e-6, weight_decay=0.1)", "adamw(lr=0.05, weight_decay=0.1)",
         "nadam(lr=0.05)", "nadam(lr=0.05, weight_decay=0.1, decoupled_weight_decay=true, momentum_decay=0.01)",
         "rmsprop(lr=0.01, centered=true, momentum=0.5)", "rmsprop(lr=0.01, alpha=0.9, weight_decay=0.1)",
-        "adagrad(lr=0.1, lr_decay=0.01, initial_accumulator_value=0.1, weight_decay=0.05)"}) {
+        "adagrad(lr=0.1, lr_decay=0.01, initial_accumulator_value=0.1, weight_decay=0.05)", "smes(lr=0.05)",
+        "smes(lr=0.05, exponent=0.5, decoupled_weight_decay=true, weight_decay=0.1)",
+        "rf_rmsprop(lr=0.01, batch_size=4, momentum=0.9, weight_decay=0.1)", "rf_adamw(lr=0.01, batch_size=4)",
+        "ab2(lr=0.05)", "ab3(lr=0.05, weight_decay=0.1)", "rllc(lr=0.05, law_lr=0.05)",
+        "if_shampoo(lr=0.05, batch_size=4, weight_decay=0.1)"}) {
     for (const auto dtype : {mg::DType::Float32, mg::DType::Float64}) {
       CAPTURE(spec);
       CAPTURE(dtype);
@@ -111,4 +138,16 @@ TEST_CASE("meta-gradients stay finite where a second moment is exactly zero") {
     CHECK(std::isfinite(g[0].item<double>()));
     for (double v : g[1].to_vector<double>()) CHECK(std::isfinite(v));
   }
+}
+
+TEST_CASE("differentiable mode refuses what it cannot do, with a clear error") {
+  const auto problem = mg::testing::make_problem("quad", mg::DType::Float64);
+  auto params = mg::testing::fresh_parameters(problem);
+  const auto current = mg::testing::tensors_of(params);
+  const auto grads = mg::autograd::grad({problem.loss(current)}, current, {}, false, true);
+  CHECK_THROWS_WITH_AS(mg::optim::make("shampoo", params)->differentiable_step(current, grads),
+                       doctest::Contains("shampoo: differentiable mode is not supported"), mg::Error);
+  for (const std::string spec : {"heun", "rk4", "ab3(startup=rk4)"})
+    CHECK_THROWS_WITH_AS(mg::optim::make(spec, params)->differentiable_step(current, grads),
+                         doctest::Contains("needs a gradient function"), mg::Error);
 }

@@ -14,8 +14,12 @@ using mg::Tensor;
 
 struct Row {
   std::string name;
-  std::string spec;  // used on both problems
+  std::string spec;  // on both problems, unless rosen_spec is given
   int quad_budget, rosen_budget;
+  std::string rosen_spec = {};  // Rosenbrock's curvature needs a smaller step
+  const std::string& spec_for(const std::string& problem) const {
+    return problem == "rosen" && !rosen_spec.empty() ? rosen_spec : spec;
+  }
 };
 
 const std::vector<Row>& table() {
@@ -26,6 +30,16 @@ const std::vector<Row>& table() {
       {"rmsprop", "rmsprop(lr=0.001, momentum=0.5, centered=true)", 4500, 4500},
       {"adagrad", "adagrad(lr=0.5)", 3000, 19000},
       {"nadam", "nadam(lr=0.02)", 4000, 6000},
+      {"smes", "smes(lr=0.02)", 4000, 3000},
+      {"rllc", "rllc(lr=0.002, law_lr=1e-4)", 5000, 600},
+      {"ab2", "ab2(lr=0.1)", 1000, 21000, "ab2(lr=0.0008)"},
+      {"ab3", "ab3(lr=0.05)", 2000, 33000, "ab3(lr=0.0005)"},
+      {"heun", "heun(lr=0.2)", 500, 8000, "heun(lr=0.002)"},
+      {"rk4", "rk4(lr=0.2)", 500, 8000, "rk4(lr=0.002)"},
+      {"rf_rmsprop", "rf_rmsprop(lr=0.002, lr_cov=0.001, damping=0.01, batch_size=1)", 13000, 13000},
+      {"rf_adamw", "rf_adamw(lr=0.02, batch_size=1)", 3000, 5000},
+      {"if_shampoo", "if_shampoo(lr=0.002, batch_size=1)", 1800, 700},
+      {"shampoo", "shampoo(lr=0.5, epsilon=1e-4)", 3000, 17000},
   };
   return rows;
 }
@@ -37,8 +51,7 @@ int steps_to_solve(const std::string& spec, const std::string& problem_name, int
   auto params = mg::testing::fresh_parameters(problem);
   auto optimizer = mg::optim::make(spec, params);
   for (int t = 1; t <= budget; ++t) {
-    mg::testing::set_gradients(problem, params);
-    optimizer->step();
+    mg::testing::driver_step(problem, params, *optimizer);
     const Tensor x = params[0].second.detach();
     const bool solved = problem_name == "quad" ? mg::sum(mg::pow(problem.gradient({x})[0], 2.0)).item<double>() < 1e-8
                                                : mg::max(mg::abs(x - 1.0)).item<double>() < 1e-2;
@@ -49,10 +62,7 @@ int steps_to_solve(const std::string& spec, const std::string& problem_name, int
 
 void run(const mg::testing::Problem& problem, mg::optim::NamedParameters& params, mg::optim::Optimizer& optimizer,
          int steps) {
-  for (int t = 0; t < steps; ++t) {
-    mg::testing::set_gradients(problem, params);
-    optimizer.step();
-  }
+  for (int t = 0; t < steps; ++t) mg::testing::driver_step(problem, params, optimizer);
 }
 
 }  // namespace
@@ -66,8 +76,8 @@ TEST_CASE("every registered optimizer has a row in the table") {
 TEST_CASE("every optimizer solves the quadratic and Rosenbrock within its budget") {
   for (const auto& row : table()) {
     CAPTURE(row.spec);
-    const int quad = steps_to_solve(row.spec, "quad", row.quad_budget);
-    const int rosen = steps_to_solve(row.spec, "rosen", row.rosen_budget);
+    const int quad = steps_to_solve(row.spec_for("quad"), "quad", row.quad_budget);
+    const int rosen = steps_to_solve(row.spec_for("rosen"), "rosen", row.rosen_budget);
     CHECK(quad > 0);
     CHECK(rosen > 0);
     MESSAGE(row.spec << ": quad in " << quad << " steps, rosen in " << rosen);
@@ -140,8 +150,9 @@ TEST_CASE("optimizer state that does not fit is rejected before anything changes
       if (k == key) t = value;
     return dict;
   };
-  CHECK_THROWS_WITH_AS(other->load_state_dict(replaced("state.fc1.weight.exp_avg", mg::scalar_tensor(0.0))),
-                       doctest::Contains("has shape [] (float32) but parameter 'fc1.weight' is [3, 4]"), mg::Error);
+  CHECK_THROWS_WITH_AS(
+      other->load_state_dict(replaced("state.fc1.weight.exp_avg", mg::scalar_tensor(0.0))),
+      doctest::Contains("'state.fc1.weight.exp_avg' has shape [] (float32), expected [3, 4] (float64)"), mg::Error);
   CHECK_THROWS_WITH_AS(
       other->load_state_dict(replaced("state.fc1.weight.step", Tensor::from_vector(std::vector<std::int64_t>{-1}, {}))),
       doctest::Contains("negative"), mg::Error);
@@ -156,8 +167,8 @@ TEST_CASE("optimizer state that does not fit is rejected before anything changes
 
 TEST_CASE("spec strings: unknown names, keys and bad values list what is valid") {
   mg::optim::NamedParameters params{{"w", mg::zeros({2}).requires_grad_()}};
-  CHECK_THROWS_WITH_AS(mg::optim::make("adamm(lr=0.1)", params), doctest::Contains("available: adagrad, adam"),
-                       mg::Error);
+  CHECK_THROWS_WITH_AS(mg::optim::make("adamm(lr=0.1)", params),
+                       doctest::Contains("available: ab2, ab3, adagrad, adam"), mg::Error);
   CHECK_THROWS_WITH_AS(mg::optim::make("adam(lr=0.1, beta3=2)", params), doctest::Contains("valid keys: lr=0.001"),
                        mg::Error);
   CHECK_THROWS_WITH_AS(mg::optim::make("adam(lr=-1)", params), doctest::Contains(">= 0"), mg::Error);
@@ -168,6 +179,28 @@ TEST_CASE("spec strings: unknown names, keys and bad values list what is valid")
   CHECK_THROWS_WITH_AS(mg::optim::make("sgd(nesterov=true)", params), doctest::Contains("momentum > 0"), mg::Error);
   CHECK_THROWS_WITH_AS(mg::optim::make("sgd(nesterov=yes)", params), doctest::Contains("true or false"), mg::Error);
   CHECK(mg::optim::make("sgd", params)->param_groups()[0].number("lr") == 1e-3);
+  // The papers' optimizers: one line naming the key and what is valid.
+  CHECK_THROWS_WITH_AS(mg::optim::make("rllc(memory=jordan, k=0)", params),
+                       "optimizer rllc: k=0 is out of range, expected >= 1", mg::Error);
+  CHECK_THROWS_WITH_AS(mg::optim::make("rllc(memory=jordan, k=2, law_init=1:0:0)", params),
+                       doctest::Contains("law_init has 3 numbers but memory=jordan has k = 2"), mg::Error);
+  CHECK_THROWS_WITH_AS(mg::optim::make("rllc(memory=custom, input_gain=1:0, propagator=1:2:3)", params),
+                       doctest::Contains("propagator with k*k = 4 numbers"), mg::Error);
+  CHECK_THROWS_WITH_AS(mg::optim::make("rllc(memory=spiral)", params),
+                       doctest::Contains("memory=spiral is out of range, expected one of momentum, momentum_grad"),
+                       mg::Error);
+  CHECK_THROWS_WITH_AS(mg::optim::make("if_shampoo(lr=0.1)", params),
+                       doctest::Contains("optimizer if_shampoo: key 'batch_size' is required"), mg::Error);
+  CHECK_THROWS_WITH_AS(mg::optim::make("shampoo(beta2=1.5)", params),
+                       "optimizer shampoo: beta2=1.5 is out of range, expected in (0, 1]", mg::Error);
+  CHECK_THROWS_WITH_AS(mg::optim::make("rf_rmsprop(batch_size=2.5)", params), doctest::Contains("an integer"),
+                       mg::Error);
+  for (const std::string spec : {"heun", "rk4", "ab3(startup=rk4)"}) {
+    params[0].second.set_grad(mg::ones({2}));
+    CHECK_THROWS_WITH_AS(mg::optim::make(spec, params)->step(),
+                         doctest::Contains("step() needs a closure that re-evaluates the loss and gradients"),
+                         mg::Error);
+  }
 }
 
 TEST_CASE("parameter groups, the weight-decay mask, clipping and closures") {

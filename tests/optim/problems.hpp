@@ -49,6 +49,11 @@ inline Problem make_problem(const std::string& name, DType dtype) {
               return std::vector<Tensor>{(matmul(Q.to(f64), p[0].to(f64)) - b.to(f64)).to(dtype)};
             }};
   }
+  if (name == "quad1") {  // f = x^2
+    return {{{"x", values({1}, {1}, dtype)}},
+            [](const std::vector<Tensor>& p) { return sum(p[0] * p[0]); },
+            [](const std::vector<Tensor>& p) { return std::vector<Tensor>{2.0 * p[0]}; }};
+  }
   if (name == "rosen") {
     return {{{"xy", values({-1.5, 2}, {2}, dtype)}},
             [](const std::vector<Tensor>& p) {
@@ -118,6 +123,32 @@ inline void set_gradients(const Problem& problem, optim::NamedParameters& params
   for (const auto& [name, t] : params) current.push_back(t.detach());
   const auto grads = problem.gradient(current);
   for (std::size_t i = 0; i < params.size(); ++i) params[i].second.set_grad(grads[i].detach().contiguous());
+}
+
+// One step as the trajectory driver of optimizers.md section 9.2 (and a
+// training loop) takes it: the gradient at the current point, then step()
+// with a closure that evaluates it again (multi-stage methods call it at
+// their stage points).
+inline void driver_step(const Problem& problem, optim::NamedParameters& params, optim::Optimizer& optimizer) {
+  set_gradients(problem, params);
+  optimizer.step([&] {
+    set_gradients(problem, params);
+    return Tensor();
+  });
+}
+
+// The flattened parameters after 0, 1, ..., steps driver steps of `spec`.
+inline std::vector<std::vector<double>> trajectory(const std::string& spec, const std::string& problem_name, int steps,
+                                                   DType dtype = DType::Float64) {
+  const auto problem = make_problem(problem_name, dtype);
+  auto params = fresh_parameters(problem);
+  auto optimizer = optim::make(spec, params);
+  std::vector<std::vector<double>> rows{flatten(params)};
+  for (int t = 0; t < steps; ++t) {
+    driver_step(problem, params, *optimizer);
+    rows.push_back(flatten(params));
+  }
+  return rows;
 }
 
 }  // namespace mg::testing

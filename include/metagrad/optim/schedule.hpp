@@ -50,12 +50,4 @@ class Schedule {
 std::unique_ptr<Schedule> make_schedule(const std::string& spec, Optimizer& optimizer);
 std::vector<std::string> available_schedules();
 
-// A training checkpoint: model, optimizer and (optional) schedule state,
-// plus any extra named tensors (RNG state, data position), in one file
-// written atomically. Loading validates everything before changing anything.
-void save_checkpoint(const std::string& path, const nn::Module& model, const Optimizer& optimizer,
-                     const Schedule* schedule = nullptr, const nn::NamedTensors& extra = {});
-nn::NamedTensors load_checkpoint(const std::string& path, nn::Module& model, Optimizer& optimizer,
-                                 Schedule* schedule = nullptr);
-
 }  // namespace mg::optim

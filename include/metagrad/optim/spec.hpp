@@ -41,6 +41,9 @@ using Schema = std::vector<Key>;
 Values resolve(const Schema& schema, const std::vector<std::pair<std::string, std::string>>& arguments,
                const std::string& what);
 
+// "lr=0.001, beta1=0.9, batch_size (required), ...": every key with its default.
+std::string describe_keys(const Schema& schema);
+
 // Range checks for schemas.
 std::function<std::string(const Value&)> at_least(double low);
 std::function<std::string(const Value&)> greater_than(double low);

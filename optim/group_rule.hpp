@@ -1,0 +1,28 @@
+#pragma once
+// Helpers for optimizers that step all parameters at once (Optimizer::step_all)
+// with tensor ops, one formula for both modes: in step() the ops run under
+// no-grad and the base writes the results into the parameters; in
+// differentiable mode they build the graph.
+#include "metagrad/core/ops.hpp"
+#include "metagrad/optim/optimizer.hpp"
+
+namespace mg::optim {
+
+// A hyperparameter of a slot as a 0-dim float64 tensor: the tensor given to
+// differentiable_step, or the group's number. Coefficients are computed in
+// float64 and rounded to the parameters' dtype once (as_dtype), as the
+// fused rules do.
+inline Tensor hyper_tensor(const StepContext& context, const Slot& slot, const std::string& key) {
+  if (auto it = context.overrides->find(key); it != context.overrides->end()) return it->second.to(DType::Float64);
+  return scalar_tensor(slot.group->number(key), DType::Float64);
+}
+
+inline Tensor as_dtype(const Tensor& coefficient, const Tensor& like) { return coefficient.to(like.dtype()); }
+
+// The value a slot's parameter has now, safe to keep while stage
+// evaluations move the live parameter (step() mode copies it).
+inline Tensor current_value(const StepContext& context, const Slot& slot) {
+  return context.differentiable ? slot.param : slot.param.detach().clone();
+}
+
+}  // namespace mg::optim

@@ -1,0 +1,92 @@
+// SMES (paper 4, arXiv:2405.18498): Adam's bias-corrected moments with the
+// second moment raised to `exponent`, eps outside the power. exponent 0.5 is
+// Adam (bit for bit, the same arithmetic), 0 bias-corrected EMA momentum, 1
+// a root-free Adam. See docs/optimizers.md section 7.
+#include "metagrad/optim/registry.hpp"
+#include "rule.hpp"
+
+namespace mg::optim {
+namespace {
+
+// kAdamRoot (exponent 0.5) takes Adam's sqrt(v)/sqrt(bc2); kDecoupled
+// applies weight decay to the parameter first (AdamW). As template
+// parameters they leave the fused loop without branches.
+template <bool kDecoupled, bool kAdamRoot>
+struct Smes {
+  static constexpr std::array<const char*, 2> kState{"exp_avg", "exp_avg_sq"};
+  static bool active(std::size_t, const ParamGroup&) { return true; }
+  static double initial(std::size_t, const ParamGroup&) { return 0; }
+
+  template <class D>
+  struct Coefficients {
+    D beta1, beta2, one_minus_beta1, one_minus_beta2, eps, weight_decay, decay_factor, step_size, sqrt_bc2, bc2;
+    double exponent;
+    bool maximize, with_decay;
+    template <class E>
+    Coefficients<E> as() const {
+      return {E(beta1),        E(beta2),        E(one_minus_beta1), E(one_minus_beta2), E(eps),
+              E(weight_decay), E(decay_factor), E(step_size),       E(sqrt_bc2),        E(bc2),
+              exponent,        maximize,        with_decay};
+    }
+  };
+
+  template <class D>
+  static Coefficients<D> coefficients(const Hyper<D>& h, double t, ParamState&) {
+    using std::sqrt;
+    const D lr = h("lr"), b1 = h("beta1"), b2 = h("beta2"), wd = h("weight_decay");
+    const D bc2 = 1 - power(b2, t);
+    return {b1,
+            b2,
+            1 - b1,
+            1 - b2,
+            h("eps"),
+            wd,
+            1 - lr * wd,
+            lr / (1 - power(b1, t)),
+            sqrt(bc2),
+            bc2,
+            h.group.number("exponent"),
+            false,
+            h.group.number("weight_decay") != 0};
+  }
+
+  template <class T, class S, class C>
+  MG_RULE_INLINE static void apply(T& p, const T& grad, S& s, const C& c, bool) {
+    const T g = decayed_gradient<kDecoupled>(p, grad, c);
+    update_moments(s, g, c);
+    T denom;
+    if constexpr (kAdamRoot)
+      denom = sqrt_safe(s[1]) / c.sqrt_bc2 + c.eps;
+    else
+      denom = power_safe(s[1] / c.bc2, c.exponent) + c.eps;  // pow(0, 0) = 1; pow(0, e < 0) = inf: no update
+    p = p - c.step_size * s[0] / denom;
+  }
+};
+
+template <bool kDecoupled>
+std::unique_ptr<Optimizer> make_smes(std::vector<ParamGroup> groups) {
+  if (common_setting("smes", "exponent == 0.5", groups,
+                     [](const ParamGroup& g) { return g.number("exponent") == 0.5; }))
+    return std::make_unique<RuleOptimizer<Smes<kDecoupled, true>>>("smes", std::move(groups));
+  return std::make_unique<RuleOptimizer<Smes<kDecoupled, false>>>("smes", std::move(groups));
+}
+
+const bool registered = register_optimizer(
+    {"smes",
+     "second-moment exponential scaling: Adam with v^exponent (paper 4; 0 = EMA momentum, 0.5 = Adam, 1 = root-free)",
+     {{"lr", Key::Kind::Number, Value(1e-3), at_least(0)},
+      {"beta1", Key::Kind::Number, Value(0.9), in_unit_interval()},
+      {"beta2", Key::Kind::Number, Value(0.999), in_unit_interval()},
+      {"eps", Key::Kind::Number, Value(1e-8), at_least(0)},
+      {"exponent", Key::Kind::Number, Value(0.25), {}},
+      {"weight_decay", Key::Kind::Number, Value(0.0), at_least(0)},
+      {"decoupled_weight_decay", Key::Kind::Flag, Value(false), {}}},
+     [](std::vector<ParamGroup> groups) -> std::unique_ptr<Optimizer> {
+       if (common_setting("smes", "decoupled_weight_decay", groups,
+                          [](const ParamGroup& g) { return g.flag("decoupled_weight_decay"); }))
+         return make_smes<true>(std::move(groups));
+       return make_smes<false>(std::move(groups));
+     }});
+
+}  // namespace
+}  // namespace mg::optim
