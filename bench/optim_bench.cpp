@@ -1,10 +1,11 @@
 // One optimizer step on 1M and 10M float32 parameters and on ResNet-20's
-// parameter list (270k parameters in 59 tensors), and the fraction of
+// parameter list (270k parameters in 59 tensors), the Kronecker-factored
+// ones (if_shampoo, shampoo) on ResNet-20's and the small CNN's, and the fraction of
 // memory bandwidth it reaches: bytes the update must touch per step, divided
 // by the time, against a STREAM-triad figure measured in the same process.
 // Prints one JSON object per line (bench/run_optim.sh compares with torch.optim).
 // `--spec SPEC` (repeatable) times those optimizers instead of the standard
-// four, e.g. to check that a configuration's fused loop is vectorised.
+// set, e.g. to check that a configuration's fused loop is vectorised.
 #include <metagrad/metagrad.hpp>
 
 #include <algorithm>
@@ -96,11 +97,21 @@ int main(int argc, char** argv) {
     if (std::strcmp(argv[i], "--threads") == 0 && i + 1 < argc) threads = std::atoi(argv[++i]);
     if (std::strcmp(argv[i], "--spec") == 0 && i + 1 < argc) cases.push_back({argv[i + 1], argv[i + 1]}), ++i;
   }
-  if (cases.empty())
+  // Kronecker-factored preconditioners: matmuls (and shampoo's eigen-roots)
+  // per tensor axis, timed on models' parameter lists only.
+  std::vector<Case> kronecker;
+  if (cases.empty()) {
     cases = {{"sgd-momentum", "sgd(lr=0.01, momentum=0.9)"},
              {"adam", "adam(lr=0.001)"},
              {"rmsprop", "rmsprop(lr=0.01)"},
-             {"adagrad", "adagrad(lr=0.01)"}};
+             {"adagrad", "adagrad(lr=0.01)"},
+             {"smes", "smes(lr=1e-3, exponent=0.25)"},
+             {"rf-rmsprop", "rf_rmsprop(lr=1e-2, batch_size=128)"},
+             {"rf-adamw", "rf_adamw(lr=1e-3, batch_size=128)"},
+             {"ab2", "ab2(lr=1e-2)"},
+             {"ab3", "ab3(lr=1e-2)"}};
+    kronecker = {{"if-shampoo", "if_shampoo(lr=1e-3, batch_size=128)"}, {"shampoo", "shampoo(lr=1e-2, epsilon=1e-4)"}};
+  }
   mg::set_num_threads(threads);
   const double triad = triad_gbps();
   std::printf("{\"bench\": \"stream-triad\", \"impl\": \"metagrad\", \"threads\": %d, \"gbps\": %.2f}\n", threads,
@@ -112,6 +123,11 @@ int main(int argc, char** argv) {
     }
   // A model's parameter list: 59 small tensors, where per-tensor overhead shows.
   mg::nn::ResNet20 resnet;
+  mg::nn::SmallCnn cnn;
   for (const auto& c : cases) bench_step(c, resnet.named_parameters(), "resnet20", threads, triad);
+  for (const auto& c : kronecker) {
+    bench_step(c, resnet.named_parameters(), "resnet20", threads, triad);
+    bench_step(c, cnn.named_parameters(), "cnn", threads, triad);
+  }
   return 0;
 }

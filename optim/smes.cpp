@@ -5,13 +5,30 @@
 #include "metagrad/optim/registry.hpp"
 #include "rule.hpp"
 
+// glibc's libmvec has vector pow; declaring it lets gcc vectorise the fused
+// loop of a general exponent (as core/kernels/vector_math.hpp does for exp).
+extern "C" {
+__attribute__((simd("notinbranch"))) float powf(float, float) noexcept;
+__attribute__((simd("notinbranch"))) double pow(double, double) noexcept;
+}
+
 namespace mg::optim {
 namespace {
 
-// kAdamRoot (exponent 0.5) takes Adam's sqrt(v)/sqrt(bc2); kDecoupled
-// applies weight decay to the parameter first (AdamW). As template
-// parameters they leave the fused loop without branches.
-template <bool kDecoupled, bool kAdamRoot>
+// How the second moment is raised: Adam's sqrt(v)/sqrt(bc2) at 0.5 (the
+// same arithmetic as adam), two square roots at 0.25 (the default; cheaper
+// than pow), pow otherwise.
+enum class Root { Adam, Fourth, General };
+
+Root root_of(double exponent) {
+  if (exponent == 0.5) return Root::Adam;
+  if (exponent == 0.25) return Root::Fourth;
+  return Root::General;
+}
+
+// kDecoupled applies weight decay to the parameter first (AdamW). As
+// template parameters they leave the fused loop without branches.
+template <bool kDecoupled, Root kRoot>
 struct Smes {
   static constexpr std::array<const char*, 2> kState{"exp_avg", "exp_avg_sq"};
   static bool active(std::size_t, const ParamGroup&) { return true; }
@@ -55,8 +72,10 @@ struct Smes {
     const T g = decayed_gradient<kDecoupled>(p, grad, c);
     update_moments(s, g, c);
     T denom;
-    if constexpr (kAdamRoot)
+    if constexpr (kRoot == Root::Adam)
       denom = sqrt_safe(s[1]) / c.sqrt_bc2 + c.eps;
+    else if constexpr (kRoot == Root::Fourth)
+      denom = sqrt_safe(sqrt_safe(s[1] / c.bc2)) + c.eps;
     else
       denom = power_safe(s[1] / c.bc2, c.exponent) + c.eps;  // pow(0, 0) = 1; pow(0, e < 0) = inf: no update
     p = p - c.step_size * s[0] / denom;
@@ -65,10 +84,17 @@ struct Smes {
 
 template <bool kDecoupled>
 std::unique_ptr<Optimizer> make_smes(std::vector<ParamGroup> groups) {
-  if (common_setting("smes", "exponent == 0.5", groups,
-                     [](const ParamGroup& g) { return g.number("exponent") == 0.5; }))
-    return std::make_unique<RuleOptimizer<Smes<kDecoupled, true>>>("smes", std::move(groups));
-  return std::make_unique<RuleOptimizer<Smes<kDecoupled, false>>>("smes", std::move(groups));
+  const Root root = root_of(groups.front().number("exponent"));
+  common_setting("smes", "exponent (0.5, 0.25 or another)", groups, [&](const ParamGroup& g) { return root_of(g.number("exponent")) == root; });
+  switch (root) {
+    case Root::Adam:
+      return std::make_unique<RuleOptimizer<Smes<kDecoupled, Root::Adam>>>("smes", std::move(groups));
+    case Root::Fourth:
+      return std::make_unique<RuleOptimizer<Smes<kDecoupled, Root::Fourth>>>("smes", std::move(groups));
+    case Root::General:
+      break;
+  }
+  return std::make_unique<RuleOptimizer<Smes<kDecoupled, Root::General>>>("smes", std::move(groups));
 }
 
 const bool registered = register_optimizer(
