@@ -21,25 +21,22 @@ SymmetricEigen eigh(const Tensor& a) {
   // Row-major in, column-major for LAPACK: the transpose of a symmetric
   // matrix is itself, so the lower triangle LAPACK reads is our upper one.
   Tensor vectors = a.detach().to(DType::Float64).contiguous().clone();
-  for (double v : vectors.to_vector<double>())
-    MG_CHECK(std::isfinite(v), "eigh: the {}x{} matrix has non-finite entries", a.size(0), a.size(1));
+  const double* entries = vectors.data_ptr<double>();
+  for (std::int64_t i = 0; i < vectors.numel(); ++i)
+    MG_CHECK(std::isfinite(entries[i]), "eigh: the {}x{} matrix has non-finite entries", n, n);
   Tensor values = Tensor::empty({n}, DType::Float64);
   if (n == 0) return {values, vectors};
-  int lwork = -1, liwork = -1, info = 0, iwork_size = 0;
-  double work_size = 0;
-  dsyevd_("V", "U", &n, vectors.data_ptr<double>(), &n, values.data_ptr<double>(), &work_size, &lwork, &iwork_size,
-          &liwork, &info);
-  MG_CHECK(info == 0, "eigh: LAPACK dsyevd workspace query failed (info {})", info);
-  lwork = static_cast<int>(work_size);
-  liwork = iwork_size;
+  // dsyevd's documented minimum workspaces for JOBZ = 'V' (no size query).
+  const int lwork = 1 + 6 * n + 2 * n * n, liwork = 3 + 5 * n;
   std::vector<double> work(static_cast<std::size_t>(lwork));
   std::vector<int> iwork(static_cast<std::size_t>(liwork));
+  int info = 0;
   dsyevd_("V", "U", &n, vectors.data_ptr<double>(), &n, values.data_ptr<double>(), work.data(), &lwork, iwork.data(),
           &liwork, &info);
   MG_CHECK(info == 0, "eigh: LAPACK dsyevd did not converge (info {}) on a {}x{} matrix", info, n, n);
   // LAPACK wrote eigenvectors as columns in column-major order, i.e. as
-  // rows of our row-major buffer.
-  return {values, vectors.t().contiguous()};
+  // rows of our row-major buffer: the transposed view has them as columns.
+  return {values, vectors.t()};
 }
 
 }  // namespace mg

@@ -103,13 +103,13 @@ class IfShampoo : public Optimizer {
         tensors[factor_name("mK", n)] = zeros({dims[n], dims[n]}, dtype);
       }
     if (update_factors) update_factor_matrices(context, slot, grad, dims, dense);
-    Tensor p = grad;
+    std::vector<Tensor> preconditioners(dims.size());
     for (std::size_t n = 0; n < dims.size(); ++n)
       if (dense(n)) {
         const Tensor& k = tensors.at(factor_name("K", n));
-        p = mode_product(p, static_cast<std::int64_t>(n), matmul(k, k.t()));
+        preconditioners[n] = matmul(k, k.t());
       }
-    p = p.reshape(slot.param.shape());
+    Tensor p = mode_products(grad, preconditioners).reshape(slot.param.shape());
     if (group.number("weight_decay") != 0)
       p = p + as_dtype(hyper_tensor(context, slot, "weight_decay"), p) * slot.param;  // post-preconditioning
     if (group.number("momentum") != 0) {
@@ -131,20 +131,21 @@ class IfShampoo : public Optimizer {
     for (std::int64_t d : dims) total *= static_cast<double>(d);
     // Kt_n = K_n / sqrt(d_n), A_n = Kt_n^T Kt_n, tr_n = trace(A_n) / d_n, all
     // from the factors before this update.
-    std::vector<Tensor> scaled(order), gram(order), trace(order);
-    Tensor y = grad * std::sqrt(group.number("batch_size"));
+    std::vector<Tensor> scaled(order), transposed(order), gram(order), trace(order);
+    double skipped_scale = std::sqrt(group.number("batch_size"));
     for (std::size_t n = 0; n < order; ++n) {
       const double root = std::sqrt(static_cast<double>(dims[n]));
       if (dense(n)) {
         scaled[n] = tensors.at(factor_name("K", n)) / root;
-        gram[n] = matmul(scaled[n].t(), scaled[n]);
+        transposed[n] = scaled[n].t();
+        gram[n] = matmul(transposed[n], scaled[n]);
         trace[n] = sum(scaled[n] * scaled[n]) / static_cast<double>(dims[n]);
-        y = mode_product(y, static_cast<std::int64_t>(n), scaled[n].t());
       } else {  // K_n stays I: Kt_n = I / sqrt(d_n), tr_n = 1 / d_n
         trace[n] = scalar_tensor(1.0 / static_cast<double>(dims[n]), dtype);
-        y = y / root;
+        skipped_scale /= root;
       }
     }
+    const Tensor y = mode_products(grad * skipped_scale, transposed);
     const Tensor damping = as_dtype(hyper_tensor(context, slot, "damping") * (0.5 * total), y);
     const Tensor a2 = as_dtype(hyper_tensor(context, slot, "riemannian_momentum"), y);
     double discount = 1;
@@ -157,9 +158,9 @@ class IfShampoo : public Optimizer {
       Tensor others = damping;
       for (std::size_t j = 0; j < order; ++j)
         if (j != n) others = others * trace[j];
-      const Tensor yn = unfold(y, static_cast<std::int64_t>(n));
-      const Tensor step =
-          others * gram[n] + (0.5 * static_cast<double>(dims[n])) * matmul(yn, yn.t()) - 0.5 * eye(dims[n], dtype);
+      const Tensor step = others * gram[n] +
+                          (0.5 * static_cast<double>(dims[n])) * axis_gram(y, static_cast<std::int64_t>(n)) -
+                          0.5 * eye(dims[n], dtype);
       Tensor& momentum = tensors.at(factor_name("mK", n));
       momentum = group.number("riemannian_momentum") == 0 ? step : a2 * momentum + (1.0 - a2) * step;
       const Tensor& k = tensors.at(factor_name("K", n));

@@ -1,9 +1,10 @@
 #pragma once
 // Tensors seen axis by axis, for Kronecker-factored preconditioners
 // (if_shampoo, shampoo): unfold_n(X) is the d_n x (D/d_n) matrix with axis n
-// first and the other axes flattened in order; X x_n A (the mode-n product)
-// multiplies that matrix by A and folds it back.
-#include <numeric>
+// first and the other axes flattened in order; the mode-n product
+// (X x_n A)[.., a, ..] = sum_b A[a][b] X[.., b, ..] multiplies it by A and
+// folds it back.
+#include <vector>
 
 #include "metagrad/core/ops.hpp"
 
@@ -21,16 +22,31 @@ inline Tensor unfold(const Tensor& x, std::int64_t n) {
   return x.permute(axis_first(n, x.dim())).reshape({x.size(n), x.numel() / x.size(n)});
 }
 
-// (X x_n A)[.., a, ..] = sum_b A[a][b] X[.., b, ..]
-inline Tensor mode_product(const Tensor& x, std::int64_t n, const Tensor& a) {
-  const Shape order = axis_first(n, x.dim());
-  Shape permuted;
-  for (std::int64_t axis : order) permuted.push_back(x.size(axis));
-  permuted[0] = a.size(0);
-  Shape inverse(order.size());
-  for (std::size_t i = 0; i < order.size(); ++i)
-    inverse[static_cast<std::size_t>(order[i])] = static_cast<std::int64_t>(i);
-  return matmul(a, unfold(x, n)).reshape(permuted).permute(inverse);
+inline bool is_last(const Tensor& x, std::int64_t n) { return n == x.dim() - 1 && n > 0; }
+
+// X x_0 A_0 x_1 A_1 ... x_{N-1} A_{N-1} (an undefined A_n is the identity),
+// with no transposed copies: each product leaves the result as
+// (A_n X_(n))^T, whose memory is X with axis n moved to the end, so the
+// next axis comes first; after N products the axes are back in order.
+inline Tensor mode_products(const Tensor& x, const std::vector<Tensor>& factors) {
+  Shape shape = x.shape();
+  Tensor m = x;
+  for (std::size_t n = 0; n < shape.size(); ++n) {
+    const Tensor unfolded = m.reshape({shape[n], m.numel() / shape[n]});
+    m = factors[n].defined() ? matmul(unfolded.t(), factors[n].t()) : unfolded.t().contiguous();
+    shape[n] = m.size(1);
+  }
+  return m.reshape(shape);
+}
+
+// unfold_n(X) unfold_n(X)^T
+inline Tensor axis_gram(const Tensor& x, std::int64_t n) {
+  if (is_last(x, n)) {
+    const Tensor m = x.reshape({x.numel() / x.size(n), x.size(n)});
+    return matmul(m.t(), m);
+  }
+  const Tensor m = unfold(x, n);
+  return matmul(m, m.t());
 }
 
 }  // namespace mg::optim

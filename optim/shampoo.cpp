@@ -22,12 +22,6 @@ constexpr auto f64 = DType::Float64;
 
 std::string factor_name(const char* what, std::int64_t axis) { return fmt::format("{}{}", what, axis); }
 
-Tensor identity(std::int64_t d) {
-  std::vector<double> values(static_cast<std::size_t>(d * d), 0.0);
-  for (std::int64_t i = 0; i < d; ++i) values[static_cast<std::size_t>(i * d + i)] = 1;
-  return Tensor::from_vector(values, {d, d});
-}
-
 // Q diag(lambda^(-1/root)) Q^T of a symmetric matrix, its eigenvalues first
 // shifted up to be non-negative, plus epsilon.
 Tensor inverse_root(const Tensor& matrix, double root, double epsilon) {
@@ -94,10 +88,8 @@ class Shampoo : public Optimizer {
       tensors[name] = b2 < 1 ? b2 * old + (1 - b2) * fresh : old + fresh;
     };
     if (is_full) {
-      for (std::int64_t k = 0; k < theta.dim(); ++k) {
-        const Tensor unfolded = unfold(g.to(f64), k);
-        accumulate(factor_name("L", k).c_str(), matmul(unfolded, unfolded.t()));
-      }
+      const Tensor g64 = g.to(f64);
+      for (std::int64_t k = 0; k < theta.dim(); ++k) accumulate(factor_name("L", k).c_str(), axis_gram(g64, k));
     } else {
       accumulate("exp_avg_sq", g * g);
     }
@@ -120,14 +112,12 @@ class Shampoo : public Optimizer {
     }
     if (is_full) {
       if (t >= start) {
-        Tensor preconditioned = d.to(f64);
-        for (std::int64_t k = 0; k < theta.dim(); ++k) {
-          auto it = tensors.find(factor_name("Linv", k));
-          // Not computed yet (a start step between two precondition steps): identity.
-          const Tensor inverse = it == tensors.end() ? identity(theta.size(k)) : it->second;
-          preconditioned = mode_product(preconditioned, k, inverse);
-        }
-        d = preconditioned.to(theta.dtype());
+        // Not computed yet (a start step between two precondition steps): identity.
+        std::vector<Tensor> inverses(static_cast<std::size_t>(theta.dim()));
+        for (std::int64_t k = 0; k < theta.dim(); ++k)
+          if (auto it = tensors.find(factor_name("Linv", k)); it != tensors.end())
+            inverses[static_cast<std::size_t>(k)] = it->second;
+        d = mode_products(d.to(f64), inverses).to(theta.dtype());
       }
     } else {
       d = d / (sqrt(tensors.at("exp_avg_sq") / bc2) + epsilon);

@@ -85,7 +85,8 @@ struct Smes {
 template <bool kDecoupled>
 std::unique_ptr<Optimizer> make_smes(std::vector<ParamGroup> groups) {
   const Root root = root_of(groups.front().number("exponent"));
-  common_setting("smes", "exponent (0.5, 0.25 or another)", groups, [&](const ParamGroup& g) { return root_of(g.number("exponent")) == root; });
+  common_setting("smes", "exponent (0.5, 0.25 or another)", groups,
+                 [&](const ParamGroup& g) { return root_of(g.number("exponent")) == root; });
   switch (root) {
     case Root::Adam:
       return std::make_unique<RuleOptimizer<Smes<kDecoupled, Root::Adam>>>("smes", std::move(groups));

@@ -7,8 +7,9 @@ namespace mg {
 
 // Eigen-decomposition a = vectors @ diag(values) @ vectors^T of a symmetric
 // (n, n) matrix (its lower triangle is read), in float64 through LAPACK's
-// dsyevd: values ascending (n), vectors as columns (n, n). Computed without
-// a graph: the result carries no gradient.
+// dsyevd: values ascending (n), vectors as columns (n, n; a transposed view,
+// which matmul reads in place). Computed without a graph: the result carries
+// no gradient.
 struct SymmetricEigen {
   Tensor values, vectors;
 };
