@@ -21,6 +21,8 @@ int main(int argc, char** argv) {
   mg::apps::add_train_command(app);
   mg::apps::add_compare_command(app);
   mg::apps::add_optimizers_command(app);
+  mg::apps::add_meta_train_command(app);
+  mg::apps::add_meta_eval_command(app);
   try {
     app.parse(argc, argv);
     if (app.get_subcommands().empty()) std::fputs(app.help().c_str(), stdout);

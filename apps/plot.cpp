@@ -45,9 +45,12 @@ std::string escape(const std::string& text) {
 }
 
 std::string panel_svg(const Panel& panel, double offset_x, double legend_height) {
+  // On a log scale the axis holds log10(y); non-positive values are not drawn.
+  const auto scaled = [&](double y) { return panel.log_y ? (y > 0 ? std::log10(y) : NAN) : y; };
   double x0 = std::numeric_limits<double>::infinity(), x1 = -x0, y0 = x0, y1 = -x0;
   for (const auto& s : panel.series)
-    for (const auto& [x, y] : s.points) {
+    for (const auto& [x, unscaled] : s.points) {
+      const double y = scaled(unscaled);
       if (!std::isfinite(y)) continue;
       x0 = std::min(x0, x);
       x1 = std::max(x1, x);
@@ -77,7 +80,7 @@ std::string panel_svg(const Panel& panel, double offset_x, double legend_height)
     out += fmt::format("<line x1='{0:.1f}' y1='{1:.1f}' x2='{2:.1f}' y2='{1:.1f}' stroke='#ddd'/>\n", offset_x + kLeft,
                        py(t), offset_x + kLeft + w);
     out += fmt::format("<text x='{:.1f}' y='{:.1f}' font-size='11' text-anchor='end'>{:.4g}</text>\n",
-                       offset_x + kLeft - 5, py(t) + 4, t);
+                       offset_x + kLeft - 5, py(t) + 4, panel.log_y ? std::pow(10.0, t) : t);
   }
   out += fmt::format("<text x='{:.1f}' y='{:.1f}' font-size='12' text-anchor='middle'>{}</text>\n",
                      offset_x + kLeft + w / 2, kTop + h + 34, escape(panel.x_label));
@@ -89,13 +92,13 @@ std::string panel_svg(const Panel& panel, double offset_x, double legend_height)
     const auto& s = panel.series[i];
     std::string points;
     for (const auto& [x, y] : s.points)
-      if (std::isfinite(y)) points += fmt::format("{:.1f},{:.1f} ", px(x), py(y));
+      if (std::isfinite(scaled(y))) points += fmt::format("{:.1f},{:.1f} ", px(x), py(scaled(y)));
     const char* color = kColors[i % std::size(kColors)];
     out += fmt::format("<polyline fill='none' stroke='{}' stroke-width='2' points='{}'/>\n", color, points);
     if (s.points.size() <= 30)
       for (const auto& [x, y] : s.points)
-        if (std::isfinite(y))
-          out += fmt::format("<circle cx='{:.1f}' cy='{:.1f}' r='3' fill='{}'/>\n", px(x), py(y), color);
+        if (std::isfinite(scaled(y)))
+          out += fmt::format("<circle cx='{:.1f}' cy='{:.1f}' r='3' fill='{}'/>\n", px(x), py(scaled(y)), color);
   }
   (void)legend_height;
   return out;

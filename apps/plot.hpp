@@ -15,6 +15,7 @@ struct Series {
 struct Panel {
   std::string title, x_label, y_label;
   std::vector<Series> series;
+  bool log_y = false;  // a logarithmic y axis (ticks at powers of ten where the range allows)
 };
 
 std::string svg_chart(const std::vector<Panel>& panels);

@@ -39,9 +39,10 @@ mg_require(ZLIB_FOUND "zlib1g-dev" "zlib")
 find_package(CLI11 CONFIG QUIET)
 mg_require(CLI11_FOUND "libcli11-dev" "CLI11")
 
+find_package(nlohmann_json CONFIG QUIET)
+mg_require(nlohmann_json_FOUND "nlohmann-json3-dev" "nlohmann-json (weight files, golden fixtures)")
+
 if(MG_BUILD_TESTS)
   find_package(doctest CONFIG QUIET)
   mg_require(doctest_FOUND "doctest-dev" "doctest")
-  find_package(nlohmann_json CONFIG QUIET)
-  mg_require(nlohmann_json_FOUND "nlohmann-json3-dev" "nlohmann-json (for golden fixtures)")
 endif()

@@ -187,6 +187,12 @@ std::vector<Tensor> Optimizer::differentiable_step(const std::vector<Tensor>& pa
   return updated;
 }
 
+void Optimizer::detach_differentiable_state() {
+  for (auto& [name, state] : differentiable_state_)
+    for (auto& [key, t] : state.tensors) t = t.detach();
+  for (auto& [key, t] : differentiable_global_) t = t.detach();
+}
+
 std::vector<Tensor> Optimizer::step_all(StepContext& context) {
   std::vector<Tensor> updated;
   for (auto& slot : context.slots) {

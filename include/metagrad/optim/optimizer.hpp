@@ -98,6 +98,9 @@ class Optimizer {
     differentiable_state_.clear();
     differentiable_global_.clear();
   }
+  // Keeps the differentiable state's values but cuts their graph: the
+  // truncation of truncated back-propagation through time.
+  void detach_differentiable_state();
 
   // State and hyperparameters, keyed by parameter name and versioned.
   nn::NamedTensors state_dict() const;

@@ -1,0 +1,151 @@
+// `metagrad meta-eval`: a learned optimizer against section 5.5's baselines,
+// each with its learning rate tuned on validation problems, all run on the
+// same fresh test problems; writes results.md, results.csv and curves.svg
+// and prints the verdict for the task's claim (optimizers.md 5.6).
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+
+#include <fmt/format.h>
+
+#include "commands.hpp"
+#include "metagrad/metagrad.hpp"
+#include "plot.hpp"
+
+namespace mg::apps {
+namespace {
+
+namespace learned = optim::learned;
+
+struct Options {
+  std::string task = "quadratic", weights, out = "meta-eval", data_dir;
+  std::int64_t steps = 100, test_problems = 100, validation_problems = 20;
+  std::uint64_t seed = 0;
+  int threads = 0;
+};
+
+struct Row {
+  std::string name, spec;
+  std::vector<std::vector<double>> curves;  // [problem][step]
+  double mean_at(std::int64_t step) const {
+    double total = 0;
+    for (const auto& c : curves) total += c[static_cast<std::size_t>(step)];
+    return total / static_cast<double>(curves.size());
+  }
+  double std_at(std::int64_t step) const {
+    const double mean = mean_at(step);
+    double total = 0;
+    for (const auto& c : curves)
+      total += (c[static_cast<std::size_t>(step)] - mean) * (c[static_cast<std::size_t>(step)] - mean);
+    return curves.size() > 1 ? std::sqrt(total / static_cast<double>(curves.size() - 1)) : 0.0;
+  }
+};
+
+// The learned optimizer's spec: the task's preprocessing and scale.
+std::string learned_spec(const learned::Task& task, const std::string& weights) {
+  const learned::LstmConfig c = task.lstm_config();
+  return fmt::format("lstm(weights={}, preprocess={}, p={}, scale={}, hidden={})", weights, c.preprocess, c.p, c.scale,
+                     c.hidden);
+}
+
+// The claim of section 5.6 for this task, decided on the test means.
+std::string verdict(const std::string& task, const std::vector<Row>& rows, std::int64_t steps) {
+  const Row& lstm = rows.front();
+  const auto best_baseline = [&](std::int64_t step) {
+    double best = INFINITY;
+    for (std::size_t i = 1; i < rows.size(); ++i) best = std::min(best, rows[i].mean_at(step));
+    return best;
+  };
+  const std::int64_t at = std::min<std::int64_t>(100, steps);
+  const double ours = lstm.mean_at(at), theirs = best_baseline(at);
+  if (task == "mlp-relu")
+    return fmt::format(
+        "verdict: {} (paper: the LSTM fails with ReLU; at step {} it has {:.4g}, the best baseline {:.4g})",
+        ours > theirs ? "reproduced" : "not reproduced", at, ours, theirs);
+  bool holds = ours < theirs;
+  std::string detail = fmt::format("at step {} the LSTM has {:.4g}, the best tuned baseline {:.4g}", at, ours, theirs);
+  if (steps >= 200) {
+    holds = holds && lstm.mean_at(200) < best_baseline(200);
+    detail += fmt::format("; at step 200 {:.4g} against {:.4g}", lstm.mean_at(200), best_baseline(200));
+  }
+  return fmt::format("verdict: {} (claim: the LSTM is below every tuned baseline; {})",
+                     holds ? "reproduced" : "not reproduced", detail);
+}
+
+void run(const Options& o) {
+  if (o.threads > 0) set_num_threads(o.threads);
+  learned::TaskOptions task_options;
+  task_options.data_dir = o.data_dir;
+  task_options.seed = o.seed;
+  auto task = learned::make_task(o.task, task_options);
+  std::vector<Row> rows;
+  const std::string spec = learned_spec(*task, o.weights);
+  const auto learned_factory = [&](const optim::NamedParameters& params) { return optim::make(spec, params); };
+  learned_factory({{"probe", zeros({1}).requires_grad_()}});  // a bad weight file fails before any work
+  std::filesystem::create_directories(o.out);
+  std::fprintf(stderr, "learned optimizer on %lld test problems\n", static_cast<long long>(o.test_problems));
+  rows.push_back(
+      {"lstm", spec, learned::loss_curves(*task, learned_factory, learned::Split::Test, o.test_problems, o.steps)});
+  std::string tuning = "| baseline | lr | validation loss at the last step |\n|---|---|---|\n";
+  for (const auto& baseline : learned::paper2_baselines()) {
+    std::fprintf(stderr, "tuning %s's lr on %lld validation problems\n", baseline.name.c_str(),
+                 static_cast<long long>(o.validation_problems));
+    const auto tuned = learned::tune_lr(*task, baseline.spec_template, o.validation_problems, o.steps);
+    tuning += fmt::format("| {} | {:g} | {:.5g} |\n", baseline.name, tuned.best, tuned.best_score);
+    rows.push_back({baseline.name, fmt::format(fmt::runtime(baseline.spec_template), tuned.best),
+                    learned::loss_curves(*task, learned::spec_factory(baseline.spec_template, tuned.best),
+                                         learned::Split::Test, o.test_problems, o.steps)});
+  }
+  std::vector<std::int64_t> report_steps;
+  for (std::int64_t s : {1, 10, 25, 50, 100, 200, 500})
+    if (s <= o.steps) report_steps.push_back(s);
+  std::string table = fmt::format(
+      "# meta-eval: {} on `{}`, {} test problems\n\nMean ± std of the loss over the test problems.\n\n| optimizer |",
+      o.weights, o.task, o.test_problems);
+  for (auto s : report_steps) table += fmt::format(" step {} |", s);
+  table += "\n|---|";
+  for (std::size_t i = 0; i < report_steps.size(); ++i) table += "---|";
+  table += "\n";
+  std::ofstream csv(o.out + "/results.csv");
+  csv << "optimizer,spec,step,mean_loss,std_loss\n";
+  Panel panel{"Mean loss on the test problems (" + o.task + ")", "step", "loss", {}, true};
+  for (const auto& row : rows) {
+    table += fmt::format("| `{}` |", row.spec);
+    for (auto s : report_steps) table += fmt::format(" {:.4g} ± {:.2g} |", row.mean_at(s), row.std_at(s));
+    table += "\n";
+    Series series{row.name, {}};
+    for (std::int64_t s = 0; s <= o.steps; ++s) {
+      csv << fmt::format("{},\"{}\",{},{:.9g},{:.9g}\n", row.name, row.spec, s, row.mean_at(s), row.std_at(s));
+      series.points.emplace_back(static_cast<double>(s), row.mean_at(s));
+    }
+    panel.series.push_back(series);
+  }
+  const std::string decision = verdict(o.task, rows, o.steps);
+  table += "\nBaselines' learning rates, tuned on " + std::to_string(o.validation_problems) +
+           " validation problems over {1e-4, 3e-4, ..., 1, 3}:\n\n" + tuning + "\n" + decision + "\n";
+  std::ofstream(o.out + "/results.md") << table;
+  std::ofstream(o.out + "/curves.svg") << svg_chart({panel});
+  std::fputs(table.c_str(), stdout);
+}
+
+}  // namespace
+
+void add_meta_eval_command(CLI::App& app) {
+  auto o = std::make_shared<Options>();
+  auto* cmd = app.add_subcommand("meta-eval", "Evaluate a learned optimizer against tuned baselines");
+  cmd->add_option("--task", o->task, "quadratic, mlp, mlp-relu, mlp-40 or mlp-2layer")
+      ->check(CLI::IsMember(optim::learned::available_tasks()));
+  cmd->add_option("--learned", o->weights, "Weight file of the learned LSTM (meta-train's optimizer.json)")->required();
+  cmd->add_option("--steps", o->steps, "Optimizee steps")->check(CLI::Range(1, 1000000));
+  cmd->add_option("--test-problems", o->test_problems, "Fresh test problems")->check(CLI::Range(1, 100000));
+  cmd->add_option("--validation-problems", o->validation_problems, "Problems the baselines' lr is tuned on")
+      ->check(CLI::Range(1, 100000));
+  cmd->add_option("--seed", o->seed, "Seed of the problems (as given to meta-train)");
+  cmd->add_option("--threads", o->threads, "Threads (default: all cores)")->check(CLI::Range(1, 1024));
+  cmd->add_option("--data-dir", o->data_dir, "Folder of the task's dataset");
+  cmd->add_option("--out", o->out, "Folder for results.md, results.csv and curves.svg");
+  cmd->callback([o] { run(*o); });
+}
+
+}  // namespace mg::apps

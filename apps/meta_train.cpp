@@ -1,0 +1,81 @@
+// `metagrad meta-train`: meta-trains a learned optimizer on a task family
+// (library: optim/learned/meta.hpp); Ctrl-C stops after the current epoch
+// with a checkpoint that --resume continues bit for bit.
+#include <csignal>
+#include <cstdio>
+
+#include "commands.hpp"
+#include "metagrad/metagrad.hpp"
+
+namespace mg::apps {
+namespace {
+
+std::atomic<bool> interrupted{false};
+extern "C" void on_meta_interrupt(int) { interrupted.store(true); }
+
+struct Options {
+  std::string task = "quadratic", learned = "lstm", mode = "first_order", data_dir, sampling = "gaussian";
+  optim::learned::MetaTrainOptions train;
+  std::int64_t steps = 100, unroll = 20;
+  std::uint64_t seed = 0;
+  int threads = 0;
+};
+
+void run(Options o) {
+  if (o.threads > 0) set_num_threads(o.threads);
+  if (o.learned != "lstm") throw Error("--learned must be lstm, not '" + o.learned + "'");
+  optim::learned::TaskOptions task_options;
+  task_options.data_dir = o.data_dir;
+  task_options.seed = o.seed;
+  task_options.sampling = o.sampling;
+  auto task = optim::learned::make_task(o.task, task_options);
+  task->steps = o.steps;
+  task->unroll = o.unroll;
+  o.train.mode = optim::learned::meta_mode(o.mode);
+  auto learned = optim::learned::make_learned_lstm(*task, o.seed);
+  interrupted.store(false);
+  std::signal(SIGINT, on_meta_interrupt);
+  const auto result = optim::learned::meta_train(*task, *learned, o.train, interrupted);
+  std::signal(SIGINT, SIG_DFL);
+  std::printf("%s after %lld epochs: best validation loss %.6g (epoch %lld); weights in %s/optimizer.json\n",
+              result.interrupted ? "stopped" : "done", static_cast<long long>(result.epochs_done),
+              result.best_validation, static_cast<long long>(result.best_epoch), o.train.out_dir.c_str());
+  if (result.interrupted) {
+    std::fprintf(stderr, "interrupted: checkpoint written to %s; continue with --resume\n", o.train.out_dir.c_str());
+    throw CLI::RuntimeError(130);
+  }
+}
+
+}  // namespace
+
+void add_meta_train_command(CLI::App& app) {
+  auto o = std::make_shared<Options>();
+  auto* cmd = app.add_subcommand("meta-train", "Meta-train a learned optimizer on a task family");
+  cmd->add_option("--task", o->task, "quadratic, mlp, mlp-relu, mlp-40 or mlp-2layer")
+      ->check(CLI::IsMember(optim::learned::available_tasks()));
+  cmd->add_option("--learned", o->learned, "The learned optimizer family (lstm)")->check(CLI::IsMember({"lstm"}));
+  cmd->add_option("--mode", o->mode, "Meta-gradients: first_order (optimizee gradients detached) or second_order")
+      ->check(CLI::IsMember({"first_order", "second_order"}));
+  cmd->add_option("--epochs", o->train.epochs, "Meta-training epochs (one fresh problem each)")
+      ->check(CLI::Range(1, 100000000));
+  cmd->add_option("--steps", o->steps, "Optimizee steps per problem")->check(CLI::Range(1, 1000000));
+  cmd->add_option("--unroll", o->unroll, "Steps per truncated unroll (a meta-update each)")
+      ->check(CLI::Range(1, 1000000));
+  cmd->add_option("--meta-optimizer", o->train.meta_optimizer, "Registry spec of the meta-optimizer");
+  cmd->add_option("--eval-every", o->train.eval_every, "Validate (and checkpoint) every N epochs")
+      ->check(CLI::Range(1, 100000000));
+  cmd->add_option("--validation-problems", o->train.validation_problems, "Fixed validation problems")
+      ->check(CLI::Range(1, 100000));
+  cmd->add_option("--seed", o->seed, "Seed of the initial weights and of every problem");
+  cmd->add_option("--threads", o->threads, "Threads (default: all cores)")->check(CLI::Range(1, 1024));
+  cmd->add_option("--data-dir", o->data_dir, "Folder of the task's dataset (mlp: Fashion-MNIST IDX files)");
+  cmd->add_option("--sampling", o->sampling, "quadratic: gaussian or uniform entries")
+      ->check(CLI::IsMember({"gaussian", "uniform"}));
+  cmd->add_option("--out", o->train.out_dir, "Folder for the checkpoint, meta-metrics.jsonl and optimizer.json")
+      ->required();
+  cmd->add_flag("--resume", o->train.resume, "Continue from the checkpoint in --out");
+  cmd->add_flag("!--no-progress", o->train.progress, "No progress line");
+  cmd->callback([o] { run(*o); });
+}
+
+}  // namespace mg::apps

@@ -1,0 +1,41 @@
+#pragma once
+// Running optimizers on a task's problems: loss curves, and baselines whose
+// learning rate is tuned on validation problems (optimizers.md section 5.5).
+// Every optimizer sees the same problems and mini-batches.
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "metagrad/optim/learned/task.hpp"
+#include "metagrad/optim/optimizer.hpp"
+#include "metagrad/optim/tuning.hpp"
+
+namespace mg::optim::learned {
+
+using OptimizerFactory = std::function<std::unique_ptr<Optimizer>(const NamedParameters&)>;
+
+// The losses of `steps` plain step() calls on a problem: losses[t] is the
+// loss at step t's parameters (t = 0..steps); a run that diverges keeps its
+// last (non-finite) value.
+std::vector<double> run_optimizer(const Problem& problem, const OptimizerFactory& make, std::int64_t steps);
+
+// losses[i][t] for problems 0..count-1 of a split.
+std::vector<std::vector<double>> loss_curves(const Task& task, const OptimizerFactory& make, Split split,
+                                             std::int64_t count, std::int64_t steps);
+
+// A registry spec with "{}" where the learning rate goes, e.g. "adam(lr={})".
+OptimizerFactory spec_factory(const std::string& spec_template, double lr);
+
+// The grid value of `spec_template`'s lr with the lowest mean loss at step
+// `steps` over `problems` validation problems.
+GridSearch tune_lr(const Task& task, const std::string& spec_template, std::int64_t problems, std::int64_t steps,
+                   const std::vector<double>& grid = log_lr_grid());
+
+// Section 5.5's baselines: sgd, nag (sgd momentum 0.9 nesterov), rmsprop, adam.
+struct Baseline {
+  std::string name, spec_template;
+};
+const std::vector<Baseline>& paper2_baselines();
+
+}  // namespace mg::optim::learned

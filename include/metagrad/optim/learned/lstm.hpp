@@ -1,0 +1,59 @@
+#pragma once
+// The learned LSTM optimizer of "Learning to learn by gradient descent by
+// gradient descent" (optimizers.md section 5): two LSTM cells and a linear
+// output applied to every coordinate independently, with shared weights phi
+// (one flat tensor in the section 5.1 layout). The registry's
+// `lstm(weights=PATH|formula, ...)` loads phi from a file; meta-training
+// builds the optimizer from phi tensors that require grad, so that
+// differentiable_step() carries meta-gradients to them.
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+
+#include "metagrad/optim/optimizer.hpp"
+
+namespace mg::optim::learned {
+
+struct LstmConfig {
+  std::string preprocess = "log_sign";  // log_sign (2 features) or none (1)
+  double p = 10;                        // log_sign's threshold exp(-p)
+  double scale = 0.1;                   // delta = scale * (out_W h2 + out_b)
+  std::int64_t hidden = 20;
+
+  std::int64_t features() const { return preprocess == "log_sign" ? 2 : 1; }
+  // P: 5301 for log_sign, 5221 for none (hidden 20).
+  std::int64_t parameter_count() const;
+};
+
+// The section 5.1 preprocessing of a flat gradient: (n, features).
+Tensor preprocess(const Tensor& gradient, const LstmConfig& config);
+
+// Per-coordinate state (n, hidden) each; zeros at the start of a run.
+struct LstmCoordinateState {
+  Tensor h1, c1, h2, c2;
+};
+
+// One step of the network for n coordinates: the update delta (n) and the
+// next state. Differentiable in phi, the gradient and the state.
+std::pair<Tensor, LstmCoordinateState> lstm_step(const Tensor& phi, const LstmConfig& config, const Tensor& gradient,
+                                                 const LstmCoordinateState& state);
+
+// Weights: the test formula of section 9.1, phi[i] = (((37 i + 11) mod 101) - 50) / 256;
+// the meta-training initialisation U(-1/sqrt(hidden), 1/sqrt(hidden)); and
+// JSON files holding a list of P numbers (written atomically).
+Tensor formula_weights(const LstmConfig& config, DType dtype = DType::Float32);
+Tensor initial_weights(const LstmConfig& config, Generator& generator, DType dtype = DType::Float32);
+Tensor load_weights(const std::string& path, const LstmConfig& config, DType dtype = DType::Float32);
+void save_weights(const std::string& path, const Tensor& phi);
+
+// An `lstm` optimizer over named parameters driven by live weight tensors
+// (meta-training: phi requires grad): `net_of` names the net each parameter
+// uses (the CNN task has "conv" and "fc"); without it every parameter uses
+// "default".
+using NetOf = std::function<std::string(const std::string& parameter_name)>;
+std::unique_ptr<Optimizer> make_lstm_optimizer(const std::map<std::string, Tensor>& nets, const LstmConfig& config,
+                                               const NamedParameters& params, const NetOf& net_of = {});
+
+}  // namespace mg::optim::learned

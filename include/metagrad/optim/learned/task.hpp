@@ -1,0 +1,54 @@
+#pragma once
+// Task families for meta-training and evaluating optimizers (optimizers.md
+// section 5.4): a task yields problems, each a starting point and a loss per
+// step (its mini-batch), from seeds that keep training, validation and test
+// problems disjoint. Every problem is a pure function of its seed, so runs
+// repeat exactly.
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "metagrad/optim/learned/lstm.hpp"
+#include "metagrad/optim/optimizer.hpp"
+
+namespace mg::optim::learned {
+
+class Problem {
+ public:
+  virtual ~Problem() = default;
+  // Fresh leaf tensors (not requiring grad) of theta_0.
+  virtual NamedParameters initial() const = 0;
+  // The loss at optimizer step `step` (0, 1, ...) for these parameter values,
+  // in the order of initial(); it builds a graph through them.
+  virtual Tensor loss(const std::vector<Tensor>& params, std::int64_t step) const = 0;
+};
+
+enum class Split { Train, Validation, Test };
+
+struct TaskOptions {
+  std::string data_dir;               // empty: the task's default (Fashion-MNIST: Debian's package)
+  std::uint64_t seed = 0;             // shifts every split's seeds
+  DType dtype = DType::Float32;       // of the optimizee
+  std::string sampling = "gaussian";  // quadratic: gaussian or uniform entries of W and y
+};
+
+class Task {
+ public:
+  virtual ~Task() = default;
+  virtual std::string name() const = 0;
+  // Problem `index` of a split.
+  virtual std::unique_ptr<Problem> problem(Split split, std::uint64_t index) const = 0;
+  // The learned optimizer's preprocessing and scale for this task (5.4).
+  virtual LstmConfig lstm_config() const = 0;
+  // Which net each parameter uses (the CNN's "conv" and "fc"); empty: one net.
+  virtual NetOf nets() const { return {}; }
+  virtual std::vector<std::string> net_names() const { return {"default"}; }
+  std::int64_t steps = 100, unroll = 20;
+};
+
+// quadratic, mlp, mlp-relu, mlp-40, mlp-2layer, cnn, cnn-cifar5, cnn-cifar2.
+std::unique_ptr<Task> make_task(const std::string& name, const TaskOptions& options = {});
+std::vector<std::string> available_tasks();
+
+}  // namespace mg::optim::learned

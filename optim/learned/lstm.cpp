@@ -1,0 +1,248 @@
+// The coordinatewise LSTM optimizer (optimizers.md sections 5.1 and 5.2).
+#include "metagrad/optim/learned/lstm.hpp"
+
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <set>
+
+#include "../../core/check.hpp"
+#include "../rule.hpp"
+#include "metagrad/core/autograd/grad_mode.hpp"
+#include "metagrad/nn/serialize.hpp"
+#include "metagrad/optim/registry.hpp"
+
+namespace mg::optim::learned {
+
+std::int64_t LstmConfig::parameter_count() const {
+  const std::int64_t h = hidden, g = 4 * hidden;
+  return g * features() + g * h + 2 * g + g * h + g * h + 2 * g + h + 1;
+}
+
+Tensor preprocess(const Tensor& gradient, const LstmConfig& config) {
+  const Tensor g = gradient.reshape({gradient.numel(), 1});
+  if (config.preprocess == "none") return g;
+  // The branch form, so that derivatives are exact in second-order mode;
+  // the log never sees a value that would make its masked-out derivative inf.
+  const DType dtype = g.dtype();
+  const Tensor magnitude = abs(g);
+  const Tensor large = ge(magnitude, scalar_tensor(std::exp(-config.p), dtype));
+  const Tensor log_part =
+      where(large, log(where(large, magnitude, scalar_tensor(1.0, dtype))) / config.p, scalar_tensor(-1.0, dtype));
+  const Tensor sign_part = where(large, sign(g), g * std::exp(config.p));
+  return cat({log_part, sign_part}, 1);
+}
+
+namespace {
+
+// The views of phi in the section 5.1 layout.
+struct Weights {
+  Tensor w1_ih, w1_hh, b1_ih, b1_hh, w2_ih, w2_hh, b2_ih, b2_hh, out_w, out_b;
+};
+
+Weights unpack(const Tensor& phi, const LstmConfig& config) {
+  MG_CHECK(phi.dim() == 1 && phi.numel() == config.parameter_count(),
+           "lstm: the weights have {} numbers, expected {} for preprocess={} hidden={}", phi.numel(),
+           config.parameter_count(), config.preprocess, config.hidden);
+  const std::int64_t h = config.hidden, g = 4 * h;
+  std::int64_t offset = 0;
+  const auto vector = [&](std::int64_t size) {
+    Tensor t = phi.narrow(0, offset, size);
+    offset += size;
+    return t;
+  };
+  const auto matrix = [&](std::int64_t rows, std::int64_t cols) { return vector(rows * cols).reshape({rows, cols}); };
+  Weights w;
+  w.w1_ih = matrix(g, config.features());
+  w.w1_hh = matrix(g, h);
+  w.b1_ih = vector(g);
+  w.b1_hh = vector(g);
+  w.w2_ih = matrix(g, h);
+  w.w2_hh = matrix(g, h);
+  w.b2_ih = vector(g);
+  w.b2_hh = vector(g);
+  w.out_w = matrix(1, h);
+  w.out_b = vector(1);
+  return w;
+}
+
+// torch.nn.LSTMCell: gates i, f, g, o in blocks of `hidden` rows.
+std::pair<Tensor, Tensor> cell(const Tensor& x, const Tensor& h, const Tensor& c, const Tensor& w_ih,
+                               const Tensor& w_hh, const Tensor& b_ih, const Tensor& b_hh, std::int64_t hidden) {
+  const Tensor z = matmul(x, w_ih.t()) + b_ih + (matmul(h, w_hh.t()) + b_hh);
+  const Tensor i = sigmoid(z.narrow(1, 0, hidden)), f = sigmoid(z.narrow(1, hidden, hidden));
+  const Tensor g = tanh(z.narrow(1, 2 * hidden, hidden)), o = sigmoid(z.narrow(1, 3 * hidden, hidden));
+  const Tensor c_next = f * c + i * g;
+  return {o * tanh(c_next), c_next};
+}
+
+}  // namespace
+
+std::pair<Tensor, LstmCoordinateState> lstm_step(const Tensor& phi, const LstmConfig& config, const Tensor& gradient,
+                                                 const LstmCoordinateState& state) {
+  const Weights w = unpack(phi.to(gradient.dtype()), config);
+  const Tensor x = preprocess(gradient, config);
+  const std::int64_t n = x.size(0), h = config.hidden;
+  const auto or_zeros = [&](const Tensor& t) { return t.defined() ? t : zeros({n, h}, gradient.dtype()); };
+  auto [h1, c1] = cell(x, or_zeros(state.h1), or_zeros(state.c1), w.w1_ih, w.w1_hh, w.b1_ih, w.b1_hh, h);
+  auto [h2, c2] = cell(h1, or_zeros(state.h2), or_zeros(state.c2), w.w2_ih, w.w2_hh, w.b2_ih, w.b2_hh, h);
+  const Tensor delta = (matmul(h2, w.out_w.t()) + w.out_b) * config.scale;
+  return {delta.reshape({n}), {h1, c1, h2, c2}};
+}
+
+Tensor formula_weights(const LstmConfig& config, DType dtype) {
+  std::vector<double> values(static_cast<std::size_t>(config.parameter_count()));
+  for (std::size_t i = 0; i < values.size(); ++i)
+    values[i] = static_cast<double>(static_cast<std::int64_t>((37 * i + 11) % 101) - 50) / 256;
+  return Tensor::from_vector(values, {config.parameter_count()}).to(dtype);
+}
+
+Tensor initial_weights(const LstmConfig& config, Generator& generator, DType dtype) {
+  const double bound = 1 / std::sqrt(static_cast<double>(config.hidden));
+  return (rand({config.parameter_count()}, generator, DType::Float64) * (2 * bound) - bound).to(dtype);
+}
+
+Tensor load_weights(const std::string& path, const LstmConfig& config, DType dtype) {
+  std::ifstream in(path);
+  MG_CHECK(in.good(), "lstm: cannot read weight file '{}'", path);
+  nlohmann::json list;
+  try {
+    in >> list;
+  } catch (const nlohmann::json::exception& e) {
+    throw Error(fmt::format("lstm: weight file '{}' is not valid JSON ({})", path, e.what()));
+  }
+  MG_CHECK(list.is_array(), "lstm: weight file '{}' should hold a JSON list of {} numbers", path,
+           config.parameter_count());
+  MG_CHECK(static_cast<std::int64_t>(list.size()) == config.parameter_count(),
+           "lstm: weight file '{}' has {} numbers, expected {} (preprocess={}, hidden={})", path, list.size(),
+           config.parameter_count(), config.preprocess, config.hidden);
+  std::vector<double> values;
+  values.reserve(list.size());
+  for (std::size_t i = 0; i < list.size(); ++i) {
+    MG_CHECK(list[i].is_number() && std::isfinite(list[i].get<double>()),
+             "lstm: weight file '{}': entry {} is not a finite number", path, i);
+    values.push_back(list[i].get<double>());
+  }
+  return Tensor::from_vector(values, {config.parameter_count()}).to(dtype);
+}
+
+void save_weights(const std::string& path, const Tensor& phi) {
+  nlohmann::json list = phi.to_vector<double>();
+  const std::string temporary = path + ".tmp";
+  {
+    std::ofstream out(temporary);
+    MG_CHECK(out.good(), "lstm: cannot write weight file '{}'", path);
+    out << list.dump() << '\n';
+    MG_CHECK(out.good(), "lstm: writing weight file '{}' failed", path);
+  }
+  std::filesystem::rename(temporary, path);
+}
+
+namespace {
+
+LstmConfig config_of(const ParamGroup& group) {
+  return {group.word("preprocess"), group.number("p"), group.number("scale"),
+          static_cast<std::int64_t>(group.number("hidden"))};
+}
+
+const char* const kStates[] = {"h1", "c1", "h2", "c2"};
+
+class LstmOptimizer : public Optimizer {
+ public:
+  LstmOptimizer(std::vector<ParamGroup> groups, std::map<std::string, Tensor> nets)
+      : Optimizer("lstm", std::move(groups)), config_(config_of(param_groups().front())), nets_(std::move(nets)) {
+    for (const auto& group : param_groups()) {
+      MG_CHECK(nets_.count(group.word("net")), "lstm: no weights for net '{}'", group.word("net"));
+      unpack(nets_.at(group.word("net")), config_);  // checks the length
+    }
+  }
+
+ protected:
+  std::vector<Tensor> step_all(StepContext& context) override {
+    std::vector<Tensor> updated;
+    for (const Slot& slot : context.slots) {
+      auto& tensors = slot.state->tensors;
+      LstmCoordinateState state;
+      if (tensors.count("h1")) state = {tensors.at("h1"), tensors.at("c1"), tensors.at("h2"), tensors.at("c2")};
+      Tensor phi = nets_.at(slot.group->word("net"));
+      if (!context.differentiable) phi = phi.detach();
+      auto [delta, next] = lstm_step(phi, config_, slot.grad, state);
+      tensors["h1"] = next.h1;
+      tensors["c1"] = next.c1;
+      tensors["h2"] = next.h2;
+      tensors["c2"] = next.c2;
+      updated.push_back(slot.param + delta.reshape(slot.param.shape()));  // the net learns the sign
+    }
+    return updated;
+  }
+
+  std::optional<Layout> state_layout(const std::string& field, const Tensor& param) const override {
+    for (const char* name : kStates)
+      if (field == name) return Layout{{param.numel(), config_.hidden}, param.dtype()};
+    return std::nullopt;
+  }
+
+ private:
+  LstmConfig config_;
+  std::map<std::string, Tensor> nets_;
+};
+
+Schema lstm_schema() {
+  return {{"weights", Key::Kind::Word, std::nullopt, {}},
+          {"preprocess", Key::Kind::Word, Value(std::string("log_sign")), one_of({"log_sign", "none"})},
+          {"p", Key::Kind::Number, Value(10.0), greater_than(0)},
+          {"scale", Key::Kind::Number, Value(0.1), {}},
+          {"hidden", Key::Kind::Integer, Value(20.0), at_least(1)},
+          {"net", Key::Kind::Word, Value(std::string("default")), {}}};
+}
+
+// Every group must agree on the network's shape.
+void check_common(const std::vector<ParamGroup>& groups) {
+  for (const char* key : {"preprocess", "p", "scale", "hidden"})
+    common_setting("lstm", key, groups,
+                   [&](const ParamGroup& g) { return g.hyper.at(key) == groups.front().hyper.at(key); });
+}
+
+const bool registered = register_optimizer(
+    {"lstm",
+     "learned coordinatewise LSTM optimizer (paper 2); weights=PATH of a JSON list of P numbers, or formula (tests)",
+     lstm_schema(), [](std::vector<ParamGroup> groups) -> std::unique_ptr<Optimizer> {
+       check_common(groups);
+       const LstmConfig config = config_of(groups.front());
+       std::map<std::string, Tensor> nets;
+       std::map<std::string, std::string> source;  // net -> weights
+       for (const auto& group : groups) {
+         const std::string& net = group.word("net");
+         const std::string& weights = group.word("weights");
+         auto [it, fresh] = source.emplace(net, weights);
+         MG_CHECK(it->second == weights, "lstm: net '{}' is given two weight sources, '{}' and '{}'", net, it->second,
+                  weights);
+         if (fresh)
+           nets[net] = weights == "formula" ? formula_weights(config, DType::Float64)
+                                            : load_weights(weights, config, DType::Float64);
+       }
+       return std::make_unique<LstmOptimizer>(std::move(groups), std::move(nets));
+     }});
+
+}  // namespace
+
+std::unique_ptr<Optimizer> make_lstm_optimizer(const std::map<std::string, Tensor>& nets, const LstmConfig& config,
+                                               const NamedParameters& params, const NetOf& net_of) {
+  std::map<std::string, NamedParameters> by_net;
+  for (const auto& [name, p] : params) by_net[net_of ? net_of(name) : "default"].emplace_back(name, p);
+  std::vector<ParamGroup> groups;
+  for (auto& [net, members] : by_net) {
+    const std::vector<std::pair<std::string, std::string>> arguments = {{"weights", "given"},
+                                                                        {"net", net},
+                                                                        {"preprocess", config.preprocess},
+                                                                        {"p", fmt::format("{:.17g}", config.p)},
+                                                                        {"scale", fmt::format("{:.17g}", config.scale)},
+                                                                        {"hidden", std::to_string(config.hidden)}};
+    Values hyper = resolve(info("lstm").schema, arguments, "optimizer lstm");
+    groups.push_back({std::move(members), std::move(hyper)});
+  }
+  return std::make_unique<LstmOptimizer>(std::move(groups), nets);
+}
+
+}  // namespace mg::optim::learned

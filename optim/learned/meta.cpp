@@ -1,0 +1,255 @@
+// Learned-optimizer factories, truncated back-propagation through time and
+// the meta-training loop (optimizers.md section 5.3).
+#include "metagrad/optim/learned/meta.hpp"
+
+#include <unistd.h>
+#include <chrono>
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <map>
+
+#include "../../core/check.hpp"
+#include "metagrad/core/autograd/engine.hpp"
+#include "metagrad/core/autograd/grad_mode.hpp"
+#include "metagrad/core/generator.hpp"
+#include "metagrad/core/ops.hpp"
+#include "metagrad/nn/serialize.hpp"
+#include "metagrad/optim/registry.hpp"
+
+namespace mg::optim::learned {
+namespace {
+
+class LearnedLstm : public LearnedOptimizer {
+ public:
+  LearnedLstm(const Task& task, std::uint64_t seed, DType dtype) : config_(task.lstm_config()), net_of_(task.nets()) {
+    Generator g(seed);
+    for (const auto& net : task.net_names())
+      meta_.emplace_back(net, initial_weights(config_, g, dtype).requires_grad_());
+  }
+  std::string name() const override { return "lstm"; }
+  NamedParameters& meta_parameters() override { return meta_; }
+  std::unique_ptr<Optimizer> make(const NamedParameters& params) const override {
+    std::map<std::string, Tensor> nets(meta_.begin(), meta_.end());
+    return make_lstm_optimizer(nets, config_, params, net_of_);
+  }
+  // One net: PATH; several: PATH with the net's name before the extension.
+  void save(const std::string& path) const override {
+    for (const auto& [net, phi] : meta_) {
+      std::filesystem::path file = path;
+      if (meta_.size() > 1) file.replace_extension("." + net + file.extension().string());
+      save_weights(file.string(), phi.detach());
+    }
+  }
+
+ private:
+  LstmConfig config_;
+  NetOf net_of_;
+  NamedParameters meta_;
+};
+
+std::vector<Tensor> values_of(const NamedParameters& params) {
+  std::vector<Tensor> out;
+  for (const auto& [name, t] : params) out.push_back(t);
+  return out;
+}
+
+void require_finite(double loss, std::int64_t step) {
+  MG_CHECK(std::isfinite(loss), "meta-training diverged: the optimizee loss is {} at step {}", loss, step);
+}
+
+}  // namespace
+
+std::unique_ptr<LearnedOptimizer> make_learned_lstm(const Task& task, std::uint64_t seed, DType dtype) {
+  return std::make_unique<LearnedLstm>(task, seed, dtype);
+}
+
+MetaMode meta_mode(const std::string& name) {
+  if (name == "first_order") return MetaMode::FirstOrder;
+  if (name == "second_order") return MetaMode::SecondOrder;
+  throw Error("unknown meta-gradient mode '" + name + "' (expected first_order or second_order)");
+}
+
+TruncatedBptt::TruncatedBptt(MetaMode mode, std::int64_t steps, std::int64_t unroll)
+    : mode_(mode), steps_(steps), unroll_(unroll) {
+  MG_CHECK(steps >= 1 && unroll >= 1 && steps % unroll == 0,
+           "truncated BPTT: steps ({}) must be a positive multiple of the unroll ({})", steps, unroll);
+}
+
+void TruncatedBptt::run(const Problem& problem, LearnedOptimizer& learned,
+                        const std::function<void(const Unroll&)>& on_unroll) const {
+  const bool second_order = mode_ == MetaMode::SecondOrder;
+  const NamedParameters initial = problem.initial();
+  auto optimizer = learned.make(initial);
+  std::vector<Tensor> meta = values_of(learned.meta_parameters());
+  std::vector<Tensor> theta;
+  for (const auto& [name, t] : initial) theta.push_back(t.detach().requires_grad_());
+  // g_0 at theta_0, a constant.
+  std::vector<Tensor> g = autograd::grad({problem.loss(theta, 0)}, theta);
+  std::int64_t step = 0;
+  for (std::int64_t u = 0; u < steps_ / unroll_; ++u) {
+    Tensor meta_loss;
+    for (std::int64_t t = 0; t < unroll_; ++t) {
+      std::vector<Tensor> input = g;
+      if (!second_order)
+        for (auto& x : input) x = x.detach();
+      theta = optimizer->differentiable_step(theta, input);
+      const Tensor loss = problem.loss(theta, ++step);
+      require_finite(loss.item<double>(), step);
+      g = autograd::grad({loss}, theta, {}, /*retain_graph=*/true, /*create_graph=*/second_order);
+      meta_loss = meta_loss.defined() ? meta_loss + loss : loss;
+    }
+    Unroll result{meta_loss.item<double>(), autograd::grad({meta_loss}, meta)};
+    on_unroll(result);
+    // Truncation: the next unroll starts from these values, without history.
+    for (auto& t : theta) t = t.detach().requires_grad_();
+    for (auto& x : g) x = x.detach();
+    optimizer->detach_differentiable_state();
+  }
+}
+
+namespace {
+
+Tensor scalar(double v) { return Tensor::from_vector(std::vector<double>{v}, {}); }
+
+// The mean final loss of the frozen learned optimizer on the validation problems.
+double validate(const Task& task, LearnedOptimizer& learned, std::int64_t problems) {
+  double total = 0;
+  for (std::int64_t i = 0; i < problems; ++i) {
+    const auto problem = task.problem(Split::Validation, static_cast<std::uint64_t>(i));
+    const auto losses = run_optimizer(
+        *problem, [&](const NamedParameters& params) { return learned.make(params); }, task.steps);
+    total += losses.back();
+  }
+  return total / static_cast<double>(problems);
+}
+
+std::string checkpoint_path(const MetaTrainOptions& o) { return o.out_dir + "/meta-checkpoint.mgt"; }
+
+}  // namespace
+
+MetaTrainResult meta_train(const Task& task, LearnedOptimizer& learned, const MetaTrainOptions& o,
+                           const std::atomic<bool>& stop) {
+  MG_CHECK(!o.out_dir.empty(), "meta-train: an output folder is required");
+  MG_CHECK(o.epochs >= 1 && o.eval_every >= 1 && o.validation_problems >= 1,
+           "meta-train: epochs, eval_every and validation_problems must be positive");
+  std::filesystem::create_directories(o.out_dir);
+  NamedParameters& meta = learned.meta_parameters();
+  auto meta_optimizer = make(o.meta_optimizer, meta);
+  const TruncatedBptt estimator(o.mode, task.steps, task.unroll);
+
+  MetaTrainResult result;
+  result.best_validation = INFINITY;
+  NamedParameters best;
+  for (const auto& [name, t] : meta) best.emplace_back(name, t.detach().clone());
+  std::int64_t first_epoch = 0;
+  double wall_before = 0;
+  if (o.resume) {
+    const auto saved = nn::load_tensors(checkpoint_path(o));  // validated before anything changes
+    std::map<std::string, Tensor> by_key(saved.begin(), saved.end());
+    nn::NamedTensors meta_state;
+    for (const auto& [key, t] : saved)
+      if (key.rfind("meta_optimizer.", 0) == 0) meta_state.emplace_back(key.substr(15), t);
+    for (const char* key : {"epoch", "best_validation", "best_epoch", "wall"})
+      MG_CHECK(by_key.count(key), "{}: not a meta-training checkpoint (no '{}')", checkpoint_path(o), key);
+    for (const auto& [name, t] : meta) {
+      for (const char* prefix : {"meta.", "best."})
+        MG_CHECK(by_key.count(prefix + name) && by_key.at(prefix + name).shape() == t.shape(),
+                 "{}: the checkpoint has no '{}{}' of shape {} (another task or learned optimizer?)",
+                 checkpoint_path(o), prefix, name, mg::to_string(t.shape()));
+    }
+    meta_optimizer->load_state_dict(meta_state);
+    NoGradGuard no_grad;
+    for (std::size_t i = 0; i < meta.size(); ++i) {
+      meta[i].second.copy_(by_key.at("meta." + meta[i].first));
+      best[i].second = by_key.at("best." + meta[i].first).clone();
+    }
+    first_epoch = static_cast<std::int64_t>(by_key.at("epoch").item<double>());
+    result.best_validation = by_key.at("best_validation").item<double>();
+    result.best_epoch = static_cast<std::int64_t>(by_key.at("best_epoch").item<double>());
+    wall_before = by_key.at("wall").item<double>();
+  }
+  const auto started = std::chrono::steady_clock::now();
+  const auto wall = [&] {
+    return wall_before + std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  };
+  const auto save_checkpoint = [&](std::int64_t epoch) {
+    nn::NamedTensors all;
+    for (const auto& [name, t] : meta) all.emplace_back("meta." + name, t.detach());
+    for (const auto& [name, t] : best) all.emplace_back("best." + name, t);
+    for (const auto& [key, t] : meta_optimizer->state_dict()) all.emplace_back("meta_optimizer." + key, t);
+    all.emplace_back("epoch", scalar(static_cast<double>(epoch)));
+    all.emplace_back("best_validation", scalar(result.best_validation));
+    all.emplace_back("best_epoch", scalar(static_cast<double>(result.best_epoch)));
+    all.emplace_back("wall", scalar(wall()));
+    nn::save_tensors(checkpoint_path(o), all);
+  };
+  // The best meta-parameters, for users: swapped in, written, swapped out.
+  const auto save_best = [&] {
+    NoGradGuard no_grad;
+    std::vector<Tensor> current;
+    for (auto& [name, t] : meta) current.push_back(t.detach().clone());
+    for (std::size_t i = 0; i < meta.size(); ++i) meta[i].second.copy_(best[i].second);
+    learned.save(o.out_dir + "/optimizer.json");
+    for (std::size_t i = 0; i < meta.size(); ++i) meta[i].second.copy_(current[i]);
+  };
+  std::ofstream metrics(o.out_dir + "/meta-metrics.jsonl", o.resume ? std::ios::app : std::ios::trunc);
+  MG_CHECK(metrics.good(), "meta-train: cannot write {}/meta-metrics.jsonl", o.out_dir);
+  const bool terminal = ::isatty(::fileno(stderr)) != 0;
+
+  std::int64_t epoch = first_epoch;
+  for (; epoch < o.epochs && !stop.load(); ++epoch) {
+    const auto problem = task.problem(Split::Train, static_cast<std::uint64_t>(epoch));
+    double meta_loss = 0;
+    std::int64_t unrolls = 0;
+    try {
+      estimator.run(*problem, learned, [&](const TruncatedBptt::Unroll& unroll) {
+        meta_optimizer->zero_grad();
+        for (std::size_t i = 0; i < meta.size(); ++i) {
+          const auto norm = sum(unroll.meta_gradients[i] * unroll.meta_gradients[i]).item<double>();
+          MG_CHECK(std::isfinite(norm), "the meta-gradient of '{}' is not finite", meta[i].first);
+          meta[i].second.set_grad(unroll.meta_gradients[i]);
+        }
+        meta_optimizer->step();
+        meta_loss += unroll.meta_loss;
+        ++unrolls;
+      });
+    } catch (const Error& e) {
+      throw Error(fmt::format("meta-train epoch {}: {}", epoch + 1, e.what()));
+    }
+    const bool evaluate = (epoch + 1) % o.eval_every == 0 || epoch + 1 == o.epochs;
+    double validation = NAN;
+    if (evaluate) {
+      validation = validate(task, learned, o.validation_problems);
+      if (validation < result.best_validation) {
+        result.best_validation = validation;
+        result.best_epoch = epoch + 1;
+        for (std::size_t i = 0; i < meta.size(); ++i) best[i].second = meta[i].second.detach().clone();
+        save_best();
+      }
+    }
+    const double mean = meta_loss / static_cast<double>(std::max<std::int64_t>(unrolls, 1));
+    metrics << fmt::format("{{\"epoch\": {}, \"meta_loss\": {:.9g}{}, \"wall_s\": {:.3f}}}", epoch + 1, mean,
+                           evaluate ? fmt::format(", \"validation_loss\": {:.9g}", validation) : std::string(), wall())
+            << std::endl;
+    if (o.progress) {
+      const double per_epoch = (wall() - wall_before) / static_cast<double>(epoch + 1 - first_epoch);
+      const std::string line = fmt::format(
+          "epoch {}/{}  meta-loss {:.4g}  best validation {:.4g} (epoch {})  ETA {:.0f}s", epoch + 1, o.epochs, mean,
+          result.best_validation, result.best_epoch, per_epoch * static_cast<double>(o.epochs - epoch - 1));
+      if (terminal)
+        std::fprintf(stderr, "\r%s   ", line.c_str());
+      else if (evaluate)
+        std::fprintf(stderr, "%s\n", line.c_str());
+    }
+    if (evaluate) save_checkpoint(epoch + 1);
+  }
+  if (o.progress && terminal) std::fputc('\n', stderr);
+  result.epochs_done = epoch;
+  result.interrupted = epoch < o.epochs;
+  save_checkpoint(epoch);
+  save_best();
+  return result;
+}
+
+}  // namespace mg::optim::learned

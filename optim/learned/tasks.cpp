@@ -1,0 +1,186 @@
+// The task families of optimizers.md section 5.4.
+#include <map>
+#include <mutex>
+
+#include "../../core/check.hpp"
+#include "metagrad/core/ops.hpp"
+#include "metagrad/data/dataset.hpp"
+#include "metagrad/nn/functional.hpp"
+#include "metagrad/optim/learned/task.hpp"
+
+namespace mg::optim::learned {
+namespace {
+
+namespace F = nn::functional;
+
+std::uint64_t splitmix(std::uint64_t x) {
+  x += 0x9e3779b97f4a7c15ULL;
+  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
+  return x ^ (x >> 31);
+}
+
+// Disjoint seeds for the problems of each split.
+std::uint64_t problem_seed(const TaskOptions& options, Split split, std::uint64_t index) {
+  return splitmix(splitmix(splitmix(options.seed) ^ static_cast<std::uint64_t>(split)) + index);
+}
+
+// A mini-batch's generator: a function of the problem and the step.
+Generator batch_generator(std::uint64_t seed, std::int64_t step) {
+  return Generator(splitmix(seed ^ splitmix(static_cast<std::uint64_t>(step) + 1)));
+}
+
+// ||W theta - y||^2 for 128 problems at once, W 10x10 and y 10-d with iid
+// N(0, 1) (or U[0, 1)) entries; the loss is the mean over the problems.
+class QuadraticProblem : public Problem {
+ public:
+  QuadraticProblem(std::uint64_t seed, const TaskOptions& options) {
+    Generator g(seed);
+    const auto draw = [&](const Shape& shape) {
+      return options.sampling == "uniform" ? rand(shape, g, options.dtype) : randn(shape, g, options.dtype);
+    };
+    w_ = draw({kProblems, 10, 10});
+    y_ = draw({kProblems, 10, 1});
+    theta0_ = randn({kProblems, 10, 1}, g, options.dtype) * 0.01;
+  }
+  NamedParameters initial() const override { return {{"theta", theta0_.clone()}}; }
+  Tensor loss(const std::vector<Tensor>& params, std::int64_t) const override {
+    const Tensor r = matmul(w_, params[0]) - y_;
+    return sum(r * r) / static_cast<double>(kProblems);
+  }
+
+ private:
+  static constexpr std::int64_t kProblems = 128;
+  Tensor w_, y_, theta0_;
+};
+
+class QuadraticTask : public Task {
+ public:
+  explicit QuadraticTask(TaskOptions options) : options_(std::move(options)) {
+    MG_CHECK(options_.sampling == "gaussian" || options_.sampling == "uniform",
+             "task quadratic: sampling must be gaussian or uniform, not '{}'", options_.sampling);
+  }
+  std::string name() const override { return "quadratic"; }
+  std::unique_ptr<Problem> problem(Split split, std::uint64_t index) const override {
+    return std::make_unique<QuadraticProblem>(problem_seed(options_, split, index), options_);
+  }
+  LstmConfig lstm_config() const override { return {"none", 10, 1.0, 20}; }
+
+ private:
+  TaskOptions options_;
+};
+
+// A dataset held as one (N, features) float tensor /255 and its labels.
+struct Images {
+  Tensor inputs, labels;
+};
+
+std::shared_ptr<const Images> load_images(const std::string& kind, const std::string& dir, DType dtype) {
+  static std::mutex mutex;
+  static std::map<std::string, std::shared_ptr<const Images>> cache;
+  const std::string key = kind + "|" + dir + "|" + std::string(dtype_name(dtype));
+  std::lock_guard<std::mutex> lock(mutex);
+  if (auto it = cache.find(key); it != cache.end()) return it->second;
+  const auto dataset =
+      kind == "fashion-mnist" ? data::mnist_like(dir, true, "fashion-mnist") : data::cifar10(dir, true);
+  std::vector<Tensor> inputs;
+  std::vector<std::int64_t> labels;
+  for (std::int64_t i = 0; i < dataset->size(); ++i) {
+    const data::Example example = dataset->get(i);
+    inputs.push_back(example.input);
+    labels.push_back(example.label);
+  }
+  auto images = std::make_shared<Images>();
+  images->inputs = stack(inputs, 0).to(dtype);  // the readers give [0, 1]: pixels / 255
+  images->labels = Tensor::from_vector(labels, {static_cast<std::int64_t>(labels.size())});
+  cache[key] = images;
+  return images;
+}
+
+// A mini-batch of 128 drawn uniformly with replacement.
+std::pair<Tensor, Tensor> sample_batch(const Images& images, std::uint64_t seed, std::int64_t step) {
+  Generator g = batch_generator(seed, step);
+  const auto n = static_cast<double>(images.labels.numel());
+  const Tensor index = (rand({128}, g, DType::Float64) * n).to(DType::Int64);
+  return {index_select(images.inputs, 0, index), index_select(images.labels, 0, index)};
+}
+
+// Fully connected layers with the given widths; weights and biases N(0, 0.01^2).
+class MlpProblem : public Problem {
+ public:
+  MlpProblem(std::uint64_t seed, std::vector<std::int64_t> widths, std::string activation,
+             std::shared_ptr<const Images> images, DType dtype)
+      : seed_(seed),
+        widths_(std::move(widths)),
+        activation_(std::move(activation)),
+        images_(std::move(images)),
+        dtype_(dtype) {}
+
+  NamedParameters initial() const override {
+    Generator g(seed_);
+    NamedParameters params;
+    for (std::size_t l = 0; l + 1 < widths_.size(); ++l) {
+      const std::string layer = "fc" + std::to_string(l + 1);
+      params.emplace_back(layer + ".weight", randn({widths_[l + 1], widths_[l]}, g, dtype_) * 0.01);
+      params.emplace_back(layer + ".bias", randn({widths_[l + 1]}, g, dtype_) * 0.01);
+    }
+    return params;
+  }
+
+  Tensor loss(const std::vector<Tensor>& params, std::int64_t step) const override {
+    auto [h, labels] = sample_batch(*images_, seed_, step);
+    h = h.reshape({h.size(0), widths_.front()});
+    for (std::size_t l = 0; 2 * l < params.size(); ++l) {
+      h = F::linear(h, params[2 * l], params[2 * l + 1]);
+      if (2 * l + 2 < params.size()) h = activation_ == "relu" ? relu(h) : sigmoid(h);
+    }
+    return F::cross_entropy(h, labels);
+  }
+
+ private:
+  std::uint64_t seed_;
+  std::vector<std::int64_t> widths_;
+  std::string activation_;
+  std::shared_ptr<const Images> images_;
+  DType dtype_;
+};
+
+class MlpTask : public Task {
+ public:
+  MlpTask(std::string name, std::vector<std::int64_t> hidden, std::string activation, TaskOptions options)
+      : name_(std::move(name)), activation_(std::move(activation)), options_(std::move(options)) {
+    widths_ = {784};
+    widths_.insert(widths_.end(), hidden.begin(), hidden.end());
+    widths_.push_back(10);
+  }
+  std::string name() const override { return name_; }
+  std::unique_ptr<Problem> problem(Split split, std::uint64_t index) const override {
+    const std::string dir = options_.data_dir.empty() ? std::string(data::kFashionMnistDir) : options_.data_dir;
+    return std::make_unique<MlpProblem>(problem_seed(options_, split, index), widths_, activation_,
+                                        load_images("fashion-mnist", dir, options_.dtype), options_.dtype);
+  }
+  LstmConfig lstm_config() const override { return {"log_sign", 10, 0.1, 20}; }
+
+ private:
+  std::string name_, activation_;
+  std::vector<std::int64_t> widths_;
+  TaskOptions options_;
+};
+
+}  // namespace
+
+std::vector<std::string> available_tasks() { return {"quadratic", "mlp", "mlp-relu", "mlp-40", "mlp-2layer"}; }
+
+std::unique_ptr<Task> make_task(const std::string& name, const TaskOptions& options) {
+  if (name == "quadratic") return std::make_unique<QuadraticTask>(options);
+  if (name == "mlp") return std::make_unique<MlpTask>(name, std::vector<std::int64_t>{20}, "sigmoid", options);
+  if (name == "mlp-relu") return std::make_unique<MlpTask>(name, std::vector<std::int64_t>{20}, "relu", options);
+  if (name == "mlp-40") return std::make_unique<MlpTask>(name, std::vector<std::int64_t>{40}, "sigmoid", options);
+  if (name == "mlp-2layer")
+    return std::make_unique<MlpTask>(name, std::vector<std::int64_t>{20, 20}, "sigmoid", options);
+  std::string names;
+  for (const auto& n : available_tasks()) names += (names.empty() ? "" : ", ") + n;
+  throw Error(fmt::format("unknown task '{}'; available: {}", name, names));
+}
+
+}  // namespace mg::optim::learned

@@ -1,0 +1,271 @@
+// The learned LSTM optimizer and meta-training (optimizers.md section 5;
+// the lstm identities of 9.3 and golden values of 9.4) against
+// fixtures/generate_lstm_fixtures.py (torch.nn.LSTMCell in float64).
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+
+#include "../support/testing.hpp"
+#include "problems.hpp"
+
+namespace {
+
+using mg::Tensor;
+namespace learned = mg::optim::learned;
+constexpr auto f64 = mg::DType::Float64;
+
+learned::LstmConfig config_of(const nlohmann::json& entry) {
+  learned::LstmConfig c;
+  c.preprocess = entry["preprocess"];
+  c.p = entry["p"];
+  c.scale = entry["scale"];
+  return c;
+}
+
+Tensor values(const std::vector<double>& v) { return Tensor::from_vector(v, {static_cast<std::int64_t>(v.size())}); }
+
+// The toy problem of section 9.1 as a meta-training problem.
+class Toy : public learned::Problem {
+ public:
+  mg::optim::NamedParameters initial() const override { return {{"x", values({0.5, -1, 2, 0})}}; }
+  Tensor loss(const std::vector<Tensor>& p, std::int64_t) const override {
+    return mg::sum(0.5 * a_ * p[0] * p[0] + b_ * p[0]);
+  }
+  Tensor gradient(const Tensor& x) const { return a_ * x + b_; }
+
+ private:
+  Tensor a_ = values({1, 4, 0.25, 2}), b_ = values({0.3, -0.2, 0.1, -1});
+};
+
+// A task that only supplies the LSTM's configuration.
+class ConfigTask : public learned::Task {
+ public:
+  explicit ConfigTask(learned::LstmConfig config) : config_(std::move(config)) {}
+  std::string name() const override { return "toy"; }
+  std::unique_ptr<learned::Problem> problem(learned::Split, std::uint64_t) const override {
+    return std::make_unique<Toy>();
+  }
+  learned::LstmConfig lstm_config() const override { return config_; }
+
+ private:
+  learned::LstmConfig config_;
+};
+
+// A learned LSTM holding the formula weights, in float64.
+std::unique_ptr<learned::LearnedOptimizer> formula_lstm(const learned::LstmConfig& config) {
+  auto lstm = learned::make_learned_lstm(ConfigTask(config), 0, f64);
+  mg::NoGradGuard no_grad;
+  lstm->meta_parameters()[0].second.copy_(learned::formula_weights(config, f64));
+  return lstm;
+}
+
+}  // namespace
+
+TEST_CASE("lstm preprocessing matches its golden values (section 5.1)") {
+  const auto fixture = mg::testing::load_fixture("optim/fixtures/lstm.json");
+  for (const auto& entry : fixture["preprocess"]) {
+    learned::LstmConfig config;
+    config.p = entry["p"];
+    const Tensor features = learned::preprocess(values(entry["g"].get<std::vector<double>>()), config);
+    std::vector<double> expected;
+    for (const auto& pair : entry["features"])
+      for (double v : pair) expected.push_back(v);
+    mg::testing::check_close(features.to_vector<double>(), expected, 1e-14, 1e-15, "preprocess");
+  }
+  // The spec's own table (p = 10).
+  learned::LstmConfig config;
+  const auto f = learned::preprocess(values({1, -0.5, 1e-3, -1e-5, 1e-6, 0}), config).to_vector<double>();
+  mg::testing::check_close(f, {0, 1, -0.0693147181, -1, -0.6907755279, 1, -1, -0.2202646579, -1, 0.0220264658, -1, 0},
+                           0, 1e-10, "golden features");
+}
+
+TEST_CASE("lstm steps equal two torch LSTMCells and a Linear, in both preprocess modes") {
+  const auto fixture = mg::testing::load_fixture("optim/fixtures/lstm.json");
+  for (const auto& entry : fixture["steps"]) {
+    const learned::LstmConfig config = config_of(entry);
+    CAPTURE(config.preprocess);
+    CHECK(config.parameter_count() == entry["P"].get<std::int64_t>());
+    const Tensor phi = learned::formula_weights(config, f64);
+    learned::LstmCoordinateState state;
+    for (std::size_t t = 0; t < entry["grads"].size(); ++t) {
+      const auto& record = entry["records"][t];
+      auto [delta, next] = learned::lstm_step(phi, config, values(entry["grads"][t]), state);
+      mg::testing::check_close(delta.to_vector<double>(), record["delta"], 1e-12, 1e-14, "delta");
+      mg::testing::check_close(next.h1.to_vector<double>(), record["h1"], 1e-12, 1e-14, "h1");
+      mg::testing::check_close(next.c1.to_vector<double>(), record["c1"], 1e-12, 1e-14, "c1");
+      mg::testing::check_close(next.h2.to_vector<double>(), record["h2"], 1e-12, 1e-14, "h2");
+      mg::testing::check_close(next.c2.to_vector<double>(), record["c2"], 1e-12, 1e-14, "c2");
+      state = next;
+    }
+  }
+}
+
+TEST_CASE("the lstm optimizer's trajectory on toy (section 9.4 golden values)") {
+  const auto fixture = mg::testing::load_fixture("optim/fixtures/lstm.json");
+  const std::vector<std::vector<double>> golden = {{0.5371568992, -0.9666331579, 2.0372573818, 0.0338695716},
+                                                   {0.4763130221, -1.1023118051, 1.9736383981, -0.0505460222}};
+  for (std::size_t i = 0; i < 2; ++i) {
+    const auto& entry = fixture["trajectory"][i];
+    const std::string spec = entry["spec"];
+    CAPTURE(spec);
+    const auto rows = mg::testing::trajectory(spec, "toy", 3);
+    for (std::size_t t = 0; t < rows.size(); ++t) mg::testing::check_close(rows[t], entry["rows"][t], 0, 1e-12, spec);
+    mg::testing::check_close(rows.back(), golden[i], 0, 1e-10, spec);
+  }
+}
+
+TEST_CASE("meta-gradients match torch, first- and second-order; the modes differ") {
+  const auto fixture = mg::testing::load_fixture("optim/fixtures/lstm.json");
+  for (const auto& entry : fixture["meta_gradients"]) {
+    const learned::LstmConfig config = config_of(entry);
+    const std::int64_t k = entry["K"];
+    std::vector<double> first, second;
+    for (const auto& [mode, name] : {std::pair{learned::MetaMode::FirstOrder, "first_order"},
+                                     std::pair{learned::MetaMode::SecondOrder, "second_order"}}) {
+      CAPTURE(name);
+      auto lstm = formula_lstm(config);
+      learned::TruncatedBptt estimator(mode, k, k);
+      int unrolls = 0;
+      estimator.run(Toy(), *lstm, [&](const learned::TruncatedBptt::Unroll& unroll) {
+        ++unrolls;
+        CHECK(unroll.meta_loss == doctest::Approx(entry[name]["loss"].get<double>()).epsilon(1e-13));
+        const auto grad = unroll.meta_gradients[0].to_vector<double>();
+        mg::testing::check_close(grad, entry[name]["grad"], 1e-9, 1e-11, name);
+        (mode == learned::MetaMode::FirstOrder ? first : second) = grad;
+      });
+      CHECK(unrolls == 1);
+    }
+    double apart = 0;
+    for (std::size_t i = 0; i < first.size(); ++i) apart = std::max(apart, std::abs(first[i] - second[i]));
+    CHECK(apart > 1e-5);
+  }
+}
+
+TEST_CASE("meta-gradients equal finite differences (second order: of the meta-loss; first: gradients frozen)") {
+  const learned::LstmConfig config;  // log_sign, p = 10, scale 0.1
+  const Toy toy;
+  const std::int64_t k = 3;
+  const Tensor phi0 = learned::formula_weights(config, f64);
+  // The meta-loss of a K-step unroll; `frozen` replaces the optimizee
+  // gradients by fixed values (first-order mode's linearisation).
+  const auto meta_loss = [&](const Tensor& phi, const std::vector<Tensor>* frozen, std::vector<Tensor>* seen) {
+    Tensor x = toy.initial()[0].second;
+    learned::LstmCoordinateState state;
+    double total = 0;
+    for (std::int64_t t = 0; t < k; ++t) {
+      const Tensor g = frozen ? (*frozen)[static_cast<std::size_t>(t)] : toy.gradient(x);
+      if (seen) seen->push_back(g);
+      auto [delta, next] = learned::lstm_step(phi, config, g, state);
+      state = next;
+      x = x + delta;
+      total += toy.loss({x}, t + 1).item<double>();
+    }
+    return total;
+  };
+  std::vector<Tensor> gradients_seen;
+  meta_loss(phi0, nullptr, &gradients_seen);
+  for (const auto mode : {learned::MetaMode::FirstOrder, learned::MetaMode::SecondOrder}) {
+    CAPTURE(mode == learned::MetaMode::FirstOrder);
+    auto lstm = formula_lstm(config);
+    std::vector<double> analytic;
+    learned::TruncatedBptt(mode, k, k).run(toy, *lstm, [&](const learned::TruncatedBptt::Unroll& unroll) {
+      analytic = unroll.meta_gradients[0].to_vector<double>();
+    });
+    const std::vector<Tensor>* frozen = mode == learned::MetaMode::FirstOrder ? &gradients_seen : nullptr;
+    const double eps = 1e-6;
+    for (std::int64_t i : {0L, 7L, 160L, 1850L, 3460L, 5299L, 5300L}) {
+      std::vector<double> plus = phi0.to_vector<double>(), minus = plus;
+      plus[static_cast<std::size_t>(i)] += eps;
+      minus[static_cast<std::size_t>(i)] -= eps;
+      const double numeric =
+          (meta_loss(values(plus), frozen, nullptr) - meta_loss(values(minus), frozen, nullptr)) / (2 * eps);
+      CAPTURE(i);
+      CHECK(analytic[static_cast<std::size_t>(i)] == doctest::Approx(numeric).epsilon(1e-6).scale(1e-3));
+    }
+  }
+}
+
+TEST_CASE("the optimizer's trajectory equals the meta-training unroll's forward pass") {
+  for (const std::string preprocess : {"log_sign", "none"}) {
+    learned::LstmConfig config;
+    config.preprocess = preprocess;
+    auto lstm = formula_lstm(config);
+    const Toy toy;
+    const auto losses = learned::run_optimizer(
+        toy, [&](const mg::optim::NamedParameters& params) { return lstm->make(params); }, 6);
+    std::vector<double> unrolled;
+    learned::TruncatedBptt(learned::MetaMode::FirstOrder, 6, 3).run(toy, *lstm, [&](const auto& unroll) {
+      unrolled.push_back(unroll.meta_loss);
+    });
+    REQUIRE(unrolled.size() == 2);
+    CHECK(unrolled[0] == doctest::Approx(losses[1] + losses[2] + losses[3]).epsilon(1e-13));
+    CHECK(unrolled[1] == doctest::Approx(losses[4] + losses[5] + losses[6]).epsilon(1e-13));
+  }
+}
+
+TEST_CASE("lstm weight files: round trip, and wrong lengths or bad numbers are clear errors") {
+  const auto dir = std::filesystem::temp_directory_path() / "metagrad-lstm-weights";
+  std::filesystem::create_directories(dir);
+  const learned::LstmConfig config;
+  const std::string path = (dir / "w.json").string();
+  const Tensor phi = learned::formula_weights(config, f64) * 1.5;
+  learned::save_weights(path, phi);
+  CHECK(learned::load_weights(path, config, f64).to_vector<double>() == phi.to_vector<double>());
+  mg::optim::NamedParameters x{{"x", values({1, 2}).requires_grad_()}};
+  CHECK_NOTHROW(mg::optim::make("lstm(weights=" + path + ")", x));
+  CHECK_THROWS_WITH_AS(mg::optim::make("lstm(weights=" + path + ", preprocess=none)", x),
+                       doctest::Contains("has 5301 numbers, expected 5221"), mg::Error);
+  std::ofstream(dir / "bad.json") << "[1, 2, \"three\"]";
+  CHECK_THROWS_WITH_AS(mg::optim::make("lstm(weights=" + (dir / "bad.json").string() + ")", x),
+                       doctest::Contains("has 3 numbers, expected 5301"), mg::Error);
+  std::ofstream(dir / "corrupt.json") << "[1, 2,";
+  CHECK_THROWS_WITH_AS(mg::optim::make("lstm(weights=" + (dir / "corrupt.json").string() + ")", x),
+                       doctest::Contains("is not valid JSON"), mg::Error);
+  CHECK_THROWS_WITH_AS(mg::optim::make("lstm(weights=/nonexistent.json)", x),
+                       doctest::Contains("cannot read weight file '/nonexistent.json'"), mg::Error);
+  CHECK_THROWS_WITH_AS(mg::optim::make("lstm(preprocess=log_sign)", x), doctest::Contains("key 'weights' is required"),
+                       mg::Error);
+}
+
+TEST_CASE("meta-training learns on quadratics and resumes bit for bit") {
+  // A tiny budget: the learned optimizer must improve on its initialisation,
+  // and a run stopped halfway must end where the uninterrupted one does.
+  const auto dir = std::filesystem::temp_directory_path() / "metagrad-meta-train";
+  std::filesystem::remove_all(dir);
+  learned::TaskOptions options;
+  auto task = learned::make_task("quadratic", options);
+  task->steps = 20;
+  task->unroll = 10;
+  learned::MetaTrainOptions o;
+  o.epochs = 40;
+  o.eval_every = 20;
+  o.validation_problems = 4;
+  o.meta_optimizer = "adam(lr=3e-3)";
+  o.progress = false;
+  std::atomic<bool> never{false};
+  const auto run = [&](const std::string& out, std::int64_t epochs, bool resume) {
+    auto lstm = learned::make_learned_lstm(*task, 1);
+    auto opts = o;
+    opts.out_dir = (dir / out).string();
+    opts.epochs = epochs;
+    opts.resume = resume;
+    const auto result = learned::meta_train(*task, *lstm, opts, never);
+    return std::pair{result, lstm->meta_parameters()[0].second.to_vector<double>()};
+  };
+  const auto [straight, weights] = run("straight", 40, false);
+  run("split", 20, false);
+  const auto [resumed, resumed_weights] = run("split", 40, true);
+  CHECK(resumed_weights == weights);
+  CHECK(resumed.best_validation == straight.best_validation);
+  CHECK(std::filesystem::exists(dir / "straight" / "optimizer.json"));
+  // The saved weights drive the registry optimizer.
+  const std::string spec =
+      "lstm(weights=" + (dir / "straight" / "optimizer.json").string() + ", preprocess=none, scale=1)";
+  auto problem = task->problem(learned::Split::Test, 0);
+  const auto losses = learned::run_optimizer(
+      *problem, [&](const mg::optim::NamedParameters& params) { return mg::optim::make(spec, params); }, 20);
+  CHECK(losses.back() < losses.front());
+  // A corrupt checkpoint is a clear error.
+  std::ofstream(dir / "split" / "meta-checkpoint.mgt", std::ios::trunc) << "garbage";
+  CHECK_THROWS_AS(run("split", 40, true), mg::Error);
+}
