@@ -42,34 +42,29 @@ struct Row {
   }
 };
 
-// The learned optimizer's spec: the task's preprocessing and scale.
-std::string learned_spec(const learned::Task& task, const std::string& weights) {
-  const learned::LstmConfig c = task.lstm_config();
-  return fmt::format("lstm(weights={}, preprocess={}, p={}, scale={}, hidden={})", weights, c.preprocess, c.p, c.scale,
-                     c.hidden);
-}
-
 // The claim of section 5.6 for this task, decided on the test means.
 std::string verdict(const std::string& task, const std::vector<Row>& rows, std::int64_t steps) {
-  const Row& lstm = rows.front();
+  const Row& ours_row = rows.front();
   const auto best_baseline = [&](std::int64_t step) {
     double best = INFINITY;
     for (std::size_t i = 1; i < rows.size(); ++i) best = std::min(best, rows[i].mean_at(step));
     return best;
   };
   const std::int64_t at = std::min<std::int64_t>(100, steps);
-  const double ours = lstm.mean_at(at), theirs = best_baseline(at);
+  const double ours = ours_row.mean_at(at), theirs = best_baseline(at);
   if (task == "mlp-relu")
     return fmt::format(
-        "verdict: {} (paper: the LSTM fails with ReLU; at step {} it has {:.4g}, the best baseline {:.4g})",
+        "verdict: {} (paper: the learned optimizer fails with ReLU; at step {} it has {:.4g}, the best baseline "
+        "{:.4g})",
         ours > theirs ? "reproduced" : "not reproduced", at, ours, theirs);
   bool holds = ours < theirs;
-  std::string detail = fmt::format("at step {} the LSTM has {:.4g}, the best tuned baseline {:.4g}", at, ours, theirs);
+  std::string detail =
+      fmt::format("at step {} the learned optimizer has {:.4g}, the best tuned baseline {:.4g}", at, ours, theirs);
   if (steps >= 200) {
-    holds = holds && lstm.mean_at(200) < best_baseline(200);
-    detail += fmt::format("; at step 200 {:.4g} against {:.4g}", lstm.mean_at(200), best_baseline(200));
+    holds = holds && ours_row.mean_at(200) < best_baseline(200);
+    detail += fmt::format("; at step 200 {:.4g} against {:.4g}", ours_row.mean_at(200), best_baseline(200));
   }
-  return fmt::format("verdict: {} (claim: the LSTM is below every tuned baseline; {})",
+  return fmt::format("verdict: {} (claim: the learned optimizer is below every tuned baseline; {})",
                      holds ? "reproduced" : "not reproduced", detail);
 }
 
@@ -80,13 +75,13 @@ void run(const Options& o) {
   task_options.seed = o.seed;
   auto task = learned::make_task(o.task, task_options);
   std::vector<Row> rows;
-  const std::string spec = learned_spec(*task, o.weights);
-  const auto learned_factory = [&](const optim::NamedParameters& params) { return optim::make(spec, params); };
-  learned_factory({{"probe", zeros({1}).requires_grad_()}});  // a bad weight file fails before any work
+  const auto learned_factory = learned::load_learned(o.weights, *task);
+  const auto probe = task->problem(learned::Split::Test, 0)->initial();
+  learned_factory(probe);  // a bad file fails before any work
   std::filesystem::create_directories(o.out);
   std::fprintf(stderr, "learned optimizer on %lld test problems\n", static_cast<long long>(o.test_problems));
-  rows.push_back(
-      {"lstm", spec, learned::loss_curves(*task, learned_factory, learned::Split::Test, o.test_problems, o.steps)});
+  rows.push_back({"learned", o.weights,
+                  learned::loss_curves(*task, learned_factory, learned::Split::Test, o.test_problems, o.steps)});
   std::string tuning = "| baseline | lr | validation loss at the last step |\n|---|---|---|\n";
   for (const auto& baseline : learned::paper2_baselines()) {
     std::fprintf(stderr, "tuning %s's lr on %lld validation problems\n", baseline.name.c_str(),
@@ -136,7 +131,8 @@ void add_meta_eval_command(CLI::App& app) {
   auto* cmd = app.add_subcommand("meta-eval", "Evaluate a learned optimizer against tuned baselines");
   cmd->add_option("--task", o->task, "quadratic, mlp, mlp-relu, mlp-40 or mlp-2layer")
       ->check(CLI::IsMember(optim::learned::available_tasks()));
-  cmd->add_option("--learned", o->weights, "Weight file of the learned LSTM (meta-train's optimizer.json)")->required();
+  cmd->add_option("--learned", o->weights, "meta-train's optimizer.json (LSTM weights or learned hyperparameters)")
+      ->required();
   cmd->add_option("--steps", o->steps, "Optimizee steps")->check(CLI::Range(1, 1000000));
   cmd->add_option("--test-problems", o->test_problems, "Fresh test problems")->check(CLI::Range(1, 100000));
   cmd->add_option("--validation-problems", o->validation_problems, "Problems the baselines' lr is tuned on")

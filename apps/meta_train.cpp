@@ -23,7 +23,6 @@ struct Options {
 
 void run(Options o) {
   if (o.threads > 0) set_num_threads(o.threads);
-  if (o.learned != "lstm") throw Error("--learned must be lstm, not '" + o.learned + "'");
   optim::learned::TaskOptions task_options;
   task_options.data_dir = o.data_dir;
   task_options.seed = o.seed;
@@ -32,7 +31,7 @@ void run(Options o) {
   task->steps = o.steps;
   task->unroll = o.unroll;
   o.train.mode = optim::learned::meta_mode(o.mode);
-  auto learned = optim::learned::make_learned_lstm(*task, o.seed);
+  auto learned = optim::learned::make_learned(o.learned, *task, o.seed);
   interrupted.store(false);
   std::signal(SIGINT, on_meta_interrupt);
   const auto result = optim::learned::meta_train(*task, *learned, o.train, interrupted);
@@ -53,7 +52,8 @@ void add_meta_train_command(CLI::App& app) {
   auto* cmd = app.add_subcommand("meta-train", "Meta-train a learned optimizer on a task family");
   cmd->add_option("--task", o->task, "quadratic, mlp, mlp-relu, mlp-40 or mlp-2layer")
       ->check(CLI::IsMember(optim::learned::available_tasks()));
-  cmd->add_option("--learned", o->learned, "The learned optimizer family (lstm)")->check(CLI::IsMember({"lstm"}));
+  cmd->add_option("--learned", o->learned,
+                  "lstm, or hparams(SPEC): per-tensor learned learning rates of any registry optimizer");
   cmd->add_option("--mode", o->mode, "Meta-gradients: first_order (optimizee gradients detached) or second_order")
       ->check(CLI::IsMember({"first_order", "second_order"}));
   cmd->add_option("--epochs", o->train.epochs, "Meta-training epochs (one fresh problem each)")

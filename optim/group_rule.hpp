@@ -12,8 +12,8 @@ namespace mg::optim {
 // differentiable_step, or the group's number. Coefficients are computed in
 // float64 and rounded to the parameters' dtype once (as_dtype), as the
 // fused rules do.
-inline Tensor hyper_tensor(const StepContext& context, const Slot& slot, const std::string& key) {
-  if (auto it = context.overrides->find(key); it != context.overrides->end()) return it->second.to(DType::Float64);
+inline Tensor hyper_tensor(const Slot& slot, const std::string& key) {
+  if (auto it = slot.overrides->find(key); it != slot.overrides->end()) return it->second.to(DType::Float64);
   return scalar_tensor(slot.group->number(key), DType::Float64);
 }
 

@@ -49,7 +49,7 @@ class IfShampoo : public Optimizer {
     if (context.slots.empty()) return {};
     const bool update_factors = update_now(context);
     std::vector<Tensor> updated;
-    for (const Slot& slot : context.slots) updated.push_back(step_one(context, slot, update_factors));
+    for (const Slot& slot : context.slots) updated.push_back(step_one(slot, update_factors));
     return updated;
   }
 
@@ -89,7 +89,7 @@ class IfShampoo : public Optimizer {
     return now;
   }
 
-  Tensor step_one(const StepContext& context, const Slot& slot, bool update_factors) const {
+  Tensor step_one(const Slot& slot, bool update_factors) const {
     const ParamGroup& group = *slot.group;
     const DType dtype = slot.param.dtype();
     const Shape dims = factor_dims(slot.param);
@@ -102,7 +102,7 @@ class IfShampoo : public Optimizer {
         tensors[factor_name("K", n)] = eye(dims[n], dtype);
         tensors[factor_name("mK", n)] = zeros({dims[n], dims[n]}, dtype);
       }
-    if (update_factors) update_factor_matrices(context, slot, grad, dims, dense);
+    if (update_factors) update_factor_matrices(slot, grad, dims, dense);
     std::vector<Tensor> preconditioners(dims.size());
     for (std::size_t n = 0; n < dims.size(); ++n)
       if (dense(n)) {
@@ -111,18 +111,17 @@ class IfShampoo : public Optimizer {
       }
     Tensor p = mode_products(grad, preconditioners).reshape(slot.param.shape());
     if (group.number("weight_decay") != 0)
-      p = p + as_dtype(hyper_tensor(context, slot, "weight_decay"), p) * slot.param;  // post-preconditioning
+      p = p + as_dtype(hyper_tensor(slot, "weight_decay"), p) * slot.param;  // post-preconditioning
     if (group.number("momentum") != 0) {
       auto buffer = tensors.find("momentum_buffer");
-      p = buffer == tensors.end() ? p : as_dtype(hyper_tensor(context, slot, "momentum"), p) * buffer->second + p;
+      p = buffer == tensors.end() ? p : as_dtype(hyper_tensor(slot, "momentum"), p) * buffer->second + p;
       tensors["momentum_buffer"] = p;
     }
-    return slot.param - as_dtype(hyper_tensor(context, slot, "lr"), p) * p;
+    return slot.param - as_dtype(hyper_tensor(slot, "lr"), p) * p;
   }
 
   template <class Dense>
-  void update_factor_matrices(const StepContext& context, const Slot& slot, const Tensor& grad, const Shape& dims,
-                              const Dense& dense) const {
+  void update_factor_matrices(const Slot& slot, const Tensor& grad, const Shape& dims, const Dense& dense) const {
     const ParamGroup& group = *slot.group;
     auto& tensors = slot.state->tensors;
     const DType dtype = grad.dtype();
@@ -146,12 +145,12 @@ class IfShampoo : public Optimizer {
       }
     }
     const Tensor y = mode_products(grad * skipped_scale, transposed);
-    const Tensor damping = as_dtype(hyper_tensor(context, slot, "damping") * (0.5 * total), y);
-    const Tensor a2 = as_dtype(hyper_tensor(context, slot, "riemannian_momentum"), y);
+    const Tensor damping = as_dtype(hyper_tensor(slot, "damping") * (0.5 * total), y);
+    const Tensor a2 = as_dtype(hyper_tensor(slot, "riemannian_momentum"), y);
     double discount = 1;
     for (const char* fragment : {"norm", "proj", "bias"})
       if (slot.name->find(fragment) != std::string::npos) discount = group.number("lr_cov_discount");
-    const Tensor lr_cov = as_dtype(hyper_tensor(context, slot, "lr_cov") * discount, y);
+    const Tensor lr_cov = as_dtype(hyper_tensor(slot, "lr_cov") * discount, y);
     std::vector<Tensor> next(order);
     for (std::size_t n = 0; n < order; ++n) {
       if (!dense(n)) continue;

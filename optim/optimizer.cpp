@@ -102,7 +102,7 @@ Tensor Optimizer::step(const Closure& closure) {
   std::vector<GroupView> views;
   views.reserve(groups_.size());
   for (const auto& group : groups_) views.emplace_back(group);
-  StepContext context{{}, &global_, &no_overrides(), false, {}};
+  StepContext context{{}, &global_, false, {}};
   for (std::size_t g = 0; g < groups_.size(); ++g) {
     for (auto& [name, p] : groups_[g].params) {
       const Tensor grad = p.grad();
@@ -111,7 +111,7 @@ Tensor Optimizer::step(const Closure& closure) {
                mg::to_string(grad.shape()), mg::to_string(p.shape()));
       ParamState& state = state_[name];
       ++state.step;
-      context.slots.push_back({&name, &views[g].for_param(name), p, grad, &state});
+      context.slots.push_back({&name, &views[g].for_param(name), p, grad, &state, &no_overrides()});
     }
   }
   // Stages: move the parameters to the points, re-run the closure (which
@@ -151,7 +151,20 @@ std::vector<Tensor> Optimizer::differentiable_step(const std::vector<Tensor>& pa
   std::vector<GroupView> views;
   views.reserve(groups_.size());
   for (const auto& group : groups_) views.emplace_back(group);
-  StepContext context{{}, &differentiable_global_, &hyper, true, {}};
+  StepContext context{{}, &differentiable_global_, true, {}};
+  // Each parameter's overrides: "key" for all, "key@name" for one.
+  std::map<std::string, std::map<std::string, Tensor>> per_parameter;
+  for (const auto& group : groups_)
+    for (const auto& [name, registered] : group.params) {
+      auto& overrides = per_parameter[name];
+      for (const auto& [key, value] : hyper)
+        if (key.find('@') == std::string::npos) overrides.emplace(key, value);
+      for (const auto& [key, value] : hyper) {
+        const std::size_t at = key.find('@');
+        if (at != std::string::npos && key.compare(at + 1, std::string::npos, name) == 0)
+          overrides[key.substr(0, at)] = value;
+      }
+    }
   std::vector<std::size_t> index;  // of each slot in `params`
   std::size_t i = 0;
   for (std::size_t g = 0; g < groups_.size(); ++g) {
@@ -162,7 +175,7 @@ std::vector<Tensor> Optimizer::differentiable_step(const std::vector<Tensor>& pa
       if (grads[i].defined()) {
         ParamState& state = differentiable_state_[name];
         ++state.step;
-        context.slots.push_back({&name, &views[g].for_param(name), p, grads[i], &state});
+        context.slots.push_back({&name, &views[g].for_param(name), p, grads[i], &state, &per_parameter.at(name)});
         index.push_back(i);
       }
       ++i;
@@ -197,7 +210,7 @@ std::vector<Tensor> Optimizer::step_all(StepContext& context) {
   std::vector<Tensor> updated;
   for (auto& slot : context.slots) {
     if (context.differentiable) {
-      updated.push_back(update_differentiable(*slot.group, *context.overrides, slot.param, slot.grad, *slot.state));
+      updated.push_back(update_differentiable(*slot.group, *slot.overrides, slot.param, slot.grad, *slot.state));
     } else {
       update(*slot.group, slot.param, slot.grad, *slot.state);
       updated.push_back(slot.param);

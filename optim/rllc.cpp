@@ -123,7 +123,7 @@ class Rllc : public Optimizer {
     if (context.slots.empty()) return {};
     const ParamGroup& first = *context.slots.front().group;
     std::vector<Tensor> grads;
-    for (const Slot& slot : context.slots) grads.push_back(decayed(context, slot));
+    for (const Slot& slot : context.slots) grads.push_back(decayed(slot));
     if (global_) {
       auto law = context.global->find("law");
       if (law == context.global->end()) {
@@ -132,7 +132,7 @@ class Rllc : public Optimizer {
         Tensor gram = zeros({memory_.k, memory_.k}, f64), r = zeros({memory_.k, 1}, f64);
         for (std::size_t i = 0; i < context.slots.size(); ++i)
           accumulate(context.slots[i].state->tensors.at("memory"), grads[i], gram, r);
-        law->second = law->second + hyper_tensor(context, context.slots.front(), "law_lr") * correction(first, gram, r);
+        law->second = law->second + hyper_tensor(context.slots.front(), "law_lr") * correction(first, gram, r);
       }
     }
     std::vector<Tensor> updated;
@@ -155,10 +155,10 @@ class Rllc : public Optimizer {
   Tensor initial_law() const { return matrix(memory_.law_init, memory_.k, 1); }
 
   // The gradient as a (1, n) row, with coupled weight decay.
-  static Tensor decayed(const StepContext& context, const Slot& slot) {
+  static Tensor decayed(const Slot& slot) {
     Tensor g = slot.grad.reshape({1, slot.param.numel()});
     if (slot.group->number("weight_decay") != 0)
-      g = g + as_dtype(hyper_tensor(context, slot, "weight_decay"), g) * slot.param.reshape({1, slot.param.numel()});
+      g = g + as_dtype(hyper_tensor(slot, "weight_decay"), g) * slot.param.reshape({1, slot.param.numel()});
     return g;
   }
 
@@ -191,7 +191,7 @@ class Rllc : public Optimizer {
       } else {
         Tensor gram = zeros({memory_.k, memory_.k}, f64), r = zeros({memory_.k, 1}, f64);
         accumulate(tensors.at("memory"), g, gram, r);
-        law = it->second + hyper_tensor(context, slot, "law_lr") * correction(*slot.group, gram, r);
+        law = it->second + hyper_tensor(slot, "law_lr") * correction(*slot.group, gram, r);
       }
       tensors["law"] = law;
     }
@@ -201,7 +201,7 @@ class Rllc : public Optimizer {
     if (memory != tensors.end()) m = matmul(propagator_t_.to(slot.param.dtype()), memory->second) + m;
     tensors["memory"] = m;
     const Tensor direction = matmul(law.t().to(slot.param.dtype()), m).reshape(slot.param.shape());
-    return slot.param - as_dtype(hyper_tensor(context, slot, "lr"), slot.param) * direction;
+    return slot.param - as_dtype(hyper_tensor(slot, "lr"), slot.param) * direction;
   }
 
   Memory memory_;

@@ -27,7 +27,7 @@ std::vector<Tensor> with_decay(const StepContext& context, std::vector<Tensor> g
   for (std::size_t i = 0; i < grads.size(); ++i) {
     const Slot& slot = context.slots[i];
     if (slot.group->number("weight_decay") != 0)
-      grads[i] = grads[i] + as_dtype(hyper_tensor(context, slot, "weight_decay"), points[i]) * points[i];
+      grads[i] = grads[i] + as_dtype(hyper_tensor(slot, "weight_decay"), points[i]) * points[i];
   }
   return grads;
 }
@@ -40,7 +40,7 @@ std::vector<Tensor> runge_kutta_step(StepContext& context, const Tableau& tablea
   std::vector<Tensor> first;
   for (const Slot& slot : context.slots) {
     theta.push_back(current_value(context, slot));
-    h.push_back(hyper_tensor(context, slot, "lr"));
+    h.push_back(hyper_tensor(slot, "lr"));
     first.push_back(context.differentiable ? slot.grad : slot.grad.detach().clone());
   }
   std::vector<Tensor> k = with_decay(context, first, theta);

@@ -9,6 +9,7 @@
 
 #include "../../core/check.hpp"
 #include "../rule.hpp"
+#include "json_file.hpp"
 #include "metagrad/core/autograd/grad_mode.hpp"
 #include "metagrad/nn/serialize.hpp"
 #include "metagrad/optim/registry.hpp"
@@ -127,17 +128,7 @@ Tensor load_weights(const std::string& path, const LstmConfig& config, DType dty
   return Tensor::from_vector(values, {config.parameter_count()}).to(dtype);
 }
 
-void save_weights(const std::string& path, const Tensor& phi) {
-  nlohmann::json list = phi.to_vector<double>();
-  const std::string temporary = path + ".tmp";
-  {
-    std::ofstream out(temporary);
-    MG_CHECK(out.good(), "lstm: cannot write weight file '{}'", path);
-    out << list.dump() << '\n';
-    MG_CHECK(out.good(), "lstm: writing weight file '{}' failed", path);
-  }
-  std::filesystem::rename(temporary, path);
-}
+void save_weights(const std::string& path, const Tensor& phi) { write_json(path, phi.to_vector<double>()); }
 
 namespace {
 

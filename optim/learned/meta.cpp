@@ -10,12 +10,14 @@
 #include <map>
 
 #include "../../core/check.hpp"
+#include "json_file.hpp"
 #include "metagrad/core/autograd/engine.hpp"
 #include "metagrad/core/autograd/grad_mode.hpp"
 #include "metagrad/core/generator.hpp"
 #include "metagrad/core/ops.hpp"
 #include "metagrad/nn/serialize.hpp"
 #include "metagrad/optim/registry.hpp"
+#include "metagrad/optim/spec.hpp"
 
 namespace mg::optim::learned {
 namespace {
@@ -58,10 +60,102 @@ void require_finite(double loss, std::int64_t step) {
   MG_CHECK(std::isfinite(loss), "meta-training diverged: the optimizee loss is {} at step {}", loss, step);
 }
 
+// Per-tensor log learning rates of a registry optimizer. Each parameter gets
+// its own group, so that plain step() sees its own lr as a number.
+class LearnedHyperparameters : public LearnedOptimizer {
+ public:
+  LearnedHyperparameters(const Task& task, std::string spec) : spec_(std::move(spec)) {
+    const ParsedSpec parsed = parse_spec(spec_);
+    const Values defaults = resolve(info(parsed.name).schema, parsed.arguments, "optimizer " + parsed.name);
+    MG_CHECK(defaults.count("lr"), "hparams: optimizer '{}' has no lr to learn", parsed.name);
+    const double lr = std::get<double>(defaults.at("lr"));
+    MG_CHECK(lr > 0, "hparams: the starting lr must be positive, got {}", lr);
+    for (const auto& [name, t] : task.problem(Split::Train, 0)->initial())
+      meta_.emplace_back(name, scalar_tensor(std::log(lr), DType::Float64).requires_grad_());
+  }
+  std::string name() const override { return "hparams(" + spec_ + ")"; }
+  NamedParameters& meta_parameters() override { return meta_; }
+  std::unique_ptr<Optimizer> make(const NamedParameters& params) const override {
+    std::vector<GroupSpec> groups;
+    for (const auto& [name, p] : params)
+      groups.push_back({{{name, p}}, {{"lr", fmt::format("{:.17g}", learning_rate(name))}}});
+    return optim::make(spec_, groups);
+  }
+  std::map<std::string, Tensor> overrides() const override {
+    std::map<std::string, Tensor> out;
+    for (const auto& [name, log_lr] : meta_) out["lr@" + name] = exp(log_lr);
+    return out;
+  }
+  // {"spec": ..., "lr": {name: value}}: the learned learning rates.
+  void save(const std::string& path) const override {
+    nlohmann::json lrs = nlohmann::json::object();
+    for (const auto& [name, log_lr] : meta_) lrs[name] = std::exp(log_lr.item<double>());
+    write_json(path, {{"spec", spec_}, {"lr", lrs}});
+  }
+
+ private:
+  double learning_rate(const std::string& name) const {
+    for (const auto& [key, log_lr] : meta_)
+      if (key == name) return std::exp(log_lr.item<double>());
+    throw Error("hparams: no learned lr for parameter '" + name + "' (another task's parameters?)");
+  }
+
+  std::string spec_;
+  NamedParameters meta_;
+};
+
 }  // namespace
+
+std::unique_ptr<LearnedOptimizer> make_learned_hyperparameters(const Task& task, const std::string& spec) {
+  return std::make_unique<LearnedHyperparameters>(task, spec);
+}
 
 std::unique_ptr<LearnedOptimizer> make_learned_lstm(const Task& task, std::uint64_t seed, DType dtype) {
   return std::make_unique<LearnedLstm>(task, seed, dtype);
+}
+
+std::unique_ptr<LearnedOptimizer> make_learned(const std::string& family, const Task& task, std::uint64_t seed) {
+  if (family == "lstm") return make_learned_lstm(task, seed);
+  if (family.rfind("hparams(", 0) == 0 && family.back() == ')')
+    return make_learned_hyperparameters(task, family.substr(8, family.size() - 9));
+  throw Error("unknown learned optimizer '" + family +
+              "' (expected lstm or hparams(SPEC), e.g. hparams(adam(lr=1e-3)))");
+}
+
+OptimizerFactory load_learned(const std::string& path, const Task& task) {
+  std::ifstream in(path);
+  MG_CHECK(in.good(), "cannot read learned optimizer '{}'", path);
+  nlohmann::json file;
+  try {
+    in >> file;
+  } catch (const nlohmann::json::exception& e) {
+    throw Error(fmt::format("learned optimizer '{}' is not valid JSON ({})", path, e.what()));
+  }
+  if (file.is_array()) {
+    const LstmConfig c = task.lstm_config();
+    const std::string spec = fmt::format("lstm(weights={}, preprocess={}, p={}, scale={}, hidden={})", path,
+                                         c.preprocess, c.p, c.scale, c.hidden);
+    return [spec](const NamedParameters& params) { return make(spec, params); };
+  }
+  MG_CHECK(file.is_object() && file.contains("spec") && file["spec"].is_string() && file.contains("lr") &&
+               file["lr"].is_object(),
+           "learned optimizer '{}' is neither an LSTM weight list nor {{\"spec\": ..., \"lr\": {{...}}}}", path);
+  const std::string spec = file["spec"];
+  std::map<std::string, double> lrs;
+  for (const auto& [name, lr] : file["lr"].items()) {
+    MG_CHECK(lr.is_number() && lr.get<double>() > 0, "learned optimizer '{}': lr of '{}' is not a positive number",
+             path, name);
+    lrs[name] = lr.get<double>();
+  }
+  return [spec, lrs, path](const NamedParameters& params) {
+    std::vector<GroupSpec> groups;
+    for (const auto& [name, p] : params) {
+      auto it = lrs.find(name);
+      MG_CHECK(it != lrs.end(), "learned optimizer '{}' has no lr for parameter '{}'", path, name);
+      groups.push_back({{{name, p}}, {{"lr", fmt::format("{:.17g}", it->second)}}});
+    }
+    return make(spec, groups);
+  };
 }
 
 MetaMode meta_mode(const std::string& name) {
@@ -88,12 +182,13 @@ void TruncatedBptt::run(const Problem& problem, LearnedOptimizer& learned,
   std::vector<Tensor> g = autograd::grad({problem.loss(theta, 0)}, theta);
   std::int64_t step = 0;
   for (std::int64_t u = 0; u < steps_ / unroll_; ++u) {
+    const std::map<std::string, Tensor> hyper = learned.overrides();  // this unroll's meta-parameters
     Tensor meta_loss;
     for (std::int64_t t = 0; t < unroll_; ++t) {
       std::vector<Tensor> input = g;
       if (!second_order)
         for (auto& x : input) x = x.detach();
-      theta = optimizer->differentiable_step(theta, input);
+      theta = optimizer->differentiable_step(theta, input, hyper);
       const Tensor loss = problem.loss(theta, ++step);
       require_finite(loss.item<double>(), step);
       g = autograd::grad({loss}, theta, {}, /*retain_graph=*/true, /*create_graph=*/second_order);

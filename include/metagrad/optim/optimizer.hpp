@@ -44,6 +44,8 @@ struct Slot {
   Tensor param;             // the current value
   Tensor grad;
   ParamState* state;  // its step count already advanced
+  // Hyperparameters given as tensors for this parameter (differentiable mode).
+  const std::map<std::string, Tensor>* overrides;
 };
 
 // Everything one step of the whole parameter list sees: the parameters that
@@ -52,8 +54,7 @@ struct Slot {
 // differentiable_step() (new graph tensors).
 struct StepContext {
   std::vector<Slot> slots;
-  std::map<std::string, Tensor>* global;           // optimizer-wide state (Shampoo's step count, rllc's law)
-  const std::map<std::string, Tensor>* overrides;  // hyperparameters given as tensors (differentiable mode)
+  std::map<std::string, Tensor>* global;  // optimizer-wide state (Shampoo's step count, rllc's law)
   bool differentiable;
   // The gradients of the slots' parameters at `points` (one per slot); an
   // mg::Error when the caller gave no closure or gradient function.
@@ -90,7 +91,9 @@ class Optimizer {
   // create_graph), returns the updated parameters as new graph nodes. Its
   // state lives apart from step()'s, as graph tensors; `hyper` replaces
   // numeric hyperparameters with (0-dim) tensors, e.g. a learning rate to
-  // differentiate with respect to. Multi-stage methods need `gradient`.
+  // differentiate with respect to; "key@name" sets it for one parameter only
+  // (e.g. "lr@fc1.weight": per-tensor learned learning rates). Multi-stage
+  // methods need `gradient`.
   std::vector<Tensor> differentiable_step(const std::vector<Tensor>& params, const std::vector<Tensor>& grads,
                                           const std::map<std::string, Tensor>& hyper = {},
                                           const GradientFunction& gradient = {});

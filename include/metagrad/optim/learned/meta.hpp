@@ -10,6 +10,7 @@
 //   checkpoints so that a resumed run continues bit for bit.
 #include <atomic>
 #include <functional>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -29,13 +30,29 @@ class LearnedOptimizer {
   // An optimizer for `params`, driven by the current meta-parameters: its
   // differentiable_step carries gradients to them.
   virtual std::unique_ptr<Optimizer> make(const NamedParameters& params) const = 0;
+  // Hyperparameters the meta-parameters set as tensors in differentiable
+  // mode (differentiable_step's `hyper`); the LSTM needs none.
+  virtual std::map<std::string, Tensor> overrides() const { return {}; }
   // Writes the meta-parameters for users (the LSTM: section 5.1's JSON list).
   virtual void save(const std::string& path) const = 0;
 };
 
+// Learned hyperparameters of any registry optimizer: a log learning rate per
+// parameter tensor of the task's problems, starting at the spec's lr. The
+// optimizer is the registry's own, its lr set per tensor (differentiable
+// mode: "lr@name" tensors), so meta-gradients flow through its real update.
+std::unique_ptr<LearnedOptimizer> make_learned_hyperparameters(const Task& task, const std::string& spec);
+
 // The LSTM of section 5.1 with one net per name in `task.net_names()`,
 // initialised U(-1/sqrt(H), 1/sqrt(H)) from `seed`.
 std::unique_ptr<LearnedOptimizer> make_learned_lstm(const Task& task, std::uint64_t seed, DType dtype = DType::Float32);
+
+// A learned optimizer from the file meta-train wrote (optimizer.json): an
+// LSTM weight list (with the task's preprocessing and scale) or learned
+// hyperparameters ({"spec": ..., "lr": {parameter: value}}).
+OptimizerFactory load_learned(const std::string& path, const Task& task);
+// "lstm" or "hparams(SPEC)".
+std::unique_ptr<LearnedOptimizer> make_learned(const std::string& family, const Task& task, std::uint64_t seed);
 
 enum class MetaMode { FirstOrder, SecondOrder };
 MetaMode meta_mode(const std::string& name);  // first_order | second_order
