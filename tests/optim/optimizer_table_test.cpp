@@ -17,6 +17,7 @@ struct Row {
   std::string spec;  // on both problems, unless rosen_spec is given
   int quad_budget, rosen_budget;
   std::string rosen_spec = {};  // Rosenbrock's curvature needs a smaller step
+  bool converges = true;        // false: what it does depends on learned weights (lstm's test formula)
   const std::string& spec_for(const std::string& problem) const {
     return problem == "rosen" && !rosen_spec.empty() ? rosen_spec : spec;
   }
@@ -40,6 +41,7 @@ const std::vector<Row>& table() {
       {"rf_adamw", "rf_adamw(lr=0.02, batch_size=1)", 3000, 5000},
       {"if_shampoo", "if_shampoo(lr=0.002, batch_size=1)", 1800, 700},
       {"shampoo", "shampoo(lr=0.5, epsilon=1e-4)", 3000, 17000},
+      {"lstm", "lstm(weights=formula)", 0, 0, {}, false},
   };
   return rows;
 }
@@ -75,6 +77,7 @@ TEST_CASE("every registered optimizer has a row in the table") {
 
 TEST_CASE("every optimizer solves the quadratic and Rosenbrock within its budget") {
   for (const auto& row : table()) {
+    if (!row.converges) continue;
     CAPTURE(row.spec);
     const int quad = steps_to_solve(row.spec_for("quad"), "quad", row.quad_budget);
     const int rosen = steps_to_solve(row.spec_for("rosen"), "rosen", row.rosen_budget);
