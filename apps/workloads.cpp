@@ -51,13 +51,48 @@ double peak_rss_mb() {
 }  // namespace
 
 const std::vector<std::string>& workload_names() {
-  static const std::vector<std::string> names = {"cnn-train",      "cnn-infer", "cnn-hvp",        "resnet20-train",
-                                                 "resnet20-infer", "mlp-train", "mlp-small-train"};
+  static const std::vector<std::string> names = {"cnn-train", "cnn-infer",       "cnn-hvp", "resnet20-train",
+                                                 "resnet20-infer", "mlp-train", "mlp-small-train", "l2l-mlp",
+                                                 "l2l-mlp-2nd"};
   return names;
+}
+
+// One meta-iteration of the learned LSTM optimizer: a 20-step unroll of the
+// 784-20-10 sigmoid MLP (batch 128, a fresh batch each step) over its 15,910
+// coordinates, the meta-backward (first or second order) and an Adam step on
+// the LSTM's weights.
+std::function<void()> meta_iteration(bool second_order) {
+  auto task = std::shared_ptr<optim::learned::Task>(optim::learned::make_task("mlp-synthetic"));
+  task->steps = task->unroll = 20;
+  auto learned = std::shared_ptr<optim::learned::LearnedOptimizer>(optim::learned::make_learned_lstm(*task, 0));
+  auto meta = std::shared_ptr<optim::Optimizer>(optim::make("adam(lr=1e-3)", learned->meta_parameters()));
+  auto problem = std::shared_ptr<optim::learned::Problem>(task->problem(optim::learned::Split::Train, 0));
+  const optim::learned::TruncatedBptt estimator(
+      second_order ? optim::learned::MetaMode::SecondOrder : optim::learned::MetaMode::FirstOrder, 20, 20);
+  return [=] {
+    estimator.run(*problem, *learned, [&](const optim::learned::TruncatedBptt::Unroll& unroll) {
+      auto& phi = learned->meta_parameters();
+      for (std::size_t i = 0; i < phi.size(); ++i) phi[i].second.set_grad(unroll.meta_gradients[i]);
+      meta->step();
+    });
+  };
 }
 
 WorkloadResult run_workload(const std::string& name, int threads, int batch, int steps, int warmup) {
   set_num_threads(threads);
+  if (name == "l2l-mlp" || name == "l2l-mlp-2nd") {
+    const auto iteration = meta_iteration(name == "l2l-mlp-2nd");
+    for (int i = 0; i < warmup; ++i) iteration();
+    std::vector<double> times;
+    for (int i = 0; i < steps; ++i) {
+      const auto start = std::chrono::steady_clock::now();
+      iteration();
+      times.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count());
+    }
+    std::nth_element(times.begin(), times.begin() + static_cast<long>(times.size() / 2), times.end());
+    const double ms = times[times.size() / 2];
+    return {name, threads, 128, 128 * 20 / ms * 1e3, ms, peak_rss_mb()};
+  }
   Workload w = make_workload(name);
   Generator g(1);
   Shape shape{batch};

@@ -15,7 +15,9 @@ struct WorkloadResult {
 };
 
 // cnn-train, cnn-infer, cnn-hvp (a Hessian-vector product of the training loss),
-// resnet20-train, resnet20-infer, mlp-train, mlp-small-train
+// resnet20-train, resnet20-infer, mlp-train, mlp-small-train, and l2l-mlp /
+// l2l-mlp-2nd (one first- or second-order meta-iteration of the learned LSTM
+// optimizer: ms_per_step is per meta-iteration)
 const std::vector<std::string>& workload_names();
 WorkloadResult run_workload(const std::string& name, int threads, int batch, int steps, int warmup);
 

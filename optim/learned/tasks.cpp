@@ -81,6 +81,14 @@ std::shared_ptr<const Images> load_images(const std::string& kind, const std::st
   const std::string key = kind + "|" + dir + "|" + std::string(dtype_name(dtype));
   std::lock_guard<std::mutex> lock(mutex);
   if (auto it = cache.find(key); it != cache.end()) return it->second;
+  auto images = std::make_shared<Images>();
+  if (kind == "synthetic") {  // 4096 random N(0, 1) "images" and labels: benchmarks and tests without a dataset
+    Generator g(20161);
+    images->inputs = randn({4096, 784}, g, dtype);
+    images->labels = (rand({4096}, g, DType::Float64) * 10.0).to(DType::Int64);
+    cache[key] = images;
+    return images;
+  }
   const auto dataset =
       kind == "fashion-mnist" ? data::mnist_like(dir, true, "fashion-mnist") : data::cifar10(dir, true);
   std::vector<Tensor> inputs;
@@ -90,7 +98,6 @@ std::shared_ptr<const Images> load_images(const std::string& kind, const std::st
     inputs.push_back(example.input);
     labels.push_back(example.label);
   }
-  auto images = std::make_shared<Images>();
   images->inputs = stack(inputs, 0).to(dtype);  // the readers give [0, 1]: pixels / 255
   images->labels = Tensor::from_vector(labels, {static_cast<std::int64_t>(labels.size())});
   cache[key] = images;
@@ -156,8 +163,9 @@ class MlpTask : public Task {
   std::string name() const override { return name_; }
   std::unique_ptr<Problem> problem(Split split, std::uint64_t index) const override {
     const std::string dir = options_.data_dir.empty() ? std::string(data::kFashionMnistDir) : options_.data_dir;
+    const std::string kind = name_ == "mlp-synthetic" ? "synthetic" : "fashion-mnist";
     return std::make_unique<MlpProblem>(problem_seed(options_, split, index), widths_, activation_,
-                                        load_images("fashion-mnist", dir, options_.dtype), options_.dtype);
+                                        load_images(kind, dir, options_.dtype), options_.dtype);
   }
   LstmConfig lstm_config() const override { return {"log_sign", 10, 0.1, 20}; }
 
@@ -169,11 +177,15 @@ class MlpTask : public Task {
 
 }  // namespace
 
-std::vector<std::string> available_tasks() { return {"quadratic", "mlp", "mlp-relu", "mlp-40", "mlp-2layer"}; }
+std::vector<std::string> available_tasks() {
+  return {"quadratic", "mlp", "mlp-relu", "mlp-40", "mlp-2layer", "mlp-synthetic"};
+}
 
 std::unique_ptr<Task> make_task(const std::string& name, const TaskOptions& options) {
   if (name == "quadratic") return std::make_unique<QuadraticTask>(options);
   if (name == "mlp") return std::make_unique<MlpTask>(name, std::vector<std::int64_t>{20}, "sigmoid", options);
+  if (name == "mlp-synthetic")  // the mlp on random data (benchmarks, machines without Fashion-MNIST)
+    return std::make_unique<MlpTask>(name, std::vector<std::int64_t>{20}, "sigmoid", options);
   if (name == "mlp-relu") return std::make_unique<MlpTask>(name, std::vector<std::int64_t>{20}, "relu", options);
   if (name == "mlp-40") return std::make_unique<MlpTask>(name, std::vector<std::int64_t>{40}, "sigmoid", options);
   if (name == "mlp-2layer")

@@ -47,7 +47,8 @@ class Task {
   std::int64_t steps = 100, unroll = 20;
 };
 
-// quadratic, mlp, mlp-relu, mlp-40, mlp-2layer, cnn, cnn-cifar5, cnn-cifar2.
+// quadratic, mlp, mlp-relu, mlp-40, mlp-2layer, and mlp-synthetic (the mlp on
+// 4096 random images: benchmarks and machines without Fashion-MNIST).
 std::unique_ptr<Task> make_task(const std::string& name, const TaskOptions& options = {});
 std::vector<std::string> available_tasks();
 
