@@ -51,9 +51,9 @@ double peak_rss_mb() {
 }  // namespace
 
 const std::vector<std::string>& workload_names() {
-  static const std::vector<std::string> names = {"cnn-train", "cnn-infer",       "cnn-hvp", "resnet20-train",
-                                                 "resnet20-infer", "mlp-train", "mlp-small-train", "l2l-mlp",
-                                                 "l2l-mlp-2nd"};
+  static const std::vector<std::string> names = {"cnn-train",       "cnn-infer",      "cnn-hvp",
+                                                 "resnet20-train",  "resnet20-infer", "mlp-train",
+                                                 "mlp-small-train", "l2l-mlp",        "l2l-mlp-2nd"};
   return names;
 }
 

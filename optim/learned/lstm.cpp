@@ -11,6 +11,7 @@
 #include "../rule.hpp"
 #include "json_file.hpp"
 #include "metagrad/core/autograd/grad_mode.hpp"
+#include "metagrad/core/nn_ops.hpp"
 #include "metagrad/nn/serialize.hpp"
 #include "metagrad/optim/registry.hpp"
 
@@ -68,14 +69,14 @@ Weights unpack(const Tensor& phi, const LstmConfig& config) {
   return w;
 }
 
-// torch.nn.LSTMCell: gates i, f, g, o in blocks of `hidden` rows.
+// torch.nn.LSTMCell (gates i, f, g, o in blocks of `hidden` rows) on every
+// coordinate at once, feature-major (x: (I, n), h and c: (H, n)): one GEMM
+// [W_ih W_hh] [x; h] and the fused elementwise part (mg::lstm_cell).
 std::pair<Tensor, Tensor> cell(const Tensor& x, const Tensor& h, const Tensor& c, const Tensor& w_ih,
                                const Tensor& w_hh, const Tensor& b_ih, const Tensor& b_hh, std::int64_t hidden) {
-  const Tensor z = matmul(x, w_ih.t()) + b_ih + (matmul(h, w_hh.t()) + b_hh);
-  const Tensor i = sigmoid(z.narrow(1, 0, hidden)), f = sigmoid(z.narrow(1, hidden, hidden));
-  const Tensor g = tanh(z.narrow(1, 2 * hidden, hidden)), o = sigmoid(z.narrow(1, 3 * hidden, hidden));
-  const Tensor c_next = f * c + i * g;
-  return {o * tanh(c_next), c_next};
+  const Tensor gates = matmul(cat({w_ih, w_hh}, 1), cat({x, h}, 0));
+  const Tensor out = lstm_cell(gates, (b_ih + b_hh).reshape({4 * hidden, 1}), c);
+  return {out.narrow(0, 0, hidden), out.narrow(0, hidden, hidden)};
 }
 
 }  // namespace
@@ -83,12 +84,12 @@ std::pair<Tensor, Tensor> cell(const Tensor& x, const Tensor& h, const Tensor& c
 std::pair<Tensor, LstmCoordinateState> lstm_step(const Tensor& phi, const LstmConfig& config, const Tensor& gradient,
                                                  const LstmCoordinateState& state) {
   const Weights w = unpack(phi.to(gradient.dtype()), config);
-  const Tensor x = preprocess(gradient, config);
-  const std::int64_t n = x.size(0), h = config.hidden;
-  const auto or_zeros = [&](const Tensor& t) { return t.defined() ? t : zeros({n, h}, gradient.dtype()); };
+  const Tensor x = preprocess(gradient, config).t();  // (I, n)
+  const std::int64_t n = x.size(1), h = config.hidden;
+  const auto or_zeros = [&](const Tensor& t) { return t.defined() ? t : zeros({h, n}, gradient.dtype()); };
   auto [h1, c1] = cell(x, or_zeros(state.h1), or_zeros(state.c1), w.w1_ih, w.w1_hh, w.b1_ih, w.b1_hh, h);
   auto [h2, c2] = cell(h1, or_zeros(state.h2), or_zeros(state.c2), w.w2_ih, w.w2_hh, w.b2_ih, w.b2_hh, h);
-  const Tensor delta = (matmul(h2, w.out_w.t()) + w.out_b) * config.scale;
+  const Tensor delta = (matmul(w.out_w, h2) + w.out_b) * config.scale;
   return {delta.reshape({n}), {h1, c1, h2, c2}};
 }
 
@@ -170,7 +171,7 @@ class LstmOptimizer : public Optimizer {
 
   std::optional<Layout> state_layout(const std::string& field, const Tensor& param) const override {
     for (const char* name : kStates)
-      if (field == name) return Layout{{param.numel(), config_.hidden}, param.dtype()};
+      if (field == name) return Layout{{config_.hidden, param.numel()}, param.dtype()};
     return std::nullopt;
   }
 

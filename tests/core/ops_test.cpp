@@ -42,6 +42,7 @@ const std::map<std::string, OpFn>& op_table() {
       {"ge", [](const Inputs& x) { return mg::ge(x[0], x[1]); }},
       {"where", [](const Inputs& x) { return mg::where(mg::gt(x[0], mg::zeros({}, x[0].dtype())), x[1], x[2]); }},
       {"fma", [](const Inputs& x) { return mg::fma(x[0], x[1], x[2]); }},
+      {"lstm_cell", [](const Inputs& x) { return mg::lstm_cell(x[0], x[1], x[2]); }},
       {"neg", [](const Inputs& x) { return -x[0]; }},
       {"exp", [](const Inputs& x) { return mg::exp(x[0]); }},
       {"log", [](const Inputs& x) { return mg::log(x[0]); }},

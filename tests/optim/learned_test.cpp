@@ -91,10 +91,11 @@ TEST_CASE("lstm steps equal two torch LSTMCells and a Linear, in both preprocess
       const auto& record = entry["records"][t];
       auto [delta, next] = learned::lstm_step(phi, config, values(entry["grads"][t]), state);
       mg::testing::check_close(delta.to_vector<double>(), record["delta"], 1e-12, 1e-14, "delta");
-      mg::testing::check_close(next.h1.to_vector<double>(), record["h1"], 1e-12, 1e-14, "h1");
-      mg::testing::check_close(next.c1.to_vector<double>(), record["c1"], 1e-12, 1e-14, "c1");
-      mg::testing::check_close(next.h2.to_vector<double>(), record["h2"], 1e-12, 1e-14, "h2");
-      mg::testing::check_close(next.c2.to_vector<double>(), record["c2"], 1e-12, 1e-14, "c2");
+      // ours are feature-major (H, n), the fixture's coordinate-major (n, H)
+      mg::testing::check_close(next.h1.t().to_vector<double>(), record["h1"], 1e-12, 1e-14, "h1");
+      mg::testing::check_close(next.c1.t().to_vector<double>(), record["c1"], 1e-12, 1e-14, "c1");
+      mg::testing::check_close(next.h2.t().to_vector<double>(), record["h2"], 1e-12, 1e-14, "h2");
+      mg::testing::check_close(next.c2.t().to_vector<double>(), record["c2"], 1e-12, 1e-14, "c2");
       state = next;
     }
   }

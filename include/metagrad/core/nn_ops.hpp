@@ -52,4 +52,10 @@ namespace mg {
 Tensor batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor& running_var, const Tensor& weight,
                   const Tensor& bias, bool training, double momentum = 0.1, double eps = 1e-5);
 
+// The elementwise part of an LSTM cell (gate blocks i, f, g, o, as
+// torch.nn.LSTMCell) fused in one pass, feature-major (a column per
+// sequence): gates (4H, n) ([W_ih W_hh] [x; h]), bias (4H, 1) (b_ih + b_hh)
+// and the cell c (H, n) give [h'; c'] as one (2H, n) tensor.
+Tensor lstm_cell(const Tensor& gates, const Tensor& bias, const Tensor& c);
+
 }  // namespace mg

@@ -30,7 +30,9 @@ struct LstmConfig {
 // The section 5.1 preprocessing of a flat gradient: (n, features).
 Tensor preprocess(const Tensor& gradient, const LstmConfig& config);
 
-// Per-coordinate state (n, hidden) each; zeros at the start of a run.
+// Per-coordinate state, feature-major: (hidden, n) each (a column per
+// coordinate, so the cell's loops run along the coordinates); zeros at the
+// start of a run.
 struct LstmCoordinateState {
   Tensor h1, c1, h2, c2;
 };
