@@ -6,13 +6,16 @@
 set -euo pipefail
 source "$(dirname "$0")/common.sh" metagrad_cli
 workloads=("$@")
-[ ${#workloads[@]} -gt 0 ] || workloads=(cnn-train cnn-infer cnn-hvp resnet20-train resnet20-infer mlp-train mlp-small-train)
+[ ${#workloads[@]} -gt 0 ] || workloads=(cnn-train cnn-infer cnn-hvp resnet20-train resnet20-infer mlp-train mlp-small-train
+                                         l2l-mlp l2l-mlp-2nd)
 out=build/nn_bench.jsonl
 : > "$out"
 for threads in 1 2; do
   for w in "${workloads[@]}"; do
     build/apps/metagrad bench --workload "$w" --threads "$threads" --json | sed 's/^{/{"impl": "metagrad", /' >> "$out"
-    LD_PRELOAD="$tuned_pytorch_preload" /usr/bin/python3 bench/nn_torch.py --workload "$w" --threads "$threads" \
+    script=bench/nn_torch.py
+    [[ $w == l2l-* ]] && script=bench/l2l_torch.py  # the learned optimizer's meta-iteration
+    LD_PRELOAD="$tuned_pytorch_preload" /usr/bin/python3 "$script" --workload "$w" --threads "$threads" \
       | sed 's/^{/{"impl": "pytorch", /' >> "$out"
   done
 done
