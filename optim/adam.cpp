@@ -14,32 +14,14 @@ struct Adam {
   static double initial(std::size_t, const ParamGroup&) { return 0; }
 
   template <class D>
-  struct Coefficients {
-    D beta1, beta2, one_minus_beta1, one_minus_beta2, eps, weight_decay, decay_factor, step_size, sqrt_bc2;
-    bool maximize, with_decay;
-    template <class E>
-    Coefficients<E> as() const {
-      return {E(beta1),        E(beta2),     E(one_minus_beta1), E(one_minus_beta2), E(eps),    E(weight_decay),
-              E(decay_factor), E(step_size), E(sqrt_bc2),        maximize,           with_decay};
-    }
-  };
+  using Coefficients = MomentCoefficients<D>;
 
   template <class D>
   static Coefficients<D> coefficients(const Hyper<D>& h, double t, ParamState&) {
     MG_CHECK(h.flag("amsgrad") == kAmsgrad, "optimizer adam: amsgrad cannot change after construction");
-    using std::sqrt;
-    const D lr = h("lr"), b1 = h("beta1"), b2 = h("beta2"), wd = h("weight_decay");
-    return {b1,
-            b2,
-            1 - b1,
-            1 - b2,
-            h("eps"),
-            wd,
-            1 - lr * wd,
-            lr / (1 - power(b1, t)),
-            sqrt(1 - power(b2, t)),
-            h.flag("maximize"),
-            h.group.number("weight_decay") != 0};
+    auto c = moment_coefficients(h, t);
+    c.maximize = h.flag("maximize");
+    return c;
   }
 
   template <class T, class S, class C>

@@ -16,39 +16,20 @@ struct RfAdamW {
   static double batch_factor(const ParamGroup& g) { return g.flag("batch_scaling") ? g.number("batch_size") : 1.0; }
 
   template <class D>
-  struct Coefficients {
-    D beta1, beta2, one_minus_beta1, one_minus_beta2, eps, weight_decay, decay_factor, step_size, batch_over_bc2;
-    bool maximize, with_decay;
-    template <class E>
-    Coefficients<E> as() const {
-      return {E(beta1),        E(beta2),     E(one_minus_beta1), E(one_minus_beta2), E(eps),    E(weight_decay),
-              E(decay_factor), E(step_size), E(batch_over_bc2),  maximize,           with_decay};
-    }
-  };
+  using Coefficients = MomentCoefficients<D>;
 
   template <class D>
   static Coefficients<D> coefficients(const Hyper<D>& h, double t, ParamState&) {
-    const D lr = h("lr"), b1 = h("beta1"), b2 = h("beta2"), wd = h("weight_decay");
-    const bool corrected = h.flag("bias_correction");
-    const D bc1 = corrected ? 1 - power(b1, t) : h.constant(1), bc2 = corrected ? 1 - power(b2, t) : h.constant(1);
-    return {b1,
-            b2,
-            1 - b1,
-            1 - b2,
-            h("eps"),
-            wd,
-            1 - lr * wd,
-            lr / bc1,
-            batch_factor(h.group) / bc2,
-            false,
-            h.group.number("weight_decay") != 0};
+    auto c = moment_coefficients(h, t, h.flag("bias_correction"));
+    c.second_scale = batch_factor(h.group) / c.bc2;  // B / bc2
+    return c;
   }
 
   template <class T, class S, class C>
   MG_RULE_INLINE static void apply(T& p, const T& grad, S& s, const C& c, bool) {
     const T g = decayed_gradient<true>(p, grad, c);
     update_moments(s, g, c);
-    p = p - c.step_size * s[0] / multiply_add(c.batch_over_bc2, s[1], c.eps);
+    p = p - c.step_size * s[0] / multiply_add(c.second_scale, s[1], c.eps);
   }
 };
 

@@ -147,6 +147,36 @@ inline void set_scalar_state(ParamState& state, const char* key, double value) {
 }
 inline void set_scalar_state(ParamState& state, const char* key, const Tensor& value) { state.tensors[key] = value; }
 
+// The per-step scalars of the Adam family (adam, adamw, smes, rf_adamw):
+// Adam's moments with bias corrections bc1 = 1 - beta1^t, bc2 = 1 - beta2^t
+// (both 1 without bias correction), decoupled decay 1 - lr*wd, and the
+// step size lr/bc1. second_scale and exponent are for the rules that need
+// them (rf_adamw's B/bc2, smes's power).
+template <class D>
+struct MomentCoefficients {
+  D beta1, beta2, one_minus_beta1, one_minus_beta2, eps, weight_decay, decay_factor, step_size, sqrt_bc2, bc2,
+      second_scale;
+  double exponent = 0;
+  bool maximize = false, with_decay = false;
+  template <class E>
+  MomentCoefficients<E> as() const {
+    return {E(beta1),        E(beta2),        E(one_minus_beta1), E(one_minus_beta2), E(eps),
+            E(weight_decay), E(decay_factor), E(step_size),       E(sqrt_bc2),        E(bc2),
+            E(second_scale), exponent,        maximize,           with_decay};
+  }
+};
+
+template <class D>
+MomentCoefficients<D> moment_coefficients(const Hyper<D>& h, double t, bool bias_correction = true) {
+  using std::sqrt;
+  const D lr = h("lr"), b1 = h("beta1"), b2 = h("beta2"), wd = h("weight_decay");
+  const D bc1 = bias_correction ? 1 - power(b1, t) : h.constant(1);
+  const D bc2 = bias_correction ? 1 - power(b2, t) : h.constant(1);
+  MomentCoefficients<D> c{b1, b2, 1 - b1, 1 - b2, h("eps"), wd, 1 - lr * wd, lr / bc1, sqrt(bc2), bc2, bc2};
+  c.with_decay = h.group.number("weight_decay") != 0;
+  return c;
+}
+
 template <class Rule>
 class RuleOptimizer : public Optimizer {
  public:

@@ -35,36 +35,13 @@ struct Smes {
   static double initial(std::size_t, const ParamGroup&) { return 0; }
 
   template <class D>
-  struct Coefficients {
-    D beta1, beta2, one_minus_beta1, one_minus_beta2, eps, weight_decay, decay_factor, step_size, sqrt_bc2, bc2;
-    double exponent;
-    bool maximize, with_decay;
-    template <class E>
-    Coefficients<E> as() const {
-      return {E(beta1),        E(beta2),        E(one_minus_beta1), E(one_minus_beta2), E(eps),
-              E(weight_decay), E(decay_factor), E(step_size),       E(sqrt_bc2),        E(bc2),
-              exponent,        maximize,        with_decay};
-    }
-  };
+  using Coefficients = MomentCoefficients<D>;
 
   template <class D>
   static Coefficients<D> coefficients(const Hyper<D>& h, double t, ParamState&) {
-    using std::sqrt;
-    const D lr = h("lr"), b1 = h("beta1"), b2 = h("beta2"), wd = h("weight_decay");
-    const D bc2 = 1 - power(b2, t);
-    return {b1,
-            b2,
-            1 - b1,
-            1 - b2,
-            h("eps"),
-            wd,
-            1 - lr * wd,
-            lr / (1 - power(b1, t)),
-            sqrt(bc2),
-            bc2,
-            h.group.number("exponent"),
-            false,
-            h.group.number("weight_decay") != 0};
+    auto c = moment_coefficients(h, t);
+    c.exponent = h.group.number("exponent");
+    return c;
   }
 
   template <class T, class S, class C>
