@@ -221,10 +221,16 @@ const bool registered = register_optimizer(
 
 std::unique_ptr<Optimizer> make_lstm_optimizer(const std::map<std::string, Tensor>& nets, const LstmConfig& config,
                                                const NamedParameters& params, const NetOf& net_of) {
-  std::map<std::string, NamedParameters> by_net;
-  for (const auto& [name, p] : params) by_net[net_of ? net_of(name) : "default"].emplace_back(name, p);
+  // One group per run of consecutive parameters on the same net, so that the
+  // groups keep the parameters' order (differentiable_step's order).
+  std::vector<std::pair<std::string, NamedParameters>> runs;
+  for (const auto& [name, p] : params) {
+    const std::string net = net_of ? net_of(name) : "default";
+    if (runs.empty() || runs.back().first != net) runs.emplace_back(net, NamedParameters{});
+    runs.back().second.emplace_back(name, p);
+  }
   std::vector<ParamGroup> groups;
-  for (auto& [net, members] : by_net) {
+  for (auto& [net, members] : runs) {
     const std::vector<std::pair<std::string, std::string>> arguments = {{"weights", "given"},
                                                                         {"net", net},
                                                                         {"preprocess", config.preprocess},

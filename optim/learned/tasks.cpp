@@ -175,15 +175,107 @@ class MlpTask : public Task {
   TaskOptions options_;
 };
 
+// The CIFAR-10 images of the classes below `classes` (cifar5, cifar2).
+std::shared_ptr<const Images> restrict_classes(std::shared_ptr<const Images> all, std::int64_t classes) {
+  if (classes >= 10) return all;
+  std::vector<std::int64_t> keep;
+  const auto labels = all->labels.to_vector<std::int64_t>();
+  for (std::size_t i = 0; i < labels.size(); ++i)
+    if (labels[i] < classes) keep.push_back(static_cast<std::int64_t>(i));
+  const Tensor index = Tensor::from_vector(keep, {static_cast<std::int64_t>(keep.size())});
+  auto images = std::make_shared<Images>();
+  images->inputs = index_select(all->inputs, 0, index);
+  images->labels = index_select(all->labels, 0, index);
+  return images;
+}
+
+// 3 x [conv 5x5, 16 channels, SAME -> batch norm (batch statistics, offset
+// only) -> ReLU -> max pool 2], then Linear 256 -> 32 -> batch norm -> ReLU
+// -> Linear 10; every parameter N(0, 0.01^2).
+class CnnProblem : public Problem {
+ public:
+  CnnProblem(std::uint64_t seed, std::int64_t classes, std::shared_ptr<const Images> images, DType dtype)
+      : seed_(seed), classes_(classes), images_(std::move(images)), dtype_(dtype) {}
+
+  NamedParameters initial() const override {
+    Generator g(seed_);
+    NamedParameters params;
+    const auto add = [&](const std::string& name, const Shape& shape) {
+      params.emplace_back(name, randn(shape, g, dtype_) * 0.01);
+    };
+    std::int64_t channels = 3;
+    for (int l = 1; l <= 3; ++l) {
+      const std::string n = std::to_string(l);
+      add("conv" + n + ".weight", {16, channels, 5, 5});
+      add("conv" + n + ".bias", {16});
+      add("bn" + n + ".bias", {16});
+      channels = 16;
+    }
+    add("fc1.weight", {32, 16 * 4 * 4});
+    add("fc1.bias", {32});
+    add("bn4.bias", {32});
+    add("fc2.weight", {classes_, 32});
+    add("fc2.bias", {classes_});
+    return params;
+  }
+
+  Tensor loss(const std::vector<Tensor>& p, std::int64_t step) const override {
+    auto [h, labels] = sample_batch(*images_, seed_, step);
+    for (std::size_t l = 0; l < 3; ++l) {
+      h = F::conv2d(h, p[3 * l], p[3 * l + 1], 1, 2);
+      h = F::max_pool2d(relu(F::batch_norm(h, Tensor(), Tensor(), Tensor(), p[3 * l + 2], true, 0.1, 1e-5)), 2);
+    }
+    h = F::linear(h.flatten(1), p[9], p[10]);
+    h = relu(F::batch_norm(h, Tensor(), Tensor(), Tensor(), p[11], true, 0.1, 1e-5));
+    return F::cross_entropy(F::linear(h, p[12], p[13]), labels);
+  }
+
+ private:
+  std::uint64_t seed_;
+  std::int64_t classes_;
+  std::shared_ptr<const Images> images_;
+  DType dtype_;
+};
+
+class CnnTask : public Task {
+ public:
+  CnnTask(std::string name, std::int64_t classes, TaskOptions options)
+      : name_(std::move(name)), classes_(classes), options_(std::move(options)) {
+    MG_CHECK(!options_.data_dir.empty(), "task {}: needs the folder of CIFAR-10's binary files (--data-dir)", name_);
+  }
+  std::string name() const override { return name_; }
+  std::unique_ptr<Problem> problem(Split split, std::uint64_t index) const override {
+    return std::make_unique<CnnProblem>(
+        problem_seed(options_, split, index), classes_,
+        restrict_classes(load_images("cifar10", options_.data_dir, options_.dtype), classes_), options_.dtype);
+  }
+  LstmConfig lstm_config() const override { return {"log_sign", 10, 0.1, 20}; }
+  // "conv" for the three convolution kernels, "fc" for everything else.
+  NetOf nets() const override {
+    return [](const std::string& name) {
+      return name.rfind("conv", 0) == 0 && name.find(".weight") != std::string::npos ? "conv" : "fc";
+    };
+  }
+  std::vector<std::string> net_names() const override { return {"conv", "fc"}; }
+
+ private:
+  std::string name_;
+  std::int64_t classes_;
+  TaskOptions options_;
+};
+
 }  // namespace
 
 std::vector<std::string> available_tasks() {
-  return {"quadratic", "mlp", "mlp-relu", "mlp-40", "mlp-2layer", "mlp-synthetic"};
+  return {"quadratic", "mlp", "mlp-relu", "mlp-40", "mlp-2layer", "mlp-synthetic", "cnn", "cnn-cifar5", "cnn-cifar2"};
 }
 
 std::unique_ptr<Task> make_task(const std::string& name, const TaskOptions& options) {
   if (name == "quadratic") return std::make_unique<QuadraticTask>(options);
   if (name == "mlp") return std::make_unique<MlpTask>(name, std::vector<std::int64_t>{20}, "sigmoid", options);
+  if (name == "cnn") return std::make_unique<CnnTask>(name, 10, options);
+  if (name == "cnn-cifar5") return std::make_unique<CnnTask>(name, 5, options);
+  if (name == "cnn-cifar2") return std::make_unique<CnnTask>(name, 2, options);
   if (name == "mlp-synthetic")  // the mlp on random data (benchmarks, machines without Fashion-MNIST)
     return std::make_unique<MlpTask>(name, std::vector<std::int64_t>{20}, "sigmoid", options);
   if (name == "mlp-relu") return std::make_unique<MlpTask>(name, std::vector<std::int64_t>{20}, "relu", options);

@@ -304,3 +304,29 @@ TEST_CASE("learned hyperparameters: per-tensor learning rates of a registry opti
   CHECK_THROWS_WITH_AS(learned::make_learned("genetic", *task, 0), doctest::Contains("expected lstm or hparams"),
                        mg::Error);
 }
+
+TEST_CASE("the cnn task: two nets, and second-order meta-gradients through batch norm and convolutions") {
+  const std::string dir = std::string(MG_TEST_SOURCE_DIR) + "/../../shared/data/cifar-10-subset";
+  if (!std::filesystem::exists(dir + "/test_batch.bin")) return;  // the slice is beside the repository
+  learned::TaskOptions options;
+  options.data_dir = dir;
+  auto task = learned::make_task("cnn-cifar2", options);
+  const auto problem = task->problem(learned::Split::Train, 0);
+  std::int64_t coordinates = 0;
+  for (const auto& [name, t] : problem->initial()) coordinates += t.numel();
+  CHECK(coordinates == 3 * 16 * 25 + 2 * 16 * 16 * 25 + 3 * 2 * 16 + 32 * 256 + 2 * 32 + 2 * 32 + 2);
+  CHECK(task->nets()("conv2.weight") == "conv");
+  CHECK(task->nets()("conv2.bias") == "fc");
+  auto lstm = learned::make_learned_lstm(*task, 3);
+  REQUIRE(lstm->meta_parameters().size() == 2);
+  learned::TruncatedBptt(learned::MetaMode::SecondOrder, 2, 2)
+      .run(*problem, *lstm, [&](const learned::TruncatedBptt::Unroll& unroll) {
+        CHECK(std::isfinite(unroll.meta_loss));
+        for (const auto& g : unroll.meta_gradients) {
+          const double norm = mg::sum(g * g).item<double>();
+          CHECK(std::isfinite(norm));
+          CHECK(norm > 0);
+        }
+      });
+  CHECK_THROWS_WITH_AS(learned::make_task("cnn"), doctest::Contains("--data-dir"), mg::Error);
+}

@@ -47,8 +47,10 @@ class Task {
   std::int64_t steps = 100, unroll = 20;
 };
 
-// quadratic, mlp, mlp-relu, mlp-40, mlp-2layer, and mlp-synthetic (the mlp on
-// 4096 random images: benchmarks and machines without Fashion-MNIST).
+// quadratic, mlp, mlp-relu, mlp-40, mlp-2layer, mlp-synthetic (the mlp on
+// 4096 random images: benchmarks and machines without Fashion-MNIST), and
+// cnn, cnn-cifar5, cnn-cifar2 (CIFAR-10 from options.data_dir, all classes or
+// the first 5 or 2; two nets, "conv" and "fc").
 std::unique_ptr<Task> make_task(const std::string& name, const TaskOptions& options = {});
 std::vector<std::string> available_tasks();
 
