@@ -22,6 +22,14 @@
 namespace mg::optim::learned {
 namespace {
 
+// Where a net's weights go: PATH for a single net; with several, PATH with
+// the net's name before the extension (optimizer.conv.json).
+std::string net_file(const std::string& path, const std::string& net, std::size_t nets) {
+  std::filesystem::path file = path;
+  if (nets > 1) file.replace_extension("." + net + file.extension().string());
+  return file.string();
+}
+
 class LearnedLstm : public LearnedOptimizer {
  public:
   LearnedLstm(const Task& task, std::uint64_t seed, DType dtype) : config_(task.lstm_config()), net_of_(task.nets()) {
@@ -35,13 +43,8 @@ class LearnedLstm : public LearnedOptimizer {
     std::map<std::string, Tensor> nets(meta_.begin(), meta_.end());
     return make_lstm_optimizer(nets, config_, params, net_of_);
   }
-  // One net: PATH; several: PATH with the net's name before the extension.
   void save(const std::string& path) const override {
-    for (const auto& [net, phi] : meta_) {
-      std::filesystem::path file = path;
-      if (meta_.size() > 1) file.replace_extension("." + net + file.extension().string());
-      save_weights(file.string(), phi.detach());
-    }
+    for (const auto& [net, phi] : meta_) save_weights(net_file(path, net, meta_.size()), phi.detach());
   }
 
  private:
@@ -123,6 +126,26 @@ std::unique_ptr<LearnedOptimizer> make_learned(const std::string& family, const 
 }
 
 OptimizerFactory load_learned(const std::string& path, const Task& task) {
+  const auto nets = task.net_names();
+  if (nets.size() > 1) {  // the LSTM with one weight file per net, as meta-train writes them
+    const LstmConfig c = task.lstm_config();
+    const NetOf net_of = task.nets();
+    const std::string spec =
+        fmt::format("lstm(weights={}, preprocess={}, p={}, scale={}, hidden={})",
+                    net_file(path, nets.front(), nets.size()), c.preprocess, c.p, c.scale, c.hidden);
+    return [=](const NamedParameters& params) {
+      std::vector<GroupSpec> groups;  // consecutive parameters of one net share a group
+      std::string last;
+      for (const auto& [name, p] : params) {
+        const std::string net = net_of(name);
+        if (groups.empty() || net != last)
+          groups.push_back({{}, {{"weights", net_file(path, net, nets.size())}, {"net", net}}});
+        groups.back().params.emplace_back(name, p);
+        last = net;
+      }
+      return make(spec, groups);
+    };
+  }
   std::ifstream in(path);
   MG_CHECK(in.good(), "cannot read learned optimizer '{}'", path);
   nlohmann::json file;

@@ -328,5 +328,21 @@ TEST_CASE("the cnn task: two nets, and second-order meta-gradients through batch
           CHECK(norm > 0);
         }
       });
+  // meta-train writes a weight file per net; meta-eval's loader reads them back.
+  const auto out = std::filesystem::temp_directory_path() / "metagrad-meta-cnn";
+  std::filesystem::remove_all(out);
+  task->steps = task->unroll = 2;
+  learned::MetaTrainOptions o;
+  o.epochs = 1;
+  o.validation_problems = 1;
+  o.progress = false;
+  o.out_dir = out.string();
+  std::atomic<bool> never{false};
+  learned::meta_train(*task, *lstm, o, never);
+  CHECK(std::filesystem::exists(out / "optimizer.conv.json"));
+  CHECK(std::filesystem::exists(out / "optimizer.fc.json"));
+  const auto losses =
+      learned::run_optimizer(*problem, learned::load_learned((out / "optimizer.json").string(), *task), 2);
+  CHECK(std::isfinite(losses.back()));
   CHECK_THROWS_WITH_AS(learned::make_task("cnn"), doctest::Contains("--data-dir"), mg::Error);
 }

@@ -48,7 +48,8 @@ std::unique_ptr<LearnedOptimizer> make_learned_hyperparameters(const Task& task,
 std::unique_ptr<LearnedOptimizer> make_learned_lstm(const Task& task, std::uint64_t seed, DType dtype = DType::Float32);
 
 // A learned optimizer from the file meta-train wrote (optimizer.json): an
-// LSTM weight list (with the task's preprocessing and scale) or learned
+// LSTM weight list (with the task's preprocessing and scale; a task with
+// several nets reads optimizer.<net>.json for each) or learned
 // hyperparameters ({"spec": ..., "lr": {parameter: value}}).
 OptimizerFactory load_learned(const std::string& path, const Task& task);
 // "lstm" or "hparams(SPEC)".
