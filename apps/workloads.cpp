@@ -57,6 +57,21 @@ const std::vector<std::string>& workload_names() {
   return names;
 }
 
+namespace {
+
+// The median milliseconds of `steps` runs of `step`, after `warmup` unmeasured ones.
+double median_ms(const std::function<void()>& step, int steps, int warmup) {
+  for (int i = 0; i < warmup; ++i) step();
+  std::vector<double> times;
+  for (int i = 0; i < steps; ++i) {
+    const auto start = std::chrono::steady_clock::now();
+    step();
+    times.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count());
+  }
+  std::nth_element(times.begin(), times.begin() + static_cast<long>(times.size() / 2), times.end());
+  return times[times.size() / 2];
+}
+
 // One meta-iteration of the learned LSTM optimizer: a 20-step unroll of the
 // 784-20-10 sigmoid MLP (batch 128, a fresh batch each step) over its 15,910
 // coordinates, the meta-backward (first or second order) and an Adam step on
@@ -78,19 +93,12 @@ std::function<void()> meta_iteration(bool second_order) {
   };
 }
 
+}  // namespace
+
 WorkloadResult run_workload(const std::string& name, int threads, int batch, int steps, int warmup) {
   set_num_threads(threads);
   if (name == "l2l-mlp" || name == "l2l-mlp-2nd") {
-    const auto iteration = meta_iteration(name == "l2l-mlp-2nd");
-    for (int i = 0; i < warmup; ++i) iteration();
-    std::vector<double> times;
-    for (int i = 0; i < steps; ++i) {
-      const auto start = std::chrono::steady_clock::now();
-      iteration();
-      times.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count());
-    }
-    std::nth_element(times.begin(), times.begin() + static_cast<long>(times.size() / 2), times.end());
-    const double ms = times[times.size() / 2];
+    const double ms = median_ms(meta_iteration(name == "l2l-mlp-2nd"), steps, warmup);
     return {name, threads, 128, 128 * 20 / ms * 1e3, ms, peak_rss_mb()};
   }
   Workload w = make_workload(name);
@@ -125,15 +133,7 @@ WorkloadResult run_workload(const std::string& name, int threads, int batch, int
       autograd::grad(grads, params, directions);
     };
   }
-  for (int i = 0; i < warmup; ++i) step();
-  std::vector<double> times;
-  for (int i = 0; i < steps; ++i) {
-    const auto start = std::chrono::steady_clock::now();
-    step();
-    times.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count());
-  }
-  std::nth_element(times.begin(), times.begin() + static_cast<long>(times.size() / 2), times.end());
-  const double ms = times[times.size() / 2];
+  const double ms = median_ms(step, steps, warmup);
   return {name, threads, batch, batch / ms * 1e3, ms, peak_rss_mb()};
 }
 

@@ -1,5 +1,6 @@
 #pragma once
-// JSON files of learned optimizers, written atomically (temp file + rename).
+// JSON files of learned optimizers: read with errors that name the file and
+// `what` it should be, written atomically (temp file + rename).
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -8,6 +9,16 @@
 #include "../../core/check.hpp"
 
 namespace mg::optim::learned {
+
+inline nlohmann::json read_json(const std::string& path, const std::string& what) {
+  std::ifstream in(path);
+  MG_CHECK(in.good(), "{} '{}' cannot be read", what, path);
+  try {
+    return nlohmann::json::parse(in);
+  } catch (const nlohmann::json::exception& e) {
+    throw Error(fmt::format("{} '{}' is not valid JSON ({})", what, path, e.what()));
+  }
+}
 
 inline void write_json(const std::string& path, const nlohmann::json& value) {
   const std::string temporary = path + ".tmp";

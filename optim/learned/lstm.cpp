@@ -106,14 +106,7 @@ Tensor initial_weights(const LstmConfig& config, Generator& generator, DType dty
 }
 
 Tensor load_weights(const std::string& path, const LstmConfig& config, DType dtype) {
-  std::ifstream in(path);
-  MG_CHECK(in.good(), "lstm: cannot read weight file '{}'", path);
-  nlohmann::json list;
-  try {
-    in >> list;
-  } catch (const nlohmann::json::exception& e) {
-    throw Error(fmt::format("lstm: weight file '{}' is not valid JSON ({})", path, e.what()));
-  }
+  const nlohmann::json list = read_json(path, "lstm: weight file");
   MG_CHECK(list.is_array(), "lstm: weight file '{}' should hold a JSON list of {} numbers", path,
            config.parameter_count());
   MG_CHECK(static_cast<std::int64_t>(list.size()) == config.parameter_count(),

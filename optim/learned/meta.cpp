@@ -146,14 +146,7 @@ OptimizerFactory load_learned(const std::string& path, const Task& task) {
       return make(spec, groups);
     };
   }
-  std::ifstream in(path);
-  MG_CHECK(in.good(), "cannot read learned optimizer '{}'", path);
-  nlohmann::json file;
-  try {
-    in >> file;
-  } catch (const nlohmann::json::exception& e) {
-    throw Error(fmt::format("learned optimizer '{}' is not valid JSON ({})", path, e.what()));
-  }
+  const nlohmann::json file = read_json(path, "learned optimizer");
   if (file.is_array()) {
     const LstmConfig c = task.lstm_config();
     const std::string spec = fmt::format("lstm(weights={}, preprocess={}, p={}, scale={}, hidden={})", path,

@@ -223,7 +223,7 @@ TEST_CASE("lstm weight files: round trip, and wrong lengths or bad numbers are c
   CHECK_THROWS_WITH_AS(mg::optim::make("lstm(weights=" + (dir / "corrupt.json").string() + ")", x),
                        doctest::Contains("is not valid JSON"), mg::Error);
   CHECK_THROWS_WITH_AS(mg::optim::make("lstm(weights=/nonexistent.json)", x),
-                       doctest::Contains("cannot read weight file '/nonexistent.json'"), mg::Error);
+                       doctest::Contains("lstm: weight file '/nonexistent.json' cannot be read"), mg::Error);
   CHECK_THROWS_WITH_AS(mg::optim::make("lstm(preprocess=log_sign)", x), doctest::Contains("key 'weights' is required"),
                        mg::Error);
 }
