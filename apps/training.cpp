@@ -248,7 +248,7 @@ TrainResult train(const TrainConfig& c, const std::atomic<bool>& stop) {
     progress.finish_line();
     const double epoch_seconds = std::chrono::duration<double>(Clock::now() - epoch_start).count();
     const auto [test_loss, test_accuracy] = evaluate(*model, test_loader);
-    const double lr = optimizer->param_groups()[0].number("lr");
+    const double lr = schedule->lr();  // the optimizer's (0 for learned optimizers, which have none)
     const EpochMetrics m{epoch + 1,
                          step,
                          evaluations,

@@ -149,17 +149,29 @@ Tensor scalar(double value) { return Tensor::from_vector(std::vector<double>{val
 
 }  // namespace
 
+namespace {
+
+// Learned optimizers (lstm) have no lr: only the constant schedule fits them.
+bool has_lr(const Optimizer& optimizer) { return optimizer.param_groups().front().hyper.count("lr") > 0; }
+
+}  // namespace
+
 Schedule::Schedule(std::string name, Values hyper, Optimizer& optimizer)
     : name_(std::move(name)),
       hyper_(std::move(hyper)),
       optimizer_(optimizer),
-      base_lr_(optimizer.param_groups().front().number("lr")),
-      lr_(base_lr_) {}
+      base_lr_(has_lr(optimizer) ? optimizer.param_groups().front().number("lr") : 0.0),
+      lr_(base_lr_) {
+  MG_CHECK(has_lr(optimizer) || name_ == "constant",
+           "schedule {}: optimizer {} has no learning rate to schedule (only 'constant' fits it)", name_,
+           optimizer.name());
+}
 
 double Schedule::number(const std::string& key) const { return std::get<double>(hyper_.at(key)); }
 
 void Schedule::step(double metric) {
   ++count_;
+  if (!has_lr(optimizer_)) return;
   lr_ = lr_at(count_, metric);
   optimizer_.set_lr(lr_);
 }
@@ -189,7 +201,7 @@ void Schedule::load_state_dict(const nn::NamedTensors& state) {
   count_ = static_cast<std::int64_t>(values["count"]);
   lr_ = values["lr"];
   base_lr_ = values["base_lr"];
-  optimizer_.set_lr(lr_);
+  if (has_lr(optimizer_)) optimizer_.set_lr(lr_);
 }
 
 std::unique_ptr<Schedule> make_schedule(const std::string& spec, Optimizer& optimizer) {
