@@ -3,6 +3,8 @@
 // with tensor ops, one formula for both modes: in step() the ops run under
 // no-grad and the base writes the results into the parameters; in
 // differentiable mode they build the graph.
+#include <vector>
+
 #include "metagrad/core/ops.hpp"
 #include "metagrad/optim/optimizer.hpp"
 
@@ -15,6 +17,13 @@ namespace mg::optim {
 inline Tensor hyper_tensor(const Slot& slot, const std::string& key) {
   if (auto it = slot.overrides->find(key); it != slot.overrides->end()) return it->second.to(DType::Float64);
   return scalar_tensor(slot.group->number(key), DType::Float64);
+}
+
+// The n x n identity matrix.
+inline Tensor identity_matrix(std::int64_t n, DType dtype = DType::Float64) {
+  std::vector<double> values(static_cast<std::size_t>(n * n), 0.0);
+  for (std::int64_t i = 0; i < n; ++i) values[static_cast<std::size_t>(i * n + i)] = 1;
+  return Tensor::from_vector(values, {n, n}).to(dtype);
 }
 
 inline Tensor as_dtype(const Tensor& coefficient, const Tensor& like) { return coefficient.to(like.dtype()); }

@@ -25,12 +25,6 @@ Shape factor_dims(const Tensor& param) {
   return dims;
 }
 
-Tensor eye(std::int64_t d, DType dtype) {
-  std::vector<double> values(static_cast<std::size_t>(d * d), 0.0);
-  for (std::int64_t i = 0; i < d; ++i) values[static_cast<std::size_t>(i * d + i)] = 1;
-  return Tensor::from_vector(values, {d, d}).to(dtype);
-}
-
 std::string factor_name(const char* what, std::size_t axis) { return fmt::format("{}{}", what, axis); }
 
 // floor(log4(x)) in integer arithmetic: the largest j with 4^j <= x.
@@ -99,7 +93,7 @@ class IfShampoo : public Optimizer {
     const auto dense = [&](std::size_t n) { return dims[n] <= max_dense; };
     for (std::size_t n = 0; n < dims.size(); ++n)
       if (dense(n) && !tensors.count(factor_name("K", n))) {
-        tensors[factor_name("K", n)] = eye(dims[n], dtype);
+        tensors[factor_name("K", n)] = identity_matrix(dims[n], dtype);
         tensors[factor_name("mK", n)] = zeros({dims[n], dims[n]}, dtype);
       }
     if (update_factors) update_factor_matrices(slot, grad, dims, dense);
@@ -159,7 +153,7 @@ class IfShampoo : public Optimizer {
         if (j != n) others = others * trace[j];
       const Tensor step = others * gram[n] +
                           (0.5 * static_cast<double>(dims[n])) * axis_gram(y, static_cast<std::int64_t>(n)) -
-                          0.5 * eye(dims[n], dtype);
+                          0.5 * identity_matrix(dims[n], dtype);
       Tensor& momentum = tensors.at(factor_name("mK", n));
       momentum = group.number("riemannian_momentum") == 0 ? step : a2 * momentum + (1.0 - a2) * step;
       const Tensor& k = tensors.at(factor_name("K", n));

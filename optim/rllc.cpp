@@ -79,12 +79,6 @@ Tensor matrix(const std::vector<double>& values, std::int64_t rows, std::int64_t
   return Tensor::from_vector(values, {rows, cols});
 }
 
-Tensor identity(std::int64_t k) {
-  std::vector<double> values(static_cast<std::size_t>(k * k), 0.0);
-  for (std::int64_t i = 0; i < k; ++i) values[static_cast<std::size_t>(i * k + i)] = 1;
-  return matrix(values, k, k);
-}
-
 // pinv(G) r for a symmetric k x k Gram matrix (float64), cutting eigenvalues
 // at pinv_rtol * max; with a graph, differentiable to first order.
 Tensor pinv_solve(const Tensor& gram, const Tensor& r, double rtol) {
@@ -100,7 +94,7 @@ Tensor pinv_solve(const Tensor& gram, const Tensor& r, double rtol) {
   if (!gram.requires_grad()) return matmul(pinv, r);
   // d pinv = -P dG P + P^2 dG (I - G P) + (I - P G) dG P^2 (G symmetric);
   // dG = gram - gram.detach() is 0 in value and carries the derivative.
-  const Tensor fixed = gram.detach(), delta = gram - fixed, eye = identity(k);
+  const Tensor fixed = gram.detach(), delta = gram - fixed, eye = identity_matrix(k);
   const Tensor p2 = matmul(pinv, pinv);
   const Tensor differential = -matmul(matmul(pinv, delta), pinv) +
                               matmul(matmul(p2, delta), eye - matmul(fixed, pinv)) +
@@ -174,7 +168,7 @@ class Rllc : public Optimizer {
     if (group.word("law_update") == "transpose") return r;
     const std::int64_t k = gram.size(0);
     Tensor symmetric = 0.5 * (gram + gram.t());
-    if (group.number("ridge") > 0) symmetric = symmetric + group.number("ridge") * identity(k);
+    if (group.number("ridge") > 0) symmetric = symmetric + group.number("ridge") * identity_matrix(k);
     return pinv_solve(symmetric, r, group.number("pinv_rtol"));
   }
 
