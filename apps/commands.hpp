@@ -12,6 +12,7 @@ void add_compare_command(CLI::App& app);
 void add_optimizers_command(CLI::App& app);
 void add_meta_train_command(CLI::App& app);
 void add_meta_eval_command(CLI::App& app);
+void add_reproduce_command(CLI::App& app);
 
 struct TrainConfig;
 // Adds the flags every subcommand that trains takes (--model, --dataset,

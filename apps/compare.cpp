@@ -11,37 +11,14 @@
 
 #include "commands.hpp"
 #include "metagrad/core/error.hpp"
-#include "plot.hpp"
+#include "metagrad/optim/experiments/plot.hpp"
+#include "metagrad/optim/experiments/statistics.hpp"
 #include "training.hpp"
 
 namespace mg::apps {
 namespace {
 
-struct Stats {
-  double mean = 0, std = 0;
-};
-
-Stats stats(const std::vector<double>& values) {
-  Stats s;
-  for (double v : values) s.mean += v;
-  s.mean /= static_cast<double>(values.size());
-  for (double v : values) s.std += (v - s.mean) * (v - s.mean);
-  s.std = values.size() > 1 ? std::sqrt(s.std / static_cast<double>(values.size() - 1)) : 0.0;
-  return s;
-}
-
-// The mean over runs of curves sampled at the same x positions.
-std::vector<std::pair<double, double>> mean_curve(const std::vector<std::vector<std::pair<double, double>>>& runs) {
-  std::vector<std::pair<double, double>> out;
-  std::size_t n = runs.front().size();
-  for (const auto& r : runs) n = std::min(n, r.size());
-  for (std::size_t i = 0; i < n; ++i) {
-    double total = 0;
-    for (const auto& r : runs) total += r[i].second;
-    out.emplace_back(runs.front()[i].first, total / static_cast<double>(runs.size()));
-  }
-  return out;
-}
+using namespace optim::experiments;
 
 struct Options {
   TrainConfig base;
@@ -97,10 +74,10 @@ void run_comparison(const Options& o) {
       loss_runs.push_back(curve);
       accuracy_runs.push_back(acc);
     }
-    const Stats a = stats(accuracy_end), l = stats(loss_end), t = stats(train_end), s = stats(seconds);
-    table +=
-        fmt::format("| `{}` | {:.2f} ± {:.2f} | {:.4f} ± {:.4f} | {:.4f} ± {:.4f} | {:.0f} | {:.0f} | {:.1f} |\n", spec,
-                    a.mean, a.std, l.mean, l.std, t.mean, t.std, stats(steps).mean, stats(evaluations).mean, s.mean);
+    const Stats a = summarize(accuracy_end), l = summarize(loss_end), t = summarize(train_end), s = summarize(seconds);
+    table += fmt::format("| `{}` | {:.2f} ± {:.2f} | {:.4f} ± {:.4f} | {:.4f} ± {:.4f} | {:.0f} | {:.0f} | {:.1f} |\n",
+                         spec, a.mean, a.std, l.mean, l.std, t.mean, t.std, summarize(steps).mean,
+                         summarize(evaluations).mean, s.mean);
     loss.series.push_back({spec, mean_curve(loss_runs)});
     accuracy.series.push_back({spec, mean_curve(accuracy_runs)});
   }

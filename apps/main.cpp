@@ -23,6 +23,7 @@ int main(int argc, char** argv) {
   mg::apps::add_optimizers_command(app);
   mg::apps::add_meta_train_command(app);
   mg::apps::add_meta_eval_command(app);
+  mg::apps::add_reproduce_command(app);
   try {
     app.parse(argc, argv);
     if (app.get_subcommands().empty()) std::fputs(app.help().c_str(), stdout);

@@ -11,7 +11,7 @@
 
 #include "commands.hpp"
 #include "metagrad/metagrad.hpp"
-#include "plot.hpp"
+#include "metagrad/optim/experiments/plot.hpp"
 
 namespace mg::apps {
 namespace {
@@ -104,12 +104,12 @@ void run(const Options& o) {
   table += "\n";
   std::ofstream csv(o.out + "/results.csv");
   csv << "optimizer,spec,step,mean_loss,std_loss\n";
-  Panel panel{"Mean loss on the test problems (" + o.task + ")", "step", "loss", {}, true};
+  optim::experiments::Panel panel{"Mean loss on the test problems (" + o.task + ")", "step", "loss", {}, true};
   for (const auto& row : rows) {
     table += fmt::format("| `{}` |", row.spec);
     for (auto s : report_steps) table += fmt::format(" {:.4g} ± {:.2g} |", row.mean_at(s), row.std_at(s));
     table += "\n";
-    Series series{row.name, {}};
+    optim::experiments::Series series{row.name, {}};
     for (std::int64_t s = 0; s <= o.steps; ++s) {
       csv << fmt::format("{},\"{}\",{},{:.9g},{:.9g}\n", row.name, row.spec, s, row.mean_at(s), row.std_at(s));
       series.points.emplace_back(static_cast<double>(s), row.mean_at(s));
@@ -120,7 +120,7 @@ void run(const Options& o) {
   table += "\nBaselines' learning rates, tuned on " + std::to_string(o.validation_problems) +
            " validation problems over {1e-4, 3e-4, ..., 1, 3}:\n\n" + tuning + "\n" + decision + "\n";
   std::ofstream(o.out + "/results.md") << table;
-  std::ofstream(o.out + "/curves.svg") << svg_chart({panel});
+  std::ofstream(o.out + "/curves.svg") << optim::experiments::svg_chart({panel});
   std::fputs(table.c_str(), stdout);
 }
 

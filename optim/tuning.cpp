@@ -24,6 +24,37 @@ GridSearch grid_search(const std::vector<double>& grid, const std::function<doub
   return result;
 }
 
+RandomSearch random_search(const std::vector<SearchRange>& ranges, int trials, std::uint64_t seed,
+                           const std::function<double(const std::vector<double>&)>& score) {
+  MG_CHECK(trials >= 1, "random search: trials must be at least 1, not {}", trials);
+  std::uint64_t state = seed;
+  const auto uniform = [&state] {  // splitmix64 -> [0, 1): the same points on every platform
+    std::uint64_t z = (state += 0x9e3779b97f4a7c15ULL);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    return static_cast<double>((z ^ (z >> 31)) >> 11) * 0x1.0p-53;
+  };
+  RandomSearch result;
+  result.best_score = std::numeric_limits<double>::infinity();
+  for (int t = 0; t < trials; ++t) {
+    std::vector<double> point;
+    for (const auto& r : ranges) {
+      MG_CHECK(r.low <= r.high && (!r.log_scale || r.low > 0), "random search: bad range [{}, {}]", r.low, r.high);
+      const double u = uniform();
+      point.push_back(r.log_scale ? std::exp(std::log(r.low) + u * (std::log(r.high) - std::log(r.low)))
+                                  : r.low + u * (r.high - r.low));
+    }
+    double s = score(point);
+    if (!std::isfinite(s)) s = std::numeric_limits<double>::infinity();
+    result.trials.emplace_back(point, s);
+    if (s < result.best_score || result.best.empty()) {
+      result.best_score = s;
+      result.best = point;
+    }
+  }
+  return result;
+}
+
 const std::vector<double>& log_lr_grid() {
   static const std::vector<double> grid = {1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 1e-1, 3e-1, 1, 3};
   return grid;

@@ -3,25 +3,65 @@
 #include <cmath>
 
 #include "../../core/check.hpp"
+#include "metagrad/core/autograd/grad_mode.hpp"
 #include "metagrad/optim/registry.hpp"
 
 namespace mg::optim::learned {
 
-std::vector<double> run_optimizer(const Problem& problem, const OptimizerFactory& make, std::int64_t steps) {
+TrainingRun train_problem(const Problem& problem, const OptimizerFactory& make, const TrainingOptions& options) {
   NamedParameters params = problem.initial();
   for (auto& [name, t] : params) t.requires_grad_();
   auto optimizer = make(params);
   std::vector<Tensor> theta;
   for (const auto& [name, t] : params) theta.push_back(t);
-  std::vector<double> losses;
-  for (std::int64_t t = 0; t <= steps; ++t) {
-    optimizer->zero_grad();
-    const Tensor loss = problem.loss(theta, t);
-    losses.push_back(loss.item<double>());
-    if (t == steps || !std::isfinite(losses.back())) break;
-    loss.backward();
-    optimizer->step();
+  TrainingRun run;
+  std::int64_t evaluations = 0;
+  for (std::int64_t step = 0;; ++step) {
+    if (options.stop && options.stop->load()) throw Interrupted("training stopped at step " + std::to_string(step));
+    // The first evaluation of a step records its loss; multi-stage
+    // optimizers evaluate the same step (same mini-batch) again.
+    Tensor loss;
+    const auto forward_backward = [&] {
+      optimizer->zero_grad();
+      Tensor stage_loss = problem.loss(theta, step);
+      if (!loss.defined()) loss = stage_loss;
+      stage_loss.backward();
+      if (options.after_backward) options.after_backward(theta);
+      return stage_loss;
+    };
+    const std::int64_t spent_before = evaluations;
+    const bool spent = options.budget_in_evaluations ? evaluations >= options.budget : step >= options.budget;
+    if (spent) {
+      NoGradGuard no_grad;
+      loss = problem.loss(theta, step);
+    } else if (optimizer->requires_closure()) {
+      const std::int64_t before = optimizer->gradient_evaluations();
+      optimizer->step(forward_backward);
+      evaluations += optimizer->gradient_evaluations() - before;
+    } else {
+      forward_backward();
+      ++evaluations;
+    }
+    run.losses.push_back(loss.item<double>());
+    run.evaluations.push_back(spent_before);
+    if (!std::isfinite(run.losses.back())) {
+      run.diverged = true;
+      break;
+    }
+    if (options.evaluate_every > 0 && step % options.evaluate_every == 0)
+      if (auto evaluation = problem.evaluate(theta)) run.test_curve.emplace_back(step, *evaluation);
+    if (spent) break;
+    if (!optimizer->requires_closure()) optimizer->step();
+    if (options.observe) options.observe(step + 1, *optimizer);
   }
+  if (!run.diverged) run.test = problem.evaluate(theta);
+  return run;
+}
+
+std::vector<double> run_optimizer(const Problem& problem, const OptimizerFactory& make, std::int64_t steps) {
+  TrainingOptions options;
+  options.budget = steps;
+  std::vector<double> losses = train_problem(problem, make, options).losses;
   losses.resize(static_cast<std::size_t>(steps + 1), losses.back());
   return losses;
 }

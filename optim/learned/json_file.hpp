@@ -1,6 +1,7 @@
 #pragma once
-// JSON files of learned optimizers: read with errors that name the file and
-// `what` it should be, written atomically (temp file + rename).
+// JSON files of learned optimizers and experiments: read with errors that
+// name the file and `what` it should be, written atomically (temp file +
+// rename).
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -20,15 +21,19 @@ inline nlohmann::json read_json(const std::string& path, const std::string& what
   }
 }
 
-inline void write_json(const std::string& path, const nlohmann::json& value) {
+// Readers never see a half-written file: the text goes to a temporary file
+// that then replaces `path`.
+inline void write_file(const std::string& path, const std::string& text) {
   const std::string temporary = path + ".tmp";
   {
     std::ofstream out(temporary);
     MG_CHECK(out.good(), "cannot write '{}'", path);
-    out << value.dump() << '\n';
+    out << text;
     MG_CHECK(out.good(), "writing '{}' failed", path);
   }
   std::filesystem::rename(temporary, path);
 }
+
+inline void write_json(const std::string& path, const nlohmann::json& value) { write_file(path, value.dump() + '\n'); }
 
 }  // namespace mg::optim::learned

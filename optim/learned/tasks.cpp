@@ -1,8 +1,10 @@
 // The task families of optimizers.md section 5.4.
+#include <functional>
 #include <map>
 #include <mutex>
 
 #include "../../core/check.hpp"
+#include "metagrad/core/autograd/grad_mode.hpp"
 #include "metagrad/core/ops.hpp"
 #include "metagrad/data/dataset.hpp"
 #include "metagrad/nn/functional.hpp"
@@ -75,22 +77,25 @@ struct Images {
   Tensor inputs, labels;
 };
 
-std::shared_ptr<const Images> load_images(const std::string& kind, const std::string& dir, DType dtype) {
+// The training split (mini-batches) or the test split (evaluation).
+std::shared_ptr<const Images> load_images(const std::string& kind, const std::string& dir, DType dtype,
+                                          bool train = true) {
   static std::mutex mutex;
   static std::map<std::string, std::shared_ptr<const Images>> cache;
-  const std::string key = kind + "|" + dir + "|" + std::string(dtype_name(dtype));
+  const std::string key = kind + "|" + dir + "|" + std::string(dtype_name(dtype)) + (train ? "|train" : "|test");
   std::lock_guard<std::mutex> lock(mutex);
   if (auto it = cache.find(key); it != cache.end()) return it->second;
   auto images = std::make_shared<Images>();
   if (kind == "synthetic") {  // 4096 random N(0, 1) "images" and labels: benchmarks and tests without a dataset
-    Generator g(20161);
-    images->inputs = randn({4096, 784}, g, dtype);
-    images->labels = (rand({4096}, g, DType::Float64) * 10.0).to(DType::Int64);
+    Generator g(train ? 20161 : 20162);
+    const std::int64_t count = train ? 4096 : 1024;
+    images->inputs = randn({count, 784}, g, dtype);
+    images->labels = (rand({count}, g, DType::Float64) * 10.0).to(DType::Int64);
     cache[key] = images;
     return images;
   }
   const auto dataset =
-      kind == "fashion-mnist" ? data::mnist_like(dir, true, "fashion-mnist") : data::cifar10(dir, true);
+      kind == "fashion-mnist" ? data::mnist_like(dir, train, "fashion-mnist") : data::cifar10(dir, train);
   std::vector<Tensor> inputs;
   std::vector<std::int64_t> labels;
   for (std::int64_t i = 0; i < dataset->size(); ++i) {
@@ -112,15 +117,33 @@ std::pair<Tensor, Tensor> sample_batch(const Images& images, std::uint64_t seed,
   return {index_select(images.inputs, 0, index), index_select(images.labels, 0, index)};
 }
 
+// Loss and accuracy over a whole image set, in chunks; `logits` maps a chunk
+// of inputs to class scores.
+using ImagesLoader = std::function<std::shared_ptr<const Images>()>;
+Evaluation evaluate_on(const Images& images, const std::function<Tensor(const Tensor&)>& logits) {
+  NoGradGuard no_grad;
+  const std::int64_t n = images.labels.numel(), chunk = 500;
+  double loss = 0, correct = 0;
+  for (std::int64_t begin = 0; begin < n; begin += chunk) {
+    const std::int64_t size = std::min(chunk, n - begin);
+    const Tensor scores = logits(images.inputs.narrow(0, begin, size));
+    const Tensor labels = images.labels.narrow(0, begin, size);
+    loss += F::cross_entropy(scores, labels).item<double>() * static_cast<double>(size);
+    correct += sum(eq(argmax(scores, 1), labels)).item<double>();
+  }
+  return {loss / static_cast<double>(n), correct / static_cast<double>(n)};
+}
+
 // Fully connected layers with the given widths; weights and biases N(0, 0.01^2).
 class MlpProblem : public Problem {
  public:
   MlpProblem(std::uint64_t seed, std::vector<std::int64_t> widths, std::string activation,
-             std::shared_ptr<const Images> images, DType dtype)
+             std::shared_ptr<const Images> images, ImagesLoader test_images, DType dtype)
       : seed_(seed),
         widths_(std::move(widths)),
         activation_(std::move(activation)),
         images_(std::move(images)),
+        test_images_(std::move(test_images)),
         dtype_(dtype) {}
 
   NamedParameters initial() const override {
@@ -135,20 +158,29 @@ class MlpProblem : public Problem {
   }
 
   Tensor loss(const std::vector<Tensor>& params, std::int64_t step) const override {
-    auto [h, labels] = sample_batch(*images_, seed_, step);
-    h = h.reshape({h.size(0), widths_.front()});
+    const auto [inputs, labels] = sample_batch(*images_, seed_, step);
+    return F::cross_entropy(logits(params, inputs), labels);
+  }
+
+  std::optional<Evaluation> evaluate(const std::vector<Tensor>& params) const override {
+    return evaluate_on(*test_images_(), [&](const Tensor& inputs) { return logits(params, inputs); });
+  }
+
+ private:
+  Tensor logits(const std::vector<Tensor>& params, const Tensor& inputs) const {
+    Tensor h = inputs.reshape({inputs.size(0), widths_.front()});
     for (std::size_t l = 0; 2 * l < params.size(); ++l) {
       h = F::linear(h, params[2 * l], params[2 * l + 1]);
       if (2 * l + 2 < params.size()) h = activation_ == "relu" ? relu(h) : sigmoid(h);
     }
-    return F::cross_entropy(h, labels);
+    return h;
   }
 
- private:
   std::uint64_t seed_;
   std::vector<std::int64_t> widths_;
   std::string activation_;
   std::shared_ptr<const Images> images_;
+  ImagesLoader test_images_;
   DType dtype_;
 };
 
@@ -164,8 +196,10 @@ class MlpTask : public Task {
   std::unique_ptr<Problem> problem(Split split, std::uint64_t index) const override {
     const std::string dir = options_.data_dir.empty() ? std::string(data::kFashionMnistDir) : options_.data_dir;
     const std::string kind = name_ == "mlp-synthetic" ? "synthetic" : "fashion-mnist";
-    return std::make_unique<MlpProblem>(problem_seed(options_, split, index), widths_, activation_,
-                                        load_images(kind, dir, options_.dtype), options_.dtype);
+    const DType dtype = options_.dtype;
+    return std::make_unique<MlpProblem>(
+        problem_seed(options_, split, index), widths_, activation_, load_images(kind, dir, dtype),
+        [kind, dir, dtype] { return load_images(kind, dir, dtype, false); }, dtype);
   }
   LstmConfig lstm_config() const override { return {"log_sign", 10, 0.1, 20}; }
 
@@ -194,8 +228,13 @@ std::shared_ptr<const Images> restrict_classes(std::shared_ptr<const Images> all
 // -> Linear 10; every parameter N(0, 0.01^2).
 class CnnProblem : public Problem {
  public:
-  CnnProblem(std::uint64_t seed, std::int64_t classes, std::shared_ptr<const Images> images, DType dtype)
-      : seed_(seed), classes_(classes), images_(std::move(images)), dtype_(dtype) {}
+  CnnProblem(std::uint64_t seed, std::int64_t classes, std::shared_ptr<const Images> images, ImagesLoader test_images,
+             DType dtype)
+      : seed_(seed),
+        classes_(classes),
+        images_(std::move(images)),
+        test_images_(std::move(test_images)),
+        dtype_(dtype) {}
 
   NamedParameters initial() const override {
     Generator g(seed_);
@@ -220,20 +259,31 @@ class CnnProblem : public Problem {
   }
 
   Tensor loss(const std::vector<Tensor>& p, std::int64_t step) const override {
-    auto [h, labels] = sample_batch(*images_, seed_, step);
+    const auto [inputs, labels] = sample_batch(*images_, seed_, step);
+    return F::cross_entropy(logits(p, inputs), labels);
+  }
+
+  // Batch norm uses batch statistics here too (the task keeps no running
+  // ones), over chunks of 500 test images.
+  std::optional<Evaluation> evaluate(const std::vector<Tensor>& params) const override {
+    return evaluate_on(*test_images_(), [&](const Tensor& inputs) { return logits(params, inputs); });
+  }
+
+ private:
+  Tensor logits(const std::vector<Tensor>& p, Tensor h) const {
     for (std::size_t l = 0; l < 3; ++l) {
       h = F::conv2d(h, p[3 * l], p[3 * l + 1], 1, 2);
       h = F::max_pool2d(relu(F::batch_norm(h, Tensor(), Tensor(), Tensor(), p[3 * l + 2], true, 0.1, 1e-5)), 2);
     }
     h = F::linear(h.flatten(1), p[9], p[10]);
     h = relu(F::batch_norm(h, Tensor(), Tensor(), Tensor(), p[11], true, 0.1, 1e-5));
-    return F::cross_entropy(F::linear(h, p[12], p[13]), labels);
+    return F::linear(h, p[12], p[13]);
   }
 
- private:
   std::uint64_t seed_;
   std::int64_t classes_;
   std::shared_ptr<const Images> images_;
+  ImagesLoader test_images_;
   DType dtype_;
 };
 
@@ -245,9 +295,11 @@ class CnnTask : public Task {
   }
   std::string name() const override { return name_; }
   std::unique_ptr<Problem> problem(Split split, std::uint64_t index) const override {
+    const auto load = [dir = options_.data_dir, dtype = options_.dtype, classes = classes_](bool train) {
+      return restrict_classes(load_images("cifar10", dir, dtype, train), classes);
+    };
     return std::make_unique<CnnProblem>(
-        problem_seed(options_, split, index), classes_,
-        restrict_classes(load_images("cifar10", options_.data_dir, options_.dtype), classes_), options_.dtype);
+        problem_seed(options_, split, index), classes_, load(true), [load] { return load(false); }, options_.dtype);
   }
   LstmConfig lstm_config() const override { return {"log_sign", 10, 0.1, 20}; }
   // "conv" for the three convolution kernels, "fc" for everything else.

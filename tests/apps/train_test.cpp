@@ -4,9 +4,9 @@
 #include <fstream>
 #include <thread>
 
-#include "../../apps/plot.hpp"
 #include "../../apps/training.hpp"
 #include "../support/testing.hpp"
+#include "metagrad/optim/experiments/plot.hpp"
 
 namespace {
 
@@ -94,10 +94,10 @@ TEST_CASE("train: bad settings are errors that name them") {
 }
 
 TEST_CASE("svg_chart draws one polyline per series with a legend, axes and ticks") {
-  mg::apps::Panel a{
+  mg::optim::experiments::Panel a{
       "Loss", "step", "loss", {{"sgd", {{0, 2.0}, {10, 1.0}, {20, 0.5}}}, {"adam", {{0, 2.0}, {10, 0.8}}}}};
-  mg::apps::Panel b{"Accuracy", "step", "%", {{"sgd", {{20, 80.0}}}, {"adam", {{10, 85.0}}}}};
-  const std::string svg = mg::apps::svg_chart({a, b});
+  mg::optim::experiments::Panel b{"Accuracy", "step", "%", {{"sgd", {{20, 80.0}}}, {"adam", {{10, 85.0}}}}};
+  const std::string svg = mg::optim::experiments::svg_chart({a, b});
   auto count = [&](const std::string& needle) {
     std::size_t n = 0;
     for (std::size_t at = svg.find(needle); at != std::string::npos; at = svg.find(needle, at + 1)) ++n;

@@ -12,4 +12,10 @@ class Error : public std::runtime_error {
   explicit Error(const std::string& message) : std::runtime_error(message) {}
 };
 
+// A long job stopped on request (Ctrl-C) at a point it can resume from.
+class Interrupted : public Error {
+ public:
+  using Error::Error;
+};
+
 }  // namespace mg

@@ -2,6 +2,7 @@
 // Hyperparameter search shared by `compare`, `meta-eval` and `reproduce`:
 // a grid (e.g. the learning rates of optimizers.md 5.5) scored by any
 // function, lower is better; a run that diverged scores +inf.
+#include <cstdint>
 #include <functional>
 #include <utility>
 #include <vector>
@@ -14,6 +15,25 @@ struct GridSearch {
 };
 
 GridSearch grid_search(const std::vector<double>& grid, const std::function<double(double)>& score);
+
+// A hyperparameter's search range: log-uniform (positive scales such as
+// learning rates) or uniform (momenta).
+struct SearchRange {
+  double low, high;
+  bool log_scale = true;
+};
+
+struct RandomSearch {
+  std::vector<double> best;  // one value per range
+  double best_score = 0;
+  std::vector<std::pair<std::vector<double>, double>> trials;  // (values, score), in draw order
+};
+
+// `trials` points drawn from `ranges` by a generator seeded with `seed` (the
+// same seed draws the same points), scored like grid_search (optimizers.md
+// 8.5: the paper's random search over log-uniform ranges).
+RandomSearch random_search(const std::vector<SearchRange>& ranges, int trials, std::uint64_t seed,
+                           const std::function<double(const std::vector<double>&)>& score);
 
 // {1e-4, 3e-4, 1e-3, ..., 1, 3}: paper 2's baseline learning rates.
 const std::vector<double>& log_lr_grid();

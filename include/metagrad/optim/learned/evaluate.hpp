@@ -2,6 +2,7 @@
 // Running optimizers on a task's problems: loss curves, and baselines whose
 // learning rate is tuned on validation problems (optimizers.md section 5.5).
 // Every optimizer sees the same problems and mini-batches.
+#include <atomic>
 #include <functional>
 #include <memory>
 #include <string>
@@ -14,6 +15,35 @@
 namespace mg::optim::learned {
 
 using OptimizerFactory = std::function<std::unique_ptr<Optimizer>(const NamedParameters&)>;
+
+// Plain training of one problem: step() until the budget is spent, steps or
+// gradient evaluations (multi-stage optimizers such as heun and rk4 spend
+// several a step; their closure re-evaluates the same step's mini-batch).
+struct TrainingOptions {
+  std::int64_t budget = 100;
+  bool budget_in_evaluations = false;
+  // Called after every step with the step count so far (e.g. to log an
+  // optimizer's state).
+  std::function<void(std::int64_t step, const Optimizer&)> observe;
+  // Applied to the parameters' gradients after every backward pass (e.g.
+  // rounding them to a lower precision).
+  std::function<void(const std::vector<Tensor>& params)> after_backward;
+  std::int64_t evaluate_every = 0;          // steps between test evaluations along the run; 0: at the end only
+  const std::atomic<bool>* stop = nullptr;  // checked between steps: throws mg::Interrupted
+};
+
+struct TrainingRun {
+  // losses[t]: the mini-batch loss at step t's parameters, t = 0..steps (the
+  // last one is not followed by a step); evaluations[t]: gradient evaluations
+  // spent before it.
+  std::vector<double> losses;
+  std::vector<std::int64_t> evaluations;
+  bool diverged = false;           // a non-finite loss ended the run
+  std::optional<Evaluation> test;  // at the final parameters; nullopt when diverged or the task has no test split
+  std::vector<std::pair<std::int64_t, Evaluation>> test_curve;  // (step, evaluation) every evaluate_every steps
+};
+
+TrainingRun train_problem(const Problem& problem, const OptimizerFactory& make, const TrainingOptions& options);
 
 // The losses of `steps` plain step() calls on a problem: losses[t] is the
 // loss at step t's parameters (t = 0..steps); a run that diverges keeps its

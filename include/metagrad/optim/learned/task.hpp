@@ -6,6 +6,7 @@
 // repeat exactly.
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -13,6 +14,11 @@
 #include "metagrad/optim/optimizer.hpp"
 
 namespace mg::optim::learned {
+
+// Loss and accuracy on a task's held-out test images.
+struct Evaluation {
+  double loss, accuracy;
+};
 
 class Problem {
  public:
@@ -22,6 +28,9 @@ class Problem {
   // The loss at optimizer step `step` (0, 1, ...) for these parameter values,
   // in the order of initial(); it builds a graph through them.
   virtual Tensor loss(const std::vector<Tensor>& params, std::int64_t step) const = 0;
+  // The parameters' loss and accuracy on the dataset's test split (plain
+  // training runs report it); nullopt for tasks without one (quadratic).
+  virtual std::optional<Evaluation> evaluate(const std::vector<Tensor>&) const { return std::nullopt; }
 };
 
 enum class Split { Train, Validation, Test };

@@ -1,4 +1,4 @@
-#include "plot.hpp"
+#include "metagrad/optim/experiments/plot.hpp"
 
 #include <algorithm>
 #include <cmath>
@@ -6,7 +6,7 @@
 
 #include <fmt/format.h>
 
-namespace mg::apps {
+namespace mg::optim::experiments {
 namespace {
 
 constexpr double kPanelWidth = 460, kPanelHeight = 320, kLeft = 64, kRight = 16, kTop = 36, kBottom = 48;
@@ -129,4 +129,4 @@ std::string svg_chart(const std::vector<Panel>& panels) {
   return out + "</svg>\n";
 }
 
-}  // namespace mg::apps
+}  // namespace mg::optim::experiments

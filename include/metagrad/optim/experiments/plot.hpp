@@ -5,7 +5,7 @@
 #include <utility>
 #include <vector>
 
-namespace mg::apps {
+namespace mg::optim::experiments {
 
 struct Series {
   std::string label;
@@ -20,4 +20,4 @@ struct Panel {
 
 std::string svg_chart(const std::vector<Panel>& panels);
 
-}  // namespace mg::apps
+}  // namespace mg::optim::experiments

@@ -1,0 +1,99 @@
+#pragma once
+// What every claim's protocol shares: the options, the store of finished
+// runs, the report being written, and stored plain-training runs with lr
+// tuning on validation problems.
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+#include <functional>
+#include <memory>
+
+#include <map>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "../../core/check.hpp"
+#include "metagrad/optim/experiments/plot.hpp"
+#include "metagrad/optim/experiments/reproduce.hpp"
+#include "metagrad/optim/experiments/statistics.hpp"
+#include "metagrad/optim/learned/evaluate.hpp"
+#include "run_store.hpp"
+
+namespace mg::optim::experiments {
+
+// A finished plain-training run, as stored.
+struct Training {
+  std::vector<double> losses;                                  // mini-batch loss at each step's parameters
+  std::vector<std::int64_t> evaluations;                       // gradient evaluations before each step
+  std::vector<std::pair<std::int64_t, double>> test_accuracy;  // (step, accuracy) along the run
+  double final_loss = 0;                                       // mean mini-batch loss over the last tenth of the steps
+  double test_loss = 0, accuracy = 0;                          // at the end (NaN when the run diverged)
+  bool diverged = false;
+  nlohmann::json log;  // what the run's `log` callback recorded
+};
+
+// One plain-training run: optimizer `spec` on problem `index` of `split`.
+struct TrainingRequest {
+  explicit TrainingRequest(std::string task_name) : task(std::move(task_name)) {}
+  std::string task;
+  learned::Split split = learned::Split::Test;
+  std::uint64_t index = 0;
+  std::string spec;
+  std::int64_t budget = 100;
+  bool budget_in_evaluations = false;
+  std::int64_t evaluate_every = 0;  // test accuracy along the run; 0: only at the end
+  // A label for what the callbacks below do, part of the stored run's key.
+  std::string variant;
+  // Recorded every 10 steps into Training::log (null: nothing).
+  std::function<nlohmann::json(std::int64_t step, const Optimizer&)> log;
+  // Applied to the gradients after every backward pass (e.g. rounding).
+  std::function<void(const std::vector<Tensor>& params)> after_backward;
+};
+
+class ClaimContext {
+ public:
+  ClaimContext(const ReproduceOptions& options, const std::string& claim, const std::atomic<bool>& stop);
+
+  const ReproduceOptions& options;
+  RunStore store;
+  std::string report;                                        // Markdown body: protocol, tables, figures
+  std::vector<std::pair<std::string, std::string>> figures;  // file name, SVG
+
+  bool quick() const { return options.budget == "quick"; }
+  int seeds() const { return options.seeds; }
+  const learned::Task& task(const std::string& name);
+
+  Training train(const TrainingRequest& request);
+  // The grid value of `spec_template`'s "{}" with the lowest mean final loss
+  // over `problems` validation problems (budget as in `request`).
+  GridSearch tune(TrainingRequest request, const std::string& spec_template, const std::vector<double>& grid,
+                  int problems);
+  // Training runs of `spec` on test problems 0..seeds-1.
+  std::vector<Training> over_seeds(TrainingRequest request);
+  void figure(const std::string& file, const std::vector<Panel>& panels, const std::string& caption);
+
+ private:
+  std::map<std::string, std::unique_ptr<learned::Task>> tasks_;
+};
+
+// A spec template with "{}" replaced by `value`.
+std::string with_value(const std::string& spec_template, double value);
+std::string markdown_table(const std::vector<std::string>& header, const std::vector<std::vector<std::string>>& rows);
+// Per-run values picked out of runs, summarized.
+Stats stats_of(const std::vector<Training>& runs, const std::function<double(const Training&)>& value);
+// The mean loss curve of runs against steps or gradient evaluations, thinned to about 200 points.
+std::vector<std::pair<double, double>> loss_curve(const std::vector<Training>& runs, bool by_evaluations = false);
+
+struct Verdict {
+  std::string outcome;  // reproduced | not reproduced | inconclusive
+  std::string numbers;  // what decides it
+};
+
+// The claims' protocols (one file each).
+Verdict reproduce_rllc(ClaimContext& context);
+Verdict reproduce_integrators(ClaimContext& context);
+Verdict reproduce_smes(ClaimContext& context);
+Verdict reproduce_root_free(ClaimContext& context);
+
+}  // namespace mg::optim::experiments

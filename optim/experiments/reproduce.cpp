@@ -1,0 +1,242 @@
+#include "metagrad/optim/experiments/reproduce.hpp"
+
+#include <cmath>
+#include <filesystem>
+#include <limits>
+
+#include "../learned/json_file.hpp"
+#include "claim.hpp"
+#include "metagrad/core/threading.hpp"
+#include "metagrad/data/dataset.hpp"
+#include "metagrad/optim/registry.hpp"
+
+namespace mg::optim::experiments {
+namespace {
+
+struct Claim {
+  ClaimInfo info;
+  std::function<Verdict(ClaimContext&)> run;
+};
+
+const std::vector<Claim>& registry() {
+  static const std::vector<Claim> all = {
+      {{"rllc", "paper 1 (RLLC, section 4)",
+        "Some RLLC variants (memory units with a retrospectively corrected learning law) beat SGD, momentum SGD and "
+        "Adam by modest margins on fully connected and convolutional nets.",
+        true},
+       reproduce_rllc},
+      {{"integrators", "paper 3 (numerical integrators, section 6)",
+        "Higher-order integrators of the gradient flow (ab2, ab3, heun, rk4) improve on SGD, which is forward Euler.",
+        true},
+       reproduce_integrators},
+      {{"smes", "paper 4 (SMES, section 7)",
+        "The second-moment exponent balances SGD (exponent 0) and Adam (0.5): an intermediate exponent trains and "
+        "generalises at least as well as either end.",
+        true},
+       reproduce_smes},
+      {{"root-free", "paper 5 (root-free methods, section 8)",
+        "Root-free RF-RMSProp closes the generalisation gap to SGD on CNNs (at least AdamW's test accuracy, close to "
+        "SGD's); its batch factor and s_0 = 1 make it easy to tune; IF-Shampoo trains stably in low precision where "
+        "Shampoo's roots are fragile.",
+        true},
+       reproduce_root_free},
+  };
+  return all;
+}
+
+Training from_json(const nlohmann::json& j) {
+  Training t;
+  t.losses = j.at("losses").get<std::vector<double>>();
+  t.evaluations = j.at("evaluations").get<std::vector<std::int64_t>>();
+  for (const auto& point : j.at("test_accuracy")) t.test_accuracy.emplace_back(point[0], point[1]);
+  t.final_loss = j.at("final_loss").is_null() ? NAN : j.at("final_loss").get<double>();
+  t.test_loss = j.at("test_loss").is_null() ? NAN : j.at("test_loss").get<double>();
+  t.accuracy = j.at("accuracy").is_null() ? NAN : j.at("accuracy").get<double>();
+  t.diverged = j.at("diverged");
+  t.log = j.at("log");
+  return t;
+}
+
+// Non-finite numbers are stored as null (JSON has none).
+nlohmann::json number(double v) { return std::isfinite(v) ? nlohmann::json(v) : nlohmann::json(nullptr); }
+
+nlohmann::json to_json(const learned::TrainingRun& run, const nlohmann::json& log) {
+  const std::size_t n = run.losses.size(), tail = std::max<std::size_t>(n / 10, 1);
+  double final_loss = 0;
+  for (std::size_t i = n - tail; i < n; ++i) final_loss += run.losses[i] / static_cast<double>(tail);
+  nlohmann::json losses = nlohmann::json::array(), curve = nlohmann::json::array();
+  for (double v : run.losses) losses.push_back(number(v));
+  for (const auto& [step, evaluation] : run.test_curve) curve.push_back({step, evaluation.accuracy});
+  return {{"losses", losses},
+          {"evaluations", run.evaluations},
+          {"test_accuracy", curve},
+          {"final_loss", number(run.diverged ? NAN : final_loss)},
+          {"test_loss", number(run.test ? run.test->loss : NAN)},
+          {"accuracy", number(run.test ? run.test->accuracy : NAN)},
+          {"diverged", run.diverged},
+          {"log", log}};
+}
+
+const char* split_name(learned::Split split) {
+  switch (split) {
+    case learned::Split::Train:
+      return "train";
+    case learned::Split::Validation:
+      return "validation";
+    case learned::Split::Test:
+      break;
+  }
+  return "test";
+}
+
+}  // namespace
+
+ClaimContext::ClaimContext(const ReproduceOptions& o, const std::string& claim, const std::atomic<bool>& stop)
+    : options(o), store(o.out, claim, o.progress, stop) {}
+
+const learned::Task& ClaimContext::task(const std::string& name) {
+  auto& slot = tasks_[name];
+  if (!slot) {
+    learned::TaskOptions task_options;
+    task_options.data_dir = name.rfind("cnn", 0) == 0 ? options.cifar_dir : options.fashion_dir;
+    slot = learned::make_task(name, task_options);
+  }
+  return *slot;
+}
+
+Training ClaimContext::train(const TrainingRequest& r) {
+  const std::string key = fmt::format("{} {} {} {}: {} {}{}{}", r.task, split_name(r.split), r.index, r.spec, r.budget,
+                                      r.budget_in_evaluations ? "evaluations" : "steps",
+                                      r.evaluate_every > 0 ? fmt::format(" eval/{}", r.evaluate_every) : "",
+                                      r.variant.empty() ? "" : " " + r.variant);
+  return from_json(store.run(key, [&] {
+    learned::TrainingOptions o;
+    o.budget = r.budget;
+    o.budget_in_evaluations = r.budget_in_evaluations;
+    o.evaluate_every = r.evaluate_every;
+    o.after_backward = r.after_backward;
+    o.stop = &store.stop();
+    nlohmann::json log = nlohmann::json::array();
+    if (r.log)
+      o.observe = [&](std::int64_t step, const Optimizer& optimizer) {
+        if (step % 10 == 0) log.push_back({{"step", step}, {"value", r.log(step, optimizer)}});
+      };
+    const std::string spec = r.spec;
+    const auto run = learned::train_problem(
+        *task(r.task).problem(r.split, r.index), [&](const NamedParameters& params) { return make(spec, params); }, o);
+    return to_json(run, log);
+  }));
+}
+
+GridSearch ClaimContext::tune(TrainingRequest request, const std::string& spec_template,
+                              const std::vector<double>& grid, int problems) {
+  request.split = learned::Split::Validation;
+  return grid_search(grid, [&](double value) {
+    request.spec = with_value(spec_template, value);
+    double total = 0;
+    for (int i = 0; i < problems; ++i) {
+      request.index = static_cast<std::uint64_t>(i);
+      total += train(request).final_loss;
+    }
+    return total / problems;
+  });
+}
+
+std::vector<Training> ClaimContext::over_seeds(TrainingRequest request) {
+  std::vector<Training> runs;
+  request.split = learned::Split::Test;
+  for (int seed = 0; seed < seeds(); ++seed) {
+    request.index = static_cast<std::uint64_t>(seed);
+    runs.push_back(train(request));
+  }
+  return runs;
+}
+
+void ClaimContext::figure(const std::string& file, const std::vector<Panel>& panels, const std::string& caption) {
+  figures.emplace_back(file, svg_chart(panels));
+  report += fmt::format("\n![{}]({})\n\n*{}*\n", caption, file, caption);
+}
+
+std::string with_value(const std::string& spec_template, double value) {
+  const std::size_t at = spec_template.find("{}");
+  MG_CHECK(at != std::string::npos, "'{}' has no {{}} for the value", spec_template);
+  return spec_template.substr(0, at) + fmt::format("{:g}", value) + spec_template.substr(at + 2);
+}
+
+std::string markdown_table(const std::vector<std::string>& header, const std::vector<std::vector<std::string>>& rows) {
+  std::string out = "|";
+  for (const auto& h : header) out += " " + h + " |";
+  out += "\n|";
+  for (std::size_t i = 0; i < header.size(); ++i) out += "---|";
+  out += "\n";
+  for (const auto& row : rows) {
+    out += "|";
+    for (const auto& cell : row) out += " " + cell + " |";
+    out += "\n";
+  }
+  return out;
+}
+
+Stats stats_of(const std::vector<Training>& runs, const std::function<double(const Training&)>& value) {
+  std::vector<double> values;
+  for (const auto& r : runs) values.push_back(value(r));
+  return summarize(values);
+}
+
+std::vector<std::pair<double, double>> loss_curve(const std::vector<Training>& runs, bool by_evaluations) {
+  std::vector<std::vector<std::pair<double, double>>> curves;
+  for (const auto& r : runs) {
+    std::vector<std::pair<double, double>> curve;
+    const std::size_t stride = std::max<std::size_t>(r.losses.size() / 200, 1);
+    for (std::size_t i = 0; i < r.losses.size(); i += stride) {
+      // a window mean: single mini-batch losses are too noisy to read
+      double total = 0;
+      std::size_t count = 0;
+      for (std::size_t j = i; j < std::min(i + stride, r.losses.size()); ++j, ++count) total += r.losses[j];
+      curve.emplace_back(static_cast<double>(by_evaluations ? r.evaluations[i] : static_cast<std::int64_t>(i)),
+                         total / static_cast<double>(count));
+    }
+    curves.push_back(curve);
+  }
+  return mean_curve(curves);
+}
+
+const std::vector<ClaimInfo>& claims() {
+  static const std::vector<ClaimInfo> infos = [] {
+    std::vector<ClaimInfo> out;
+    for (const auto& c : registry()) out.push_back(c.info);
+    return out;
+  }();
+  return infos;
+}
+
+std::string reproduce(const std::string& name, const ReproduceOptions& options, const std::atomic<bool>& stop) {
+  const Claim* claim = nullptr;
+  std::string names;
+  for (const auto& c : registry()) {
+    if (c.info.name == name) claim = &c;
+    names += (names.empty() ? "" : ", ") + c.info.name;
+  }
+  MG_CHECK(claim, "unknown claim '{}'; the claims are: {}", name, names);
+  MG_CHECK(options.budget == "quick" || options.budget == "full", "--budget must be quick or full, not '{}'",
+           options.budget);
+  MG_CHECK(options.seeds >= 1, "--seeds must be at least 1, not {}", options.seeds);
+  MG_CHECK(!options.out.empty(), "reproduce {}: give the report's folder (--out DIR)", name);
+  if (claim->info.needs_cifar) {
+    MG_CHECK(!options.cifar_dir.empty(),
+             "claim {} trains on CIFAR-10: give the folder of its binary files (--data-dir)", name);
+    data::cifar10(options.cifar_dir, false);  // a missing or broken dataset fails here, before any run
+  }
+  std::filesystem::create_directories(options.out);
+  ClaimContext context(options, name, stop);
+  const Verdict verdict = claim->run(context);
+  const std::string line = fmt::format("verdict: {} ({})", verdict.outcome, verdict.numbers);
+  for (const auto& [file, svg] : context.figures) learned::write_file(options.out + "/" + file, svg);
+  learned::write_file(
+      options.out + "/report.md",
+      fmt::format("# Reproduction: {}\n\n**Paper:** {}.\n\n**Claim:** {}\n\n{}\n## Command\n\n```\n{}\n```\n\n{}\n",
+                  name, claim->info.paper, claim->info.statement, context.report, options.command, line));
+  return line;
+}
+
+}  // namespace mg::optim::experiments

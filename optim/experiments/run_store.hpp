@@ -1,0 +1,39 @@
+#pragma once
+// The independent runs of a reproduction (one optimizer, learning rate and
+// seed each), kept as JSON files under DIR/runs once finished. A command
+// stopped with Ctrl-C and started again reads back what is done and goes on
+// with the run it stopped in; progress lines count runs against the plan.
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <nlohmann/json.hpp>
+#include <string>
+
+namespace mg::optim::experiments {
+
+class RunStore {
+ public:
+  RunStore(std::string dir, std::string label, bool progress, const std::atomic<bool>& stop);
+
+  // The stored result of run `key`, or `compute()`'s, stored before it is
+  // returned. Throws mg::Interrupted when a stop was requested.
+  nlohmann::json run(const std::string& key, const std::function<nlohmann::json()>& compute);
+
+  // Adds `runs` to the number the progress lines count towards.
+  void plan(std::int64_t runs) { planned_ += runs; }
+  const std::atomic<bool>& stop() const { return stop_; }
+  // Runs computed (not read back) in this invocation.
+  std::int64_t computed() const { return computed_; }
+
+ private:
+  std::string path_of(const std::string& key) const;
+
+  std::string dir_, label_;
+  bool progress_;
+  const std::atomic<bool>& stop_;
+  std::int64_t planned_ = 0, done_ = 0, computed_ = 0;
+  double compute_seconds_ = 0;
+};
+
+}  // namespace mg::optim::experiments
