@@ -60,9 +60,15 @@ class ClaimContext {
   std::string report;                                        // Markdown body: protocol, tables, figures
   std::vector<std::pair<std::string, std::string>> figures;  // file name, SVG
 
-  bool quick() const { return options.budget == "quick"; }
+  // The value for this run's budget: quick, full, or smoke (a few steps of
+  // everything: tests of the reports' structure, numbers meaningless).
+  template <class T>
+  T by_budget(T quick, T full, T smoke) const {
+    return options.budget == "quick" ? quick : options.budget == "full" ? full : smoke;
+  }
   int seeds() const { return options.seeds; }
-  const learned::Task& task(const std::string& name);
+  // Task `name` with its problems drawn from `seed` (TaskOptions::seed).
+  learned::Task& task(const std::string& name, std::uint64_t seed = 0);
 
   Training train(const TrainingRequest& request);
   // The grid value of `spec_template`'s "{}" with the lowest mean final loss
@@ -74,8 +80,14 @@ class ClaimContext {
   void figure(const std::string& file, const std::vector<Panel>& panels, const std::string& caption);
 
  private:
-  std::map<std::string, std::unique_ptr<learned::Task>> tasks_;
+  std::map<std::pair<std::string, std::uint64_t>, std::unique_ptr<learned::Task>> tasks_;
 };
+
+// JSON has no NaN or infinity: non-finite numbers are stored as null and
+// read back as NaN.
+nlohmann::json json_number(double v);
+std::vector<double> json_numbers(const nlohmann::json& values);
+const char* split_name(learned::Split split);
 
 // A spec template with "{}" replaced by `value`.
 std::string with_value(const std::string& spec_template, double value);
@@ -95,5 +107,9 @@ Verdict reproduce_rllc(ClaimContext& context);
 Verdict reproduce_integrators(ClaimContext& context);
 Verdict reproduce_smes(ClaimContext& context);
 Verdict reproduce_root_free(ClaimContext& context);
+Verdict reproduce_l2l_quadratic(ClaimContext& context);
+Verdict reproduce_l2l_mlp(ClaimContext& context);
+Verdict reproduce_l2l_generalization(ClaimContext& context);
+Verdict reproduce_l2l_cnn(ClaimContext& context);
 
 }  // namespace mg::optim::experiments

@@ -81,9 +81,10 @@ Verdict reproduce_integrators(ClaimContext& c) {
     std::string task;
     std::int64_t steps;
   };
-  const std::vector<Setting> settings = {{"mlp", c.quick() ? 1000 : 5000}, {"cnn", c.quick() ? 200 : 2000}};
-  const std::vector<double> grid = c.quick() ? std::vector<double>{0.01, 0.03, 0.1, 0.3, 1} : log_lr_grid();
-  const int tuning_problems = c.quick() ? 1 : 3;
+  const std::vector<Setting> settings = {{"mlp", c.by_budget(1000, 5000, 20)}, {"cnn", c.by_budget(200, 2000, 4)}};
+  const std::vector<double> grid =
+      c.by_budget<std::vector<double>>({0.01, 0.03, 0.1, 0.3, 1}, log_lr_grid(), {0.01, 0.1});
+  const int tuning_problems = c.by_budget(1, 3, 1);
   c.store.plan(static_cast<std::int64_t>(settings.size() * kOptimizers.size()) *
                (static_cast<std::int64_t>(grid.size()) * tuning_problems + 2 * c.seeds()));
 

@@ -25,6 +25,26 @@ const std::vector<Claim>& registry() {
         "Adam by modest margins on fully connected and convolutional nets.",
         true},
        reproduce_rllc},
+      {{"l2l-quadratic", "paper 2 (learned LSTM optimizer, section 5)",
+        "On random 10-dimensional quadratics, the LSTM optimizer meta-trained by gradient descent is clearly below "
+        "every tuned hand-designed baseline (sgd, nag, rmsprop, adam) over 100 steps.",
+        false},
+       reproduce_l2l_quadratic},
+      {{"l2l-mlp", "paper 2 (learned LSTM optimizer, section 5)",
+        "On the 784-20-10 sigmoid MLP, the LSTM optimizer beats every tuned baseline by a clear margin at step 100, "
+        "and keeps its lead when run for 200 steps.",
+        false},
+       reproduce_l2l_mlp},
+      {{"l2l-generalization", "paper 2 (learned LSTM optimizer, section 5)",
+        "The LSTM optimizer trained on the sigmoid MLP is still best with 40 hidden units or 2 hidden layers, and "
+        "fails (the baselines win) with ReLU activations.",
+        false},
+       reproduce_l2l_generalization},
+      {{"l2l-cnn", "paper 2 (learned LSTM optimizer, section 5)",
+        "On CIFAR-10 with two nets (convolutions, fully connected), the LSTM optimizer learns faster than the tuned "
+        "baselines.",
+        true},
+       reproduce_l2l_cnn},
       {{"integrators", "paper 3 (numerical integrators, section 6)",
         "Higher-order integrators of the gradient flow (ab2, ab3, heun, rk4) improve on SGD, which is forward Euler.",
         true},
@@ -46,7 +66,7 @@ const std::vector<Claim>& registry() {
 
 Training from_json(const nlohmann::json& j) {
   Training t;
-  t.losses = j.at("losses").get<std::vector<double>>();
+  t.losses = json_numbers(j.at("losses"));
   t.evaluations = j.at("evaluations").get<std::vector<std::int64_t>>();
   for (const auto& point : j.at("test_accuracy")) t.test_accuracy.emplace_back(point[0], point[1]);
   t.final_loss = j.at("final_loss").is_null() ? NAN : j.at("final_loss").get<double>();
@@ -57,25 +77,24 @@ Training from_json(const nlohmann::json& j) {
   return t;
 }
 
-// Non-finite numbers are stored as null (JSON has none).
-nlohmann::json number(double v) { return std::isfinite(v) ? nlohmann::json(v) : nlohmann::json(nullptr); }
-
 nlohmann::json to_json(const learned::TrainingRun& run, const nlohmann::json& log) {
   const std::size_t n = run.losses.size(), tail = std::max<std::size_t>(n / 10, 1);
   double final_loss = 0;
   for (std::size_t i = n - tail; i < n; ++i) final_loss += run.losses[i] / static_cast<double>(tail);
   nlohmann::json losses = nlohmann::json::array(), curve = nlohmann::json::array();
-  for (double v : run.losses) losses.push_back(number(v));
+  for (double v : run.losses) losses.push_back(json_number(v));
   for (const auto& [step, evaluation] : run.test_curve) curve.push_back({step, evaluation.accuracy});
   return {{"losses", losses},
           {"evaluations", run.evaluations},
           {"test_accuracy", curve},
-          {"final_loss", number(run.diverged ? NAN : final_loss)},
-          {"test_loss", number(run.test ? run.test->loss : NAN)},
-          {"accuracy", number(run.test ? run.test->accuracy : NAN)},
+          {"final_loss", json_number(run.diverged ? NAN : final_loss)},
+          {"test_loss", json_number(run.test ? run.test->loss : NAN)},
+          {"accuracy", json_number(run.test ? run.test->accuracy : NAN)},
           {"diverged", run.diverged},
           {"log", log}};
 }
+
+}  // namespace
 
 const char* split_name(learned::Split split) {
   switch (split) {
@@ -89,16 +108,23 @@ const char* split_name(learned::Split split) {
   return "test";
 }
 
-}  // namespace
+nlohmann::json json_number(double v) { return std::isfinite(v) ? nlohmann::json(v) : nlohmann::json(nullptr); }
+
+std::vector<double> json_numbers(const nlohmann::json& values) {
+  std::vector<double> out;
+  for (const auto& v : values) out.push_back(v.is_null() ? NAN : v.get<double>());
+  return out;
+}
 
 ClaimContext::ClaimContext(const ReproduceOptions& o, const std::string& claim, const std::atomic<bool>& stop)
     : options(o), store(o.out, claim, o.progress, stop) {}
 
-const learned::Task& ClaimContext::task(const std::string& name) {
-  auto& slot = tasks_[name];
+learned::Task& ClaimContext::task(const std::string& name, std::uint64_t seed) {
+  auto& slot = tasks_[{name, seed}];
   if (!slot) {
     learned::TaskOptions task_options;
     task_options.data_dir = name.rfind("cnn", 0) == 0 ? options.cifar_dir : options.fashion_dir;
+    task_options.seed = seed;
     slot = learned::make_task(name, task_options);
   }
   return *slot;
@@ -154,7 +180,7 @@ std::vector<Training> ClaimContext::over_seeds(TrainingRequest request) {
 
 void ClaimContext::figure(const std::string& file, const std::vector<Panel>& panels, const std::string& caption) {
   figures.emplace_back(file, svg_chart(panels));
-  report += fmt::format("\n![{}]({})\n\n*{}*\n", caption, file, caption);
+  report += fmt::format("\n![{}]({})\n\n*{}*\n\n", caption, file, caption);
 }
 
 std::string with_value(const std::string& spec_template, double value) {
@@ -218,8 +244,8 @@ std::string reproduce(const std::string& name, const ReproduceOptions& options, 
     names += (names.empty() ? "" : ", ") + c.info.name;
   }
   MG_CHECK(claim, "unknown claim '{}'; the claims are: {}", name, names);
-  MG_CHECK(options.budget == "quick" || options.budget == "full", "--budget must be quick or full, not '{}'",
-           options.budget);
+  MG_CHECK(options.budget == "quick" || options.budget == "full" || options.budget == "smoke",
+           "--budget must be quick, full or smoke, not '{}'", options.budget);
   MG_CHECK(options.seeds >= 1, "--seeds must be at least 1, not {}", options.seeds);
   MG_CHECK(!options.out.empty(), "reproduce {}: give the report's folder (--out DIR)", name);
   if (claim->info.needs_cifar) {
@@ -234,8 +260,10 @@ std::string reproduce(const std::string& name, const ReproduceOptions& options, 
   for (const auto& [file, svg] : context.figures) learned::write_file(options.out + "/" + file, svg);
   learned::write_file(
       options.out + "/report.md",
-      fmt::format("# Reproduction: {}\n\n**Paper:** {}.\n\n**Claim:** {}\n\n{}\n## Command\n\n```\n{}\n```\n\n{}\n",
-                  name, claim->info.paper, claim->info.statement, context.report, options.command, line));
+      fmt::format("# Reproduction: {}\n\n**Paper:** {}.\n\n**Claim:** {}\n\n{}\n## Command\n\n```\n{}\n```\n\n"
+                  "Runs: {}, computed in {:.1f} minutes in all.\n\n{}\n",
+                  name, claim->info.paper, claim->info.statement, context.report, options.command, context.store.runs(),
+                  context.store.run_seconds() / 60, line));
   return line;
 }
 

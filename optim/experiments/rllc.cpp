@@ -47,10 +47,11 @@ Verdict reproduce_rllc(ClaimContext& c) {
     std::string task;
     std::int64_t steps;
   };
-  const std::vector<Setting> settings = {{"mlp", c.quick() ? 1000 : 5000}, {"cnn", c.quick() ? 200 : 2000}};
-  const std::vector<double> grid = c.quick() ? std::vector<double>{1e-4, 1e-3, 1e-2, 1e-1, 1} : log_lr_grid();
+  const std::vector<Setting> settings = {{"mlp", c.by_budget(1000, 5000, 20)}, {"cnn", c.by_budget(200, 2000, 4)}};
+  const std::vector<double> grid =
+      c.by_budget<std::vector<double>>({1e-4, 1e-3, 1e-2, 1e-1, 1}, log_lr_grid(), {1e-2, 1e-1});
   const std::vector<double> law_lrs = {1e-3, 1e-2, 1e-1};
-  const int tuning_problems = c.quick() ? 1 : 3;
+  const int tuning_problems = c.by_budget(1, 3, 1);
   for (std::size_t task = 0; task < settings.size(); ++task)
     for (const auto& candidate : kCandidates)
       c.store.plan(static_cast<std::int64_t>(grid.size() * (candidate.rllc ? law_lrs.size() : 1)) * tuning_problems +

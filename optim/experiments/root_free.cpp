@@ -73,8 +73,8 @@ double median(std::vector<double> v) {
 }  // namespace
 
 Verdict reproduce_root_free(ClaimContext& c) {
-  const int trials = c.quick() ? 12 : 100;
-  const std::int64_t steps = c.quick() ? 200 : 2000;
+  const int trials = c.by_budget(12, 100, 2);
+  const std::int64_t steps = c.by_budget<std::int64_t>(200, 2000, 4);
   const std::vector<double> shampoo_grid = {1e-4, 1e-3, 1e-2, 1e-1};
   c.store.plan(static_cast<std::int64_t>(candidates().size()) * (trials + c.seeds()) +
                2 * (static_cast<std::int64_t>(shampoo_grid.size()) + 2 * c.seeds()));

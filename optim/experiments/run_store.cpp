@@ -29,6 +29,7 @@ nlohmann::json RunStore::run(const std::string& key, const std::function<nlohman
     const nlohmann::json stored = learned::read_json(path, "stored run");
     MG_CHECK(stored.contains("key") && stored["key"] == key && stored.contains("result"),
              "stored run '{}' does not belong to run '{}'; delete it to recompute", path, key);
+    run_seconds_ += stored.value("seconds", 0.0);
     return stored["result"];
   }
   if (stop_.load()) throw Interrupted(fmt::format("{}: stopped before run '{}'", label_, key));
@@ -38,6 +39,7 @@ nlohmann::json RunStore::run(const std::string& key, const std::function<nlohman
   learned::write_json(path, {{"key", key}, {"result", result}, {"seconds", seconds}});
   ++computed_;
   compute_seconds_ += seconds;
+  run_seconds_ += seconds;
   if (progress_) {
     const double remaining = static_cast<double>(std::max<std::int64_t>(planned_ - done_, 0));
     std::fprintf(stderr, "%s [%lld/%lld] %s: %.1f s, ETA %.0f s\n", label_.c_str(), static_cast<long long>(done_),

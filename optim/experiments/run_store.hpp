@@ -25,6 +25,10 @@ class RunStore {
   const std::atomic<bool>& stop() const { return stop_; }
   // Runs computed (not read back) in this invocation.
   std::int64_t computed() const { return computed_; }
+  // Runs asked for, and the seconds they took to compute (in this or an
+  // earlier, interrupted invocation).
+  std::int64_t runs() const { return done_; }
+  double run_seconds() const { return run_seconds_; }
 
  private:
   std::string path_of(const std::string& key) const;
@@ -33,7 +37,7 @@ class RunStore {
   bool progress_;
   const std::atomic<bool>& stop_;
   std::int64_t planned_ = 0, done_ = 0, computed_ = 0;
-  double compute_seconds_ = 0;
+  double compute_seconds_ = 0, run_seconds_ = 0;
 };
 
 }  // namespace mg::optim::experiments

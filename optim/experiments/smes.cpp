@@ -6,11 +6,11 @@ namespace mg::optim::experiments {
 
 Verdict reproduce_smes(ClaimContext& c) {
   const std::vector<double> exponents = {-0.25, 0, 0.125, 0.25, 0.375, 0.5, 1};
-  const std::vector<double> grid =
-      c.quick() ? std::vector<double>{1e-5, 1e-4, 1e-3, 1e-2, 1e-1, 1, 10}
-                : std::vector<double>{1e-6, 3e-6, 1e-5, 3e-5, 1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 1e-1, 3e-1, 1, 3, 10};
-  const int tuning_problems = c.quick() ? 1 : 3;
-  const std::int64_t steps = c.quick() ? 200 : 2000, every = steps / 10;
+  const std::vector<double> grid = c.by_budget<std::vector<double>>(
+      {1e-5, 1e-4, 1e-3, 1e-2, 1e-1, 1, 10},
+      {1e-6, 3e-6, 1e-5, 3e-5, 1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 1e-1, 3e-1, 1, 3, 10}, {1e-3, 1e-2});
+  const int tuning_problems = c.by_budget(1, 3, 1);
+  const std::int64_t steps = c.by_budget<std::int64_t>(200, 2000, 4), every = std::max<std::int64_t>(steps / 10, 1);
   c.store.plan(static_cast<std::int64_t>(exponents.size()) *
                (static_cast<std::int64_t>(grid.size()) * tuning_problems + c.seeds()));
   c.report += fmt::format(

@@ -1,0 +1,140 @@
+// The pieces every reproduction shares: statistics and the verdict rule,
+// random search, the store of finished runs, and plain training with
+// budgets in steps or gradient evaluations.
+#include <doctest/doctest.h>
+
+#include <atomic>
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+
+#include "../../optim/experiments/run_store.hpp"
+#include "metagrad/metagrad.hpp"
+
+namespace ex = mg::optim::experiments;
+namespace learned = mg::optim::learned;
+
+TEST_CASE("summaries use the sample standard deviation; a difference counts only beyond the summed spread") {
+  const ex::Stats s = ex::summarize({1, 2, 3, 4});
+  CHECK(s.mean == doctest::Approx(2.5));
+  CHECK(s.std == doctest::Approx(std::sqrt(5.0 / 3.0)));
+  CHECK(ex::summarize({7}).std == 0);
+  const ex::Stats a{1.0, 0.1, 3}, b{1.5, 0.1, 3}, c{1.15, 0.1, 3};
+  CHECK(ex::compare(a, b) == ex::Difference::Better);  // lower is better by default
+  CHECK(ex::compare(b, a) == ex::Difference::Worse);
+  CHECK(ex::compare(a, c) == ex::Difference::WithinSpread);  // 0.15 <= 0.2
+  CHECK(ex::compare(b, a, true) == ex::Difference::Better);
+  CHECK(ex::compare(a, ex::Stats{NAN, 0, 3}) == ex::Difference::Better);  // a diverged run loses
+  CHECK(ex::plus_minus(a, 3) == "1 ± 0.1");
+}
+
+TEST_CASE("random search draws the same points for the same seed, inside its ranges") {
+  const std::vector<mg::optim::SearchRange> ranges = {{1e-4, 1e-1}, {0, 0.99, false}};
+  std::vector<std::vector<double>> first, second;
+  const auto a = mg::optim::random_search(ranges, 50, 7, [&](const std::vector<double>& p) {
+    first.push_back(p);
+    return std::abs(std::log10(p[0]) + 2);  // best near lr = 1e-2
+  });
+  mg::optim::random_search(ranges, 50, 7, [&](const std::vector<double>& p) {
+    second.push_back(p);
+    return 0.0;
+  });
+  CHECK(first == second);
+  bool below = false, above = false;
+  for (const auto& p : first) {
+    CHECK(p[0] >= 1e-4);
+    CHECK(p[0] <= 1e-1);
+    CHECK(p[1] >= 0);
+    CHECK(p[1] <= 0.99);
+    below = below || p[0] < 1e-3;  // log-uniform: a third of the draws, not 1%
+    above = above || p[0] > 1e-2;
+  }
+  CHECK(below);
+  CHECK(above);
+  CHECK(std::abs(std::log10(a.best[0]) + 2) == doctest::Approx(a.best_score));
+  CHECK(a.trials.size() == 50);
+  CHECK_THROWS_WITH_AS(mg::optim::random_search(ranges, 0, 1, [](const std::vector<double>&) { return 0.0; }),
+                       doctest::Contains("trials must be at least 1"), mg::Error);
+}
+
+TEST_CASE("the run store computes a run once and reads it back; a stop request interrupts") {
+  const std::string dir = (std::filesystem::temp_directory_path() / "mg-run-store-test").string();
+  std::filesystem::remove_all(dir);
+  std::atomic<bool> stop{false};
+  int computed = 0;
+  {
+    ex::RunStore store(dir, "test", false, stop);
+    CHECK(store.run("adam(lr=1e-3) seed 0", [&] { return nlohmann::json{{"loss", ++computed}}; })["loss"] == 1);
+    CHECK(store.run("adam(lr=1e-3) seed 0", [&] { return nlohmann::json{{"loss", ++computed}}; })["loss"] == 1);
+    CHECK(store.computed() == 1);
+  }
+  ex::RunStore again(dir, "test", false, stop);
+  CHECK(again.run("adam(lr=1e-3) seed 0", [&] { return nlohmann::json{{"loss", ++computed}}; })["loss"] == 1);
+  CHECK(computed == 1);
+  stop = true;
+  CHECK(again.run("adam(lr=1e-3) seed 0", [&] { return nlohmann::json{}; })["loss"] == 1);  // done runs still read
+  CHECK_THROWS_AS(again.run("sgd seed 1", [&] { return nlohmann::json{}; }), mg::Interrupted);
+  // a stored run whose key does not match (a corrupt or foreign file) is an error, not a silent reuse
+  stop = false;
+  for (const auto& entry : std::filesystem::directory_iterator(dir + "/runs"))
+    std::ofstream(entry.path()) << R"({"key": "something else", "result": {}})";
+  CHECK_THROWS_WITH_AS(again.run("adam(lr=1e-3) seed 0", [&] { return nlohmann::json{}; }),
+                       doctest::Contains("does not belong to run"), mg::Error);
+  std::filesystem::remove_all(dir);
+}
+
+TEST_CASE("plain training spends its budget in steps or in gradient evaluations") {
+  const auto task = learned::make_task("mlp-synthetic");
+  const auto problem = task->problem(learned::Split::Test, 0);
+  const auto factory = [](const std::string& spec) {
+    return [spec](const mg::optim::NamedParameters& p) { return mg::optim::make(spec, p); };
+  };
+  learned::TrainingOptions options;
+  options.budget = 12;
+  const auto sgd = learned::train_problem(*problem, factory("sgd(lr=0.5)"), options);
+  CHECK(sgd.losses.size() == 13);
+  CHECK(sgd.evaluations.back() == 12);
+  for (double loss : sgd.losses) CHECK(std::isfinite(loss));
+  REQUIRE(sgd.test.has_value());  // the synthetic task's held-out images
+  CHECK(sgd.test->accuracy >= 0);
+  CHECK(sgd.test->accuracy <= 1);
+  options.budget_in_evaluations = true;
+  const auto heun = learned::train_problem(*problem, factory("heun(lr=0.5)"), options);
+  CHECK(heun.losses.size() == 7);  // 2 evaluations a step
+  CHECK(heun.evaluations == std::vector<std::int64_t>{0, 2, 4, 6, 8, 10, 12});
+  const auto rk4 = learned::train_problem(*problem, factory("rk4(lr=0.5)"), options);
+  CHECK(rk4.losses.size() == 4);
+  // equal steps: the same first loss (same problem), different trajectories
+  CHECK(heun.losses.front() == sgd.losses.front());
+  // the gradient hook sees every backward pass
+  int hooks = 0;
+  options.after_backward = [&](const std::vector<mg::Tensor>& params) {
+    for (const auto& p : params) CHECK(p.grad().defined());
+    ++hooks;
+  };
+  learned::train_problem(*problem, factory("rk4(lr=0.5)"), options);
+  CHECK(hooks == 12);
+  // a stop request interrupts between steps
+  std::atomic<bool> stop{true};
+  options.stop = &stop;
+  CHECK_THROWS_AS(learned::train_problem(*problem, factory("sgd(lr=0.5)"), options), mg::Interrupted);
+}
+
+TEST_CASE("a run that learns lowers the loss; a diverging run is marked and has no test evaluation") {
+  const auto task = learned::make_task("quadratic");
+  const auto run_with = [&](const std::string& spec) {
+    learned::TrainingOptions options;
+    options.budget = 60;
+    return learned::train_problem(
+        *task->problem(learned::Split::Test, 0),
+        [spec](const mg::optim::NamedParameters& p) { return mg::optim::make(spec, p); }, options);
+  };
+  const auto learns = run_with("sgd(lr=0.005)");
+  CHECK(!learns.diverged);
+  CHECK(learns.losses.back() < 0.95 * learns.losses.front());
+  const auto diverges = run_with("sgd(lr=10)");
+  CHECK(diverges.diverged);
+  CHECK(!diverges.test.has_value());
+  CHECK(!std::isfinite(diverges.losses.back()));
+  CHECK(diverges.losses.size() < 61);  // it stopped at the first non-finite loss
+}
