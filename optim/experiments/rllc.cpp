@@ -69,6 +69,7 @@ Verdict reproduce_rllc(ClaimContext& c) {
   std::string decisive;
   for (const auto& s : settings) {
     std::vector<std::vector<std::string>> rows;
+    std::string law_text;
     Panel panel{s.task + ": training loss", "step", "mini-batch loss", {}, true};
     Panel law_panel{s.task + ": law of rllc momentum_grad", "step", "L component (mean over test problems)", {}};
     Stats best_baseline{-1, 0, 0}, best_rllc{-1, 0, 0};
@@ -126,7 +127,7 @@ Verdict reproduce_rllc(ClaimContext& c) {
         }
         law_panel.series.push_back({"L[0] (momentum unit)", mean_curve(first)});
         law_panel.series.push_back({"L[1] (gradient unit)", mean_curve(second)});
-        c.report += fmt::format(
+        law_text = fmt::format(
             "**Law of `{}` on {}** (L = (1, 0) is momentum, (0, 1) is SGD, (0.9, 1) is NAG): the momentum share "
             "|L0| / (|L0| + |L1|) goes from {} at step 10 to {} at the end ({}: the hypothesis that the law moves "
             "from momentum-like to SGD-like is {}).\n\n",
@@ -142,7 +143,8 @@ Verdict reproduce_rllc(ClaimContext& c) {
         "## {}\n\nMean ± std over {} test problems; loss: mean mini-batch training loss over the "
         "last tenth of the run; test loss and accuracy on the held-out test images.\n\n",
         s.task, c.seeds());
-    c.report += markdown_table({"optimizer (tuned)", "training loss", "test loss", "test accuracy %"}, rows);
+    c.report +=
+        markdown_table({"optimizer (tuned)", "training loss", "test loss", "test accuracy %"}, rows) + "\n" + law_text;
     c.figure(s.task + "-curves.svg", {panel, law_panel},
              s.task + ": mean training loss over the test problems, and the law of rllc momentum_grad");
     const Difference d = compare(best_rllc, best_baseline, true);

@@ -18,7 +18,7 @@ expect_error() {  # expect_error PATTERN ARGS...: exit 1 with one line matching 
   [ "$(wc -l <err.txt)" -eq 1 ] || { cat err.txt; fail "reproduce $*: expected one line"; }
   grep -q "$pattern" err.txt || { cat err.txt; fail "reproduce $*: expected '$pattern'"; }
 }
-expect_error "unknown claim 'nope'; the claims are: rllc, integrators" nope --out x
+expect_error "unknown claim 'nope'; the claims are: rllc, l2l-quadratic," nope --out x
 expect_error "must be quick, full or smoke, not 'huge'" smes --budget huge --data-dir "$cifar" --out x
 expect_error "give the folder of its binary files" smes --out x
 expect_error "no such file" smes --data-dir "$work/missing" --out x
