@@ -9,6 +9,7 @@
 #include "group_rule.hpp"
 #include "kronecker.hpp"
 #include "metagrad/optim/registry.hpp"
+#include "parallel_slots.hpp"
 #include "rule.hpp"
 
 namespace mg::optim {
@@ -42,9 +43,8 @@ class IfShampoo : public Optimizer {
   std::vector<Tensor> step_all(StepContext& context) override {
     if (context.slots.empty()) return {};
     const bool update_factors = update_now(context);
-    std::vector<Tensor> updated;
-    for (const Slot& slot : context.slots) updated.push_back(step_one(slot, update_factors));
-    return updated;
+    return step_slots(context.slots, context.differentiable, kronecker_cost,
+                      [&](const Slot& slot) { return step_one(slot, update_factors); });
   }
 
   std::optional<Layout> state_layout(const std::string& field, const Tensor& param) const override {

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "metagrad/core/ops.hpp"
+#include "metagrad/optim/optimizer.hpp"
 
 namespace mg::optim {
 
@@ -20,6 +21,15 @@ inline Shape axis_first(std::int64_t n, std::int64_t dims) {
 
 inline Tensor unfold(const Tensor& x, std::int64_t n) {
   return x.permute(axis_first(n, x.dim())).reshape({x.size(n), x.numel() / x.size(n)});
+}
+
+// The relative cost of a tensor's Kronecker step (its factors' d^3 work and
+// its elementwise passes), to hand the largest tensors out first.
+inline double kronecker_cost(const Slot& slot) {
+  double cost = static_cast<double>(slot.param.numel());
+  for (std::int64_t d : slot.param.shape())
+    cost += static_cast<double>(d) * static_cast<double>(d) * static_cast<double>(d);
+  return cost;
 }
 
 inline bool is_last(const Tensor& x, std::int64_t n) { return n == x.dim() - 1 && n > 0; }

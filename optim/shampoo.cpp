@@ -13,6 +13,7 @@
 #include "kronecker.hpp"
 #include "metagrad/core/linalg.hpp"
 #include "metagrad/optim/registry.hpp"
+#include "parallel_slots.hpp"
 #include "rule.hpp"
 
 namespace mg::optim {
@@ -46,9 +47,8 @@ class Shampoo : public Optimizer {
     auto& global = *context.global;
     const double t = (global.count("step") ? global.at("step").item<double>() : 0.0) + 1;
     global["step"] = scalar_tensor(t, f64);
-    std::vector<Tensor> updated;
-    for (const Slot& slot : context.slots) updated.push_back(step_one(slot, t));
-    return updated;
+    return step_slots(context.slots, context.differentiable, kronecker_cost,
+                      [t](const Slot& slot) { return step_one(slot, t); });
   }
 
   std::optional<Layout> state_layout(const std::string& field, const Tensor& param) const override {

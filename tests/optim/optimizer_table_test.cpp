@@ -282,3 +282,19 @@ TEST_CASE("clip_grad_norm_ and clip_grad_value_") {
   CHECK(b.grad().to_vector()[1] == doctest::Approx(0.7f));
   CHECK_THROWS_AS(mg::optim::clip_grad_norm_({a}, 0.0), mg::Error);
 }
+
+TEST_CASE("Kronecker optimizers step their tensors on parallel threads with the same result as on one") {
+  // mlp has four tensors of different shapes: at 2 threads they go to
+  // different threads, each tensor's arithmetic on one of them.
+  const int threads_before = mg::get_num_threads();
+  for (const std::string spec : {"shampoo(lr=0.05, momentum=0.9)", "if_shampoo(lr=0.05, batch_size=6)"}) {
+    CAPTURE(spec);
+    mg::set_num_threads(1);
+    const auto one = mg::testing::trajectory(spec, "mlp", 8, mg::DType::Float32);
+    mg::set_num_threads(2);
+    const auto two = mg::testing::trajectory(spec, "mlp", 8, mg::DType::Float32);
+    CHECK(one == two);
+    CHECK(one.back() != one.front());
+  }
+  mg::set_num_threads(threads_before);
+}
