@@ -17,8 +17,12 @@ namespace {
 
 using NodePtr = std::shared_ptr<Node>;
 
+// Whether the sweep visits `child`: nodes numbered below `min_topo` cannot
+// lead to any node whose gradient is wanted (Node::topo).
+bool visits(const NodePtr& child, std::uint64_t min_topo) { return child && child->topo >= min_topo; }
+
 // How many edges from reachable nodes point at each node.
-std::unordered_map<Node*, int> count_dependencies(const std::vector<NodePtr>& roots) {
+std::unordered_map<Node*, int> count_dependencies(const std::vector<NodePtr>& roots, std::uint64_t min_topo) {
   std::unordered_map<Node*, int> dependencies;
   std::unordered_set<Node*> seen;
   std::vector<Node*> stack;
@@ -28,7 +32,7 @@ std::unordered_map<Node*, int> count_dependencies(const std::vector<NodePtr>& ro
     Node* node = stack.back();
     stack.pop_back();
     for (const auto& child : node->next) {
-      if (!child) continue;
+      if (!visits(child, min_topo)) continue;
       ++dependencies[child.get()];
       if (seen.insert(child.get()).second) stack.push_back(child.get());
     }
@@ -39,7 +43,8 @@ std::unordered_map<Node*, int> count_dependencies(const std::vector<NodePtr>& ro
 // Nodes from which some target is reachable: the only ones worth running
 // when just the gradients of `targets` are wanted.
 std::unordered_set<Node*> nodes_leading_to(const std::vector<NodePtr>& roots,
-                                           const std::unordered_map<Node*, std::vector<std::size_t>>& targets) {
+                                           const std::unordered_map<Node*, std::vector<std::size_t>>& targets,
+                                           std::uint64_t min_topo) {
   std::unordered_map<Node*, bool> leads;
   // Iterative post-order DFS.
   std::vector<std::pair<Node*, std::size_t>> stack;
@@ -50,15 +55,16 @@ std::unordered_set<Node*> nodes_leading_to(const std::vector<NodePtr>& roots,
     while (!stack.empty()) {
       auto& [node, next_child] = stack.back();
       if (next_child < node->next.size()) {
-        Node* child = node->next[next_child++].get();
-        if (child && !leads.count(child)) {
+        const NodePtr& edge = node->next[next_child++];
+        Node* child = edge.get();
+        if (visits(edge, min_topo) && !leads.count(child)) {
           leads[child] = false;
           stack.emplace_back(child, 0);
         }
         continue;
       }
       bool result = targets.count(node) > 0;
-      for (const auto& child : node->next) result = result || (child && leads[child.get()]);
+      for (const auto& child : node->next) result = result || (visits(child, min_topo) && leads[child.get()]);
       leads[node] = result;
       stack.pop_back();
     }
@@ -129,9 +135,16 @@ std::vector<Tensor> run_backward(const std::vector<Tensor>& outputs, const std::
       target_nodes.push_back(std::move(node));
     }
   }
-  const auto needed = inputs ? nodes_leading_to(roots, targets) : std::unordered_set<Node*>{};
+  // With inputs, nothing numbered below the lowest target matters; a full
+  // backward() reaches every leaf (topo 0).
+  std::uint64_t min_topo = 0;
+  if (inputs) {
+    min_topo = UINT64_MAX;
+    for (const auto& node : target_nodes) min_topo = std::min(min_topo, node->topo);
+  }
+  const auto needed = inputs ? nodes_leading_to(roots, targets, min_topo) : std::unordered_set<Node*>{};
 
-  auto dependencies = count_dependencies(roots);
+  auto dependencies = count_dependencies(roots, min_topo);
   std::vector<NodePtr> ready;
   for (const auto& root : roots)
     if (dependencies[root.get()] == 0 && std::find(ready.begin(), ready.end(), root) == ready.end())
@@ -162,7 +175,7 @@ std::vector<Tensor> run_backward(const std::vector<Tensor>& outputs, const std::
       if (!keep_graph) node->release();
     }
     for (const auto& child : node->next)
-      if (child && --dependencies[child.get()] == 0) ready.push_back(child);
+      if (visits(child, min_topo) && --dependencies[child.get()] == 0) ready.push_back(child);
   }
 
   if (inputs && !allow_unused)

@@ -1,4 +1,5 @@
 #include "metagrad/core/autograd/node.hpp"
+#include <algorithm>
 
 #include "../check.hpp"
 #include "../kernels/copy.hpp"
@@ -68,7 +69,10 @@ Tensor attach(std::string_view name, const Tensor* inputs, std::size_t count, Te
     const Tensor& input = inputs[i];
     if (!input.defined()) continue;
     node->inputs[i] = {input.shape(), input.dtype()};
-    if (input.requires_grad()) node->next[i] = gradient_edge(input);
+    if (input.requires_grad()) {
+      node->next[i] = gradient_edge(input);
+      node->topo = std::max(node->topo, node->next[i]->topo + 1);
+    }
   }
   // The output must be a handle of its own, even when an op passes an input
   // through unchanged.

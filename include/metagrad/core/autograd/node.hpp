@@ -3,6 +3,7 @@
 // Every op has exactly one differentiable output; `next[i]` is the node that
 // produced the op's i-th input (null when that input needs no gradient).
 #include <cstddef>
+#include <cstdint>
 #include <functional>
 #include <initializer_list>
 #include <memory>
@@ -36,6 +37,12 @@ class Node : public std::enable_shared_from_this<Node> {
 
   std::vector<std::shared_ptr<Node>> next;
   std::vector<InputInfo> inputs;
+  // 1 + the largest topo of `next` (leaves: 0). A path from a node to
+  // another only exists when its topo is larger, so a gradient wanted at
+  // some nodes never needs to look below the smallest of their numbers: the
+  // inner gradients of an unrolled loop then cost one step's graph, not the
+  // whole history.
+  std::uint64_t topo = 0;
 };
 
 // What a backward rule sees when it runs.
