@@ -8,11 +8,13 @@
 #include <map>
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include "commands.hpp"
 #include "metagrad/core/error.hpp"
 #include "metagrad/optim/experiments/plot.hpp"
 #include "metagrad/optim/experiments/statistics.hpp"
+#include "metagrad/optim/tuning.hpp"
 #include "training.hpp"
 
 namespace mg::apps {
@@ -25,7 +27,26 @@ struct Options {
   std::vector<std::string> optimizers;
   int seeds = 3;
   std::string out = "compare-results";
+  std::vector<double> lr_grid = optim::log_lr_grid();
 };
+
+// A spec with "{}" for its lr gets the grid value whose training run (on a
+// seed none of the compared runs use) ends with the lowest training loss.
+std::string tuned(const Options& o, const std::string& spec, std::string& tuning_table) {
+  const std::size_t at = spec.find("{}");
+  if (at == std::string::npos) return spec;
+  const auto fill = [&](double lr) { return spec.substr(0, at) + fmt::format("{:g}", lr) + spec.substr(at + 2); };
+  std::atomic<bool> never{false};
+  const optim::GridSearch search = optim::grid_search(o.lr_grid, [&](double lr) {
+    TrainConfig c = o.base;
+    c.optimizer = fill(lr);
+    c.seed = o.base.seed + 1000003;  // a tuning seed, apart from the compared ones
+    std::fprintf(stderr, "tuning %s\n", c.optimizer.c_str());
+    return train(c, never).epochs.back().train_loss;
+  });
+  tuning_table += fmt::format("| `{}` | {:g} | {:.4f} |\n", spec, search.best, search.best_score);
+  return fill(search.best);
+}
 
 void run_comparison(const Options& o) {
   if (o.optimizers.empty()) throw Error("compare: give at least one --optimizer SPEC");
@@ -45,7 +66,9 @@ void run_comparison(const Options& o) {
   Panel loss{"Training loss", x_axis, "loss (mean of 10 steps)", {}};
   Panel accuracy{"Test accuracy", x_axis, "accuracy (%)", {}};
   std::atomic<bool> never{false};
-  for (const auto& spec : o.optimizers) {
+  std::string tuning_table;
+  for (const auto& given : o.optimizers) {
+    const std::string spec = tuned(o, given, tuning_table);
     std::vector<double> accuracy_end, loss_end, train_end, seconds, steps, evaluations;
     std::vector<std::vector<std::pair<double, double>>> loss_runs, accuracy_runs;
     for (int seed = 0; seed < o.seeds; ++seed) {
@@ -84,6 +107,11 @@ void run_comparison(const Options& o) {
   table +=
       fmt::format("\nMean ± standard deviation over seeds {}..{} of the final epoch; time is wall-clock per run.\n",
                   o.base.seed, o.base.seed + static_cast<std::uint64_t>(o.seeds) - 1);
+  if (!tuning_table.empty())
+    table += fmt::format(
+        "\nLearning rates chosen from {{{}}} by the final training loss of one run on seed {} (apart from the compared "
+        "seeds):\n\n| spec | lr | training loss |\n|---|---|---|\n{}",
+        fmt::join(o.lr_grid, ", "), o.base.seed + 1000003, tuning_table);
   std::ofstream(o.out + "/results.md") << table;
   std::ofstream(o.out + "/curves.svg") << svg_chart({loss, accuracy});
   std::fputs(table.c_str(), stdout);
@@ -95,9 +123,14 @@ void run_comparison(const Options& o) {
 void add_compare_command(CLI::App& app) {
   auto o = std::make_shared<Options>();
   auto* cmd = app.add_subcommand("compare", "Compare optimizers over several seeds on one task");
-  cmd->add_option("--optimizer", o->optimizers, "Optimizer spec (repeat for each optimizer)")->required();
+  cmd->add_option("--optimizer", o->optimizers,
+                  "Optimizer spec (repeat for each optimizer); write {} for the lr to tune it on --lr-grid")
+      ->required();
   cmd->add_option("--seeds", o->seeds, "Runs per optimizer")->check(CLI::Range(1, 1000));
   cmd->add_option("--out", o->out, "Folder for results.md, results.csv and curves.svg");
+  cmd->add_option("--lr-grid", o->lr_grid,
+                  "Learning rates tried for a spec with {} in place of its lr (default: 1e-4, 3e-4, ..., 1, 3)")
+      ->delimiter(',');
   add_training_options(*cmd, o->base);
   cmd->callback([o] { run_comparison(*o); });
 }
