@@ -102,6 +102,13 @@ struct Verdict {
   std::string numbers;  // what decides it
 };
 
+// Verdicts from comparisons that each exceed the spread or not: a claim
+// that must hold in every comparison, and one that must hold in some
+// (reproduced when some comparison is better and none worse; not reproduced
+// when some is worse and none better).
+std::string outcome_everywhere(const std::vector<Difference>& comparisons);
+std::string outcome_somewhere(const std::vector<Difference>& comparisons);
+
 // The claims' protocols (one file each).
 Verdict reproduce_rllc(ClaimContext& context);
 Verdict reproduce_integrators(ClaimContext& context);

@@ -96,7 +96,7 @@ Verdict reproduce_integrators(ClaimContext& c) {
       "**equal gradient evaluations** (the same numbers; heun takes 2 a step, rk4 4). Budget `{}`.\n\n",
       fmt::join(grid, ", "), tuning_problems, c.seeds(), settings[0].steps, settings[1].steps, c.options.budget);
 
-  int better = 0, worse = 0;
+  std::vector<Difference> comparisons;
   std::string decisive;
   for (const auto& s : settings) {
     std::vector<std::vector<std::string>> rows;
@@ -138,8 +138,7 @@ Verdict reproduce_integrators(ClaimContext& c) {
     c.figure(s.task + "-loss.svg", {steps_panel, evals_panel},
              s.task + ": mean training loss over the test problems, at equal steps and at equal gradient evaluations");
     const Difference d = compare(best_accuracy, sgd_accuracy, true);
-    better += d == Difference::Better;
-    worse += d == Difference::Worse;
+    comparisons.push_back(d);
     decisive +=
         fmt::format("{}{}: best integrator {} {}% vs sgd {}% at equal evaluations", decisive.empty() ? "" : "; ",
                     s.task, best_name, plus_minus(best_accuracy, 3), plus_minus(sgd_accuracy, 3));
@@ -153,10 +152,7 @@ Verdict reproduce_integrators(ClaimContext& c) {
   c.report +=
       "\nThe verdict compares test accuracy at equal gradient evaluations (the fair budget for multi-stage "
       "methods): an improvement counts only where it exceeds the sum of the two standard deviations.\n";
-  const std::string outcome = better > 0 && worse == 0   ? "reproduced"
-                              : worse > 0 && better == 0 ? "not reproduced"
-                                                         : "inconclusive";
-  return {outcome, decisive};
+  return {outcome_somewhere(comparisons), decisive};
 }
 
 }  // namespace mg::optim::experiments

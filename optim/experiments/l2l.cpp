@@ -195,15 +195,6 @@ Difference below_all(const std::vector<Curves>& rows, std::int64_t step, std::st
   return all_better ? Difference::Better : any_worse ? Difference::Worse : Difference::WithinSpread;
 }
 
-std::string outcome_of(const std::vector<Difference>& required) {
-  bool all_better = true, any_worse = false;
-  for (Difference d : required) {
-    all_better = all_better && d == Difference::Better;
-    any_worse = any_worse || d == Difference::Worse;
-  }
-  return all_better ? "reproduced" : any_worse ? "not reproduced" : "inconclusive";
-}
-
 std::vector<MetaTraining> meta_train_seeds(ClaimContext& c, const Protocol& p) {
   std::vector<MetaTraining> trained;
   for (int seed = 0; seed < c.seeds(); ++seed) trained.push_back(meta_trained(c, p, static_cast<std::uint64_t>(seed)));
@@ -253,7 +244,7 @@ Verdict reproduce_l2l_quadratic(ClaimContext& c) {
   c.report +=
       "\nThe verdict: the LSTM's loss at the last step is below every tuned baseline's by more than the sum "
       "of the two standard deviations (over seeds).\n";
-  return {outcome_of({at_end}), numbers};
+  return {outcome_everywhere({at_end}), numbers};
 }
 
 Verdict reproduce_l2l_mlp(ClaimContext& c) {
@@ -274,7 +265,7 @@ Verdict reproduce_l2l_mlp(ClaimContext& c) {
   c.report +=
       "\nThe verdict: the LSTM is below every tuned baseline at the meta-training horizon and at twice it, "
       "each by more than the sum of the two standard deviations (over seeds).\n";
-  return {outcome_of({at_trained, at_double}), numbers};
+  return {outcome_everywhere({at_trained, at_double}), numbers};
 }
 
 Verdict reproduce_l2l_generalization(ClaimContext& c) {
@@ -305,7 +296,7 @@ Verdict reproduce_l2l_generalization(ClaimContext& c) {
       "\nThe verdict: on mlp-40 and mlp-2layer the LSTM is below every tuned baseline at the last step, and "
       "on mlp-relu it is above the best of them, each by more than the sum of the two standard deviations "
       "(over seeds).\n";
-  return {outcome_of(required), numbers};
+  return {outcome_everywhere(required), numbers};
 }
 
 Verdict reproduce_l2l_cnn(ClaimContext& c) {
@@ -348,7 +339,7 @@ Verdict reproduce_l2l_cnn(ClaimContext& c) {
       plus_minus(fraction, 3));
   std::string numbers = fmt::format("below every baseline on a fraction {} of the steps", plus_minus(fraction, 3));
   below_all(rows, p.inner_steps, numbers);
-  return {outcome_of({compare(fraction, Stats{0.5, 0, 0}, true)}), numbers};
+  return {outcome_everywhere({compare(fraction, Stats{0.5, 0, 0}, true)}), numbers};
 }
 
 }  // namespace mg::optim::experiments

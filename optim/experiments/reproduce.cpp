@@ -1,5 +1,6 @@
 #include "metagrad/optim/experiments/reproduce.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
 #include <limits>
@@ -225,6 +226,19 @@ std::vector<std::pair<double, double>> loss_curve(const std::vector<Training>& r
     curves.push_back(curve);
   }
   return mean_curve(curves);
+}
+
+std::string outcome_everywhere(const std::vector<Difference>& comparisons) {
+  const auto count = [&](Difference d) { return std::count(comparisons.begin(), comparisons.end(), d); };
+  return count(Difference::Better) == static_cast<std::ptrdiff_t>(comparisons.size()) ? "reproduced"
+         : count(Difference::Worse) > 0                                               ? "not reproduced"
+                                                                                      : "inconclusive";
+}
+
+std::string outcome_somewhere(const std::vector<Difference>& comparisons) {
+  const auto better = std::count(comparisons.begin(), comparisons.end(), Difference::Better);
+  const auto worse = std::count(comparisons.begin(), comparisons.end(), Difference::Worse);
+  return better > 0 && worse == 0 ? "reproduced" : worse > 0 && better == 0 ? "not reproduced" : "inconclusive";
 }
 
 const std::vector<ClaimInfo>& claims() {

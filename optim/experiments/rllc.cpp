@@ -65,7 +65,7 @@ Verdict reproduce_rllc(ClaimContext& c) {
       settings[0].steps, settings[1].steps, fmt::join(grid, ", "), fmt::join(law_lrs, ", "), tuning_problems, c.seeds(),
       c.options.budget);
 
-  int better = 0, worse = 0;
+  std::vector<Difference> comparisons;
   std::string decisive;
   for (const auto& s : settings) {
     std::vector<std::vector<std::string>> rows;
@@ -148,8 +148,7 @@ Verdict reproduce_rllc(ClaimContext& c) {
     c.figure(s.task + "-curves.svg", {panel, law_panel},
              s.task + ": mean training loss over the test problems, and the law of rllc momentum_grad");
     const Difference d = compare(best_rllc, best_baseline, true);
-    better += d == Difference::Better;
-    worse += d == Difference::Worse;
+    comparisons.push_back(d);
     decisive +=
         fmt::format("{}{}: best RLLC ({}) {}% vs best baseline ({}) {}% test accuracy", decisive.empty() ? "" : "; ",
                     s.task, best_rllc_name, plus_minus(best_rllc, 3), best_baseline_name, plus_minus(best_baseline, 3));
@@ -157,10 +156,7 @@ Verdict reproduce_rllc(ClaimContext& c) {
   c.report +=
       "\nThe verdict compares the best RLLC preset's test accuracy with the best baseline's on each task; a "
       "difference counts only where it exceeds the sum of the two standard deviations.\n";
-  const std::string outcome = better > 0 && worse == 0   ? "reproduced"
-                              : worse > 0 && better == 0 ? "not reproduced"
-                                                         : "inconclusive";
-  return {outcome, decisive};
+  return {outcome_somewhere(comparisons), decisive};
 }
 
 }  // namespace mg::optim::experiments

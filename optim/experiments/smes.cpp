@@ -62,10 +62,7 @@ Verdict reproduce_smes(ClaimContext& c) {
   c.report +=
       "\nThe verdict compares the best intermediate exponent's test accuracy with exponents 0 (SGD-like) and "
       "0.5 (Adam); a difference counts only where it exceeds the sum of the two standard deviations.\n";
-  const std::string outcome = vs_sgd == Difference::Better && vs_adam == Difference::Better ? "reproduced"
-                              : vs_sgd == Difference::Worse || vs_adam == Difference::Worse ? "not reproduced"
-                                                                                            : "inconclusive";
-  return {outcome,
+  return {outcome_everywhere({vs_sgd, vs_adam}),
           fmt::format("test accuracy: exponent {:g} {}%, exponent 0 {}%, exponent 0.5 {}%", best_middle,
                       plus_minus(accuracy[best_middle], 3), plus_minus(accuracy[0], 3), plus_minus(accuracy[0.5], 3))};
 }
