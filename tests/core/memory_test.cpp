@@ -2,6 +2,7 @@
 // fault costs ~10 µs on our machines (PERFORMANCE.md, trap 2).
 #include <sys/resource.h>
 #include <unistd.h>
+#include <algorithm>
 
 #include <cmath>
 #include <fstream>
@@ -104,7 +105,18 @@ TEST_CASE("10,000 training iterations: no resident growth and no page faults aft
 
 TEST_CASE("activations larger than glibc's mmap threshold are recycled from the cache") {
   if (!kCountsAreMeaningful) return;
-  const Footprint f = train(128, 256, 1024, 20, 200);  // 512 KiB activations, 1 MiB weights
+  // The best of three measurements: a leak or an uncached activation shows
+  // in every one of them, while a one-off burst (a thread's stack or
+  // OpenBLAS's job arrays first touched, ~600 faults now and then on this
+  // machine) does not.
+  Footprint f = train(128, 256, 1024, 20, 200);  // 512 KiB activations, 1 MiB weights
+  for (int attempt = 1; attempt < 3 && (f.faults > 16 || f.growth_kib > 64); ++attempt) {
+    MESSAGE("measurement " << attempt << ": " << f.faults << " minor faults, " << f.growth_kib << " KiB growth");
+    const Footprint again = train(128, 256, 1024, 20, 200);
+    f.faults = std::min(f.faults, again.faults);
+    f.growth_kib = std::min(f.growth_kib, again.growth_kib);
+    f.system_allocations = std::max(f.system_allocations, again.system_allocations);
+  }
   MESSAGE("minor faults after warm-up: " << f.faults << ", resident growth: " << f.growth_kib << " KiB");
   CHECK(f.system_allocations == 0);
   // Without the cache this loop faults ~1,000 pages per iteration. What is
