@@ -33,9 +33,8 @@ struct Options {
 // A spec with "{}" for its lr gets the grid value whose training run (on a
 // seed none of the compared runs use) ends with the lowest training loss.
 std::string tuned(const Options& o, const std::string& spec, std::string& tuning_table) {
-  const std::size_t at = spec.find("{}");
-  if (at == std::string::npos) return spec;
-  const auto fill = [&](double lr) { return spec.substr(0, at) + fmt::format("{:g}", lr) + spec.substr(at + 2); };
+  if (spec.find("{}") == std::string::npos) return spec;
+  const auto fill = [&](double lr) { return optim::with_value(spec, lr); };
   std::atomic<bool> never{false};
   const optim::GridSearch search = optim::grid_search(o.lr_grid, [&](double lr) {
     TrainConfig c = o.base;

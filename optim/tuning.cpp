@@ -55,6 +55,12 @@ RandomSearch random_search(const std::vector<SearchRange>& ranges, int trials, s
   return result;
 }
 
+std::string with_value(const std::string& spec_template, double value) {
+  const std::size_t at = spec_template.find("{}");
+  MG_CHECK(at != std::string::npos, "'{}' has no {{}} for the value", spec_template);
+  return spec_template.substr(0, at) + fmt::format("{:g}", value) + spec_template.substr(at + 2);
+}
+
 const std::vector<double>& log_lr_grid() {
   static const std::vector<double> grid = {1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 1e-1, 3e-1, 1, 3};
   return grid;

@@ -89,13 +89,19 @@ nlohmann::json json_number(double v);
 std::vector<double> json_numbers(const nlohmann::json& values);
 const char* split_name(learned::Split split);
 
-// A spec template with "{}" replaced by `value`.
-std::string with_value(const std::string& spec_template, double value);
 std::string markdown_table(const std::vector<std::string>& header, const std::vector<std::vector<std::string>>& rows);
 // Per-run values picked out of runs, summarized.
 Stats stats_of(const std::vector<Training>& runs, const std::function<double(const Training&)>& value);
 // The mean loss curve of runs against steps or gradient evaluations, thinned to about 200 points.
 std::vector<std::pair<double, double>> loss_curve(const std::vector<Training>& runs, bool by_evaluations = false);
+
+// The plain-training settings the claims on both tasks share (rllc,
+// integrators): the mlp and cnn tasks of 5.4 with their step budgets.
+struct TaskSetting {
+  std::string task;
+  std::int64_t steps;
+};
+std::vector<TaskSetting> mlp_and_cnn(const ClaimContext& c);
 
 struct Verdict {
   std::string outcome;  // reproduced | not reproduced | inconclusive

@@ -77,11 +77,7 @@ std::string orders_table() {
 }  // namespace
 
 Verdict reproduce_integrators(ClaimContext& c) {
-  struct Setting {
-    std::string task;
-    std::int64_t steps;
-  };
-  const std::vector<Setting> settings = {{"mlp", c.by_budget(1000, 5000, 20)}, {"cnn", c.by_budget(200, 2000, 4)}};
+  const std::vector<TaskSetting> settings = mlp_and_cnn(c);
   const std::vector<double> grid =
       c.by_budget<std::vector<double>>({0.01, 0.03, 0.1, 0.3, 1}, log_lr_grid(), {0.01, 0.1});
   const int tuning_problems = c.by_budget(1, 3, 1);

@@ -184,10 +184,8 @@ void ClaimContext::figure(const std::string& file, const std::vector<Panel>& pan
   report += fmt::format("\n![{}]({})\n\n*{}*\n\n", caption, file, caption);
 }
 
-std::string with_value(const std::string& spec_template, double value) {
-  const std::size_t at = spec_template.find("{}");
-  MG_CHECK(at != std::string::npos, "'{}' has no {{}} for the value", spec_template);
-  return spec_template.substr(0, at) + fmt::format("{:g}", value) + spec_template.substr(at + 2);
+std::vector<TaskSetting> mlp_and_cnn(const ClaimContext& c) {
+  return {{"mlp", c.by_budget<std::int64_t>(1000, 5000, 20)}, {"cnn", c.by_budget<std::int64_t>(200, 2000, 4)}};
 }
 
 std::string markdown_table(const std::vector<std::string>& header, const std::vector<std::vector<std::string>>& rows) {

@@ -43,11 +43,7 @@ nlohmann::json law_of(std::int64_t, const Optimizer& optimizer) {
 }  // namespace
 
 Verdict reproduce_rllc(ClaimContext& c) {
-  struct Setting {
-    std::string task;
-    std::int64_t steps;
-  };
-  const std::vector<Setting> settings = {{"mlp", c.by_budget(1000, 5000, 20)}, {"cnn", c.by_budget(200, 2000, 4)}};
+  const std::vector<TaskSetting> settings = mlp_and_cnn(c);
   const std::vector<double> grid =
       c.by_budget<std::vector<double>>({1e-4, 1e-3, 1e-2, 1e-1, 1}, log_lr_grid(), {1e-2, 1e-1});
   const std::vector<double> law_lrs = {1e-3, 1e-2, 1e-1};

@@ -134,17 +134,42 @@ Evaluation evaluate_on(const Images& images, const std::function<Tensor(const Te
   return {loss / static_cast<double>(n), correct / static_cast<double>(n)};
 }
 
+// A classifier trained on mini-batches of 128 drawn from its training
+// images and evaluated on the test images; subclasses give the parameters
+// and the network (`logits`).
+class ImageProblem : public Problem {
+ public:
+  ImageProblem(std::uint64_t seed, std::shared_ptr<const Images> images, ImagesLoader test_images, DType dtype)
+      : seed_(seed), dtype_(dtype), images_(std::move(images)), test_images_(std::move(test_images)) {}
+
+  Tensor loss(const std::vector<Tensor>& params, std::int64_t step) const override {
+    const auto [inputs, labels] = sample_batch(*images_, seed_, step);
+    return F::cross_entropy(logits(params, inputs), labels);
+  }
+
+  std::optional<Evaluation> evaluate(const std::vector<Tensor>& params) const override {
+    return evaluate_on(*test_images_(), [&](const Tensor& inputs) { return logits(params, inputs); });
+  }
+
+ protected:
+  virtual Tensor logits(const std::vector<Tensor>& params, Tensor inputs) const = 0;
+
+  std::uint64_t seed_;
+  DType dtype_;
+
+ private:
+  std::shared_ptr<const Images> images_;
+  ImagesLoader test_images_;
+};
+
 // Fully connected layers with the given widths; weights and biases N(0, 0.01^2).
-class MlpProblem : public Problem {
+class MlpProblem : public ImageProblem {
  public:
   MlpProblem(std::uint64_t seed, std::vector<std::int64_t> widths, std::string activation,
              std::shared_ptr<const Images> images, ImagesLoader test_images, DType dtype)
-      : seed_(seed),
+      : ImageProblem(seed, std::move(images), std::move(test_images), dtype),
         widths_(std::move(widths)),
-        activation_(std::move(activation)),
-        images_(std::move(images)),
-        test_images_(std::move(test_images)),
-        dtype_(dtype) {}
+        activation_(std::move(activation)) {}
 
   NamedParameters initial() const override {
     Generator g(seed_);
@@ -157,17 +182,8 @@ class MlpProblem : public Problem {
     return params;
   }
 
-  Tensor loss(const std::vector<Tensor>& params, std::int64_t step) const override {
-    const auto [inputs, labels] = sample_batch(*images_, seed_, step);
-    return F::cross_entropy(logits(params, inputs), labels);
-  }
-
-  std::optional<Evaluation> evaluate(const std::vector<Tensor>& params) const override {
-    return evaluate_on(*test_images_(), [&](const Tensor& inputs) { return logits(params, inputs); });
-  }
-
  private:
-  Tensor logits(const std::vector<Tensor>& params, const Tensor& inputs) const {
+  Tensor logits(const std::vector<Tensor>& params, Tensor inputs) const override {
     Tensor h = inputs.reshape({inputs.size(0), widths_.front()});
     for (std::size_t l = 0; 2 * l < params.size(); ++l) {
       h = F::linear(h, params[2 * l], params[2 * l + 1]);
@@ -176,12 +192,8 @@ class MlpProblem : public Problem {
     return h;
   }
 
-  std::uint64_t seed_;
   std::vector<std::int64_t> widths_;
   std::string activation_;
-  std::shared_ptr<const Images> images_;
-  ImagesLoader test_images_;
-  DType dtype_;
 };
 
 class MlpTask : public Task {
@@ -226,15 +238,11 @@ std::shared_ptr<const Images> restrict_classes(std::shared_ptr<const Images> all
 // 3 x [conv 5x5, 16 channels, SAME -> batch norm (batch statistics, offset
 // only) -> ReLU -> max pool 2], then Linear 256 -> 32 -> batch norm -> ReLU
 // -> Linear 10; every parameter N(0, 0.01^2).
-class CnnProblem : public Problem {
+class CnnProblem : public ImageProblem {
  public:
   CnnProblem(std::uint64_t seed, std::int64_t classes, std::shared_ptr<const Images> images, ImagesLoader test_images,
              DType dtype)
-      : seed_(seed),
-        classes_(classes),
-        images_(std::move(images)),
-        test_images_(std::move(test_images)),
-        dtype_(dtype) {}
+      : ImageProblem(seed, std::move(images), std::move(test_images), dtype), classes_(classes) {}
 
   NamedParameters initial() const override {
     Generator g(seed_);
@@ -258,19 +266,10 @@ class CnnProblem : public Problem {
     return params;
   }
 
-  Tensor loss(const std::vector<Tensor>& p, std::int64_t step) const override {
-    const auto [inputs, labels] = sample_batch(*images_, seed_, step);
-    return F::cross_entropy(logits(p, inputs), labels);
-  }
-
-  // Batch norm uses batch statistics here too (the task keeps no running
-  // ones), over chunks of 500 test images.
-  std::optional<Evaluation> evaluate(const std::vector<Tensor>& params) const override {
-    return evaluate_on(*test_images_(), [&](const Tensor& inputs) { return logits(params, inputs); });
-  }
-
  private:
-  Tensor logits(const std::vector<Tensor>& p, Tensor h) const {
+  // Batch norm uses batch statistics in evaluation too (the task keeps no
+  // running ones), over chunks of 500 test images.
+  Tensor logits(const std::vector<Tensor>& p, Tensor h) const override {
     for (std::size_t l = 0; l < 3; ++l) {
       h = F::conv2d(h, p[3 * l], p[3 * l + 1], 1, 2);
       h = F::max_pool2d(relu(F::batch_norm(h, Tensor(), Tensor(), Tensor(), p[3 * l + 2], true, 0.1, 1e-5)), 2);
@@ -280,11 +279,7 @@ class CnnProblem : public Problem {
     return F::linear(h, p[12], p[13]);
   }
 
-  std::uint64_t seed_;
   std::int64_t classes_;
-  std::shared_ptr<const Images> images_;
-  ImagesLoader test_images_;
-  DType dtype_;
 };
 
 class CnnTask : public Task {

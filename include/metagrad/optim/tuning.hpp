@@ -4,6 +4,7 @@
 // function, lower is better; a run that diverged scores +inf.
 #include <cstdint>
 #include <functional>
+#include <string>
 #include <utility>
 #include <vector>
 
@@ -34,6 +35,10 @@ struct RandomSearch {
 // 8.5: the paper's random search over log-uniform ranges).
 RandomSearch random_search(const std::vector<SearchRange>& ranges, int trials, std::uint64_t seed,
                            const std::function<double(const std::vector<double>&)>& score);
+
+// A spec template with "{}" where a searched value goes (e.g. "adam(lr={})"),
+// with `value` written there ("%g").
+std::string with_value(const std::string& spec_template, double value);
 
 // {1e-4, 3e-4, 1e-3, ..., 1, 3}: paper 2's baseline learning rates.
 const std::vector<double>& log_lr_grid();
