@@ -1,13 +1,22 @@
 // The `metagrad` program: one binary, one thin file per subcommand.
+#include <algorithm>
 #include <cstdio>
 #include <exception>
 
 #include <spdlog/spdlog.h>
 
 #include "commands.hpp"
+#include "interrupt.hpp"
 #include "metagrad/metagrad.hpp"
 
 int main(int argc, char** argv) {
+  mg::apps::watch_interrupts();  // before MPI or OpenMP start threads
+  try {
+    mg::distributed::init(argc, argv);  // under mpirun: one rank of the job
+  } catch (const mg::Error& e) {
+    std::fprintf(stderr, "metagrad: error: %s\n", e.what());
+    return 1;
+  }
   CLI::App app{"metagrad: a C++ deep-learning framework for optimization research"};
   app.set_version_flag("--version", std::string("metagrad ") + mg::version());
   app.require_subcommand(0, 1);
@@ -15,7 +24,10 @@ int main(int argc, char** argv) {
   std::string log_level = "info";
   app.add_option("--log-level", log_level, "Logging: trace, debug, info, warn, error or off")
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "off"}));
-  app.parse_complete_callback([&] { spdlog::set_level(spdlog::level::from_str(log_level)); });
+  app.parse_complete_callback([&] {
+    spdlog::set_level(spdlog::level::from_str(log_level));
+    if (!mg::distributed::is_main()) spdlog::set_level(std::max(spdlog::level::warn, spdlog::get_level()));
+  });
   mg::apps::add_info_command(app);
   mg::apps::add_bench_command(app);
   mg::apps::add_train_command(app);
@@ -30,6 +42,8 @@ int main(int argc, char** argv) {
   } catch (const CLI::ParseError& e) {
     return app.exit(e);
   } catch (const mg::Error& e) {
+    // Other ranks may wait in a collective for this one: end them all.
+    if (mg::distributed::world_size() > 1) mg::distributed::abort(std::string("error: ") + e.what());
     std::fprintf(stderr, "metagrad: error: %s\n", e.what());
     return 1;
   }

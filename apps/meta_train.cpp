@@ -1,17 +1,14 @@
 // `metagrad meta-train`: meta-trains a learned optimizer on a task family
 // (library: optim/learned/meta.hpp); Ctrl-C stops after the current epoch
 // with a checkpoint that --resume continues bit for bit.
-#include <csignal>
 #include <cstdio>
 
 #include "commands.hpp"
+#include "interrupt.hpp"
 #include "metagrad/metagrad.hpp"
 
 namespace mg::apps {
 namespace {
-
-std::atomic<bool> interrupted{false};
-extern "C" void on_meta_interrupt(int) { interrupted.store(true); }
 
 struct Options {
   std::string task = "quadratic", learned = "lstm", mode = "first_order", data_dir, sampling = "gaussian";
@@ -32,10 +29,15 @@ void run(Options o) {
   task->unroll = o.unroll;
   o.train.mode = optim::learned::meta_mode(o.mode);
   auto learned = optim::learned::make_learned(o.learned, *task, o.seed);
-  interrupted.store(false);
-  std::signal(SIGINT, on_meta_interrupt);
-  const auto result = optim::learned::meta_train(*task, *learned, o.train, interrupted);
-  std::signal(SIGINT, SIG_DFL);
+  optim::learned::MetaTrainResult result;
+  {
+    InterruptScope interrupt;
+    result = optim::learned::meta_train(*task, *learned, o.train, interrupt.requested());
+  }
+  if (!distributed::is_main()) {
+    if (result.interrupted) throw CLI::RuntimeError(130);
+    return;
+  }
   std::printf("%s after %lld epochs: best validation loss %.6g (epoch %lld); weights in %s/optimizer.json\n",
               result.interrupted ? "stopped" : "done", static_cast<long long>(result.epochs_done),
               result.best_validation, static_cast<long long>(result.best_epoch), o.train.out_dir.c_str());

@@ -1,15 +1,12 @@
 // `metagrad reproduce`: one command per paper claim (library:
 // optim/experiments/reproduce.hpp). Ctrl-C stops after the current run;
 // the same command started again continues from the runs already done.
-#include <pthread.h>
-
-#include <csignal>
 #include <cstdio>
-#include <thread>
 
 #include <fmt/format.h>
 
 #include "commands.hpp"
+#include "interrupt.hpp"
 #include "metagrad/core/error.hpp"
 #include "metagrad/core/threading.hpp"
 #include "metagrad/optim/experiments/reproduce.hpp"
@@ -18,40 +15,6 @@ namespace mg::apps {
 namespace {
 
 namespace experiments = optim::experiments;
-
-std::atomic<bool> interrupted{false};
-
-// Ctrl-C goes to a watcher thread (sigtimedwait) instead of interrupting the
-// computing threads: on this project's virtual machines, a signal handled in
-// the middle of a oneDNN AVX-512 kernel corrupted the heap about one time in
-// four. Threads started later (the OpenMP pool) inherit the blocked signal.
-class CtrlCWatcher {
- public:
-  explicit CtrlCWatcher(std::atomic<bool>& flag) {
-    sigset_t set;
-    sigemptyset(&set);
-    sigaddset(&set, SIGINT);
-    pthread_sigmask(SIG_BLOCK, &set, &previous_);
-    watcher_ = std::thread([this, set, &flag] {
-      while (!done_.load()) {
-        const timespec wait{0, 100'000'000};
-        if (sigtimedwait(&set, nullptr, &wait) == SIGINT) flag.store(true);
-      }
-    });
-  }
-  ~CtrlCWatcher() {
-    done_.store(true);
-    watcher_.join();
-    pthread_sigmask(SIG_SETMASK, &previous_, nullptr);
-  }
-  CtrlCWatcher(const CtrlCWatcher&) = delete;
-  CtrlCWatcher& operator=(const CtrlCWatcher&) = delete;
-
- private:
-  sigset_t previous_;
-  std::atomic<bool> done_{false};
-  std::thread watcher_;
-};
 
 struct Options {
   experiments::ReproduceOptions reproduce;
@@ -74,12 +37,11 @@ void run(Options o) {
       fmt::format("metagrad reproduce {} --budget {} --seeds {}{}{} --out {}", o.claim, o.reproduce.budget,
                   o.reproduce.seeds, o.reproduce.cifar_dir.empty() ? "" : " --data-dir " + o.reproduce.cifar_dir,
                   o.threads > 0 ? fmt::format(" --threads {}", o.threads) : "", o.reproduce.out);
-  interrupted.store(false);
   try {
     std::string verdict;
     {
-      CtrlCWatcher watcher(interrupted);
-      verdict = experiments::reproduce(o.claim, o.reproduce, interrupted);
+      InterruptScope interrupt;
+      verdict = experiments::reproduce(o.claim, o.reproduce, interrupt.requested());
     }
     std::printf("%s\nreport: %s/report.md\n", verdict.c_str(), o.reproduce.out.c_str());
   } catch (const Interrupted&) {

@@ -1,17 +1,12 @@
 // `metagrad train`: trains a model on a dataset with any optimizer spec.
-#include <csignal>
 #include <cstdio>
 
 #include "commands.hpp"
+#include "interrupt.hpp"
+#include "metagrad/core/distributed.hpp"
 #include "training.hpp"
 
 namespace mg::apps {
-namespace {
-
-std::atomic<bool> interrupted{false};
-extern "C" void on_interrupt(int) { interrupted.store(true); }
-
-}  // namespace
 
 void add_train_command(CLI::App& app) {
   auto config = std::make_shared<TrainConfig>();
@@ -22,18 +17,20 @@ void add_train_command(CLI::App& app) {
   train_cmd->add_flag("--resume", config->resume, "Continue from the checkpoint in --checkpoint");
   train_cmd->add_option("--metrics", config->metrics_path, "Write per-epoch metrics as JSON lines to this file");
   train_cmd->callback([config] {
-    interrupted.store(false);
-    std::signal(SIGINT, on_interrupt);
-    const TrainResult result = train(*config, interrupted);
-    std::signal(SIGINT, SIG_DFL);
+    TrainResult result;
+    {
+      InterruptScope interrupt;
+      result = train(*config, interrupt.requested());
+    }
     if (result.interrupted) {
+      if (!distributed::is_main()) throw CLI::RuntimeError(130);
       std::fprintf(stderr, "interrupted: %s\n",
                    config->checkpoint_dir.empty()
                        ? "no --checkpoint folder was given, so nothing was saved"
                        : ("checkpoint written to " + config->checkpoint_dir + "; continue with --resume").c_str());
       throw CLI::RuntimeError(130);
     }
-    if (!result.epochs.empty())
+    if (!result.epochs.empty() && distributed::is_main())
       std::printf("final test accuracy %.2f%% (loss %.4f); waited for data %.1f%% of the training loop\n",
                   100 * result.epochs.back().test_accuracy, result.epochs.back().test_loss,
                   100 * result.data_wait_fraction);

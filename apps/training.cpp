@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <optional>
 
 #include <spdlog/spdlog.h>
 
@@ -57,28 +58,45 @@ void require(bool condition, const std::string& message) {
   if (!condition) throw Error(message);
 }
 
-// Running sums over the batches of one epoch.
+// The processes one run spans: every MPI rank (data-parallel) or this one.
+struct Ranks {
+  bool parallel;
+  int rank() const { return parallel ? distributed::rank() : 0; }
+  int size() const { return parallel ? distributed::world_size() : 1; }
+  bool main() const { return rank() == 0; }
+  std::vector<double> sum(std::vector<double> values) const {
+    return parallel ? distributed::all_reduce(std::move(values)) : values;
+  }
+};
+
+double count_correct(const Tensor& logits, const Tensor& labels) {
+  return sum(eq(argmax(logits, 1), labels)).item<double>();
+}
+
+// Running sums over the batches of one epoch (over every rank's shard).
 struct Sums {
   double loss = 0, correct = 0, seen = 0;
-  void add(const Tensor& logits, const Tensor& labels, double loss_value) {
-    const double n = static_cast<double>(labels.numel());
-    loss += loss_value * n;
-    correct += sum(eq(argmax(logits, 1), labels)).item<double>();
+  void add(double mean_loss, double correct_count, double n) {
+    loss += mean_loss * n;
+    correct += correct_count;
     seen += n;
   }
 };
 
-std::pair<double, double> evaluate(nn::Module& model, data::DataLoader& loader) {
+// Each rank evaluates its shard of the test set; the sums are the job's.
+std::pair<double, double> evaluate(nn::Module& model, data::DataLoader& loader, const Ranks& ranks) {
   NoGradGuard no_grad;
   model.eval();
   Sums sums;
   loader.start_epoch(0);
   while (auto batch = loader.next()) {
     const Tensor logits = model.forward(batch->inputs);
-    sums.add(logits, batch->labels, F::cross_entropy(logits, batch->labels).item<double>());
+    sums.add(F::cross_entropy(logits, batch->labels).item<double>(), count_correct(logits, batch->labels),
+             static_cast<double>(batch->labels.numel()));
   }
   model.train();
-  return {sums.loss / sums.seen, sums.correct / sums.seen};
+  const std::vector<double> total = ranks.sum({sums.loss, sums.correct, sums.seen});
+  return {total[0] / total[2], total[1] / total[2]};
 }
 
 class Progress {
@@ -121,6 +139,9 @@ TrainResult train(const TrainConfig& c, const std::atomic<bool>& stop) {
   options.seed = c.seed;
   options.random_crop = c.augment && sets.train->input_shape().size() == 3 && sets.train->input_shape()[1] >= 16;
   options.horizontal_flip = options.random_crop && c.dataset.rfind("cifar", 0) == 0;
+  const Ranks ranks{c.data_parallel && distributed::world_size() > 1};
+  options.shard = ranks.rank();
+  options.shards = ranks.size();
   options = data::normalized_for(c.dataset, options);
   data::DataLoader train_loader(sets.train, options);
   data::LoaderOptions test_options = options;
@@ -131,6 +152,8 @@ TrainResult train(const TrainConfig& c, const std::atomic<bool>& stop) {
 
   Generator init(c.seed);
   auto model = make_model(c.model, sets.train->input_shape(), sets.train->classes(), init);
+  std::optional<nn::DataParallel> parallel;
+  if (ranks.parallel) parallel.emplace(*model);
   auto optimizer = optim::make(c.optimizer, model->named_parameters());
   auto schedule = optim::make_schedule(c.schedule, *optimizer);
 
@@ -158,8 +181,8 @@ TrainResult train(const TrainConfig& c, const std::atomic<bool>& stop) {
     wall_before = position["wall"];
   }
   if (!c.checkpoint_dir.empty()) std::filesystem::create_directories(c.checkpoint_dir);
-  std::ofstream metrics;
-  if (!c.metrics_path.empty()) {
+  std::ofstream metrics;  // rank 0 alone reports and saves
+  if (!c.metrics_path.empty() && ranks.main()) {
     metrics.open(c.metrics_path, c.resume ? std::ios::app : std::ios::trunc);
     require(metrics.good(), "cannot write metrics to " + c.metrics_path);
   }
@@ -168,19 +191,23 @@ TrainResult train(const TrainConfig& c, const std::atomic<bool>& stop) {
   auto wall = [&] { return wall_before + std::chrono::duration<double>(Clock::now() - started).count(); };
   auto save = [&](int epoch, std::int64_t batch) {
     if (c.checkpoint_dir.empty()) return;
-    optim::save_checkpoint(checkpoint_path(c), *model, *optimizer, schedule.get(),
-                           {{"epoch", scalar(epoch)},
-                            {"batch", scalar(static_cast<double>(batch))},
-                            {"step", scalar(static_cast<double>(step))},
-                            {"evaluations", scalar(static_cast<double>(evaluations))},
-                            {"loss_sum", scalar(sums.loss)},
-                            {"correct", scalar(sums.correct)},
-                            {"seen", scalar(sums.seen)},
-                            {"wall", scalar(wall())}});
+    if (ranks.main())
+      optim::save_checkpoint(checkpoint_path(c), *model, *optimizer, schedule.get(),
+                             {{"epoch", scalar(epoch)},
+                              {"batch", scalar(static_cast<double>(batch))},
+                              {"step", scalar(static_cast<double>(step))},
+                              {"evaluations", scalar(static_cast<double>(evaluations))},
+                              {"loss_sum", scalar(sums.loss)},
+                              {"correct", scalar(sums.correct)},
+                              {"seen", scalar(sums.seen)},
+                              {"wall", scalar(wall())}});
+    // No rank goes on, or exits, before rank 0's checkpoint is complete (a
+    // failure there ends the job from rank 0).
+    if (ranks.parallel) distributed::barrier();
   };
 
   TrainResult result;
-  Progress progress(c.progress);
+  Progress progress(c.progress && ranks.main());
   double loop_seconds = 0;
   for (int epoch = start_epoch; epoch < c.epochs && !budget_spent(); ++epoch) {
     model->train();
@@ -196,7 +223,10 @@ TrainResult train(const TrainConfig& c, const std::atomic<bool>& stop) {
       // The loss and gradients on this batch; multi-stage optimizers call it
       // again at their stage points (same batch), and the first call's
       // logits are the ones at the current parameters.
+      // Under MPI each rank holds a shard of the batch: its loss is
+      // weighted by its share and the gradients summed over ranks.
       Tensor logits, loss;
+      const std::int64_t shard_size = batch->labels.numel();
       const auto forward_backward = [&] {
         optimizer->zero_grad();
         const Tensor stage_logits = model->forward(batch->inputs);
@@ -204,11 +234,9 @@ TrainResult train(const TrainConfig& c, const std::atomic<bool>& stop) {
         if (!logits.defined()) {
           logits = stage_logits;
           loss = stage_loss;
-          const double value = loss.item<double>();
-          require(std::isfinite(value), fmt::format("training diverged: the loss is {} at step {} (epoch {}, batch {})",
-                                                    value, step + 1, epoch + 1, batch->index + 1));
         }
-        stage_loss.backward();
+        nn::DataParallel::weighted(stage_loss, shard_size, batch->global_size).backward();
+        if (parallel) parallel->finish();
         return stage_loss;
       };
       const std::int64_t evaluations_before = optimizer->gradient_evaluations();
@@ -219,10 +247,18 @@ TrainResult train(const TrainConfig& c, const std::atomic<bool>& stop) {
         optimizer->step();
       }
       evaluations += optimizer->gradient_evaluations() - evaluations_before;
-      const double loss_value = loss.item<double>();
+      // One small all-reduce per step: the batch's loss and accuracy, and
+      // whether any rank was asked to stop, so that all stop together.
+      const std::vector<double> agreed =
+          ranks.sum({nn::DataParallel::weighted(loss, shard_size, batch->global_size).item<double>(),
+                     count_correct(logits.detach(), batch->labels), stop.load() ? 1.0 : 0.0});
+      const double loss_value = agreed[0];
+      require(std::isfinite(loss_value),
+              fmt::format("training diverged: the loss is {} at step {} (epoch {}, batch {})", loss_value, step + 1,
+                          epoch + 1, batch->index + 1));
       ++step;
-      sums.add(logits.detach(), batch->labels, loss_value);
-      images += batch->labels.numel();
+      sums.add(loss_value, agreed[1], static_cast<double>(batch->global_size));
+      images += batch->global_size;
       recent_loss += loss_value;
       if (++recent == 10) {
         result.loss_curve.push_back({step, evaluations, recent_loss / recent});
@@ -238,7 +274,7 @@ TrainResult train(const TrainConfig& c, const std::atomic<bool>& stop) {
           elapsed / static_cast<double>(std::max<std::int64_t>(done - (epoch == start_epoch ? start_batch : 0), 1)) *
               static_cast<double>(total - done));
       if (budget_spent()) break;
-      if (stop.load()) {
+      if (agreed[2] > 0) {
         progress.finish_line();
         save(epoch, train_loader.next_batch());
         result.interrupted = true;
@@ -247,7 +283,7 @@ TrainResult train(const TrainConfig& c, const std::atomic<bool>& stop) {
     }
     progress.finish_line();
     const double epoch_seconds = std::chrono::duration<double>(Clock::now() - epoch_start).count();
-    const auto [test_loss, test_accuracy] = evaluate(*model, test_loader);
+    const auto [test_loss, test_accuracy] = evaluate(*model, test_loader, ranks);
     const double lr = schedule->lr();  // the optimizer's (0 for learned optimizers, which have none)
     const EpochMetrics m{epoch + 1,
                          step,
@@ -271,9 +307,10 @@ TrainResult train(const TrainConfig& c, const std::atomic<bool>& stop) {
                      m.images_per_s, m.wall_s)
               << std::endl;
     }
-    spdlog::info("epoch {}/{}: train loss {:.4f} accuracy {:.2f}%, test loss {:.4f} accuracy {:.2f}%, {:.0f} img/s",
-                 m.epoch, c.epochs, m.train_loss, 100 * m.train_accuracy, m.test_loss, 100 * m.test_accuracy,
-                 m.images_per_s);
+    if (ranks.main())
+      spdlog::info("epoch {}/{}: train loss {:.4f} accuracy {:.2f}%, test loss {:.4f} accuracy {:.2f}%, {:.0f} img/s",
+                   m.epoch, c.epochs, m.train_loss, 100 * m.train_accuracy, m.test_loss, 100 * m.test_accuracy,
+                   m.images_per_s);
     sums = Sums{};
     save(epoch + 1, 0);
     result.data_wait_fraction = train_loader.waited_seconds() / std::max(loop_seconds, 1e-9);

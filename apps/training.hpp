@@ -28,6 +28,10 @@ struct TrainConfig {
   // evaluations reach what `epochs` epochs of one-evaluation steps take
   // (multi-stage optimizers such as heun and rk4 then take fewer steps).
   std::string budget = "epochs";
+  // Under mpirun: split every batch over all ranks (data-parallel; rank 0
+  // reports and saves). False: this process trains alone, as `compare` has
+  // each rank train runs of its own.
+  bool data_parallel = true;
 };
 
 struct EpochMetrics {

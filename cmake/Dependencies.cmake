@@ -46,3 +46,17 @@ if(MG_BUILD_TESTS)
   find_package(doctest CONFIG QUIET)
   mg_require(doctest_FOUND "doctest-dev" "doctest")
 endif()
+
+# MPI for runs over several processes (Debian's OpenMPI). AUTO: on when
+# libopenmpi-dev is installed; ON: required; OFF: a world of one.
+set(MG_MPI AUTO CACHE STRING "Build with MPI: AUTO, ON or OFF")
+set_property(CACHE MG_MPI PROPERTY STRINGS AUTO ON OFF)
+set(MG_HAS_MPI FALSE)
+if(NOT MG_MPI STREQUAL "OFF")
+  find_package(MPI QUIET COMPONENTS CXX)
+  if(MG_MPI STREQUAL "ON")
+    mg_require(MPI_CXX_FOUND "libopenmpi-dev openmpi-bin" "MPI (-DMG_MPI=ON)")
+  endif()
+  set(MG_HAS_MPI ${MPI_CXX_FOUND})
+endif()
+message(STATUS "metagrad: MPI support ${MG_HAS_MPI}")

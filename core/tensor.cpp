@@ -1,6 +1,7 @@
 #include "metagrad/core/tensor.hpp"
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <cstring>
 #include <sstream>
@@ -255,6 +256,21 @@ void Tensor::set_grad(const Tensor& grad) {
            grad.defined() ? mg::to_string(grad.shape()) : "", grad.defined() ? dtype_name(grad.dtype()) : "",
            mg::to_string(shape()), dtype_name(dtype()));
   impl_->grad = grad;
+}
+
+std::uint64_t Tensor::add_grad_accumulated_hook(std::function<void(const Tensor&)> hook) {
+  checked(impl_.get(), "add_grad_accumulated_hook");
+  TensorImpl& impl = *impl_;
+  MG_CHECK(impl.requires_grad && !impl.grad_fn, "add_grad_accumulated_hook: only a leaf that requires grad has one");
+  static std::atomic<std::uint64_t> next_id{1};
+  const std::uint64_t id = next_id++;
+  impl.grad_accumulated_hooks.emplace_back(id, std::move(hook));
+  return id;
+}
+
+void Tensor::remove_grad_accumulated_hook(std::uint64_t id) {
+  checked(impl_.get(), "remove_grad_accumulated_hook");
+  std::erase_if(impl_->grad_accumulated_hooks, [id](const auto& entry) { return entry.first == id; });
 }
 
 const std::shared_ptr<autograd::Node>& Tensor::grad_fn() const { return checked(impl_.get(), "grad_fn").grad_fn; }

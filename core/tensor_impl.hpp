@@ -2,8 +2,10 @@
 // What a Tensor handle points to. Private to the library.
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <initializer_list>
 #include <memory>
+#include <utility>
 #include <vector>
 
 #include "metagrad/core/dtype.hpp"
@@ -49,6 +51,7 @@ struct TensorImpl {
   std::shared_ptr<autograd::Node> grad_fn;  // null for leaves
   Tensor grad;
   std::weak_ptr<autograd::Node> grad_accumulator;  // leaves only
+  std::vector<std::pair<std::uint64_t, std::function<void(const Tensor&)>>> grad_accumulated_hooks;
 
   char* data() const {
     return static_cast<char*>(storage->data()) + offset * static_cast<std::int64_t>(element_size(dtype));

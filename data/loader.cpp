@@ -10,6 +10,7 @@
 
 #include "../core/check.hpp"
 #include "../core/philox.hpp"
+#include "metagrad/core/distributed.hpp"
 #include "metagrad/core/generator.hpp"
 
 namespace mg::data {
@@ -108,13 +109,17 @@ DataLoader::DataLoader(std::shared_ptr<Dataset> dataset, LoaderOptions options)
   MG_CHECK(!(options_.random_crop || options_.horizontal_flip) || dataset_->input_shape().size() == 3,
            "DataLoader: crops and flips need (C, H, W) images, the dataset gives {}",
            to_string(dataset_->input_shape()));
+  MG_CHECK(options_.shards >= 1 && options_.shard >= 0 && options_.shard < options_.shards &&
+               options_.batch_size >= options_.shards,
+           "DataLoader: shard {} of {} of batches of {} (every shard needs an example)", options_.shard,
+           options_.shards, options_.batch_size);
 }
 
 DataLoader::~DataLoader() = default;
 
 std::int64_t DataLoader::batches_per_epoch() const {
   const std::int64_t n = dataset_->size(), b = options_.batch_size;
-  return options_.drop_last ? n / b : (n + b - 1) / b;
+  return options_.drop_last || n % b < options_.shards ? n / b : n / b + 1;
 }
 
 void DataLoader::start_epoch(std::int64_t epoch, std::int64_t first_batch) {
@@ -148,8 +153,9 @@ Batch DataLoader::make_batch(std::int64_t epoch, std::int64_t b) const {
   if (epoch != epoch_ || order_.empty())
     other_epoch = permutation(dataset_->size(), options_.seed, epoch, options_.shuffle);
   const std::vector<std::int64_t>& order = other_epoch.empty() ? order_ : other_epoch;
-  const std::int64_t begin = b * options_.batch_size;
-  const std::int64_t count = std::min(options_.batch_size, dataset_->size() - begin);
+  const std::int64_t global_size = std::min(options_.batch_size, dataset_->size() - b * options_.batch_size);
+  const distributed::Range part = distributed::shard(global_size, options_.shard, options_.shards);
+  const std::int64_t begin = b * options_.batch_size + part.begin, count = part.end - part.begin;
   const Shape& shape = dataset_->input_shape();
   Shape batch_shape{count};
   batch_shape.insert(batch_shape.end(), shape.begin(), shape.end());
@@ -193,7 +199,7 @@ Batch DataLoader::make_batch(std::int64_t epoch, std::int64_t b) const {
       }
     }
   }
-  return {inputs, Tensor::from_vector(labels, {count}), b};
+  return {inputs, Tensor::from_vector(labels, {count}), b, global_size};
 }
 
 LoaderOptions normalized_for(const std::string& dataset_name, LoaderOptions options) {

@@ -4,6 +4,7 @@
 
 #include "../core/check.hpp"
 #include "metagrad/core/autograd/grad_mode.hpp"
+#include "metagrad/core/distributed.hpp"
 #include "metagrad/core/ops.hpp"
 #include "metagrad/nn/functional.hpp"
 #include "metagrad/nn/init.hpp"
@@ -81,6 +82,8 @@ Tensor BatchNorm2d::forward(const Tensor& x) {
     NoGradGuard no_grad;
     num_batches_tracked.copy_(num_batches_tracked + 1.0);
   }
+  if (synchronized && is_training())
+    return distributed::synchronized_batch_norm(x, running_mean, running_var, weight, bias, momentum, eps);
   return F::batch_norm(x, running_mean, running_var, weight, bias, is_training(), momentum, eps);
 }
 

@@ -2,7 +2,8 @@
 # Builds everything and runs every test suite through ctest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-scripts/install-deps.sh clang-14 libfuzzer-14-dev libclang-rt-14-dev  # the fuzz test
-scripts/configure.sh
+# clang and libFuzzer: the fuzz tests; Open MPI: the tests on two ranks.
+scripts/install-deps.sh clang-14 libfuzzer-14-dev libclang-rt-14-dev libopenmpi-dev openmpi-bin
+scripts/configure.sh -DMG_MPI=ON
 cmake --build build
 ctest --test-dir build --output-on-failure -j "$(nproc)"

@@ -101,6 +101,7 @@ Grads AccumulateGrad::apply(const Tensor& grad) {
       kernels::copy(*current.impl(), *grad.impl());
     }
   }
+  for (const auto& [id, hook] : leaf_->grad_accumulated_hooks) hook(Tensor(leaf_));
   return {};
 }
 

@@ -13,6 +13,7 @@
 #include "json_file.hpp"
 #include "metagrad/core/autograd/engine.hpp"
 #include "metagrad/core/autograd/grad_mode.hpp"
+#include "metagrad/core/distributed.hpp"
 #include "metagrad/core/generator.hpp"
 #include "metagrad/core/ops.hpp"
 #include "metagrad/nn/serialize.hpp"
@@ -223,16 +224,18 @@ namespace {
 
 Tensor scalar(double v) { return Tensor::from_vector(std::vector<double>{v}, {}); }
 
-// The mean final loss of the frozen learned optimizer on the validation problems.
+// The mean final loss of the frozen learned optimizer on the validation
+// problems, each rank running its share of them.
 double validate(const Task& task, LearnedOptimizer& learned, std::int64_t problems) {
   double total = 0;
-  for (std::int64_t i = 0; i < problems; ++i) {
+  const distributed::Range mine = distributed::shard(problems, distributed::rank(), distributed::world_size());
+  for (std::int64_t i = mine.begin; i < mine.end; ++i) {
     const auto problem = task.problem(Split::Validation, static_cast<std::uint64_t>(i));
     const auto losses = run_optimizer(
         *problem, [&](const NamedParameters& params) { return learned.make(params); }, task.steps);
     total += losses.back();
   }
-  return total / static_cast<double>(problems);
+  return distributed::all_reduce({total})[0] / static_cast<double>(problems);
 }
 
 std::string checkpoint_path(const MetaTrainOptions& o) { return o.out_dir + "/meta-checkpoint.mgt"; }
@@ -280,11 +283,16 @@ MetaTrainResult meta_train(const Task& task, LearnedOptimizer& learned, const Me
     result.best_epoch = static_cast<std::int64_t>(by_key.at("best_epoch").item<double>());
     wall_before = by_key.at("wall").item<double>();
   }
+  std::vector<Tensor> meta_values = values_of(meta);
+  distributed::broadcast_(meta_values);  // every rank starts from rank 0's meta-parameters
+  const bool main_rank = distributed::is_main();
+  const int ranks = distributed::world_size();
   const auto started = std::chrono::steady_clock::now();
   const auto wall = [&] {
     return wall_before + std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   };
   const auto save_checkpoint = [&](std::int64_t epoch) {
+    if (!main_rank) return;
     nn::NamedTensors all;
     for (const auto& [name, t] : meta) all.emplace_back("meta." + name, t.detach());
     for (const auto& [name, t] : best) all.emplace_back("best." + name, t);
@@ -297,6 +305,7 @@ MetaTrainResult meta_train(const Task& task, LearnedOptimizer& learned, const Me
   };
   // The best meta-parameters, for users: swapped in, written, swapped out.
   const auto save_best = [&] {
+    if (!main_rank) return;
     NoGradGuard no_grad;
     std::vector<Tensor> current;
     for (auto& [name, t] : meta) current.push_back(t.detach().clone());
@@ -304,25 +313,37 @@ MetaTrainResult meta_train(const Task& task, LearnedOptimizer& learned, const Me
     learned.save(o.out_dir + "/optimizer.json");
     for (std::size_t i = 0; i < meta.size(); ++i) meta[i].second.copy_(current[i]);
   };
-  std::ofstream metrics(o.out_dir + "/meta-metrics.jsonl", o.resume ? std::ios::app : std::ios::trunc);
-  MG_CHECK(metrics.good(), "meta-train: cannot write {}/meta-metrics.jsonl", o.out_dir);
+  std::ofstream metrics;  // rank 0 alone writes
+  if (main_rank) {
+    metrics.open(o.out_dir + "/meta-metrics.jsonl", o.resume ? std::ios::app : std::ios::trunc);
+    MG_CHECK(metrics.good(), "meta-train: cannot write {}/meta-metrics.jsonl", o.out_dir);
+  }
   const bool terminal = ::isatty(::fileno(stderr)) != 0;
+  const bool progress = o.progress && main_rank;
 
+  // Under MPI every epoch meta-trains on one problem per rank: rank r of N
+  // takes training problem epoch * N + r, and each unroll's meta-gradient
+  // is the mean over the ranks (a meta-batch of N problems).
   std::int64_t epoch = first_epoch;
-  for (; epoch < o.epochs && !stop.load(); ++epoch) {
-    const auto problem = task.problem(Split::Train, static_cast<std::uint64_t>(epoch));
+  for (; epoch < o.epochs && distributed::all_reduce_max(stop.load() ? 1.0 : 0.0) == 0; ++epoch) {
+    const auto problem = task.problem(Split::Train, static_cast<std::uint64_t>(epoch * ranks + distributed::rank()));
     double meta_loss = 0;
     std::int64_t unrolls = 0;
     try {
       estimator.run(*problem, learned, [&](const TruncatedBptt::Unroll& unroll) {
         meta_optimizer->zero_grad();
         for (std::size_t i = 0; i < meta.size(); ++i) {
-          const auto norm = sum(unroll.meta_gradients[i] * unroll.meta_gradients[i]).item<double>();
+          Tensor gradient = unroll.meta_gradients[i];
+          if (ranks > 1) {
+            distributed::all_reduce_(gradient);
+            gradient = gradient / static_cast<double>(ranks);
+          }
+          const auto norm = sum(gradient * gradient).item<double>();
           MG_CHECK(std::isfinite(norm), "the meta-gradient of '{}' is not finite", meta[i].first);
-          meta[i].second.set_grad(unroll.meta_gradients[i]);
+          meta[i].second.set_grad(gradient);
         }
         meta_optimizer->step();
-        meta_loss += unroll.meta_loss;
+        meta_loss += distributed::all_reduce({unroll.meta_loss})[0] / ranks;
         ++unrolls;
       });
     } catch (const Error& e) {
@@ -340,10 +361,12 @@ MetaTrainResult meta_train(const Task& task, LearnedOptimizer& learned, const Me
       }
     }
     const double mean = meta_loss / static_cast<double>(std::max<std::int64_t>(unrolls, 1));
-    metrics << fmt::format("{{\"epoch\": {}, \"meta_loss\": {:.9g}{}, \"wall_s\": {:.3f}}}", epoch + 1, mean,
-                           evaluate ? fmt::format(", \"validation_loss\": {:.9g}", validation) : std::string(), wall())
-            << std::endl;
-    if (o.progress) {
+    if (main_rank)
+      metrics << fmt::format("{{\"epoch\": {}, \"meta_loss\": {:.9g}{}, \"wall_s\": {:.3f}}}", epoch + 1, mean,
+                             evaluate ? fmt::format(", \"validation_loss\": {:.9g}", validation) : std::string(),
+                             wall())
+              << std::endl;
+    if (progress) {
       const double per_epoch = (wall() - wall_before) / static_cast<double>(epoch + 1 - first_epoch);
       const std::string line = fmt::format(
           "epoch {}/{}  meta-loss {:.4g}  best validation {:.4g} (epoch {})  ETA {:.0f}s", epoch + 1, o.epochs, mean,
@@ -355,7 +378,7 @@ MetaTrainResult meta_train(const Task& task, LearnedOptimizer& learned, const Me
     }
     if (evaluate) save_checkpoint(epoch + 1);
   }
-  if (o.progress && terminal) std::fputc('\n', stderr);
+  if (progress && terminal) std::fputc('\n', stderr);
   result.epochs_done = epoch;
   result.interrupted = epoch < o.epochs;
   save_checkpoint(epoch);

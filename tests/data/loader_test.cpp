@@ -81,3 +81,38 @@ TEST_CASE("normalisation and crops") {
   CHECK_THROWS_WITH_AS(mg::data::DataLoader(data, options), doctest::Contains("one mean and one std per channel"),
                        mg::Error);
 }
+
+TEST_CASE("shards of each batch follow the seeded permutation and together make the one-process batch") {
+  mg::data::LoaderOptions options;
+  options.batch_size = 8;
+  options.prefetch = 0;
+  options.random_crop = options.horizontal_flip = true;
+  const auto dataset = small_images();  // 50 examples: six batches of 8, then 2
+  mg::data::DataLoader whole(dataset, options);
+  for (int shards : {2, 3}) {
+    std::vector<std::unique_ptr<mg::data::DataLoader>> parts;
+    for (int shard = 0; shard < shards; ++shard) {
+      mg::data::LoaderOptions sharded = options;
+      sharded.shard = shard;
+      sharded.shards = shards;
+      parts.push_back(std::make_unique<mg::data::DataLoader>(dataset, sharded));
+    }
+    // The last batch of 2 cannot give each of 3 shards an example: dropped.
+    CHECK(parts[0]->batches_per_epoch() == (shards == 2 ? 7 : 6));
+    for (std::int64_t b = 0; b < parts[0]->batches_per_epoch(); ++b) {
+      const mg::data::Batch expected = whole.make_batch(1, b);
+      std::vector<Tensor> inputs, labels;
+      for (const auto& part : parts) {
+        const mg::data::Batch shard = part->make_batch(1, b);
+        CHECK(shard.global_size == expected.labels.numel());
+        inputs.push_back(shard.inputs);
+        labels.push_back(shard.labels);
+      }
+      CHECK(mg::cat(inputs, 0).to_vector() == expected.inputs.to_vector());
+      CHECK(mg::cat(labels, 0).to_vector<std::int64_t>() == expected.labels.to_vector<std::int64_t>());
+    }
+  }
+  options.shard = 2;
+  options.shards = 2;
+  CHECK_THROWS_AS(mg::data::DataLoader(dataset, options), mg::Error);
+}

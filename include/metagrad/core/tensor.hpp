@@ -2,6 +2,7 @@
 // mg::Tensor: a handle to a strided view of shared storage that may carry an
 // autograd history. Copying a Tensor copies the handle, not the data.
 #include <cstdint>
+#include <functional>
 #include <initializer_list>
 #include <memory>
 #include <string>
@@ -53,6 +54,11 @@ class Tensor {
   void set_grad(const Tensor& grad);
   Tensor detach() const;  // same data, no history
   const std::shared_ptr<autograd::Node>& grad_fn() const;
+  // Calls `hook(leaf)` each time a backward pass has finished accumulating
+  // into this leaf's grad(), so data-parallel training can send a gradient
+  // while the pass goes on. Returns an id for remove_grad_accumulated_hook.
+  std::uint64_t add_grad_accumulated_hook(std::function<void(const Tensor&)> hook);
+  void remove_grad_accumulated_hook(std::uint64_t id);
   // Accumulates d(this)/d(leaf) into every leaf's grad(). A non-scalar tensor
   // needs grad_output of its own shape.
   void backward(const Tensor& grad_output = Tensor(), bool retain_graph = false, bool create_graph = false) const;

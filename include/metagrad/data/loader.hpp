@@ -24,12 +24,18 @@ struct LoaderOptions {
   bool horizontal_flip = false;  // with probability 1/2
   std::vector<float> mean, std;  // per channel; empty: no normalisation
   int prefetch = 2;              // batches prepared ahead (0: on the caller's thread)
+  // Data-parallel sharding: every global batch of batch_size examples is
+  // split over `shards` ranks (distributed::shard) and this loader yields
+  // part `shard` of each. The union over ranks is the one-process batch. A
+  // last batch smaller than `shards` is dropped (some rank would get none).
+  int shard = 0, shards = 1;
 };
 
 struct Batch {
   Tensor inputs;  // (N, C, H, W) float32
   Tensor labels;  // (N) int64
   std::int64_t index;
+  std::int64_t global_size;  // examples in the whole batch over all shards (N with one shard)
 };
 
 class DataLoader {

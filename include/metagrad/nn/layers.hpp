@@ -39,6 +39,10 @@ class BatchNorm2d : public Module {
   std::string type_name() const override { return "BatchNorm2d"; }
   Tensor weight, bias, running_mean, running_var, num_batches_tracked;
   double eps, momentum;
+  // In training, normalise with the statistics of every MPI rank's batch
+  // together (distributed::synchronized_batch_norm), as one process
+  // holding the whole batch would.
+  bool synchronized = false;
 };
 
 class ReLU : public Module {

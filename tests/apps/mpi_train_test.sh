@@ -1,0 +1,86 @@
+#!/usr/bin/env bash
+# `mpirun -np 2 metagrad train` and `meta-train`: SIGINT on one rank stops
+# both with a checkpoint and --resume continues bit for bit; a rank that
+# fails (a missing data folder) or dies (SIGKILL) ends the whole job within
+# seconds and the last checkpoint stays intact.
+# Usage: mpi_train_test.sh path/to/metagrad path/to/mpirun cifar-10-subset-dir
+set -u
+metagrad=$1
+mpirun=$2
+cifar=$3
+dir=$(mktemp -d)
+trap 'rm -rf "$dir"' EXIT
+mpi=("$mpirun" --oversubscribe --allow-run-as-root -np 2)
+fail() { echo "FAIL: $*"; for f in "$dir"/*.log; do echo "== $f"; tail -20 "$f"; done; exit 1; }
+
+# The rank's pid among mpirun's children, by its MPI rank.
+rank_pid() {
+  local launcher=$1 rank=$2 pid
+  for _ in $(seq 1 200); do
+    for pid in $(pgrep -P "$launcher"); do
+      if tr '\0' '\n' < "/proc/$pid/environ" 2>/dev/null | grep -qx "OMPI_COMM_WORLD_RANK=$rank"; then
+        echo "$pid"
+        return
+      fi
+    done
+    sleep 0.05
+  done
+}
+wait_for() { for _ in $(seq 1 1200); do [ -f "$1" ] && return; sleep 0.05; done; fail "no $1"; }
+# The final epoch's losses and accuracies (17 digits), not its timings.
+final_numbers() { tail -1 "$1" | grep -o '"\(train\|test\)_[a-z]*": [^,]*'; }
+
+train=(train --model cnn --dataset synthetic --limit 1024 --batch-size 32 --threads 1 --no-progress)
+
+# 1. An uninterrupted two-rank run.
+"${mpi[@]}" "$metagrad" "${train[@]}" --epochs 4 --checkpoint "$dir/whole" --metrics "$dir/whole.jsonl" > "$dir/whole.log" 2>&1 ||
+  fail "two-rank training failed"
+[ "$(wc -l < "$dir/whole.jsonl")" -eq 4 ] || fail "rank 0 alone should write the 4 metric lines"
+
+# 2. SIGINT to rank 1 alone, mid-run: both ranks stop (exit 130) with a checkpoint.
+"${mpi[@]}" "$metagrad" "${train[@]}" --epochs 4 --checkpoint "$dir/cut" --metrics "$dir/cut.jsonl" > "$dir/cut.log" 2>&1 &
+launcher=$!
+wait_for "$dir/cut/checkpoint.mgt"
+kill -INT "$(rank_pid $launcher 1)"
+wait $launcher
+status=$?
+[ $status -ne 0 ] || fail "an interrupted run exited 0"
+grep -q "continue with --resume" "$dir/cut.log" || fail "no resume hint from rank 0"
+"${mpi[@]}" "$metagrad" "${train[@]}" --epochs 4 --checkpoint "$dir/cut" --metrics "$dir/cut.jsonl" --resume > "$dir/resume.log" 2>&1 ||
+  fail "resume on two ranks failed"
+[ "$(final_numbers "$dir/whole.jsonl")" == "$(final_numbers "$dir/cut.jsonl")" ] ||
+  fail "resumed run differs: $(final_numbers "$dir/cut.jsonl") vs $(final_numbers "$dir/whole.jsonl")"
+
+# 3. One rank given a missing data folder: every rank ends, non-zero, naming the rank.
+start=$SECONDS
+timeout 60 "$mpirun" --oversubscribe --allow-run-as-root \
+  -np 1 "$metagrad" train --dataset cifar10 --data-dir "$cifar" --epochs 1 --no-progress : \
+  -np 1 "$metagrad" train --dataset cifar10 --data-dir "$dir/missing" --epochs 1 --no-progress > "$dir/missing.log" 2>&1
+status=$?
+[ $status -ne 0 ] && [ $status -ne 124 ] || fail "a rank without data: exit $status (124: the job hung)"
+grep -q "rank 1 of 2: error: .*missing" "$dir/missing.log" || fail "the error does not name rank 1 and the folder"
+[ $((SECONDS - start)) -lt 30 ] || fail "the job took $((SECONDS - start)) s to end"
+
+# 4. Rank 1 killed mid-run: the job ends non-zero within seconds; the last
+# complete checkpoint resumes.
+"${mpi[@]}" "$metagrad" "${train[@]}" --epochs 50 --checkpoint "$dir/killed" > "$dir/killed.log" 2>&1 &
+launcher=$!
+wait_for "$dir/killed/checkpoint.mgt"
+kill -KILL "$(rank_pid $launcher 1)"
+start=$SECONDS
+wait $launcher
+status=$?
+[ $status -ne 0 ] || fail "a job with a killed rank exited 0"
+[ $((SECONDS - start)) -lt 20 ] || fail "the job took $((SECONDS - start)) s to end after the kill"
+"${mpi[@]}" "$metagrad" "${train[@]}" --epochs 1 --checkpoint "$dir/killed" --resume > "$dir/after-kill.log" 2>&1 ||
+  fail "the checkpoint left by the killed job does not resume"
+
+# 5. Meta-training on two ranks (a meta-batch of one problem per rank); rank 0 writes.
+meta=(meta-train --task quadratic --steps 20 --unroll 10 --eval-every 2 --validation-problems 3 --threads 1 --no-progress
+      --out "$dir/meta")
+"${mpi[@]}" "$metagrad" "${meta[@]}" --epochs 4 > "$dir/meta.log" 2>&1 || fail "two-rank meta-training failed"
+[ "$(wc -l < "$dir/meta/meta-metrics.jsonl")" -eq 4 ] || fail "expected 4 meta-metric lines"
+[ -s "$dir/meta/optimizer.json" ] || fail "no optimizer.json"
+"${mpi[@]}" "$metagrad" "${meta[@]}" --epochs 6 --resume > "$dir/meta2.log" 2>&1 || fail "meta-train resume failed"
+[ "$(wc -l < "$dir/meta/meta-metrics.jsonl")" -eq 6 ] || fail "expected 6 meta-metric lines after resuming"
+echo "mpi train test passed"
