@@ -2,6 +2,7 @@
 #include <cstdio>
 
 #include "commands.hpp"
+#include "metagrad/core/distributed.hpp"
 #include "workloads.hpp"
 
 namespace mg::apps {
@@ -25,14 +26,20 @@ void add_bench_command(CLI::App& app) {
   bench->callback([options] {
     const WorkloadResult r =
         run_workload(options->workload, options->threads, options->batch, options->steps, options->warmup);
+    if (!distributed::is_main()) return;
     if (options->json) {
       std::printf(
-          "{\"workload\": \"%s\", \"threads\": %d, \"batch\": %d, \"images_per_s\": %.2f, \"ms_per_step\": %.4f, "
+          "{\"workload\": \"%s\", \"threads\": %d, \"ranks\": %d, \"batch\": %d, \"images_per_s\": %.2f, "
+          "\"ms_per_step\": %.4f, \"communication_ms\": %.4f, \"exposed_communication_ms\": %.4f, "
           "\"peak_rss_mb\": %.1f}\n",
-          r.workload.c_str(), r.threads, r.batch, r.images_per_s, r.ms_per_step, r.peak_rss_mb);
+          r.workload.c_str(), r.threads, r.ranks, r.batch, r.images_per_s, r.ms_per_step, r.communication_ms,
+          r.exposed_communication_ms, r.peak_rss_mb);
     } else {
-      std::printf("%s: %.1f images/s, %.3f ms/step (median), batch %d, %d threads, peak RSS %.0f MB\n",
-                  r.workload.c_str(), r.images_per_s, r.ms_per_step, r.batch, r.threads, r.peak_rss_mb);
+      std::printf("%s: %.1f images/s, %.3f ms/step (median), batch %d, %d threads x %d ranks, peak RSS %.0f MB\n",
+                  r.workload.c_str(), r.images_per_s, r.ms_per_step, r.batch, r.threads, r.ranks, r.peak_rss_mb);
+      if (r.ranks > 1)
+        std::printf("gradient all-reduce per step: %.3f ms, of which %.3f ms after backward (the rest hidden)\n",
+                    r.communication_ms, r.exposed_communication_ms);
     }
   });
 }

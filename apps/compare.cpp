@@ -1,8 +1,8 @@
 // `metagrad compare`: several optimizers x seeds on one task; writes
 // results.md (mean +- std), results.csv (every epoch of every run) and
-// curves.svg (training loss and test accuracy against steps).
+// curves.svg (training loss and test accuracy against steps). Under mpirun
+// the independent runs are spread over the ranks.
 #include <cmath>
-#include <csignal>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -11,6 +11,7 @@
 #include <fmt/ranges.h>
 
 #include "commands.hpp"
+#include "metagrad/core/distributed.hpp"
 #include "metagrad/core/error.hpp"
 #include "metagrad/optim/experiments/plot.hpp"
 #include "metagrad/optim/experiments/statistics.hpp"
@@ -30,28 +31,74 @@ struct Options {
   std::vector<double> lr_grid = optim::log_lr_grid();
 };
 
-// A spec with "{}" for its lr gets the grid value whose training run (on a
-// seed none of the compared runs use) ends with the lowest training loss.
-std::string tuned(const Options& o, const std::string& spec, std::string& tuning_table) {
-  if (spec.find("{}") == std::string::npos) return spec;
-  const auto fill = [&](double lr) { return optim::with_value(spec, lr); };
-  std::atomic<bool> never{false};
-  const optim::GridSearch search = optim::grid_search(o.lr_grid, [&](double lr) {
-    TrainConfig c = o.base;
-    c.optimizer = fill(lr);
-    c.seed = o.base.seed + 1000003;  // a tuning seed, apart from the compared ones
-    std::fprintf(stderr, "tuning %s\n", c.optimizer.c_str());
-    return train(c, never).epochs.back().train_loss;
+// Trains every configuration, each run alone on one process: under mpirun
+// the runs are spread over the ranks, and every rank gets every result.
+std::vector<TrainResult> train_all(const std::vector<TrainConfig>& configs, const std::string& what) {
+  const auto results = distributed::spread(configs.size(), [&](std::size_t i) {
+    TrainConfig c = configs[i];
+    c.data_parallel = false;
+    c.progress = c.progress && distributed::world_size() == 1;  // one live bar per terminal
+    std::fprintf(stderr, "%s %s, seed %llu\n", what.c_str(), c.optimizer.c_str(),
+                 static_cast<unsigned long long>(c.seed));
+    const std::atomic<bool> never{false};
+    return to_json(train(c, never));
   });
-  tuning_table += fmt::format("| `{}` | {:g} | {:.4f} |\n", spec, search.best, search.best_score);
-  return fill(search.best);
+  std::vector<TrainResult> parsed;
+  for (const auto& text : results) parsed.push_back(train_result_from_json(text));
+  return parsed;
+}
+
+// Each spec with "{}" for its lr gets the grid value whose training run (on
+// a seed none of the compared runs use) ends with the lowest training loss.
+std::vector<std::string> tuned_specs(const Options& o, std::string& tuning_table) {
+  std::vector<TrainConfig> runs;
+  for (const auto& spec : o.optimizers)
+    if (spec.find("{}") != std::string::npos)
+      for (double lr : o.lr_grid) {
+        TrainConfig c = o.base;
+        c.optimizer = optim::with_value(spec, lr);
+        c.seed = o.base.seed + 1000003;  // a tuning seed, apart from the compared ones
+        runs.push_back(c);
+      }
+  const std::vector<TrainResult> results = train_all(runs, "tuning");
+  std::vector<std::string> specs;
+  std::size_t next = 0;
+  for (const auto& spec : o.optimizers) {
+    if (spec.find("{}") == std::string::npos) {
+      specs.push_back(spec);
+      continue;
+    }
+    std::map<double, double> final_loss;
+    for (double lr : o.lr_grid) final_loss[lr] = results[next++].epochs.back().train_loss;
+    const optim::GridSearch search = optim::grid_search(o.lr_grid, [&](double lr) { return final_loss.at(lr); });
+    tuning_table += fmt::format("| `{}` | {:g} | {:.4f} |\n", spec, search.best, search.best_score);
+    specs.push_back(optim::with_value(spec, search.best));
+  }
+  return specs;
 }
 
 void run_comparison(const Options& o) {
   if (o.optimizers.empty()) throw Error("compare: give at least one --optimizer SPEC");
-  std::filesystem::create_directories(o.out);
-  std::ofstream csv(o.out + "/results.csv");
-  if (!csv) throw Error("compare: cannot write " + o.out + "/results.csv");
+  const std::string csv_path = o.out + "/results.csv";
+  if (distributed::is_main()) {  // a folder we cannot write fails now, not after the runs
+    std::filesystem::create_directories(o.out);
+    if (!std::ofstream(csv_path)) throw Error("compare: cannot write " + csv_path);
+  }
+  std::string tuning_table;
+  const std::vector<std::string> specs = tuned_specs(o, tuning_table);
+  std::vector<TrainConfig> runs;
+  for (const auto& spec : specs)
+    for (int seed = 0; seed < o.seeds; ++seed) {
+      TrainConfig c = o.base;
+      c.optimizer = spec;
+      c.seed = o.base.seed + static_cast<std::uint64_t>(seed);
+      runs.push_back(c);
+    }
+  const std::vector<TrainResult> results = train_all(runs, "training");
+  if (!distributed::is_main()) return;  // rank 0 writes the results
+
+  std::ofstream csv(csv_path);
+  if (!csv) throw Error("compare: cannot write " + csv_path);
   csv << "optimizer,seed,epoch,step,gradient_evaluations,train_loss,train_accuracy,test_loss,test_accuracy,lr,wall_s\n";
   const bool by_evaluations = o.base.budget == "evals";
   std::string table = fmt::format(
@@ -64,18 +111,13 @@ void run_comparison(const Options& o) {
   const std::string x_axis = by_evaluations ? "gradient evaluations" : "step";
   Panel loss{"Training loss", x_axis, "loss (mean of 10 steps)", {}};
   Panel accuracy{"Test accuracy", x_axis, "accuracy (%)", {}};
-  std::atomic<bool> never{false};
-  std::string tuning_table;
-  for (const auto& given : o.optimizers) {
-    const std::string spec = tuned(o, given, tuning_table);
+  std::size_t next = 0;
+  for (const auto& spec : specs) {
     std::vector<double> accuracy_end, loss_end, train_end, seconds, steps, evaluations;
     std::vector<std::vector<std::pair<double, double>>> loss_runs, accuracy_runs;
     for (int seed = 0; seed < o.seeds; ++seed) {
-      TrainConfig c = o.base;
-      c.optimizer = spec;
-      c.seed = o.base.seed + static_cast<std::uint64_t>(seed);
-      std::fprintf(stderr, "%s, seed %llu\n", spec.c_str(), static_cast<unsigned long long>(c.seed));
-      const TrainResult r = train(c, never);
+      const TrainConfig& c = runs[next];
+      const TrainResult& r = results[next++];
       for (const auto& e : r.epochs)
         csv << fmt::format("\"{}\",{},{},{},{},{:.9g},{:.9g},{:.9g},{:.9g},{:.9g},{:.3f}\n", spec, c.seed, e.epoch,
                            e.step, e.evaluations, e.train_loss, e.train_accuracy, e.test_loss, e.test_accuracy, e.lr,

@@ -1,12 +1,15 @@
 // `metagrad reproduce`: one command per paper claim (library:
 // optim/experiments/reproduce.hpp). Ctrl-C stops after the current run;
 // the same command started again continues from the runs already done.
+// Under mpirun independent runs are spread over the ranks (the --out
+// folder must be one every rank sees).
 #include <cstdio>
 
 #include <fmt/format.h>
 
 #include "commands.hpp"
 #include "interrupt.hpp"
+#include "metagrad/core/distributed.hpp"
 #include "metagrad/core/error.hpp"
 #include "metagrad/core/threading.hpp"
 #include "metagrad/optim/experiments/reproduce.hpp"
@@ -43,7 +46,7 @@ void run(Options o) {
       InterruptScope interrupt;
       verdict = experiments::reproduce(o.claim, o.reproduce, interrupt.requested());
     }
-    std::printf("%s\nreport: %s/report.md\n", verdict.c_str(), o.reproduce.out.c_str());
+    if (distributed::is_main()) std::printf("%s\nreport: %s/report.md\n", verdict.c_str(), o.reproduce.out.c_str());
   } catch (const Interrupted&) {
     std::fprintf(stderr, "interrupted: the finished runs are kept in %s/runs; run the same command to continue\n",
                  o.reproduce.out.c_str());

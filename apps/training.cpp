@@ -11,6 +11,7 @@
 #include <optional>
 
 #include <spdlog/spdlog.h>
+#include <nlohmann/json.hpp>
 
 #include "metagrad/data/loader.hpp"
 #include "metagrad/metagrad.hpp"
@@ -127,6 +128,33 @@ class Progress {
 std::string checkpoint_path(const TrainConfig& c) { return c.checkpoint_dir + "/checkpoint.mgt"; }
 
 }  // namespace
+
+std::string to_json(const TrainResult& r) {
+  nlohmann::json epochs = nlohmann::json::array(), curve = nlohmann::json::array();
+  for (const auto& e : r.epochs)
+    epochs.push_back({e.epoch, e.step, e.evaluations, e.train_loss, e.train_accuracy, e.test_loss, e.test_accuracy,
+                      e.lr, e.images_per_s, e.wall_s});
+  for (const auto& p : r.loss_curve) curve.push_back({p.step, p.evaluations, p.loss});
+  return nlohmann::json{{"epochs", epochs},
+                        {"loss_curve", curve},
+                        {"interrupted", r.interrupted},
+                        {"data_wait_fraction", r.data_wait_fraction}}
+      .dump();
+}
+
+TrainResult train_result_from_json(const std::string& text) {
+  const nlohmann::json j = nlohmann::json::parse(text);
+  TrainResult r;
+  for (const auto& e : j.at("epochs"))
+    r.epochs.push_back({e[0].get<int>(), e[1].get<std::int64_t>(), e[2].get<std::int64_t>(), e[3].get<double>(),
+                        e[4].get<double>(), e[5].get<double>(), e[6].get<double>(), e[7].get<double>(),
+                        e[8].get<double>(), e[9].get<double>()});
+  for (const auto& p : j.at("loss_curve"))
+    r.loss_curve.push_back({p[0].get<std::int64_t>(), p[1].get<std::int64_t>(), p[2].get<double>()});
+  r.interrupted = j.at("interrupted").get<bool>();
+  r.data_wait_fraction = j.at("data_wait_fraction").get<double>();
+  return r;
+}
 
 TrainResult train(const TrainConfig& c, const std::atomic<bool>& stop) {
   require(c.epochs >= 1 && c.batch_size >= 1, "--epochs and --batch-size must be positive");

@@ -51,6 +51,11 @@ struct TrainResult {
   double data_wait_fraction = 0;  // of the training loop's time spent waiting for batches
 };
 
+// A result as JSON text and back (exact: doubles keep every digit), for
+// runs made on other MPI ranks.
+std::string to_json(const TrainResult& result);
+TrainResult train_result_from_json(const std::string& text);
+
 // Trains as configured; stops after the current step (writing a checkpoint
 // when a directory is set) once `stop` becomes true.
 TrainResult train(const TrainConfig& config, const std::atomic<bool>& stop);

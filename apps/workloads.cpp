@@ -6,6 +6,9 @@
 #include <chrono>
 #include <functional>
 #include <memory>
+#include <optional>
+
+#include <fmt/format.h>
 
 #include "metagrad/metagrad.hpp"
 
@@ -76,18 +79,28 @@ double median_ms(const std::function<void()>& step, int steps, int warmup) {
 // 784-20-10 sigmoid MLP (batch 128, a fresh batch each step) over its 15,910
 // coordinates, the meta-backward (first or second order) and an Adam step on
 // the LSTM's weights.
+// Under mpirun each rank unrolls a problem of its own and the
+// meta-gradients are averaged over the ranks.
 std::function<void()> meta_iteration(bool second_order) {
   auto task = std::shared_ptr<optim::learned::Task>(optim::learned::make_task("mlp-synthetic"));
   task->steps = task->unroll = 20;
   auto learned = std::shared_ptr<optim::learned::LearnedOptimizer>(optim::learned::make_learned_lstm(*task, 0));
   auto meta = std::shared_ptr<optim::Optimizer>(optim::make("adam(lr=1e-3)", learned->meta_parameters()));
-  auto problem = std::shared_ptr<optim::learned::Problem>(task->problem(optim::learned::Split::Train, 0));
+  auto problem = std::shared_ptr<optim::learned::Problem>(
+      task->problem(optim::learned::Split::Train, static_cast<std::uint64_t>(distributed::rank())));
   const optim::learned::TruncatedBptt estimator(
       second_order ? optim::learned::MetaMode::SecondOrder : optim::learned::MetaMode::FirstOrder, 20, 20);
   return [=] {
     estimator.run(*problem, *learned, [&](const optim::learned::TruncatedBptt::Unroll& unroll) {
       auto& phi = learned->meta_parameters();
-      for (std::size_t i = 0; i < phi.size(); ++i) phi[i].second.set_grad(unroll.meta_gradients[i]);
+      for (std::size_t i = 0; i < phi.size(); ++i) {
+        Tensor gradient = unroll.meta_gradients[i];
+        if (distributed::world_size() > 1) {
+          distributed::all_reduce_(gradient);
+          gradient = gradient / static_cast<double>(distributed::world_size());
+        }
+        phi[i].second.set_grad(gradient);
+      }
       meta->step();
     });
   };
@@ -97,12 +110,20 @@ std::function<void()> meta_iteration(bool second_order) {
 
 WorkloadResult run_workload(const std::string& name, int threads, int batch, int steps, int warmup) {
   set_num_threads(threads);
+  const int ranks = distributed::world_size();
   if (name == "l2l-mlp" || name == "l2l-mlp-2nd") {
     const double ms = median_ms(meta_iteration(name == "l2l-mlp-2nd"), steps, warmup);
-    return {name, threads, 128, 128 * 20 / ms * 1e3, ms, peak_rss_mb()};
+    return {name, threads, 128, ranks * 128 * 20 / ms * 1e3, ms, peak_rss_mb(), ranks};
   }
   Workload w = make_workload(name);
-  Generator g(1);
+  if (ranks > 1 && w.kind == Kind::Hvp) throw Error("bench: " + name + " runs in one process only, not under mpirun");
+  if (batch % ranks != 0)
+    throw Error(fmt::format("bench: the batch of {} does not split evenly over {} ranks", batch, ranks));
+  const int global_batch = batch;
+  batch /= ranks;  // this rank's shard
+  Generator g(1 + static_cast<std::uint64_t>(distributed::rank()));
+  std::optional<nn::DataParallel> parallel;
+  if (ranks > 1 && w.kind == Kind::Train) parallel.emplace(*w.model);
   Shape shape{batch};
   shape.insert(shape.end(), w.input.begin(), w.input.end());
   const Tensor x = randn(shape, g);
@@ -118,7 +139,8 @@ WorkloadResult run_workload(const std::string& name, int threads, int batch, int
   if (w.kind == Kind::Train) {
     step = [&] {
       optimizer->zero_grad();
-      F::cross_entropy(w.model->forward(x), labels).backward();
+      nn::DataParallel::weighted(F::cross_entropy(w.model->forward(x), labels), batch, global_batch).backward();
+      if (parallel) parallel->finish();
       optimizer->step();
     };
   } else if (w.kind == Kind::Infer) {
@@ -133,8 +155,18 @@ WorkloadResult run_workload(const std::string& name, int threads, int batch, int
       autograd::grad(grads, params, directions);
     };
   }
-  const double ms = median_ms(step, steps, warmup);
-  return {name, threads, batch, batch / ms * 1e3, ms, peak_rss_mb()};
+  for (int i = 0; i < warmup; ++i) step();
+  const distributed::GradientReducer::Timing before =
+      parallel ? parallel->timing() : distributed::GradientReducer::Timing{};
+  const double ms = median_ms(step, steps, 0);
+  WorkloadResult result{name, threads, global_batch, global_batch / ms * 1e3, ms, peak_rss_mb(), ranks};
+  if (parallel) {  // means over the measured steps
+    const auto& after = parallel->timing();
+    const double passes = static_cast<double>(after.passes - before.passes);
+    result.communication_ms = (after.communication_s - before.communication_s) / passes * 1e3;
+    result.exposed_communication_ms = (after.exposed_s - before.exposed_s) / passes * 1e3;
+  }
+  return result;
 }
 
 }  // namespace mg::apps

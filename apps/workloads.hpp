@@ -12,12 +12,19 @@ struct WorkloadResult {
   double images_per_s;
   double ms_per_step;  // median over the measured steps
   double peak_rss_mb;
+  // Under mpirun: the ranks sharing each step (the batch is the global one;
+  // each l2l rank runs a meta-iteration of its own problem), and per step
+  // the gradient all-reduce's time, from its first bucket to the last sum,
+  // and the part of it not hidden behind backward.
+  int ranks = 1;
+  double communication_ms = 0, exposed_communication_ms = 0;
 };
 
 // cnn-train, cnn-infer, cnn-hvp (a Hessian-vector product of the training loss),
 // resnet20-train, resnet20-infer, mlp-train, mlp-small-train, and l2l-mlp /
 // l2l-mlp-2nd (one first- or second-order meta-iteration of the learned LSTM
-// optimizer: ms_per_step is per meta-iteration)
+// optimizer: ms_per_step is per meta-iteration). Under mpirun the training,
+// inference and l2l workloads run data-parallel over the ranks.
 const std::vector<std::string>& workload_names();
 WorkloadResult run_workload(const std::string& name, int threads, int batch, int steps, int warmup);
 

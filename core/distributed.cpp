@@ -215,6 +215,14 @@ std::vector<std::string> all_gather(const std::string& text) {
   return {text};
 }
 
+std::vector<std::string> spread(std::size_t count, const std::function<std::string(std::size_t)>& job) {
+  const auto ranks = static_cast<std::size_t>(world_size()), me = static_cast<std::size_t>(rank());
+  std::vector<std::string> results(count);
+  for (std::size_t i = me; i < count; i += ranks) results[i] = job(i);
+  for (std::size_t i = 0; i < count; ++i) results[i] = broadcast(results[i], static_cast<int>(i % ranks));
+  return results;
+}
+
 Range shard(std::int64_t n, int rank, int ranks) {
   MG_CHECK(ranks >= 1 && rank >= 0 && rank < ranks, "shard: rank {} of {} ranks", rank, ranks);
   const std::int64_t base = n / ranks, extra = n % ranks;

@@ -71,6 +71,8 @@ class ClaimContext {
   learned::Task& task(const std::string& name, std::uint64_t seed = 0);
 
   Training train(const TrainingRequest& request);
+  // Independent runs at once (spread over the ranks under mpirun).
+  std::vector<Training> train_all(const std::vector<TrainingRequest>& requests);
   // The grid value of `spec_template`'s "{}" with the lowest mean final loss
   // over `problems` validation problems (budget as in `request`).
   GridSearch tune(TrainingRequest request, const std::string& spec_template, const std::vector<double>& grid,
@@ -80,6 +82,9 @@ class ClaimContext {
   void figure(const std::string& file, const std::vector<Panel>& panels, const std::string& caption);
 
  private:
+  static std::string key_of(const TrainingRequest& request);
+  nlohmann::json compute(const TrainingRequest& request);
+
   std::map<std::pair<std::string, std::uint64_t>, std::unique_ptr<learned::Task>> tasks_;
 };
 

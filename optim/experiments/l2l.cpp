@@ -7,6 +7,7 @@
 #include <filesystem>
 
 #include "claim.hpp"
+#include "metagrad/core/distributed.hpp"
 #include "metagrad/optim/learned/meta.hpp"
 
 namespace mg::optim::experiments {
@@ -40,34 +41,31 @@ struct MetaTraining {
   std::int64_t best_epoch;
 };
 
-// Meta-trains (or resumes meta-training) the LSTM on `p.train_task` of `seed`.
-MetaTraining meta_trained(ClaimContext& c, const Protocol& p, std::uint64_t seed) {
-  const std::string dir = fmt::format("{}/meta/{}-seed-{}", c.options.out, p.train_task, seed);
-  const nlohmann::json stored =
-      c.store.run(fmt::format("meta-train {} seed {}: {} epochs, {}, steps {}/{}", p.train_task, seed, p.epochs,
-                              p.meta_optimizer, p.inner_steps, p.unroll),
-                  [&] {
-                    learned::Task& task = c.task(p.train_task, seed);
-                    task.steps = p.inner_steps;
-                    task.unroll = p.unroll;
-                    auto lstm = learned::make_learned("lstm", task, seed);
-                    learned::MetaTrainOptions o;
-                    o.epochs = p.epochs;
-                    o.eval_every = p.eval_every;
-                    o.validation_problems = p.meta_validation_problems;
-                    o.meta_optimizer = p.meta_optimizer;
-                    o.out_dir = dir;
-                    o.resume = std::filesystem::exists(dir + "/meta-checkpoint.mgt");
-                    o.progress = c.options.progress;
-                    const auto result = learned::meta_train(task, *lstm, o, c.store.stop());
-                    if (result.interrupted)
-                      throw Interrupted(
-                          fmt::format("meta-training stopped at epoch {} (checkpoint in {})", result.epochs_done, dir));
-                    return nlohmann::json{{"best_validation", json_number(result.best_validation)},
-                                          {"best_epoch", result.best_epoch}};
-                  });
-  return {dir + "/optimizer.json", json_numbers(nlohmann::json::array({stored["best_validation"]}))[0],
-          stored["best_epoch"].get<std::int64_t>()};
+std::string meta_training_dir(const ClaimContext& c, const Protocol& p, std::uint64_t seed) {
+  return fmt::format("{}/meta/{}-seed-{}", c.options.out, p.train_task, seed);
+}
+
+// Meta-trains (or resumes meta-training) the LSTM on `p.train_task` of
+// `seed`, in this process alone.
+nlohmann::json meta_train_alone(ClaimContext& c, const Protocol& p, std::uint64_t seed) {
+  const std::string dir = meta_training_dir(c, p, seed);
+  learned::Task& task = c.task(p.train_task, seed);
+  task.steps = p.inner_steps;
+  task.unroll = p.unroll;
+  auto lstm = learned::make_learned("lstm", task, seed);
+  learned::MetaTrainOptions o;
+  o.epochs = p.epochs;
+  o.eval_every = p.eval_every;
+  o.validation_problems = p.meta_validation_problems;
+  o.meta_optimizer = p.meta_optimizer;
+  o.out_dir = dir;
+  o.resume = std::filesystem::exists(dir + "/meta-checkpoint.mgt");
+  o.progress = c.options.progress && distributed::world_size() == 1;
+  o.data_parallel = false;
+  const auto result = learned::meta_train(task, *lstm, o, c.store.stop());
+  if (result.interrupted)
+    throw Interrupted(fmt::format("meta-training stopped at epoch {} (checkpoint in {})", result.epochs_done, dir));
+  return nlohmann::json{{"best_validation", json_number(result.best_validation)}, {"best_epoch", result.best_epoch}};
 }
 
 // The mean loss curve (steps 0..steps) over `problems` problems of a split.
@@ -195,9 +193,18 @@ Difference below_all(const std::vector<Curves>& rows, std::int64_t step, std::st
   return all_better ? Difference::Better : any_worse ? Difference::Worse : Difference::WithinSpread;
 }
 
+// One seed per rank under mpirun.
 std::vector<MetaTraining> meta_train_seeds(ClaimContext& c, const Protocol& p) {
+  std::vector<std::string> keys;
+  for (int seed = 0; seed < c.seeds(); ++seed)
+    keys.push_back(fmt::format("meta-train {} seed {}: {} epochs, {}, steps {}/{}", p.train_task, seed, p.epochs,
+                               p.meta_optimizer, p.inner_steps, p.unroll));
+  const auto stored = c.store.run_all(keys, [&](std::size_t seed) { return meta_train_alone(c, p, seed); });
   std::vector<MetaTraining> trained;
-  for (int seed = 0; seed < c.seeds(); ++seed) trained.push_back(meta_trained(c, p, static_cast<std::uint64_t>(seed)));
+  for (std::size_t seed = 0; seed < stored.size(); ++seed)
+    trained.push_back({meta_training_dir(c, p, seed) + "/optimizer.json",
+                       json_numbers(nlohmann::json::array({stored[seed]["best_validation"]}))[0],
+                       stored[seed]["best_epoch"].get<std::int64_t>()});
   return trained;
 }
 

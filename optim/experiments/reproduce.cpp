@@ -7,6 +7,7 @@
 
 #include "../learned/json_file.hpp"
 #include "claim.hpp"
+#include "metagrad/core/distributed.hpp"
 #include "metagrad/core/threading.hpp"
 #include "metagrad/data/dataset.hpp"
 #include "metagrad/optim/registry.hpp"
@@ -131,52 +132,71 @@ learned::Task& ClaimContext::task(const std::string& name, std::uint64_t seed) {
   return *slot;
 }
 
+std::string ClaimContext::key_of(const TrainingRequest& r) {
+  return fmt::format("{} {} {} {}: {} {}{}{}", r.task, split_name(r.split), r.index, r.spec, r.budget,
+                     r.budget_in_evaluations ? "evaluations" : "steps",
+                     r.evaluate_every > 0 ? fmt::format(" eval/{}", r.evaluate_every) : "",
+                     r.variant.empty() ? "" : " " + r.variant);
+}
+
+nlohmann::json ClaimContext::compute(const TrainingRequest& r) {
+  learned::TrainingOptions o;
+  o.budget = r.budget;
+  o.budget_in_evaluations = r.budget_in_evaluations;
+  o.evaluate_every = r.evaluate_every;
+  o.after_backward = r.after_backward;
+  o.stop = &store.stop();
+  nlohmann::json log = nlohmann::json::array();
+  if (r.log)
+    o.observe = [&](std::int64_t step, const Optimizer& optimizer) {
+      if (step % 10 == 0) log.push_back({{"step", step}, {"value", r.log(step, optimizer)}});
+    };
+  const std::string spec = r.spec;
+  const auto run = learned::train_problem(
+      *task(r.task).problem(r.split, r.index), [&](const NamedParameters& params) { return make(spec, params); }, o);
+  return to_json(run, log);
+}
+
 Training ClaimContext::train(const TrainingRequest& r) {
-  const std::string key = fmt::format("{} {} {} {}: {} {}{}{}", r.task, split_name(r.split), r.index, r.spec, r.budget,
-                                      r.budget_in_evaluations ? "evaluations" : "steps",
-                                      r.evaluate_every > 0 ? fmt::format(" eval/{}", r.evaluate_every) : "",
-                                      r.variant.empty() ? "" : " " + r.variant);
-  return from_json(store.run(key, [&] {
-    learned::TrainingOptions o;
-    o.budget = r.budget;
-    o.budget_in_evaluations = r.budget_in_evaluations;
-    o.evaluate_every = r.evaluate_every;
-    o.after_backward = r.after_backward;
-    o.stop = &store.stop();
-    nlohmann::json log = nlohmann::json::array();
-    if (r.log)
-      o.observe = [&](std::int64_t step, const Optimizer& optimizer) {
-        if (step % 10 == 0) log.push_back({{"step", step}, {"value", r.log(step, optimizer)}});
-      };
-    const std::string spec = r.spec;
-    const auto run = learned::train_problem(
-        *task(r.task).problem(r.split, r.index), [&](const NamedParameters& params) { return make(spec, params); }, o);
-    return to_json(run, log);
-  }));
+  return from_json(store.run(key_of(r), [&] { return compute(r); }));
+}
+
+std::vector<Training> ClaimContext::train_all(const std::vector<TrainingRequest>& requests) {
+  std::vector<std::string> keys;
+  for (const auto& r : requests) keys.push_back(key_of(r));
+  std::vector<Training> runs;
+  for (const auto& result : store.run_all(keys, [&](std::size_t i) { return compute(requests[i]); }))
+    runs.push_back(from_json(result));
+  return runs;
 }
 
 GridSearch ClaimContext::tune(TrainingRequest request, const std::string& spec_template,
                               const std::vector<double>& grid, int problems) {
   request.split = learned::Split::Validation;
-  return grid_search(grid, [&](double value) {
-    request.spec = with_value(spec_template, value);
-    double total = 0;
+  std::vector<TrainingRequest> requests;
+  for (double value : grid)
     for (int i = 0; i < problems; ++i) {
+      request.spec = with_value(spec_template, value);
       request.index = static_cast<std::uint64_t>(i);
-      total += train(request).final_loss;
+      requests.push_back(request);
     }
+  const std::vector<Training> runs = train_all(requests);
+  std::size_t next = 0;
+  return grid_search(grid, [&](double) {
+    double total = 0;
+    for (int i = 0; i < problems; ++i) total += runs[next++].final_loss;
     return total / problems;
   });
 }
 
 std::vector<Training> ClaimContext::over_seeds(TrainingRequest request) {
-  std::vector<Training> runs;
+  std::vector<TrainingRequest> requests;
   request.split = learned::Split::Test;
   for (int seed = 0; seed < seeds(); ++seed) {
     request.index = static_cast<std::uint64_t>(seed);
-    runs.push_back(train(request));
+    requests.push_back(request);
   }
-  return runs;
+  return train_all(requests);
 }
 
 void ClaimContext::figure(const std::string& file, const std::vector<Panel>& panels, const std::string& caption) {
@@ -269,6 +289,7 @@ std::string reproduce(const std::string& name, const ReproduceOptions& options, 
   ClaimContext context(options, name, stop);
   const Verdict verdict = claim->run(context);
   const std::string line = fmt::format("verdict: {} ({})", verdict.outcome, verdict.numbers);
+  if (!distributed::is_main()) return line;  // every rank has the whole report; rank 0 writes it
   for (const auto& [file, svg] : context.figures) learned::write_file(options.out + "/" + file, svg);
   learned::write_file(
       options.out + "/report.md",

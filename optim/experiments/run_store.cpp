@@ -4,6 +4,7 @@
 #include <filesystem>
 
 #include "../learned/json_file.hpp"
+#include "metagrad/core/distributed.hpp"
 
 namespace mg::optim::experiments {
 
@@ -22,31 +23,52 @@ std::string RunStore::path_of(const std::string& key) const {
   return fmt::format("{}/{}-{:016x}.json", dir_, readable, hash);
 }
 
-nlohmann::json RunStore::run(const std::string& key, const std::function<nlohmann::json()>& compute) {
+nlohmann::json RunStore::record(const std::string& key, const std::function<nlohmann::json()>& compute) {
   const std::string path = path_of(key);
-  ++done_;
   if (std::filesystem::exists(path)) {
     const nlohmann::json stored = learned::read_json(path, "stored run");
     MG_CHECK(stored.contains("key") && stored["key"] == key && stored.contains("result"),
              "stored run '{}' does not belong to run '{}'; delete it to recompute", path, key);
-    run_seconds_ += stored.value("seconds", 0.0);
-    return stored["result"];
+    return {{"key", key}, {"result", stored["result"]}, {"seconds", stored.value("seconds", 0.0)}, {"computed", false}};
   }
   if (stop_.load()) throw Interrupted(fmt::format("{}: stopped before run '{}'", label_, key));
   const auto start = std::chrono::steady_clock::now();
   nlohmann::json result = compute();
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   learned::write_json(path, {{"key", key}, {"result", result}, {"seconds", seconds}});
-  ++computed_;
-  compute_seconds_ += seconds;
+  return {{"key", key}, {"result", result}, {"seconds", seconds}, {"computed", true}};
+}
+
+nlohmann::json RunStore::count(const nlohmann::json& record) {
+  const double seconds = record["seconds"].get<double>();
+  ++done_;
   run_seconds_ += seconds;
-  if (progress_) {
-    const double remaining = static_cast<double>(std::max<std::int64_t>(planned_ - done_, 0));
-    std::fprintf(stderr, "%s [%lld/%lld] %s: %.1f s, ETA %.0f s\n", label_.c_str(), static_cast<long long>(done_),
-                 static_cast<long long>(std::max(planned_, done_)), key.c_str(), seconds,
-                 remaining * compute_seconds_ / static_cast<double>(computed_));
+  if (record["computed"].get<bool>()) {
+    ++computed_;
+    compute_seconds_ += seconds;
+    if (progress_ && distributed::is_main()) {
+      const double remaining = static_cast<double>(std::max<std::int64_t>(planned_ - done_, 0));
+      std::fprintf(stderr, "%s [%lld/%lld] %s: %.1f s, ETA %.0f s\n", label_.c_str(), static_cast<long long>(done_),
+                   static_cast<long long>(std::max(planned_, done_)), record["key"].get<std::string>().c_str(), seconds,
+                   remaining * compute_seconds_ / static_cast<double>(computed_));
+    }
   }
-  return result;
+  return record["result"];
+}
+
+nlohmann::json RunStore::run(const std::string& key, const std::function<nlohmann::json()>& compute) {
+  if (distributed::world_size() == 1) return count(record(key, compute));
+  const std::string text = distributed::is_main() ? record(key, compute).dump() : std::string();
+  return count(nlohmann::json::parse(distributed::broadcast(text)));
+}
+
+std::vector<nlohmann::json> RunStore::run_all(const std::vector<std::string>& keys,
+                                              const std::function<nlohmann::json(std::size_t)>& compute) {
+  const auto records = distributed::spread(
+      keys.size(), [&](std::size_t i) { return record(keys[i], [&] { return compute(i); }).dump(); });
+  std::vector<nlohmann::json> results;
+  for (const auto& text : records) results.push_back(count(nlohmann::json::parse(text)));
+  return results;
 }
 
 }  // namespace mg::optim::experiments

@@ -17,8 +17,14 @@ class RunStore {
   RunStore(std::string dir, std::string label, bool progress, const std::atomic<bool>& stop);
 
   // The stored result of run `key`, or `compute()`'s, stored before it is
-  // returned. Throws mg::Interrupted when a stop was requested.
+  // returned. Throws mg::Interrupted when a stop was requested. Under
+  // mpirun rank 0 computes it and every rank gets the result: `compute`
+  // must not use collectives.
   nlohmann::json run(const std::string& key, const std::function<nlohmann::json()>& compute);
+  // Independent runs at once; under mpirun they are spread over the ranks
+  // (each rank stores the runs it computes) and every rank gets every result.
+  std::vector<nlohmann::json> run_all(const std::vector<std::string>& keys,
+                                      const std::function<nlohmann::json(std::size_t)>& compute);
 
   // Adds `runs` to the number the progress lines count towards.
   void plan(std::int64_t runs) { planned_ += runs; }
@@ -32,6 +38,9 @@ class RunStore {
 
  private:
   std::string path_of(const std::string& key) const;
+  // {"result", "seconds", "computed"}: read back, or computed and stored here.
+  nlohmann::json record(const std::string& key, const std::function<nlohmann::json()>& compute);
+  nlohmann::json count(const nlohmann::json& record);  // adds to the tallies, returns the result
 
   std::string dir_, label_;
   bool progress_;

@@ -7,6 +7,7 @@
 // Collectives must be called by every rank in the same order, as in MPI.
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -44,6 +45,11 @@ void broadcast_(std::vector<Tensor>& tensors, int root = 0);
 std::string broadcast(const std::string& text, int root = 0);
 // Every rank's `text`, in rank order, on every rank.
 std::vector<std::string> all_gather(const std::string& text);
+
+// Runs `count` independent jobs over the ranks, job i on rank i % N, and
+// returns every job's result on every rank, in job order. Results are text
+// (JSON, say) so that one rank can read another's.
+std::vector<std::string> spread(std::size_t count, const std::function<std::string(std::size_t)>& job);
 
 // The part [begin, end) of `n` items that `rank` of `ranks` takes: shares
 // differ by at most one, lower ranks take the larger ones, in order.

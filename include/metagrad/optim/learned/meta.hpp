@@ -87,6 +87,9 @@ struct MetaTrainOptions {
   std::string out_dir;  // checkpoint, metrics and the best weights
   bool resume = false;
   bool progress = true;
+  // Under mpirun: one problem per rank each epoch, meta-gradients averaged
+  // over the ranks (rank 0 writes). False: this process meta-trains alone.
+  bool data_parallel = true;
 };
 
 struct MetaTrainResult {

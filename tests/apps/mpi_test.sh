@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
-# `mpirun -np 2 metagrad train` and `meta-train`: SIGINT on one rank stops
-# both with a checkpoint and --resume continues bit for bit; a rank that
-# fails (a missing data folder) or dies (SIGKILL) ends the whole job within
-# seconds and the last checkpoint stays intact.
-# Usage: mpi_train_test.sh path/to/metagrad path/to/mpirun cifar-10-subset-dir
+# The program on two ranks. `train` and `meta-train`: SIGINT on one rank
+# stops both with a checkpoint and --resume continues bit for bit; a rank
+# that fails (a missing data folder) or dies (SIGKILL) ends the whole job
+# within seconds and the last checkpoint stays intact. `compare` and
+# `reproduce` spread their runs over the ranks and report exactly what one
+# process reports.
+# Usage: mpi_test.sh path/to/metagrad path/to/mpirun cifar-10-subset-dir
 set -u
 metagrad=$1
 mpirun=$2
@@ -83,4 +85,16 @@ meta=(meta-train --task quadratic --steps 20 --unroll 10 --eval-every 2 --valida
 [ -s "$dir/meta/optimizer.json" ] || fail "no optimizer.json"
 "${mpi[@]}" "$metagrad" "${meta[@]}" --epochs 6 --resume > "$dir/meta2.log" 2>&1 || fail "meta-train resume failed"
 [ "$(wc -l < "$dir/meta/meta-metrics.jsonl")" -eq 6 ] || fail "expected 6 meta-metric lines after resuming"
-echo "mpi train test passed"
+# 6. Runs spread over ranks, one thread each, give one process's results.
+for ranks in 1 2; do
+  "$mpirun" --oversubscribe --allow-run-as-root -np $ranks "$metagrad" compare --no-progress --dataset synthetic \
+    --threads 1 --seeds 2 --epochs 1 --optimizer 'sgd(lr={}, momentum=0.9)' --lr-grid 0.01,0.1 \
+    --optimizer 'adam(lr=1e-3)' --out "$dir/compare-$ranks" > "$dir/compare-$ranks.log" 2>&1 || fail "compare on $ranks"
+  "$mpirun" --oversubscribe --allow-run-as-root -np $ranks "$metagrad" reproduce smes --budget smoke --seeds 2 \
+    --threads 1 --no-progress --data-dir "$cifar" --out "$dir/smes-$ranks" > "$dir/smes-$ranks.log" 2>&1 ||
+    fail "reproduce on $ranks"
+done
+cmp "$dir/compare-1/results.md" "$dir/compare-2/results.md" || fail "compare on 2 ranks reports differently"
+diff <(grep -v "^metagrad reproduce\|^Runs:" "$dir/smes-1/report.md") \
+     <(grep -v "^metagrad reproduce\|^Runs:" "$dir/smes-2/report.md") || fail "reproduce on 2 ranks reports differently"
+echo "mpi test passed"
