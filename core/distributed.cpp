@@ -12,7 +12,9 @@
 #include "check.hpp"
 #include "metagrad/core/autograd/grad_mode.hpp"
 #include "metagrad/core/autograd/node.hpp"
+#include "metagrad/core/nn_ops.hpp"
 #include "metagrad/core/ops.hpp"
+#include "ops/batch_norm.hpp"
 #include "tensor_impl.hpp"
 
 namespace mg::distributed {
@@ -232,27 +234,10 @@ Range shard(std::int64_t n, int rank, int ranks) {
 
 Tensor synchronized_batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor& running_var,
                                const Tensor& weight, const Tensor& bias, double momentum, double eps) {
-  MG_CHECK(x.defined() && x.dim() >= 2 && is_floating(x.dtype()),
-           "synchronized_batch_norm: expected a floating (N, C, ...) input");
-  std::vector<std::int64_t> dims{0};
-  for (std::int64_t d = 2; d < x.dim(); ++d) dims.push_back(d);
-  Shape per_channel(static_cast<std::size_t>(x.dim()), 1);
-  per_channel[1] = x.size(1);
-  const double count = all_reduce(std::vector<double>{static_cast<double>(x.numel() / x.size(1))})[0];
-  MG_CHECK(count > 1, "synchronized_batch_norm: training needs more than one value per channel over all ranks");
-  // Two passes (mean, then centred squares) as the one-process kernel does.
-  const Tensor mean = all_reduce(sum(x, dims, true)) / count;
-  const Tensor centered = x - mean;
-  const Tensor var = all_reduce(sum(centered * centered, dims, true)) / count;
-  Tensor y = centered * (1.0 / sqrt(var + eps));
-  if (weight.defined()) y = y * weight.reshape(per_channel);
-  if (bias.defined()) y = y + bias.reshape(per_channel);
-  NoGradGuard no_grad;
-  if (Tensor target = running_mean; target.defined())
-    target.copy_(running_mean * (1.0 - momentum) + mean.detach().reshape({-1}) * momentum);
-  if (Tensor target = running_var; target.defined())
-    target.copy_(running_var * (1.0 - momentum) + var.detach().reshape({-1}) * (momentum * count / (count - 1)));
-  return y;
+  if (!multi_rank()) return batch_norm(x, running_mean, running_var, weight, bias, true, momentum, eps);
+  const ProcessSums over_ranks{[](std::vector<double>& values) { values = all_reduce(std::move(values)); },
+                               [](const Tensor& t) { return all_reduce(t); }};
+  return batch_norm_training(x, running_mean, running_var, weight, bias, momentum, eps, &over_ranks);
 }
 
 // ---- GradientReducer ----

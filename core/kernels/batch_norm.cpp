@@ -1,5 +1,6 @@
 #include "batch_norm.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <vector>
 
@@ -39,6 +40,19 @@ void channel_sums(std::int64_t m, std::int64_t channels, std::vector<double>& ou
     }
 }
 
+// Sums a and b (per channel) and the row count m over processes: returns m's total.
+double sum_over_processes(const SumOverProcesses* over_processes, std::vector<double>& a, std::vector<double>& b,
+                          std::int64_t m) {
+  if (!over_processes) return static_cast<double>(m);
+  std::vector<double> all(a);
+  all.insert(all.end(), b.begin(), b.end());
+  all.push_back(static_cast<double>(m));
+  (*over_processes)(all);
+  std::copy(all.begin(), all.begin() + static_cast<long>(a.size()), a.begin());
+  std::copy(all.begin() + static_cast<long>(a.size()), all.end() - 1, b.begin());
+  return all.back();
+}
+
 template <class T>
 std::vector<T> values_or(const Tensor& t, std::int64_t n, T fallback) {
   if (!t.defined()) return std::vector<T>(static_cast<std::size_t>(n), fallback);
@@ -51,7 +65,8 @@ bool batch_norm_fusable(const Tensor& x) {
   return (x.dim() == 4 && x.is_channels_last()) || (x.dim() == 2 && x.is_contiguous());
 }
 
-void batch_norm_statistics(const Tensor& x, double eps, Tensor& mean, Tensor& invstd) {
+void batch_norm_statistics(const Tensor& x, double eps, Tensor& mean, Tensor& invstd,
+                           const SumOverProcesses* over_processes) {
   const std::int64_t m = rows(x), channels = x.size(1);
   std::vector<double> sum, sum_squares;
   MG_DISPATCH_FLOATING(x.dtype(), [&] {
@@ -65,10 +80,11 @@ void batch_norm_statistics(const Tensor& x, double eps, Tensor& mean, Tensor& in
       }
     });
   });
+  const double count = sum_over_processes(over_processes, sum, sum_squares, m);
   std::vector<double> mu(static_cast<std::size_t>(channels)), inv(static_cast<std::size_t>(channels));
   for (std::size_t c = 0; c < mu.size(); ++c) {
-    mu[c] = sum[c] / static_cast<double>(m);
-    const double var = std::max(sum_squares[c] / static_cast<double>(m) - mu[c] * mu[c], 0.0);
+    mu[c] = sum[c] / count;
+    const double var = std::max(sum_squares[c] / count - mu[c] * mu[c], 0.0);
     inv[c] = 1.0 / std::sqrt(var + eps);
   }
   mean = Tensor::from_vector(mu, {channels}).to(x.dtype());
@@ -98,7 +114,8 @@ void batch_norm_normalize(const Tensor& x, const Tensor& mean, const Tensor& inv
 }
 
 void batch_norm_backward(const Tensor& grad, const Tensor& x, const Tensor& mean, const Tensor& invstd,
-                         const Tensor& weight, Tensor& gx, Tensor& grad_weight, Tensor& grad_bias) {
+                         const Tensor& weight, Tensor& gx, Tensor& grad_weight, Tensor& grad_bias,
+                         const SumOverProcesses* over_processes) {
   const std::int64_t m = rows(x), channels = x.size(1);
   MG_DISPATCH_FLOATING(x.dtype(), [&] {
     const auto mu = mean.to_vector<scalar_t>(), inv = invstd.to_vector<scalar_t>();
@@ -122,12 +139,14 @@ void batch_norm_backward(const Tensor& grad, const Tensor& x, const Tensor& mean
       grad_weight.copy_(Tensor::from_vector(gw, {channels}));
     }
     if (!gx.defined()) return;
-    // gx = w * invstd * (g - mean(g) - (x - mean) * invstd^2 * mean(g * (x - mean)))
+    // gx = w * invstd * (g - mean(g) - (x - mean) * invstd^2 * mean(g * (x - mean))),
+    // means over every process's rows
+    const double count = sum_over_processes(over_processes, sum_g, sum_gx, m);
     std::vector<scalar_t> scale(static_cast<std::size_t>(channels)), mean_g(scale.size()), coefficient(scale.size());
     for (std::size_t c = 0; c < scale.size(); ++c) {
       scale[c] = w[c] * inv[c];
-      mean_g[c] = static_cast<scalar_t>(sum_g[c] / static_cast<double>(m));
-      coefficient[c] = static_cast<scalar_t>(sum_gx[c] / static_cast<double>(m) * inv[c] * inv[c]);
+      mean_g[c] = static_cast<scalar_t>(sum_g[c] / count);
+      coefficient[c] = static_cast<scalar_t>(sum_gx[c] / count * inv[c] * inv[c]);
     }
     scalar_t* out = gx.data_ptr<scalar_t>();
     parallel_for(0, m, std::max<std::int64_t>(1, kElementwiseGrain / channels), [&](std::int64_t lo, std::int64_t hi) {

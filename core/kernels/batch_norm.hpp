@@ -1,20 +1,31 @@
 #pragma once
 // Fused batch-norm passes over data laid out as [M, C] rows (channels-last
 // 4-D tensors, or contiguous 2-D ones), C the channel dim.
+#include <functional>
+#include <vector>
+
 #include "../tensor_impl.hpp"
 
 namespace mg::kernels {
 
+// Synchronised batch norm: sums a vector of per-channel sums (and, last,
+// the row count) over every process in place, so that the statistics are
+// those of all processes' rows together. Null: this process's rows alone.
+using SumOverProcesses = std::function<void(std::vector<double>&)>;
+
 // Whether x's memory is [M, C] rows.
 bool batch_norm_fusable(const Tensor& x);
 // Per-channel mean and 1 / sqrt(biased variance + eps), as (C) tensors in x's dtype.
-void batch_norm_statistics(const Tensor& x, double eps, Tensor& mean, Tensor& invstd);
+void batch_norm_statistics(const Tensor& x, double eps, Tensor& mean, Tensor& invstd,
+                           const SumOverProcesses* over_processes = nullptr);
 // y = (x - mean) * invstd * weight + bias (weight, bias may be undefined).
 void batch_norm_normalize(const Tensor& x, const Tensor& mean, const Tensor& invstd, const Tensor& weight,
                           const Tensor& bias, Tensor& y);
 // Gradients of the training-mode batch norm; gx, grad_weight, grad_bias
-// are filled when defined.
+// are filled when defined. Synchronised, gx accounts for every process's
+// rows and grad_weight, grad_bias are this process's part of the sum.
 void batch_norm_backward(const Tensor& grad, const Tensor& x, const Tensor& mean, const Tensor& invstd,
-                         const Tensor& weight, Tensor& gx, Tensor& grad_weight, Tensor& grad_bias);
+                         const Tensor& weight, Tensor& gx, Tensor& grad_weight, Tensor& grad_bias,
+                         const SumOverProcesses* over_processes = nullptr);
 
 }  // namespace mg::kernels

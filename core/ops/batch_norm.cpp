@@ -2,7 +2,8 @@
 // plain backward; when a graph of the gradient is asked for (create_graph)
 // the rule recomputes them from the input with differentiable ops, so the
 // second and higher derivatives see how they depend on it.
-#include "../kernels/batch_norm.hpp"
+#include "batch_norm.hpp"
+
 #include "metagrad/core/nn_ops.hpp"
 #include "op.hpp"
 
@@ -34,11 +35,33 @@ struct BatchStats {
   Tensor centered;      // x - mean, when batch_stats computed it
 };
 
-BatchStats batch_stats(const Tensor& x, double eps) {
-  const auto dims = reduced_dims(x);
-  const Tensor mean = mg::mean(x, dims, true);
+// Per-channel means over the batch: this process's rows, or every process's.
+class ChannelMean {
+ public:
+  ChannelMean(const Tensor& x, const ProcessSums* over_processes)
+      : dims_(reduced_dims(x)), over_processes_(over_processes), count_(static_cast<double>(x.numel() / x.size(1))) {
+    if (over_processes_) {
+      std::vector<double> count{count_};
+      over_processes_->values(count);
+      count_ = count[0];
+    }
+  }
+  Tensor operator()(const Tensor& t) const {
+    if (!over_processes_) return mg::mean(t, dims_, true);
+    return over_processes_->tensor(sum(t, dims_, true)) / count_;
+  }
+  double count() const { return count_; }
+
+ private:
+  std::vector<std::int64_t> dims_;
+  const ProcessSums* over_processes_;
+  double count_;
+};
+
+BatchStats batch_stats(const Tensor& x, double eps, const ChannelMean& channel_mean) {
+  const Tensor mean = channel_mean(x);
   const Tensor centered = x - mean;
-  const Tensor var = mg::mean(centered * centered, dims, true);
+  const Tensor var = channel_mean(centered * centered);
   return {mean, 1.0 / sqrt(var + eps), centered};
 }
 
@@ -47,10 +70,9 @@ Tensor affine(const Tensor& normalized, const Tensor& weight, const Tensor& bias
   return bias.defined() ? y + per_channel(bias, x) : y;
 }
 
-void update_running_stats(const Tensor& x, const BatchStats& stats, Tensor running_mean, Tensor running_var,
+void update_running_stats(double count, const BatchStats& stats, Tensor running_mean, Tensor running_var,
                           double momentum, double eps) {
   NoGradGuard no_grad;
-  const double count = static_cast<double>(x.numel() / x.size(1));
   if (running_mean.defined()) running_mean.copy_(running_mean * (1.0 - momentum) + stats.mean.reshape({-1}) * momentum);
   if (running_var.defined()) {
     const Tensor biased_var = pow(stats.invstd.reshape({-1}), -2.0) - eps;
@@ -59,10 +81,8 @@ void update_running_stats(const Tensor& x, const BatchStats& stats, Tensor runni
   }
 }
 
-}  // namespace
-
-Tensor batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor& running_var, const Tensor& weight,
-                  const Tensor& bias, bool training, double momentum, double eps) {
+void check_arguments(const Tensor& x, const Tensor& running_mean, const Tensor& running_var, const Tensor& weight,
+                     const Tensor& bias) {
   MG_CHECK(x.defined() && x.dim() >= 2 && is_floating(x.dtype()),
            "batch_norm: expected a floating (N, C, ...) input, got {}",
            x.defined() ? to_string(x.shape()) : "undefined");
@@ -70,7 +90,14 @@ Tensor batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor& run
   check_channel_tensor(running_var, x, "running_var");
   check_channel_tensor(weight, x, "weight");
   check_channel_tensor(bias, x, "bias");
+}
+
+}  // namespace
+
+Tensor batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor& running_var, const Tensor& weight,
+                  const Tensor& bias, bool training, double momentum, double eps) {
   if (!training) {
+    check_arguments(x, running_mean, running_var, weight, bias);
     MG_CHECK(running_mean.defined() && running_var.defined(),
              "batch_norm: eval mode needs running_mean and running_var");
     const bool graph = autograd::any_requires_grad(std::vector<Tensor>{x, weight, bias}.data(), 3);
@@ -83,8 +110,17 @@ Tensor batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor& run
     const Tensor scale = 1.0 / sqrt(per_channel(running_var, x).detach() + eps);
     return affine((x - per_channel(running_mean, x).detach()) * scale, weight, bias, x);
   }
-  MG_CHECK(x.numel() / x.size(1) > 1, "batch_norm: training needs more than one value per channel, got input {}",
-           to_string(x.shape()));
+  return batch_norm_training(x, running_mean, running_var, weight, bias, momentum, eps, nullptr);
+}
+
+Tensor batch_norm_training(const Tensor& x, const Tensor& running_mean, const Tensor& running_var, const Tensor& weight,
+                           const Tensor& bias, double momentum, double eps, const ProcessSums* over_processes) {
+  check_arguments(x, running_mean, running_var, weight, bias);
+  // The backward rule keeps its own copy.
+  const auto sums = over_processes ? std::make_shared<const ProcessSums>(*over_processes) : nullptr;
+  const ChannelMean channel_mean(x, sums.get());
+  MG_CHECK(channel_mean.count() > 1, "batch_norm: training needs more than one value per channel, got input {}{}",
+           to_string(x.shape()), sums ? " over all processes" : "");
   BatchStats stats;
   Tensor y;
   const bool fused = kernels::batch_norm_fusable(x);
@@ -92,18 +128,18 @@ Tensor batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor& run
     NoGradGuard no_grad;
     if (fused) {
       Tensor mean, invstd;
-      kernels::batch_norm_statistics(x.detach(), eps, mean, invstd);
+      kernels::batch_norm_statistics(x.detach(), eps, mean, invstd, sums ? &sums->values : nullptr);
       y = empty_like(x);
       kernels::batch_norm_normalize(x.detach(), mean, invstd, weight, bias, y);
       stats = {per_channel(mean, x), per_channel(invstd, x), Tensor()};
     } else {
-      stats = batch_stats(x, eps);
+      stats = batch_stats(x, eps, channel_mean);
       y = affine(stats.centered * stats.invstd, weight, bias, x);
       stats.centered = Tensor();  // saved for backward: keep only per-channel values
     }
   }
-  update_running_stats(x, stats, running_mean, running_var, momentum, eps);
-  return record("batch_norm", {x, weight, bias}, y, [x, weight, stats, eps, fused](const BackwardArgs& in) {
+  update_running_stats(channel_mean.count(), stats, running_mean, running_var, momentum, eps);
+  return record("batch_norm", {x, weight, bias}, y, [x, weight, stats, eps, fused, sums](const BackwardArgs& in) {
     const bool create_graph = autograd::GradMode::is_enabled();
     if (!create_graph && fused && kernels::batch_norm_fusable(in.grad)) {
       Grads grads(3);
@@ -111,13 +147,16 @@ Tensor batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor& run
       if (in.needs(1)) grads[1] = Tensor::empty({x.size(1)}, x.dtype());
       if (in.needs(2)) grads[2] = Tensor::empty({x.size(1)}, x.dtype());
       kernels::batch_norm_backward(in.grad, x.detach(), stats.mean.reshape({-1}), stats.invstd.reshape({-1}),
-                                   weight.defined() ? weight.detach() : Tensor(), grads[0], grads[1], grads[2]);
+                                   weight.defined() ? weight.detach() : Tensor(), grads[0], grads[1], grads[2],
+                                   sums ? &sums->values : nullptr);
       return grads;
     }
     // With create_graph the statistics must be functions of x in the graph.
     // Each full-size product is formed once: in a double backward every op
-    // here is differentiated again.
-    const BatchStats s = create_graph ? batch_stats(x, eps) : stats;
+    // here is differentiated again. Weight and bias get this process's part
+    // of their gradient; x's accounts for every process's rows.
+    const ChannelMean mean_over_batch(x, sums.get());
+    const BatchStats s = create_graph ? batch_stats(x, eps, mean_over_batch) : stats;
     const auto dims = reduced_dims(x);
     const Tensor normalized = (s.centered.defined() ? s.centered : x - s.mean) * s.invstd;
     const Tensor& g = in.grad;
@@ -127,8 +166,8 @@ Tensor batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor& run
       // scale * (g - mean(g) - normalized * mean(g * normalized)), with the
       // per-channel factors multiplied out: two full-size ops.
       const Tensor scale = weight.defined() ? s.invstd * per_channel(weight, x) : s.invstd;
-      const Tensor shift = -(scale * mean(g, dims, true));
-      grads[0] = fma(scale, g, fma(-(scale * mean(g_normalized, dims, true)), normalized, shift));
+      const Tensor shift = -(scale * mean_over_batch(g));
+      grads[0] = fma(scale, g, fma(-(scale * mean_over_batch(g_normalized)), normalized, shift));
     }
     if (in.needs(1)) grads[1] = sum(g_normalized, dims);
     if (in.needs(2)) grads[2] = sum(g, dims);

@@ -69,6 +69,9 @@ TEST_CASE("the differentiable all_reduce gives gradients of the sum of every ran
   testing::check_close(gg.to_vector<double>(), {2 * total_w, 2 * total_w}, 1e-15, 0, "second derivative");
 }
 
+// Both paths of the op: channels-last input takes the fused kernels (their
+// per-channel sums all-reduced), contiguous NCHW the differentiable ops; a
+// second derivative always goes through the differentiable ops.
 TEST_CASE("synchronized batch norm on shards equals batch norm on the whole batch, to second order") {
   Generator data(7);
   const Tensor whole = randn({6, 3, 4, 4}, data, DType::Float64) * 2.0 + 1.0;
@@ -78,31 +81,42 @@ TEST_CASE("synchronized batch norm on shards equals batch norm on the whole batc
   const auto mine = [&](const Tensor& t) { return t.narrow(0, part.begin, part.end - part.begin).contiguous(); };
 
   struct Result {
-    Tensor y, gx, gweight, hvp_weight, running_mean, running_var;
+    Tensor y, gx, gweight, gbias, second_gx, hvp_weight, running_mean, running_var;
   };
   const auto run = [&](const Tensor& input, const Tensor& dir, const Tensor& v, bool synchronized) {
     Tensor x = input.clone().requires_grad_();
     Tensor weight = Tensor::from_vector(std::vector<double>{1.5, -0.5, 2.0}, {3}).requires_grad_();
     Tensor bias = Tensor::from_vector(std::vector<double>{0.1, 0.2, 0.3}, {3}).requires_grad_();
-    Result r{Tensor(), Tensor(), Tensor(), Tensor(), zeros({3}, DType::Float64), ones({3}, DType::Float64)};
+    Result r;
+    r.running_mean = zeros({3}, DType::Float64);
+    r.running_var = ones({3}, DType::Float64);
     r.y = synchronized ? dist::synchronized_batch_norm(x, r.running_mean, r.running_var, weight, bias, 0.1, 1e-5)
                        : batch_norm(x, r.running_mean, r.running_var, weight, bias, true, 0.1, 1e-5);
+    const auto first = autograd::grad({sum(r.y * dir)}, {x, weight, bias}, {}, true);  // the plain backward
+    r.gx = first[0];
+    r.gweight = first[1];
+    r.gbias = first[2];
     const auto grads = autograd::grad({sum(r.y * dir)}, {x, weight}, {}, false, true);
-    r.gx = grads[0];
-    r.gweight = grads[1];
+    r.second_gx = grads[0];
     r.hvp_weight = autograd::grad({sum(grads[0] * v)}, {weight})[0];
     return r;
   };
-  const Result reference = run(whole, direction, probe, false);
-  Result shards = run(mine(whole), mine(direction), mine(probe), true);
-  dist::all_reduce_(shards.gweight);  // parameters' gradients are summed over ranks
-  dist::all_reduce_(shards.hvp_weight);
-  testing::check_close(shards.y, mine(reference.y), 1e-12, 1e-12, "output");
-  testing::check_close(shards.gx, mine(reference.gx), 1e-12, 1e-12, "input gradient");
-  testing::check_close(shards.gweight, reference.gweight, 1e-12, 1e-12, "weight gradient");
-  testing::check_close(shards.hvp_weight, reference.hvp_weight, 1e-10, 1e-10, "second order");
-  testing::check_close(shards.running_mean, reference.running_mean, 1e-13, 1e-13, "running mean");
-  testing::check_close(shards.running_var, reference.running_var, 1e-13, 1e-13, "running variance");
+  for (const bool channels_last : {false, true}) {
+    CAPTURE(channels_last);
+    const auto layout = [&](const Tensor& t) { return channels_last ? t.channels_last() : t; };
+    const Result reference = run(whole, direction, probe, false);
+    Result shards = run(layout(mine(whole)), layout(mine(direction)), layout(mine(probe)), true);
+    for (Tensor* parameter_gradient : {&shards.gweight, &shards.gbias, &shards.hvp_weight})
+      dist::all_reduce_(*parameter_gradient);  // summed over ranks, as GradientReducer does
+    testing::check_close(shards.y, mine(reference.y), 1e-12, 1e-12, "output");
+    testing::check_close(shards.gx, mine(reference.gx), 1e-12, 1e-12, "input gradient");
+    testing::check_close(shards.gweight, reference.gweight, 1e-12, 1e-12, "weight gradient");
+    testing::check_close(shards.gbias, reference.gbias, 1e-12, 1e-12, "bias gradient");
+    testing::check_close(shards.second_gx, mine(reference.second_gx), 1e-12, 1e-12, "input gradient with its graph");
+    testing::check_close(shards.hvp_weight, reference.hvp_weight, 1e-10, 1e-10, "second order");
+    testing::check_close(shards.running_mean, reference.running_mean, 1e-13, 1e-13, "running mean");
+    testing::check_close(shards.running_var, reference.running_var, 1e-13, 1e-13, "running variance");
+  }
 }
 
 TEST_CASE("GradientReducer sums gradients over ranks, whatever order buckets fill in") {

@@ -59,10 +59,12 @@ struct Range {
 Range shard(std::int64_t n, int rank, int ranks);
 
 // Training-mode batch normalisation whose statistics are those of the
-// union of every rank's batch (sum and centred sum of squares over ranks),
-// built from differentiable ops: gradients (of any order) are those of the
-// whole batch in one process. Updates the running statistics identically
-// on every rank.
+// union of every rank's batch: the fused kernels all-reduce their
+// per-channel sums (one small message forward, one backward), and with
+// create_graph the differentiable ops go through all_reduce, so gradients
+// of any order are those of the whole batch in one process (weight and
+// bias get this rank's part of theirs). Updates the running statistics
+// identically on every rank.
 Tensor synchronized_batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor& running_var,
                                const Tensor& weight, const Tensor& bias, double momentum, double eps);
 
