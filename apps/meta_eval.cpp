@@ -1,13 +1,17 @@
 // `metagrad meta-eval`: a learned optimizer against section 5.5's baselines,
 // each with its learning rate tuned on validation problems, all run on the
 // same fresh test problems; writes results.md, results.csv and curves.svg
-// and prints the verdict for the task's claim (optimizers.md 5.6).
+// and prints the verdict for the task's claim (optimizers.md 5.6). Under
+// mpirun the learned optimizer and the baselines run on different ranks.
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <sstream>
 
 #include <fmt/format.h>
+#include <nlohmann/json.hpp>
 
 #include "commands.hpp"
 #include "metagrad/metagrad.hpp"
@@ -68,6 +72,27 @@ std::string verdict(const std::string& task, const std::vector<Row>& rows, std::
                      holds ? "reproduced" : "not reproduced", detail);
 }
 
+// Loss curves as text, every digit kept, and inf / nan too (JSON has neither).
+std::string encode(const std::vector<std::vector<double>>& curves) {
+  std::string text;
+  for (const auto& curve : curves) {
+    for (double v : curve) text += fmt::format("{} ", v);
+    text += "\n";
+  }
+  return text;
+}
+
+std::vector<std::vector<double>> decode(const std::string& text) {
+  std::vector<std::vector<double>> curves;
+  std::istringstream lines(text);
+  for (std::string line; std::getline(lines, line);) {
+    curves.emplace_back();
+    std::istringstream values(line);
+    for (std::string value; values >> value;) curves.back().push_back(std::strtod(value.c_str(), nullptr));
+  }
+  return curves;
+}
+
 void run(const Options& o) {
   if (o.threads > 0) set_num_threads(o.threads);
   learned::TaskOptions task_options;
@@ -78,19 +103,38 @@ void run(const Options& o) {
   const auto learned_factory = learned::load_learned(o.weights, *task);
   const auto probe = task->problem(learned::Split::Test, 0)->initial();
   learned_factory(probe);  // a bad file fails before any work
-  std::filesystem::create_directories(o.out);
-  std::fprintf(stderr, "learned optimizer on %lld test problems\n", static_cast<long long>(o.test_problems));
-  rows.push_back({"learned", o.weights,
-                  learned::loss_curves(*task, learned_factory, learned::Split::Test, o.test_problems, o.steps)});
-  std::string tuning = "| baseline | lr | validation loss at the last step |\n|---|---|---|\n";
-  for (const auto& baseline : learned::paper2_baselines()) {
+  if (distributed::is_main()) std::filesystem::create_directories(o.out);
+  // The learned optimizer and each tuned baseline: independent jobs, spread
+  // over the ranks under mpirun.
+  const auto baselines = learned::paper2_baselines();
+  const auto jobs = distributed::spread(baselines.size() + 1, [&](std::size_t i) {
+    if (i == 0) {
+      std::fprintf(stderr, "learned optimizer on %lld test problems\n", static_cast<long long>(o.test_problems));
+      return nlohmann::json{{"name", "learned"},
+                            {"spec", o.weights},
+                            {"curves", encode(learned::loss_curves(*task, learned_factory, learned::Split::Test,
+                                                                   o.test_problems, o.steps))},
+                            {"tuning", ""}}
+          .dump();
+    }
+    const auto& baseline = baselines[i - 1];
     std::fprintf(stderr, "tuning %s's lr on %lld validation problems\n", baseline.name.c_str(),
                  static_cast<long long>(o.validation_problems));
     const auto tuned = learned::tune_lr(*task, baseline.spec_template, o.validation_problems, o.steps);
-    tuning += fmt::format("| {} | {:g} | {:.5g} |\n", baseline.name, tuned.best, tuned.best_score);
-    rows.push_back({baseline.name, fmt::format(fmt::runtime(baseline.spec_template), tuned.best),
-                    learned::loss_curves(*task, learned::spec_factory(baseline.spec_template, tuned.best),
-                                         learned::Split::Test, o.test_problems, o.steps)});
+    return nlohmann::json{
+        {"name", baseline.name},
+        {"spec", fmt::format(fmt::runtime(baseline.spec_template), tuned.best)},
+        {"curves", encode(learned::loss_curves(*task, learned::spec_factory(baseline.spec_template, tuned.best),
+                                               learned::Split::Test, o.test_problems, o.steps))},
+        {"tuning", fmt::format("| {} | {:g} | {:.5g} |\n", baseline.name, tuned.best, tuned.best_score)}}
+        .dump();
+  });
+  if (!distributed::is_main()) return;  // rank 0 writes
+  std::string tuning = "| baseline | lr | validation loss at the last step |\n|---|---|---|\n";
+  for (const auto& text : jobs) {
+    const auto job = nlohmann::json::parse(text);
+    rows.push_back({job["name"], job["spec"], decode(job["curves"])});
+    tuning += job["tuning"].get<std::string>();
   }
   std::vector<std::int64_t> report_steps;
   for (std::int64_t s : {1, 10, 25, 50, 100, 200, 500})

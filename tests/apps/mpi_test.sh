@@ -2,9 +2,9 @@
 # The program on two ranks. `train` and `meta-train`: SIGINT on one rank
 # stops both with a checkpoint and --resume continues bit for bit; a rank
 # that fails (a missing data folder) or dies (SIGKILL) ends the whole job
-# within seconds and the last checkpoint stays intact. `compare` and
-# `reproduce` spread their runs over the ranks and report exactly what one
-# process reports.
+# within seconds and the last checkpoint stays intact. `compare`,
+# `meta-eval` and `reproduce` spread their runs over the ranks and report
+# exactly what one process reports.
 # Usage: mpi_test.sh path/to/metagrad path/to/mpirun cifar-10-subset-dir
 set -u
 metagrad=$1
@@ -94,7 +94,13 @@ for ranks in 1 2; do
     --threads 1 --no-progress --data-dir "$cifar" --out "$dir/smes-$ranks" > "$dir/smes-$ranks.log" 2>&1 ||
     fail "reproduce on $ranks"
 done
+for ranks in 1 2; do
+  "$mpirun" --oversubscribe --allow-run-as-root -np $ranks "$metagrad" meta-eval --task quadratic --threads 1 \
+    --learned "$dir/meta/optimizer.json" --steps 20 --test-problems 4 --validation-problems 2 \
+    --out "$dir/meta-eval-$ranks" > "$dir/meta-eval-$ranks.log" 2>&1 || fail "meta-eval on $ranks"
+done
 cmp "$dir/compare-1/results.md" "$dir/compare-2/results.md" || fail "compare on 2 ranks reports differently"
+cmp "$dir/meta-eval-1/results.md" "$dir/meta-eval-2/results.md" || fail "meta-eval on 2 ranks reports differently"
 diff <(grep -v "^metagrad reproduce\|^Runs:" "$dir/smes-1/report.md") \
      <(grep -v "^metagrad reproduce\|^Runs:" "$dir/smes-2/report.md") || fail "reproduce on 2 ranks reports differently"
 echo "mpi test passed"
