@@ -62,17 +62,50 @@ const std::vector<std::string>& workload_names() {
 
 namespace {
 
-// The median milliseconds of `steps` runs of `step`, after `warmup` unmeasured ones.
-double median_ms(const std::function<void()>& step, int steps, int warmup) {
+struct StepTimes {
+  double median_ms, mean_ms;
+};
+
+// `steps` timed runs of `step`, after `warmup` unmeasured ones; with a
+// profiler, each timed run is one of its regions.
+StepTimes time_steps(const std::function<void()>& step, int steps, int warmup, profiler::Profiler* profiler) {
   for (int i = 0; i < warmup; ++i) step();
   std::vector<double> times;
   for (int i = 0; i < steps; ++i) {
     const auto start = std::chrono::steady_clock::now();
-    step();
+    if (profiler) {
+      const auto region = profiler->region();
+      step();
+    } else {
+      step();
+    }
     times.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count());
   }
+  double total = 0;
+  for (double t : times) total += t;
   std::nth_element(times.begin(), times.begin() + static_cast<long>(times.size() / 2), times.end());
-  return times[times.size() / 2];
+  return {times[times.size() / 2], total / static_cast<double>(times.size())};
+}
+
+WorkloadResult result_of(const std::string& name, int threads, int batch, double images_per_s, double ms, int ranks) {
+  WorkloadResult r;
+  r.workload = name;
+  r.threads = threads;
+  r.batch = batch;
+  r.images_per_s = images_per_s;
+  r.ms_per_step = ms;
+  r.peak_rss_mb = peak_rss_mb();
+  r.ranks = ranks;
+  return r;
+}
+
+void add_profile(WorkloadResult& result, const profiler::Profiler* profiler, double mean_ms) {
+  if (!profiler) return;
+  result.mean_ms_per_step = mean_ms;
+  const auto& totals = profiler->totals();
+  for (std::size_t k = 0; k < profiler::kKinds; ++k)
+    result.profile_ms[k] = totals.seconds[k] * 1e3 / static_cast<double>(totals.regions);
+  result.profile_report = profiler->report();
 }
 
 // One meta-iteration of the learned LSTM optimizer: a 20-step unroll of the
@@ -108,12 +141,17 @@ std::function<void()> meta_iteration(bool second_order) {
 
 }  // namespace
 
-WorkloadResult run_workload(const std::string& name, int threads, int batch, int steps, int warmup) {
+WorkloadResult run_workload(const std::string& name, int threads, int batch, int steps, int warmup, bool profile) {
   set_num_threads(threads);
+  std::optional<profiler::Profiler> profiler;
+  if (profile) profiler.emplace();  // measures the machine at these threads
   const int ranks = distributed::world_size();
   if (name == "l2l-mlp" || name == "l2l-mlp-2nd") {
-    const double ms = median_ms(meta_iteration(name == "l2l-mlp-2nd"), steps, warmup);
-    return {name, threads, 128, ranks * 128 * 20 / ms * 1e3, ms, peak_rss_mb(), ranks};
+    const StepTimes t =
+        time_steps(meta_iteration(name == "l2l-mlp-2nd"), steps, warmup, profiler ? &*profiler : nullptr);
+    WorkloadResult result = result_of(name, threads, 128, ranks * 128 * 20 / t.median_ms * 1e3, t.median_ms, ranks);
+    add_profile(result, profiler ? &*profiler : nullptr, t.mean_ms);
+    return result;
   }
   Workload w = make_workload(name);
   if (ranks > 1 && w.kind == Kind::Hvp) throw Error("bench: " + name + " runs in one process only, not under mpirun");
@@ -158,8 +196,10 @@ WorkloadResult run_workload(const std::string& name, int threads, int batch, int
   for (int i = 0; i < warmup; ++i) step();
   const distributed::GradientReducer::Timing before =
       parallel ? parallel->timing() : distributed::GradientReducer::Timing{};
-  const double ms = median_ms(step, steps, 0);
-  WorkloadResult result{name, threads, global_batch, global_batch / ms * 1e3, ms, peak_rss_mb(), ranks};
+  const StepTimes t = time_steps(step, steps, 0, profiler ? &*profiler : nullptr);
+  const double ms = t.median_ms;
+  WorkloadResult result = result_of(name, threads, global_batch, global_batch / ms * 1e3, ms, ranks);
+  add_profile(result, profiler ? &*profiler : nullptr, t.mean_ms);
   if (parallel) {  // means over the measured steps
     const auto& after = parallel->timing();
     const double passes = static_cast<double>(after.passes - before.passes);

@@ -1,7 +1,10 @@
 #pragma once
 // The standard benchmark workloads (bench/ has the same ones in PyTorch).
+#include <array>
 #include <string>
 #include <vector>
+
+#include "metagrad/core/profiler.hpp"
 
 namespace mg::apps {
 
@@ -18,6 +21,11 @@ struct WorkloadResult {
   // and the part of it not hidden behind backward.
   int ranks = 1;
   double communication_ms = 0, exposed_communication_ms = 0;
+  // With profiling: the mean step time measured around each step, the
+  // profile's milliseconds per step by kind, and its report.
+  double mean_ms_per_step = 0;
+  std::array<double, profiler::kKinds> profile_ms{};
+  std::string profile_report;
 };
 
 // cnn-train, cnn-infer, cnn-hvp (a Hessian-vector product of the training loss),
@@ -26,6 +34,7 @@ struct WorkloadResult {
 // optimizer: ms_per_step is per meta-iteration). Under mpirun the training,
 // inference and l2l workloads run data-parallel over the ranks.
 const std::vector<std::string>& workload_names();
-WorkloadResult run_workload(const std::string& name, int threads, int batch, int steps, int warmup);
+WorkloadResult run_workload(const std::string& name, int threads, int batch, int steps, int warmup,
+                            bool profile = false);
 
 }  // namespace mg::apps

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "check.hpp"
+#include "profiling.hpp"
 #include "tensor_impl.hpp"
 
 namespace mg {
@@ -100,12 +101,17 @@ CachingAllocator& allocator() {
 
 namespace {
 std::atomic<std::uint64_t> next_storage_id{1};
-}
 
-Storage::Storage(std::size_t nbytes)
-    : data_(nbytes == 0 ? nullptr : allocator().allocate(nbytes)), nbytes_(nbytes), id_(next_storage_id++) {}
+void* allocate(std::size_t nbytes) {
+  const profiler::Scope scope(profiler::Kind::Allocation);
+  return nbytes == 0 ? nullptr : allocator().allocate(nbytes);
+}
+}  // namespace
+
+Storage::Storage(std::size_t nbytes) : data_(allocate(nbytes)), nbytes_(nbytes), id_(next_storage_id++) {}
 
 Storage::~Storage() {
+  const profiler::Scope scope(profiler::Kind::Allocation);
   if (data_ != nullptr) allocator().release(data_, nbytes_);
 }
 

@@ -8,6 +8,7 @@
 #include "../core/check.hpp"
 #include "metagrad/core/autograd/grad_mode.hpp"
 #include "metagrad/core/ops.hpp"
+#include "metagrad/core/profiler.hpp"
 #include "metagrad/optim/clip.hpp"
 
 namespace mg::optim {
@@ -86,6 +87,8 @@ Tensor Optimizer::step(const Closure& closure) {
            name_);
   Tensor loss;
   if (closure) loss = closure();
+  // The step's own kernels are its time (a multi-stage step's closure calls too).
+  const profiler::Scope scope(profiler::Kind::OptimizerStep, 0, 0, /*absorbs=*/true);
   NoGradGuard no_grad;
   // Gradient clipping, over all parameters (the first group's settings).
   const double clip_value = groups_.front().number("clip_value");

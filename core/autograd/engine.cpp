@@ -7,6 +7,7 @@
 #include <unordered_set>
 
 #include "../check.hpp"
+#include "../profiling.hpp"
 #include "../tensor_impl.hpp"
 #include "accumulate_grad.hpp"
 #include "metagrad/core/autograd/grad_mode.hpp"
@@ -107,6 +108,7 @@ void accumulate(Tensor& slot, Tensor grad) { slot = slot.defined() ? slot + grad
 std::vector<Tensor> run_backward(const std::vector<Tensor>& outputs, const std::vector<Tensor>& grad_outputs,
                                  bool keep_graph, bool create_graph, const std::vector<Tensor>* inputs,
                                  bool allow_unused) {
+  const profiler::Scope scope(profiler::Kind::Autograd);  // the ops it runs take their own time from it
   MG_CHECK(!outputs.empty(), "backward: no outputs given");
   MG_CHECK(grad_outputs.empty() || grad_outputs.size() == outputs.size(), "backward: {} grad_outputs for {} outputs",
            grad_outputs.size(), outputs.size());

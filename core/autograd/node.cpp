@@ -3,6 +3,7 @@
 
 #include "../check.hpp"
 #include "../kernels/copy.hpp"
+#include "../profiling.hpp"
 #include "../tensor_impl.hpp"
 #include "accumulate_grad.hpp"
 #include "metagrad/core/ops.hpp"
@@ -62,6 +63,7 @@ bool any_requires_grad(const Tensor* tensors, std::size_t count) {
 
 Tensor attach(std::string_view name, const Tensor* inputs, std::size_t count, Tensor output, BackwardFn backward,
               Save save) {
+  const profiler::Scope scope(profiler::Kind::Autograd);
   auto node = std::make_shared<FunctionNode>(name, std::move(backward));
   node->next.resize(count);
   node->inputs.resize(count);

@@ -6,6 +6,7 @@
 
 #include "../dispatch.hpp"
 #include "../parallel.hpp"
+#include "../profiling.hpp"
 
 namespace mg::kernels {
 namespace {
@@ -67,6 +68,7 @@ bool batch_norm_fusable(const Tensor& x) {
 
 void batch_norm_statistics(const Tensor& x, double eps, Tensor& mean, Tensor& invstd,
                            const SumOverProcesses* over_processes) {
+  const profiler::Scope scope(profiler::Kind::BatchNorm, 0, profiler::bytes_of(x));
   const std::int64_t m = rows(x), channels = x.size(1);
   std::vector<double> sum, sum_squares;
   MG_DISPATCH_FLOATING(x.dtype(), [&] {
@@ -93,6 +95,7 @@ void batch_norm_statistics(const Tensor& x, double eps, Tensor& mean, Tensor& in
 
 void batch_norm_normalize(const Tensor& x, const Tensor& mean, const Tensor& invstd, const Tensor& weight,
                           const Tensor& bias, Tensor& y) {
+  const profiler::Scope scope(profiler::Kind::BatchNorm, 0, profiler::bytes_of(x, y));
   const std::int64_t m = rows(x), channels = x.size(1);
   MG_DISPATCH_FLOATING(x.dtype(), [&] {
     const auto mu = mean.to_vector<scalar_t>(), inv = invstd.to_vector<scalar_t>();
@@ -116,6 +119,8 @@ void batch_norm_normalize(const Tensor& x, const Tensor& mean, const Tensor& inv
 void batch_norm_backward(const Tensor& grad, const Tensor& x, const Tensor& mean, const Tensor& invstd,
                          const Tensor& weight, Tensor& gx, Tensor& grad_weight, Tensor& grad_bias,
                          const SumOverProcesses* over_processes) {
+  // Two passes over grad and x, one write of gx.
+  const profiler::Scope scope(profiler::Kind::BatchNorm, 0, 2 * profiler::bytes_of(grad, x) + profiler::bytes_of(gx));
   const std::int64_t m = rows(x), channels = x.size(1);
   MG_DISPATCH_FLOATING(x.dtype(), [&] {
     const auto mu = mean.to_vector<scalar_t>(), inv = invstd.to_vector<scalar_t>();

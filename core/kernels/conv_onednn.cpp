@@ -8,6 +8,7 @@
 #include <tuple>
 
 #include "../check.hpp"
+#include "../profiling.hpp"
 #include "conv.hpp"
 #include "conv_reference.hpp"
 
@@ -160,11 +161,17 @@ memory weights_as(const Tensor& w, std::int64_t groups, const memory::desc& want
   return it->second.buffer.mem;
 }
 
+// Multiply-adds of a convolution with output y and weights of this shape, times 2.
+double conv_flops(const Tensor& y, const Shape& weight) {
+  return 2.0 * static_cast<double>(y.numel()) * static_cast<double>(shape_numel(weight) / weight[0]);
+}
+
 memory wrap(const Tensor& t) { return memory(describe_activation(t), engine(), t.impl()->data()); }
 
 }  // namespace
 
 void conv2d_forward(const Tensor& x, const Tensor& w, const Tensor& b, Tensor& y, const ConvGeometry& g) {
+  const profiler::Scope scope(profiler::Kind::ConvForward, conv_flops(y, w.shape()), profiler::bytes_of(x, w, y));
   if (x.dtype() != DType::Float32) return reference_conv2d_forward(x, w, b, y, g);
   static std::map<std::string, Forward> cache;
   const std::string key = key_of("fwd", x, w.shape(), y, g, b.defined());
@@ -185,6 +192,8 @@ void conv2d_forward(const Tensor& x, const Tensor& w, const Tensor& b, Tensor& y
 }
 
 void conv2d_backward_input(const Tensor& gy, const Tensor& w, Tensor& gx, const ConvGeometry& g) {
+  const profiler::Scope scope(profiler::Kind::ConvBackwardData, conv_flops(gy, w.shape()),
+                              profiler::bytes_of(gy, w, gx));
   if (gy.dtype() != DType::Float32) return reference_conv2d_backward_input(gy, w, gx, g);
   static std::map<std::string, BackwardData> cache;
   const std::string key = key_of("bwd_data", gx, w.shape(), gy, g, false);
@@ -203,6 +212,8 @@ void conv2d_backward_input(const Tensor& gy, const Tensor& w, Tensor& gx, const 
 }
 
 void conv2d_backward_weight(const Tensor& x, const Tensor& gy, Tensor& gw, const ConvGeometry& g) {
+  const profiler::Scope scope(profiler::Kind::ConvBackwardWeights, conv_flops(gy, gw.shape()),
+                              profiler::bytes_of(x, gy, gw));
   if (x.dtype() != DType::Float32) return reference_conv2d_backward_weight(x, gy, gw, g);
   static std::map<std::string, BackwardWeights> cache;
   const auto& entry = cached(cache, key_of("bwd_weights", x, gw.shape(), gy, g, false), [&] {

@@ -3,6 +3,7 @@
 #include <cstring>
 
 #include "../dispatch.hpp"
+#include "../profiling.hpp"
 #include "elementwise.hpp"
 #include "loop.hpp"
 
@@ -59,6 +60,9 @@ void copy_into(TensorImpl& dst, const TensorImpl& src) {
 }  // namespace
 
 void copy(TensorImpl& dst, const TensorImpl& src) {
+  const profiler::Scope scope(profiler::Kind::Reorder, 0,
+                              static_cast<double>(dst.numel * static_cast<std::int64_t>(element_size(dst.dtype)) +
+                                                  src.numel * static_cast<std::int64_t>(element_size(src.dtype))));
   MG_DISPATCH_ALL(dst.dtype, [&] { copy_into<scalar_t>(dst, src); });
 }
 

@@ -6,6 +6,7 @@
 #include <cstdint>
 
 #include "../dispatch.hpp"
+#include "../profiling.hpp"
 #include "loop.hpp"
 #include "metagrad/core/ops.hpp"
 
@@ -29,6 +30,7 @@ template <class F>
 Tensor map1(const Tensor& x, DType dtype, const F& f) {
   const Tensor a = as_dtype(x, dtype);
   Tensor out = empty_in_layout_of(a.shape(), dtype, {&a});
+  const profiler::Scope scope(profiler::Kind::Elementwise, 0, profiler::bytes_of(a, out));
   MG_DISPATCH_ALL(dtype, [&] {
     const auto loop = make_loop<2>(a.shape(), {out.impl()->data(), a.impl()->data()}, {out.strides(), a.strides()},
                                    {sizeof(scalar_t), sizeof(scalar_t)});
@@ -62,6 +64,7 @@ Tensor map2(const Tensor& x, const Tensor& y, DType dtype, const char* op, const
   const Tensor a = as_dtype(x, dtype), b = as_dtype(y, dtype);
   const Shape shape = broadcast_shapes(a.shape(), b.shape(), op);
   Tensor out = empty_in_layout_of(shape, dtype, {&a, &b});
+  const profiler::Scope scope(profiler::Kind::Elementwise, 0, profiler::bytes_of(a, b, out));
   MG_DISPATCH_ALL(dtype, [&] {
     constexpr std::int64_t e = sizeof(scalar_t);
     const auto loop = make_loop<3>(
@@ -77,6 +80,7 @@ Tensor map3(const Tensor& x, const Tensor& y, const Tensor& z, DType dtype, cons
   const Tensor a = as_dtype(x, dtype), b = as_dtype(y, dtype), c = as_dtype(z, dtype);
   const Shape shape = broadcast_shapes(broadcast_shapes(a.shape(), b.shape(), op), c.shape(), op);
   Tensor out = empty_in_layout_of(shape, dtype, {&b, &c, &a});
+  const profiler::Scope scope(profiler::Kind::Elementwise, 0, profiler::bytes_of(a, b, c, out));
   MG_DISPATCH_ALL(dtype, [&] {
     constexpr std::int64_t e = sizeof(scalar_t);
     const auto loop = make_loop<4>(shape, {out.impl()->data(), a.impl()->data(), b.impl()->data(), c.impl()->data()},

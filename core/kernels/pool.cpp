@@ -6,6 +6,7 @@
 
 #include "../dispatch.hpp"
 #include "../parallel.hpp"
+#include "../profiling.hpp"
 #include "view4.hpp"
 
 namespace mg::kernels {
@@ -78,6 +79,7 @@ void max_pool2d_channels_last(const Tensor& x, Tensor& y, Tensor& indices, const
 }  // namespace
 
 void max_pool2d_forward(const Tensor& x, Tensor& y, Tensor& indices, const PoolGeometry& g) {
+  const profiler::Scope scope(profiler::Kind::Pooling, 0, profiler::bytes_of(x, y, indices));
   if (channels_last_pair(x, y) && indices.strides() == y.strides()) {
     MG_DISPATCH_FLOATING(x.dtype(), [&] { max_pool2d_channels_last<scalar_t>(x, y, indices, g); });
     return;
@@ -108,6 +110,7 @@ void max_pool2d_forward(const Tensor& x, Tensor& y, Tensor& indices, const PoolG
 }
 
 void max_pool2d_scatter(const Tensor& g, const Tensor& indices, Tensor& gx) {
+  const profiler::Scope scope(profiler::Kind::Pooling, 0, profiler::bytes_of(g, indices, gx));
   gx.zero_();
   if (channels_last_pair(g, gx) && indices.strides() == g.strides()) {
     MG_DISPATCH_FLOATING(g.dtype(), [&] {
@@ -145,6 +148,7 @@ void max_pool2d_scatter(const Tensor& g, const Tensor& indices, Tensor& gx) {
 }
 
 void max_pool2d_gather(const Tensor& src, const Tensor& indices, Tensor& out) {
+  const profiler::Scope scope(profiler::Kind::Pooling, 0, profiler::bytes_of(src, indices, out));
   MG_DISPATCH_FLOATING(src.dtype(), [&] {
     const View4<scalar_t> S(src), O(out);
     const View4<std::int64_t> I(indices);
@@ -159,6 +163,7 @@ void max_pool2d_gather(const Tensor& src, const Tensor& indices, Tensor& out) {
 }
 
 void avg_pool2d_forward(const Tensor& x, Tensor& y, const PoolGeometry& g) {
+  const profiler::Scope scope(profiler::Kind::Pooling, 0, profiler::bytes_of(x, y));
   MG_DISPATCH_FLOATING(x.dtype(), [&] {
     const View4<scalar_t> X(x), Y(y);
     const scalar_t scale = scalar_t(1) / static_cast<scalar_t>(g.kernel * g.kernel);
@@ -176,6 +181,7 @@ void avg_pool2d_forward(const Tensor& x, Tensor& y, const PoolGeometry& g) {
 }
 
 void avg_pool2d_backward(const Tensor& g, Tensor& gx, const PoolGeometry& geometry) {
+  const profiler::Scope scope(profiler::Kind::Pooling, 0, profiler::bytes_of(g, gx));
   gx.zero_();
   MG_DISPATCH_FLOATING(g.dtype(), [&] {
     const View4<scalar_t> G(g), GX(gx);
@@ -195,6 +201,7 @@ void avg_pool2d_backward(const Tensor& g, Tensor& gx, const PoolGeometry& geomet
 }
 
 void adaptive_avg_pool2d_forward(const Tensor& x, Tensor& y) {
+  const profiler::Scope scope(profiler::Kind::Pooling, 0, profiler::bytes_of(x, y));
   MG_DISPATCH_FLOATING(x.dtype(), [&] {
     const View4<scalar_t> X(x), Y(y);
     const std::int64_t height = x.size(2), width = x.size(3), oh = y.size(2), ow = y.size(3);
@@ -213,6 +220,7 @@ void adaptive_avg_pool2d_forward(const Tensor& x, Tensor& y) {
 }
 
 void adaptive_avg_pool2d_backward(const Tensor& g, Tensor& gx) {
+  const profiler::Scope scope(profiler::Kind::Pooling, 0, profiler::bytes_of(g, gx));
   gx.zero_();
   MG_DISPATCH_FLOATING(g.dtype(), [&] {
     const View4<scalar_t> G(g), GX(gx);

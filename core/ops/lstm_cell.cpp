@@ -9,6 +9,7 @@
 // differentiable ops, so higher derivatives stay exact.
 #include "../kernels/vector_math.hpp"
 #include "../parallel.hpp"
+#include "../profiling.hpp"
 #include "op.hpp"
 
 namespace mg {
@@ -40,6 +41,7 @@ Tensor unit_columns(const Tensor& t) { return t.strides()[1] == 1 && t.strides()
 // each loop runs over the n coordinates and vectorises whole.
 template <class T>
 void forward_kernel(const Tensor& gates, const Tensor& bias, const Tensor& c, Tensor& out, std::int64_t hidden) {
+  const profiler::Scope scope(profiler::Kind::Elementwise, 0, profiler::bytes_of(gates, c, out));
   const auto x = rows<T>(gates), cell = rows<T>(c), y = rows<T>(out);
   const T* b = bias.data_ptr<T>();
   const std::int64_t H = hidden;
@@ -66,6 +68,7 @@ void forward_kernel(const Tensor& gates, const Tensor& bias, const Tensor& c, Te
 template <class T>
 void backward_kernel(const Tensor& gates, const Tensor& bias, const Tensor& c, const Tensor& out, const Tensor& grad,
                      Tensor& dz, Tensor& dc, std::int64_t hidden) {
+  const profiler::Scope scope(profiler::Kind::Elementwise, 0, profiler::bytes_of(gates, c, out, grad, dz, dc));
   const auto x = rows<T>(gates), cell = rows<T>(c), y = rows<T>(out), g_in = rows<T>(grad);
   const auto z_out = rows<T>(dz), c_out = rows<T>(dc);
   const T* b = bias.data_ptr<T>();

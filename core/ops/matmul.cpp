@@ -3,6 +3,7 @@
 #include <cblas.h>
 #include <dnnl.h>
 
+#include "../profiling.hpp"
 #include "op.hpp"
 
 namespace mg {
@@ -72,6 +73,8 @@ void batched_gemm(const Tensor& a, const Tensor& b, Tensor& out) {
     out.zero_();
     return;
   }
+  const profiler::Scope scope(profiler::Kind::Matmul, 2.0 * static_cast<double>(out.numel()) * static_cast<double>(k),
+                              profiler::bytes_of(a, b, out));
   BlasOperand la{}, lb{};
   blas_layout(m, k, a.strides()[nd - 2], a.strides()[nd - 1], la);
   blas_layout(k, n, b.strides()[nd - 2], b.strides()[nd - 1], lb);

@@ -7,6 +7,7 @@
 
 #include "../dispatch.hpp"
 #include "../parallel.hpp"
+#include "../profiling.hpp"
 #include "op.hpp"
 
 namespace mg {
@@ -262,6 +263,7 @@ Tensor sum(const Tensor& x, const std::vector<std::int64_t>& dims_in, bool keepd
   const std::vector<std::int64_t> dims = normalize_dims(dims_in, x.dim(), "sum");
   const ReduceView view = reduce_view(x, dims);
   Tensor out = allocate_result(view, dims, keepdim, x.dtype());
+  const profiler::Scope scope(profiler::Kind::Elementwise, 0, profiler::bytes_of(view.data, out));
   MG_DISPATCH_ALL(x.dtype(), [&] {
     sum_kernel<scalar_t>(view.data.data_ptr<scalar_t>(), out.data_ptr<scalar_t>(), view.outer, view.reduced,
                          view.inner);

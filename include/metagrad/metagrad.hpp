@@ -12,6 +12,7 @@
 #include "metagrad/core/linalg.hpp"
 #include "metagrad/core/nn_ops.hpp"
 #include "metagrad/core/ops.hpp"
+#include "metagrad/core/profiler.hpp"
 #include "metagrad/core/tensor.hpp"
 #include "metagrad/core/threading.hpp"
 #include "metagrad/core/version.hpp"
