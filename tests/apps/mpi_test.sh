@@ -63,6 +63,13 @@ status=$?
 grep -q "rank 1 of 2: error: .*missing" "$dir/missing.log" || fail "the error does not name rank 1 and the folder"
 [ $((SECONDS - start)) -lt 30 ] || fail "the job took $((SECONDS - start)) s to end"
 
+# A NaN loss (the ranks agree on each step's loss): every rank stops, naming itself.
+timeout 60 "${mpi[@]}" "$metagrad" train --model mlp --dataset synthetic --limit 512 --batch-size 32 --threads 1 \
+  --no-progress --optimizer 'sgd(lr=1e8)' > "$dir/nan.log" 2>&1
+status=$?
+[ $status -ne 0 ] && [ $status -ne 124 ] || fail "a diverging run: exit $status (124: the job hung)"
+grep -q "rank [01] of 2: error: training diverged: the loss is nan" "$dir/nan.log" || fail "no divergence message"
+
 # 4. Rank 1 killed mid-run: the job ends non-zero within seconds; the last
 # complete checkpoint resumes.
 "${mpi[@]}" "$metagrad" "${train[@]}" --epochs 50 --checkpoint "$dir/killed" > "$dir/killed.log" 2>&1 &
