@@ -5,6 +5,7 @@
 #include "../core/check.hpp"
 #include "metagrad/core/autograd/grad_mode.hpp"
 #include "metagrad/core/distributed.hpp"
+#include "metagrad/core/nn_ops.hpp"
 #include "metagrad/core/ops.hpp"
 #include "metagrad/nn/functional.hpp"
 #include "metagrad/nn/init.hpp"
@@ -85,6 +86,21 @@ Tensor BatchNorm2d::forward(const Tensor& x) {
   if (synchronized && is_training())
     return distributed::synchronized_batch_norm(x, running_mean, running_var, weight, bias, momentum, eps);
   return F::batch_norm(x, running_mean, running_var, weight, bias, is_training(), momentum, eps);
+}
+
+Tensor conv_bn(Conv2d& conv, BatchNorm2d& bn, const Tensor& x, bool relu, const Tensor& residual) {
+  const bool fold = !bn.is_training() && !autograd::GradMode::is_enabled() && !x.requires_grad() &&
+                    (!residual.defined() || !residual.requires_grad()) && conv.dilation == 1 && conv.groups == 1;
+  if (!fold) {
+    Tensor h = bn.forward(conv.forward(x));
+    if (residual.defined()) h = h + residual;
+    return relu ? F::relu(h) : h;
+  }
+  const Tensor scale = bn.weight / sqrt(bn.running_var + bn.eps);
+  const Tensor weight = conv.weight * scale.reshape({-1, 1, 1, 1});
+  Tensor bias = bn.bias - bn.running_mean * scale;
+  if (conv.bias.defined()) bias = bias + conv.bias * scale;
+  return conv2d_inference(x, weight, bias, conv.stride, conv.padding, residual, relu);
 }
 
 Tensor ReLU::forward(const Tensor& x) { return F::relu(x); }

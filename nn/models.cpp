@@ -42,10 +42,10 @@ SmallCnn::SmallCnn(std::int64_t in_channels, std::int64_t classes, Generator& ge
 }
 
 Tensor SmallCnn::forward(const Tensor& x) {
-  Tensor h = relu(bn1_->forward(conv1_->forward(x)));
-  h = F::max_pool2d(relu(bn2_->forward(conv2_->forward(h))), 2);
-  h = relu(bn3_->forward(conv3_->forward(h)));
-  h = F::max_pool2d(relu(bn4_->forward(conv4_->forward(h))), 2);
+  Tensor h = conv_bn(*conv1_, *bn1_, x, true);
+  h = F::max_pool2d(conv_bn(*conv2_, *bn2_, h, true), 2);
+  h = conv_bn(*conv3_, *bn3_, h, true);
+  h = F::max_pool2d(conv_bn(*conv4_, *bn4_, h, true), 2);
   return fc_->forward(F::adaptive_avg_pool2d(h, 1, 1).flatten(1));
 }
 
@@ -63,8 +63,8 @@ class BasicBlock : public Module {
   }
 
   Tensor forward(const Tensor& x) override {
-    const Tensor h = relu(bn1_->forward(conv1_->forward(x)));
-    return relu(bn2_->forward(conv2_->forward(h)) + shortcut(x));
+    const Tensor h = conv_bn(*conv1_, *bn1_, x, true);
+    return conv_bn(*conv2_, *bn2_, h, true, shortcut(x));
   }
 
   std::string type_name() const override { return "BasicBlock"; }
@@ -110,7 +110,7 @@ ResNet20::ResNet20(std::int64_t in_channels, std::int64_t classes, Generator& ge
 }
 
 Tensor ResNet20::forward(const Tensor& x) {
-  Tensor h = relu(bn1_->forward(conv1_->forward(x)));
+  Tensor h = conv_bn(*conv1_, *bn1_, x, true);
   h = layer3_->forward(layer2_->forward(layer1_->forward(h)));
   return fc_->forward(F::adaptive_avg_pool2d(h, 1, 1).flatten(1));
 }

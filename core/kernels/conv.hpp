@@ -12,8 +12,15 @@ struct ConvGeometry {
   std::int64_t stride = 1, padding = 0, dilation = 1, groups = 1;
 };
 
-// y = conv(x, w) (+ b, when defined); y is allocated by the caller.
-void conv2d_forward(const Tensor& x, const Tensor& w, const Tensor& b, Tensor& y, const ConvGeometry& g);
+// What the forward convolution does to its result in the same pass: add
+// what y holds already (a residual), then ReLU.
+struct ConvPostOps {
+  bool sum = false, relu = false;
+};
+
+// y = conv(x, w) (+ b, when defined), then the post-ops; y is allocated by the caller.
+void conv2d_forward(const Tensor& x, const Tensor& w, const Tensor& b, Tensor& y, const ConvGeometry& g,
+                    ConvPostOps post = {});
 // gx = d<y, gy>/dx
 void conv2d_backward_input(const Tensor& gy, const Tensor& w, Tensor& gx, const ConvGeometry& g);
 // gw = d<y, gy>/dw

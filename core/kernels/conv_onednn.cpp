@@ -11,6 +11,7 @@
 #include "../profiling.hpp"
 #include "conv.hpp"
 #include "conv_reference.hpp"
+#include "metagrad/core/ops.hpp"
 
 namespace mg::kernels {
 namespace {
@@ -81,13 +82,19 @@ ConvDescs conv_descs(const Tensor& x, const Shape& w, const Tensor& y, const Con
   return d;
 }
 
-dnnl::convolution_forward::primitive_desc forward_pd(const ConvDescs& d, bool with_bias, std::int64_t oc) {
+dnnl::convolution_forward::primitive_desc forward_pd(const ConvDescs& d, bool with_bias, std::int64_t oc,
+                                                     ConvPostOps post = {}) {
   const memory::desc bias =
       with_bias ? memory::desc({oc}, memory::data_type::f32, memory::format_tag::a) : memory::desc();
   const dnnl::convolution_forward::desc desc(dnnl::prop_kind::forward_training, dnnl::algorithm::convolution_direct,
                                              d.src, d.weights, bias, d.dst, d.strides, d.dilates, d.padding_l,
                                              d.padding_r);
-  return {desc, engine()};
+  dnnl::post_ops ops;
+  if (post.sum) ops.append_sum(1.0f);
+  if (post.relu) ops.append_eltwise(1.0f, dnnl::algorithm::eltwise_relu, 0.0f, 0.0f);
+  dnnl::primitive_attr attr;
+  attr.set_post_ops(ops);
+  return {desc, attr, engine()};
 }
 
 std::string key_of(const char* kind, const Tensor& a, const Shape& w, const Tensor& c, const ConvGeometry& g,
@@ -170,13 +177,21 @@ memory wrap(const Tensor& t) { return memory(describe_activation(t), engine(), t
 
 }  // namespace
 
-void conv2d_forward(const Tensor& x, const Tensor& w, const Tensor& b, Tensor& y, const ConvGeometry& g) {
+void conv2d_forward(const Tensor& x, const Tensor& w, const Tensor& b, Tensor& y, const ConvGeometry& g,
+                    ConvPostOps post) {
   const profiler::Scope scope(profiler::Kind::ConvForward, conv_flops(y, w.shape()), profiler::bytes_of(x, w, y));
-  if (x.dtype() != DType::Float32) return reference_conv2d_forward(x, w, b, y, g);
+  if (x.dtype() != DType::Float32) {
+    Tensor out = post.sum || post.relu ? empty_like(y) : y;
+    reference_conv2d_forward(x, w, b, out, g);
+    if (post.sum) out = out + y;
+    if (post.relu) out = relu(out);
+    if (out.impl() != y.impl()) y.copy_(out);
+    return;
+  }
   static std::map<std::string, Forward> cache;
-  const std::string key = key_of("fwd", x, w.shape(), y, g, b.defined());
+  const std::string key = fmt::format("{}|{}{}", key_of("fwd", x, w.shape(), y, g, b.defined()), post.sum, post.relu);
   const auto& entry = cached(cache, key, [&] {
-    auto pd = forward_pd(conv_descs(x, w.shape(), y, g), b.defined(), w.size(0));
+    auto pd = forward_pd(conv_descs(x, w.shape(), y, g), b.defined(), w.size(0), post);
     return Forward{pd, dnnl::convolution_forward(pd)};
   });
   std::unordered_map<int, memory> args{{DNNL_ARG_SRC, wrap(x)},

@@ -67,6 +67,28 @@ Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor& b, std::int64_t st
   });
 }
 
+Tensor conv2d_inference(const Tensor& x, const Tensor& w, const Tensor& b, std::int64_t stride, std::int64_t padding,
+                        const Tensor& residual, bool relu) {
+  const ConvGeometry g = geometry(stride, padding, 1, 1, "conv2d_inference");
+  check_floating(x, "input", "conv2d_inference");
+  check_floating(w, "weight", "conv2d_inference");
+  MG_CHECK(!autograd::any_requires_grad(std::vector<Tensor>{x, w, b, residual}.data(), 4),
+           "conv2d_inference records no graph, but an input requires a gradient");
+  MG_CHECK(x.dtype() == w.dtype() && (!b.defined() || (b.dtype() == w.dtype() && b.shape() == Shape{w.size(0)})),
+           "conv2d_inference: input ({}), weight ({}) and bias must agree", dtype_name(x.dtype()),
+           dtype_name(w.dtype()));
+  const Shape y_shape = check_conv_shapes(x.shape(), w.shape(), g, "conv2d_inference");
+  Tensor y = new_activation(y_shape, x.dtype());
+  if (residual.defined()) {
+    MG_CHECK(residual.shape() == y_shape && residual.dtype() == x.dtype(),
+             "conv2d_inference: residual of shape {} for an output of shape {}", to_string(residual.shape()),
+             to_string(y_shape));
+    y.copy_(residual);  // the sum post-op adds to what the output holds
+  }
+  kernels::conv2d_forward(kernel_activation(x), w.contiguous(), b, y, g, {residual.defined(), relu});
+  return y;
+}
+
 Tensor conv2d_backward_input(const Tensor& grad_output, const Tensor& w, const Shape& input_shape, std::int64_t stride,
                              std::int64_t padding, std::int64_t dilation, std::int64_t groups) {
   const ConvGeometry g = geometry(stride, padding, dilation, groups, "conv2d_backward_input");

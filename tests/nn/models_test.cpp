@@ -87,3 +87,71 @@ TEST_CASE("the zoo's parameter names and counts") {
   CHECK(mlp(mg::randn({3, 1, 28, 28}, g)).shape() == mg::Shape{3, 10});
   CHECK_THROWS_WITH_AS(mg::nn::MLP({4, 2}, "gelu"), doctest::Contains("gelu"), mg::Error);
 }
+
+namespace {
+
+// Batch norms with statistics and affine parameters of their own, so that
+// folding them into the convolutions changes something.
+void randomize_batch_norms(mg::nn::Module& model, mg::Generator& g) {
+  mg::NoGradGuard no_grad;
+  model.apply([&](mg::nn::Module& m) {
+    if (auto* bn = dynamic_cast<mg::nn::BatchNorm2d*>(&m)) {
+      const std::int64_t c = bn->weight.numel();
+      bn->running_mean.copy_(mg::randn({c}, g) * 0.5);
+      bn->running_var.copy_(mg::rand({c}, g) + 0.5);
+      bn->weight.copy_(mg::randn({c}, g) * 0.5 + 1.0);
+      bn->bias.copy_(mg::randn({c}, g) * 0.2);
+    }
+  });
+}
+
+}  // namespace
+
+// Inference with no gradient wanted runs conv_bn fused (batch norm folded
+// into the convolution, the residual sum and ReLU as post-ops); with
+// gradients on, the same modules run layer by layer.
+TEST_CASE("fused inference (batch norm folded, sum and ReLU fused) equals the layers one by one") {
+  mg::Generator g(5);
+  mg::nn::SmallCnn cnn(3, 10, g);
+  mg::nn::ResNet20 resnet(3, 10, g);
+  for (mg::nn::Module* model : {static_cast<mg::nn::Module*>(&cnn), static_cast<mg::nn::Module*>(&resnet)}) {
+    CAPTURE(model->type_name());
+    randomize_batch_norms(*model, g);
+    model->eval();
+    const Tensor x = mg::randn({4, 3, 16, 16}, g);
+    const Tensor layered = model->forward(x).detach();  // grad mode on: unfused
+    mg::NoGradGuard no_grad;
+    mg::testing::check_close(model->forward(x), layered, 1e-4, 1e-4, "fused forward");
+  }
+}
+
+TEST_CASE("conv_bn: every combination of residual and ReLU, float32 (oneDNN) and float64 (reference)") {
+  for (const mg::DType dtype : {mg::DType::Float32, mg::DType::Float64}) {
+    mg::Generator g(9);
+    mg::nn::Conv2d conv(4, 6, 3, 2, 1, true, 1, 1, g);
+    mg::nn::BatchNorm2d bn(6);
+    randomize_batch_norms(bn, g);
+    conv.eval();
+    bn.eval();
+    const Tensor x = mg::randn({2, 4, 9, 9}, g).to(dtype);
+    if (dtype == mg::DType::Float64) {
+      mg::NoGradGuard no_grad;
+      for (Tensor* t : {&conv.weight, &conv.bias, &bn.weight, &bn.bias, &bn.running_mean, &bn.running_var})
+        *t = t->to(mg::DType::Float64);
+    }
+    const Tensor residual = mg::randn({2, 6, 5, 5}, g).to(dtype);
+    for (const bool relu : {false, true})
+      for (const bool with_residual : {false, true}) {
+        CAPTURE(relu);
+        CAPTURE(with_residual);
+        const Tensor r = with_residual ? residual : Tensor();
+        const Tensor layered = mg::nn::conv_bn(conv, bn, x, relu, r).detach();
+        mg::NoGradGuard no_grad;
+        const Tensor fused = mg::nn::conv_bn(conv, bn, x, relu, r);
+        mg::testing::check_close(fused, layered, dtype == mg::DType::Float32 ? 1e-4 : 1e-12, 1e-5, "conv_bn");
+      }
+  }
+  CHECK_THROWS_WITH_AS(mg::conv2d_inference(mg::randn({1, 1, 3, 3}).requires_grad_(), mg::randn({1, 1, 1, 1}), Tensor(),
+                                            1, 0, Tensor(), false),
+                       doctest::Contains("requires a gradient"), mg::Error);
+}

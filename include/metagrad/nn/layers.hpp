@@ -45,6 +45,12 @@ class BatchNorm2d : public Module {
   bool synchronized = false;
 };
 
+// conv, then batch norm, then + residual (when defined) and ReLU (when
+// asked). In inference with no gradient wanted: one convolution, with the
+// batch norm folded into its weights and bias and the sum and ReLU done in
+// the same pass; otherwise the layers one after another.
+Tensor conv_bn(Conv2d& conv, BatchNorm2d& bn, const Tensor& x, bool relu, const Tensor& residual = Tensor());
+
 class ReLU : public Module {
  public:
   Tensor forward(const Tensor& x) override;
