@@ -31,6 +31,9 @@ struct Options {
   std::vector<double> lr_grid = optim::log_lr_grid();
 };
 
+// Tuning runs use a seed of their own, apart from the compared ones.
+std::uint64_t tuning_seed(const Options& o) { return o.base.seed + 1000003; }
+
 // Trains every configuration, each run alone on one process: under mpirun
 // the runs are spread over the ranks, and every rank gets every result.
 std::vector<TrainResult> train_all(const std::vector<TrainConfig>& configs, const std::string& what) {
@@ -57,7 +60,7 @@ std::vector<std::string> tuned_specs(const Options& o, std::string& tuning_table
       for (double lr : o.lr_grid) {
         TrainConfig c = o.base;
         c.optimizer = optim::with_value(spec, lr);
-        c.seed = o.base.seed + 1000003;  // a tuning seed, apart from the compared ones
+        c.seed = tuning_seed(o);
         runs.push_back(c);
       }
   const std::vector<TrainResult> results = train_all(runs, "tuning");
@@ -152,7 +155,7 @@ void run_comparison(const Options& o) {
     table += fmt::format(
         "\nLearning rates chosen from {{{}}} by the final training loss of one run on seed {} (apart from the compared "
         "seeds):\n\n| spec | lr | training loss |\n|---|---|---|\n{}",
-        fmt::join(o.lr_grid, ", "), o.base.seed + 1000003, tuning_table);
+        fmt::join(o.lr_grid, ", "), tuning_seed(o), tuning_table);
   std::ofstream(o.out + "/results.md") << table;
   std::ofstream(o.out + "/curves.svg") << svg_chart({loss, accuracy});
   std::fputs(table.c_str(), stdout);

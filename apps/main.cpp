@@ -11,12 +11,6 @@
 
 int main(int argc, char** argv) {
   mg::apps::watch_interrupts();  // before MPI or OpenMP start threads
-  try {
-    mg::distributed::init(argc, argv);  // under mpirun: one rank of the job
-  } catch (const mg::Error& e) {
-    std::fprintf(stderr, "metagrad: error: %s\n", e.what());
-    return 1;
-  }
   CLI::App app{"metagrad: a C++ deep-learning framework for optimization research"};
   app.set_version_flag("--version", std::string("metagrad ") + mg::version());
   app.require_subcommand(0, 1);
@@ -37,6 +31,7 @@ int main(int argc, char** argv) {
   mg::apps::add_meta_eval_command(app);
   mg::apps::add_reproduce_command(app);
   try {
+    mg::distributed::init(argc, argv);  // under mpirun: one rank of the job
     app.parse(argc, argv);
     if (app.get_subcommands().empty()) std::fputs(app.help().c_str(), stdout);
   } catch (const CLI::ParseError& e) {

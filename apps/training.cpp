@@ -59,17 +59,6 @@ void require(bool condition, const std::string& message) {
   if (!condition) throw Error(message);
 }
 
-// The processes one run spans: every MPI rank (data-parallel) or this one.
-struct Ranks {
-  bool parallel;
-  int rank() const { return parallel ? distributed::rank() : 0; }
-  int size() const { return parallel ? distributed::world_size() : 1; }
-  bool main() const { return rank() == 0; }
-  std::vector<double> sum(std::vector<double> values) const {
-    return parallel ? distributed::all_reduce(std::move(values)) : values;
-  }
-};
-
 double count_correct(const Tensor& logits, const Tensor& labels) {
   return sum(eq(argmax(logits, 1), labels)).item<double>();
 }
@@ -85,7 +74,7 @@ struct Sums {
 };
 
 // Each rank evaluates its shard of the test set; the sums are the job's.
-std::pair<double, double> evaluate(nn::Module& model, data::DataLoader& loader, const Ranks& ranks) {
+std::pair<double, double> evaluate(nn::Module& model, data::DataLoader& loader, const distributed::Ranks& ranks) {
   NoGradGuard no_grad;
   model.eval();
   Sums sums;
@@ -167,7 +156,7 @@ TrainResult train(const TrainConfig& c, const std::atomic<bool>& stop) {
   options.seed = c.seed;
   options.random_crop = c.augment && sets.train->input_shape().size() == 3 && sets.train->input_shape()[1] >= 16;
   options.horizontal_flip = options.random_crop && c.dataset.rfind("cifar", 0) == 0;
-  const Ranks ranks{c.data_parallel && distributed::world_size() > 1};
+  const distributed::Ranks ranks(c.data_parallel);  // the ranks this run's batches are split over
   options.shard = ranks.rank();
   options.shards = ranks.size();
   options = data::normalized_for(c.dataset, options);
@@ -181,7 +170,7 @@ TrainResult train(const TrainConfig& c, const std::atomic<bool>& stop) {
   Generator init(c.seed);
   auto model = make_model(c.model, sets.train->input_shape(), sets.train->classes(), init);
   std::optional<nn::DataParallel> parallel;
-  if (ranks.parallel) parallel.emplace(*model);
+  if (ranks.parallel()) parallel.emplace(*model);
   auto optimizer = optim::make(c.optimizer, model->named_parameters());
   auto schedule = optim::make_schedule(c.schedule, *optimizer);
 
@@ -210,7 +199,7 @@ TrainResult train(const TrainConfig& c, const std::atomic<bool>& stop) {
   }
   if (!c.checkpoint_dir.empty()) std::filesystem::create_directories(c.checkpoint_dir);
   std::ofstream metrics;  // rank 0 alone reports and saves
-  if (!c.metrics_path.empty() && ranks.main()) {
+  if (!c.metrics_path.empty() && ranks.is_main()) {
     metrics.open(c.metrics_path, c.resume ? std::ios::app : std::ios::trunc);
     require(metrics.good(), "cannot write metrics to " + c.metrics_path);
   }
@@ -219,7 +208,7 @@ TrainResult train(const TrainConfig& c, const std::atomic<bool>& stop) {
   auto wall = [&] { return wall_before + std::chrono::duration<double>(Clock::now() - started).count(); };
   auto save = [&](int epoch, std::int64_t batch) {
     if (c.checkpoint_dir.empty()) return;
-    if (ranks.main())
+    if (ranks.is_main())
       optim::save_checkpoint(checkpoint_path(c), *model, *optimizer, schedule.get(),
                              {{"epoch", scalar(epoch)},
                               {"batch", scalar(static_cast<double>(batch))},
@@ -231,11 +220,11 @@ TrainResult train(const TrainConfig& c, const std::atomic<bool>& stop) {
                               {"wall", scalar(wall())}});
     // No rank goes on, or exits, before rank 0's checkpoint is complete (a
     // failure there ends the job from rank 0).
-    if (ranks.parallel) distributed::barrier();
+    ranks.barrier();
   };
 
   TrainResult result;
-  Progress progress(c.progress && ranks.main());
+  Progress progress(c.progress && ranks.is_main());
   double loop_seconds = 0;
   for (int epoch = start_epoch; epoch < c.epochs && !budget_spent(); ++epoch) {
     model->train();
@@ -335,7 +324,7 @@ TrainResult train(const TrainConfig& c, const std::atomic<bool>& stop) {
                      m.images_per_s, m.wall_s)
               << std::endl;
     }
-    if (ranks.main())
+    if (ranks.is_main())
       spdlog::info("epoch {}/{}: train loss {:.4f} accuracy {:.2f}%, test loss {:.4f} accuracy {:.2f}%, {:.0f} img/s",
                    m.epoch, c.epochs, m.train_loss, 100 * m.train_accuracy, m.test_loss, 100 * m.test_accuracy,
                    m.images_per_s);

@@ -126,14 +126,8 @@ std::function<void()> meta_iteration(bool second_order) {
   return [=] {
     estimator.run(*problem, *learned, [&](const optim::learned::TruncatedBptt::Unroll& unroll) {
       auto& phi = learned->meta_parameters();
-      for (std::size_t i = 0; i < phi.size(); ++i) {
-        Tensor gradient = unroll.meta_gradients[i];
-        if (distributed::world_size() > 1) {
-          distributed::all_reduce_(gradient);
-          gradient = gradient / static_cast<double>(distributed::world_size());
-        }
-        phi[i].second.set_grad(gradient);
-      }
+      const distributed::Ranks ranks;
+      for (std::size_t i = 0; i < phi.size(); ++i) phi[i].second.set_grad(ranks.mean(unroll.meta_gradients[i]));
       meta->step();
     });
   };
@@ -144,13 +138,12 @@ std::function<void()> meta_iteration(bool second_order) {
 WorkloadResult run_workload(const std::string& name, int threads, int batch, int steps, int warmup, bool profile) {
   set_num_threads(threads);
   std::optional<profiler::Profiler> profiler;
-  if (profile) profiler.emplace();  // measures the machine at these threads
+  profiler::Profiler* recording = profile ? &profiler.emplace() : nullptr;  // measures the machine now
   const int ranks = distributed::world_size();
   if (name == "l2l-mlp" || name == "l2l-mlp-2nd") {
-    const StepTimes t =
-        time_steps(meta_iteration(name == "l2l-mlp-2nd"), steps, warmup, profiler ? &*profiler : nullptr);
+    const StepTimes t = time_steps(meta_iteration(name == "l2l-mlp-2nd"), steps, warmup, recording);
     WorkloadResult result = result_of(name, threads, 128, ranks * 128 * 20 / t.median_ms * 1e3, t.median_ms, ranks);
-    add_profile(result, profiler ? &*profiler : nullptr, t.mean_ms);
+    add_profile(result, recording, t.mean_ms);
     return result;
   }
   Workload w = make_workload(name);
@@ -196,10 +189,10 @@ WorkloadResult run_workload(const std::string& name, int threads, int batch, int
   for (int i = 0; i < warmup; ++i) step();
   const distributed::GradientReducer::Timing before =
       parallel ? parallel->timing() : distributed::GradientReducer::Timing{};
-  const StepTimes t = time_steps(step, steps, 0, profiler ? &*profiler : nullptr);
+  const StepTimes t = time_steps(step, steps, 0, recording);
   const double ms = t.median_ms;
   WorkloadResult result = result_of(name, threads, global_batch, global_batch / ms * 1e3, ms, ranks);
-  add_profile(result, profiler ? &*profiler : nullptr, t.mean_ms);
+  add_profile(result, recording, t.mean_ms);
   if (parallel) {  // means over the measured steps
     const auto& after = parallel->timing();
     const double passes = static_cast<double>(after.passes - before.passes);

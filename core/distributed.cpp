@@ -217,6 +217,24 @@ std::vector<std::string> all_gather(const std::string& text) {
   return {text};
 }
 
+std::vector<double> Ranks::sum(std::vector<double> values) const {
+  return parallel_ ? all_reduce(std::move(values)) : values;
+}
+
+double Ranks::max(double value) const { return parallel_ ? all_reduce_max(value) : value; }
+
+Tensor Ranks::mean(const Tensor& t) const {
+  if (!parallel_) return t;
+  Tensor sum = t.detach().clone();
+  all_reduce_(sum);
+  NoGradGuard no_grad;
+  return sum / static_cast<double>(size());
+}
+
+void Ranks::barrier() const {
+  if (parallel_) distributed::barrier();
+}
+
 std::vector<std::string> spread(std::size_t count, const std::function<std::string(std::size_t)>& job) {
   const auto ranks = static_cast<std::size_t>(world_size()), me = static_cast<std::size_t>(rank());
   std::vector<std::string> results(count);

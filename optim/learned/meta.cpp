@@ -226,18 +226,16 @@ Tensor scalar(double v) { return Tensor::from_vector(std::vector<double>{v}, {})
 
 // The mean final loss of the frozen learned optimizer on the validation
 // problems, each rank running its share of them.
-double validate(const Task& task, LearnedOptimizer& learned, std::int64_t problems, bool parallel) {
+double validate(const Task& task, LearnedOptimizer& learned, std::int64_t problems, const distributed::Ranks& ranks) {
   double total = 0;
-  const distributed::Range mine = parallel
-                                      ? distributed::shard(problems, distributed::rank(), distributed::world_size())
-                                      : distributed::Range{0, problems};
+  const distributed::Range mine = distributed::shard(problems, ranks.rank(), ranks.size());
   for (std::int64_t i = mine.begin; i < mine.end; ++i) {
     const auto problem = task.problem(Split::Validation, static_cast<std::uint64_t>(i));
     const auto losses = run_optimizer(
         *problem, [&](const NamedParameters& params) { return learned.make(params); }, task.steps);
     total += losses.back();
   }
-  return (parallel ? distributed::all_reduce({total})[0] : total) / static_cast<double>(problems);
+  return ranks.sum({total})[0] / static_cast<double>(problems);
 }
 
 std::string checkpoint_path(const MetaTrainOptions& o) { return o.out_dir + "/meta-checkpoint.mgt"; }
@@ -285,17 +283,13 @@ MetaTrainResult meta_train(const Task& task, LearnedOptimizer& learned, const Me
     result.best_epoch = static_cast<std::int64_t>(by_key.at("best_epoch").item<double>());
     wall_before = by_key.at("wall").item<double>();
   }
-  const bool parallel = o.data_parallel && distributed::world_size() > 1;
-  const bool main_rank = !parallel || distributed::is_main();
-  const int ranks = parallel ? distributed::world_size() : 1, rank = parallel ? distributed::rank() : 0;
-  if (parallel) {
+  const distributed::Ranks ranks(o.data_parallel);
+  const bool main_rank = ranks.is_main();
+  if (ranks.parallel()) {
     std::vector<Tensor> meta_values = values_of(meta);
     distributed::broadcast_(meta_values);  // every rank starts from rank 0's meta-parameters
   }
-  const auto stop_requested = [&] {
-    const double requested = stop.load() ? 1.0 : 0.0;
-    return (parallel ? distributed::all_reduce_max(requested) : requested) > 0;
-  };
+  const auto stop_requested = [&] { return ranks.max(stop.load() ? 1.0 : 0.0) > 0; };
   const auto started = std::chrono::steady_clock::now();
   const auto wall = [&] {
     return wall_before + std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
@@ -335,24 +329,20 @@ MetaTrainResult meta_train(const Task& task, LearnedOptimizer& learned, const Me
   // is the mean over the ranks (a meta-batch of N problems).
   std::int64_t epoch = first_epoch;
   for (; epoch < o.epochs && !stop_requested(); ++epoch) {
-    const auto problem = task.problem(Split::Train, static_cast<std::uint64_t>(epoch * ranks + rank));
+    const auto problem = task.problem(Split::Train, static_cast<std::uint64_t>(epoch * ranks.size() + ranks.rank()));
     double meta_loss = 0;
     std::int64_t unrolls = 0;
     try {
       estimator.run(*problem, learned, [&](const TruncatedBptt::Unroll& unroll) {
         meta_optimizer->zero_grad();
         for (std::size_t i = 0; i < meta.size(); ++i) {
-          Tensor gradient = unroll.meta_gradients[i];
-          if (ranks > 1) {
-            distributed::all_reduce_(gradient);
-            gradient = gradient / static_cast<double>(ranks);
-          }
+          const Tensor gradient = ranks.mean(unroll.meta_gradients[i]);
           const auto norm = sum(gradient * gradient).item<double>();
           MG_CHECK(std::isfinite(norm), "the meta-gradient of '{}' is not finite", meta[i].first);
           meta[i].second.set_grad(gradient);
         }
         meta_optimizer->step();
-        meta_loss += parallel ? distributed::all_reduce({unroll.meta_loss})[0] / ranks : unroll.meta_loss;
+        meta_loss += ranks.sum({unroll.meta_loss})[0] / ranks.size();
         ++unrolls;
       });
     } catch (const Error& e) {
@@ -361,7 +351,7 @@ MetaTrainResult meta_train(const Task& task, LearnedOptimizer& learned, const Me
     const bool evaluate = (epoch + 1) % o.eval_every == 0 || epoch + 1 == o.epochs;
     double validation = NAN;
     if (evaluate) {
-      validation = validate(task, learned, o.validation_problems, parallel);
+      validation = validate(task, learned, o.validation_problems, ranks);
       if (validation < result.best_validation) {
         result.best_validation = validation;
         result.best_epoch = epoch + 1;

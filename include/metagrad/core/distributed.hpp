@@ -46,6 +46,25 @@ std::string broadcast(const std::string& text, int root = 0);
 // Every rank's `text`, in rank order, on every rank.
 std::vector<std::string> all_gather(const std::string& text);
 
+// The processes one piece of work spans: every rank of the job, or this
+// process alone (a run `spread` gave to this rank, say). Its collectives are
+// the job's in the first case and leave their input as it is in the second.
+class Ranks {
+ public:
+  explicit Ranks(bool every_rank = true) : parallel_(every_rank && world_size() > 1) {}
+  bool parallel() const { return parallel_; }  // more than one process
+  int rank() const { return parallel_ ? distributed::rank() : 0; }
+  int size() const { return parallel_ ? world_size() : 1; }
+  bool is_main() const { return rank() == 0; }
+  std::vector<double> sum(std::vector<double> values) const;
+  double max(double value) const;
+  Tensor mean(const Tensor& t) const;  // over the ranks (no autograd); `t` itself when alone
+  void barrier() const;
+
+ private:
+  bool parallel_;
+};
+
 // Runs `count` independent jobs over the ranks, job i on rank i % N, and
 // returns every job's result on every rank, in job order. Results are text
 // (JSON, say) so that one rank can read another's.
