@@ -251,11 +251,12 @@ Range shard(std::int64_t n, int rank, int ranks) {
 }
 
 Tensor synchronized_batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor& running_var,
-                               const Tensor& weight, const Tensor& bias, double momentum, double eps) {
-  if (!multi_rank()) return batch_norm(x, running_mean, running_var, weight, bias, true, momentum, eps);
+                               const Tensor& weight, const Tensor& bias, double momentum, double eps,
+                               const BatchNormEpilogue& then) {
+  if (!multi_rank()) return batch_norm(x, running_mean, running_var, weight, bias, true, momentum, eps, then);
   const ProcessSums over_ranks{[](std::vector<double>& values) { values = all_reduce(std::move(values)); },
                                [](const Tensor& t) { return all_reduce(t); }};
-  return batch_norm_training(x, running_mean, running_var, weight, bias, momentum, eps, &over_ranks);
+  return batch_norm_training(x, running_mean, running_var, weight, bias, momentum, eps, &over_ranks, then);
 }
 
 // ---- GradientReducer ----

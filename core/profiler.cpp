@@ -73,8 +73,10 @@ double fma_flops_per_s() {
   const double seconds = best_seconds(3, [&] {
     parallel_for(0, threads, 1, [&](std::int64_t lo, std::int64_t hi) {
       for (std::int64_t t = lo; t < hi; ++t) {
+        // Distinct starting values: identical chains would be merged into one
+        // by the compiler, and the loop would time the FMA latency instead.
         Vector chains[kChains];
-        for (auto& c : chains) c = splat(static_cast<float>(t));
+        for (int k = 0; k < kChains; ++k) chains[k] = splat(static_cast<float>(t * kChains + k));
         const Vector scale = splat(0.999f), shift = splat(0.001f);
         for (std::int64_t i = 0; i < kIterations; ++i)
           for (auto& c : chains) c = fma(c, scale, shift);

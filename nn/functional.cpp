@@ -24,8 +24,8 @@ Tensor adaptive_avg_pool2d(const Tensor& x, std::int64_t out_height, std::int64_
 }
 
 Tensor batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor& running_var, const Tensor& weight,
-                  const Tensor& bias, bool training, double momentum, double eps) {
-  return mg::batch_norm(x, running_mean, running_var, weight, bias, training, momentum, eps);
+                  const Tensor& bias, bool training, double momentum, double eps, const BatchNormEpilogue& then) {
+  return mg::batch_norm(x, running_mean, running_var, weight, bias, training, momentum, eps, then);
 }
 
 Tensor linear(const Tensor& x, const Tensor& w, const Tensor& b) {

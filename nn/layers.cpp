@@ -76,7 +76,9 @@ BatchNorm2d::BatchNorm2d(std::int64_t channels, double eps_, double momentum_) :
   register_buffer("num_batches_tracked", &num_batches_tracked);
 }
 
-Tensor BatchNorm2d::forward(const Tensor& x) {
+Tensor BatchNorm2d::forward(const Tensor& x) { return forward(x, {}); }
+
+Tensor BatchNorm2d::forward(const Tensor& x, const BatchNormEpilogue& then) {
   MG_CHECK(x.defined() && x.dim() == 4, "BatchNorm2d: expected a 4-D (N, C, H, W) input, got {}",
            x.defined() ? to_string(x.shape()) : "undefined");
   if (is_training()) {
@@ -84,18 +86,14 @@ Tensor BatchNorm2d::forward(const Tensor& x) {
     num_batches_tracked.copy_(num_batches_tracked + 1.0);
   }
   if (synchronized && is_training())
-    return distributed::synchronized_batch_norm(x, running_mean, running_var, weight, bias, momentum, eps);
-  return F::batch_norm(x, running_mean, running_var, weight, bias, is_training(), momentum, eps);
+    return distributed::synchronized_batch_norm(x, running_mean, running_var, weight, bias, momentum, eps, then);
+  return F::batch_norm(x, running_mean, running_var, weight, bias, is_training(), momentum, eps, then);
 }
 
 Tensor conv_bn(Conv2d& conv, BatchNorm2d& bn, const Tensor& x, bool relu, const Tensor& residual) {
   const bool fold = !bn.is_training() && !autograd::GradMode::is_enabled() && !x.requires_grad() &&
                     (!residual.defined() || !residual.requires_grad()) && conv.dilation == 1 && conv.groups == 1;
-  if (!fold) {
-    Tensor h = bn.forward(conv.forward(x));
-    if (residual.defined()) h = h + residual;
-    return relu ? F::relu(h) : h;
-  }
+  if (!fold) return bn.forward(conv.forward(x), {residual, relu});
   const Tensor scale = bn.weight / sqrt(bn.running_var + bn.eps);
   const Tensor weight = conv.weight * scale.reshape({-1, 1, 1, 1});
   Tensor bias = bn.bias - bn.running_mean * scale;

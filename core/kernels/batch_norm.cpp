@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <type_traits>
 #include <vector>
 
 #include "../dispatch.hpp"
@@ -54,6 +55,28 @@ double sum_over_processes(const SumOverProcesses* over_processes, std::vector<do
   return all.back();
 }
 
+// Calls f with std::integral_constant<bool, a> and <bool, b>, so that each
+// combination of a pass's options compiles into its own loop.
+template <class F>
+void with_flags(bool a, bool b, const F& f) {
+  using Yes = std::true_type;
+  using No = std::false_type;
+  if (a) {
+    b ? f(Yes{}, Yes{}) : f(Yes{}, No{});
+  } else {
+    b ? f(No{}, Yes{}) : f(No{}, No{});
+  }
+}
+
+// The gradient that reaches the normalisation: after a ReLU, only where its output y is positive.
+// Both loads are unconditional, so that the loops vectorise.
+template <bool relu, class T>
+T incoming(const T* g, const T* y, std::int64_t i) {
+  const T gi = g[i];
+  if constexpr (relu) return y[i] > 0 ? gi : T(0);
+  return gi;
+}
+
 template <class T>
 std::vector<T> values_or(const Tensor& t, std::int64_t n, T fallback) {
   if (!t.defined()) return std::vector<T>(static_cast<std::size_t>(n), fallback);
@@ -94,8 +117,8 @@ void batch_norm_statistics(const Tensor& x, double eps, Tensor& mean, Tensor& in
 }
 
 void batch_norm_normalize(const Tensor& x, const Tensor& mean, const Tensor& invstd, const Tensor& weight,
-                          const Tensor& bias, Tensor& y) {
-  const profiler::Scope scope(profiler::Kind::BatchNorm, 0, profiler::bytes_of(x, y));
+                          const Tensor& bias, Tensor& y, const BatchNormEpilogue& then) {
+  const profiler::Scope scope(profiler::Kind::BatchNorm, 0, profiler::bytes_of(x, y, then.residual));
   const std::int64_t m = rows(x), channels = x.size(1);
   MG_DISPATCH_FLOATING(x.dtype(), [&] {
     const auto mu = mean.to_vector<scalar_t>(), inv = invstd.to_vector<scalar_t>();
@@ -106,36 +129,55 @@ void batch_norm_normalize(const Tensor& x, const Tensor& mean, const Tensor& inv
       shift[c] = b[c] - mu[c] * scale[c];
     }
     const scalar_t* in = x.data_ptr<scalar_t>();
+    const scalar_t* residual = then.residual.defined() ? then.residual.data_ptr<scalar_t>() : nullptr;
     scalar_t* out = y.data_ptr<scalar_t>();
-    parallel_for(0, m, std::max<std::int64_t>(1, kElementwiseGrain / channels), [&](std::int64_t lo, std::int64_t hi) {
-      for (std::int64_t r = lo; r < hi; ++r)
-        for (std::int64_t c = 0; c < channels; ++c)
-          out[r * channels + c] =
-              in[r * channels + c] * scale[static_cast<std::size_t>(c)] + shift[static_cast<std::size_t>(c)];
-    });
+    const auto pass = [&](auto with_residual, auto relu) {
+      parallel_for(0, m, std::max<std::int64_t>(1, kElementwiseGrain / channels),
+                   [&](std::int64_t lo, std::int64_t hi) {
+                     for (std::int64_t r = lo; r < hi; ++r)
+                       for (std::int64_t c = 0; c < channels; ++c) {
+                         const std::int64_t i = r * channels + c;
+                         scalar_t v = in[i] * scale[static_cast<std::size_t>(c)] + shift[static_cast<std::size_t>(c)];
+                         if constexpr (with_residual) v += residual[i];
+                         if constexpr (relu) v = v > 0 ? v : scalar_t(0);
+                         out[i] = v;
+                       }
+                   });
+    };
+    with_flags(residual != nullptr, then.relu, pass);
   });
 }
 
 void batch_norm_backward(const Tensor& grad, const Tensor& x, const Tensor& mean, const Tensor& invstd,
                          const Tensor& weight, Tensor& gx, Tensor& grad_weight, Tensor& grad_bias,
-                         const SumOverProcesses* over_processes) {
-  // Two passes over grad and x, one write of gx.
-  const profiler::Scope scope(profiler::Kind::BatchNorm, 0, 2 * profiler::bytes_of(grad, x) + profiler::bytes_of(gx));
+                         const SumOverProcesses* over_processes, const Tensor& relu_output, Tensor* grad_residual) {
+  // Two passes over grad and x (and the ReLU's output), one write of gx (and grad_residual).
+  const bool residual = grad_residual != nullptr && grad_residual->defined();
+  const profiler::Scope scope(profiler::Kind::BatchNorm, 0,
+                              2 * profiler::bytes_of(grad, x, relu_output) + profiler::bytes_of(gx) +
+                                  (residual ? profiler::bytes_of(*grad_residual) : 0));
   const std::int64_t m = rows(x), channels = x.size(1);
   MG_DISPATCH_FLOATING(x.dtype(), [&] {
     const auto mu = mean.to_vector<scalar_t>(), inv = invstd.to_vector<scalar_t>();
     const auto w = values_or<scalar_t>(weight, channels, 1);
     const scalar_t* g = grad.data_ptr<scalar_t>();
     const scalar_t* in = x.data_ptr<scalar_t>();
+    const scalar_t* y = relu_output.defined() ? relu_output.data_ptr<scalar_t>() : nullptr;
+    scalar_t* g_residual = residual ? grad_residual->data_ptr<scalar_t>() : nullptr;
     // sum of g and of g * (x - mean), per channel
     std::vector<double> sum_g, sum_gx;
-    channel_sums(m, channels, sum_g, sum_gx, [&](std::int64_t r, double* a, double* b) {
-      const scalar_t* gr = g + r * channels;
-      const scalar_t* xr = in + r * channels;
-      for (std::int64_t c = 0; c < channels; ++c) {
-        a[c] += gr[c];
-        b[c] += static_cast<double>(gr[c]) * (xr[c] - mu[static_cast<std::size_t>(c)]);
-      }
+    with_flags(y != nullptr, residual, [&](auto relu, auto with_residual) {
+      channel_sums(m, channels, sum_g, sum_gx, [&](std::int64_t r, double* __restrict a, double* __restrict b) {
+        const std::int64_t row = r * channels;
+        const scalar_t* __restrict x_row = in + row;
+        const scalar_t* __restrict mean_of = mu.data();
+        for (std::int64_t c = 0; c < channels; ++c) {
+          const scalar_t gi = incoming<decltype(relu)::value>(g, y, row + c);
+          if constexpr (with_residual) g_residual[row + c] = gi;
+          a[c] += gi;
+          b[c] += static_cast<double>(gi) * (x_row[c] - mean_of[c]);
+        }
+      });
     });
     if (grad_bias.defined()) grad_bias.copy_(Tensor::from_vector(sum_g, {channels}));
     if (grad_weight.defined()) {
@@ -154,13 +196,17 @@ void batch_norm_backward(const Tensor& grad, const Tensor& x, const Tensor& mean
       coefficient[c] = static_cast<scalar_t>(sum_gx[c] / count * inv[c] * inv[c]);
     }
     scalar_t* out = gx.data_ptr<scalar_t>();
-    parallel_for(0, m, std::max<std::int64_t>(1, kElementwiseGrain / channels), [&](std::int64_t lo, std::int64_t hi) {
-      for (std::int64_t r = lo; r < hi; ++r)
-        for (std::int64_t c = 0; c < channels; ++c) {
-          const std::size_t k = static_cast<std::size_t>(c);
-          const std::int64_t i = r * channels + c;
-          out[i] = scale[k] * (g[i] - mean_g[k] - (in[i] - mu[k]) * coefficient[k]);
-        }
+    with_flags(y != nullptr, false, [&](auto relu, auto) {
+      parallel_for(
+          0, m, std::max<std::int64_t>(1, kElementwiseGrain / channels), [&](std::int64_t lo, std::int64_t hi) {
+            for (std::int64_t r = lo; r < hi; ++r)
+              for (std::int64_t c = 0; c < channels; ++c) {
+                const std::size_t k = static_cast<std::size_t>(c);
+                const std::int64_t i = r * channels + c;
+                out[i] = scale[k] *
+                         (incoming<decltype(relu)::value>(g, y, i) - mean_g[k] - (in[i] - mu[k]) * coefficient[k]);
+              }
+          });
     });
   });
 }

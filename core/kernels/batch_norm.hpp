@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "../tensor_impl.hpp"
+#include "metagrad/core/nn_ops.hpp"
 
 namespace mg::kernels {
 
@@ -18,14 +19,18 @@ bool batch_norm_fusable(const Tensor& x);
 // Per-channel mean and 1 / sqrt(biased variance + eps), as (C) tensors in x's dtype.
 void batch_norm_statistics(const Tensor& x, double eps, Tensor& mean, Tensor& invstd,
                            const SumOverProcesses* over_processes = nullptr);
-// y = (x - mean) * invstd * weight + bias (weight, bias may be undefined).
+// y = then((x - mean) * invstd * weight + bias) (weight, bias may be undefined).
 void batch_norm_normalize(const Tensor& x, const Tensor& mean, const Tensor& invstd, const Tensor& weight,
-                          const Tensor& bias, Tensor& y);
+                          const Tensor& bias, Tensor& y, const BatchNormEpilogue& then = {});  // residual laid out as x
 // Gradients of the training-mode batch norm; gx, grad_weight, grad_bias
-// are filled when defined. Synchronised, gx accounts for every process's
-// rows and grad_weight, grad_bias are this process's part of the sum.
+// and grad_residual are filled when defined. With `relu_output` (the
+// output y of a normalisation that ended in ReLU) the incoming gradient
+// counts only where y > 0; grad_residual is that masked gradient.
+// Synchronised, gx accounts for every process's rows and grad_weight,
+// grad_bias are this process's part of the sum.
 void batch_norm_backward(const Tensor& grad, const Tensor& x, const Tensor& mean, const Tensor& invstd,
                          const Tensor& weight, Tensor& gx, Tensor& grad_weight, Tensor& grad_bias,
-                         const SumOverProcesses* over_processes = nullptr);
+                         const SumOverProcesses* over_processes = nullptr, const Tensor& relu_output = {},
+                         Tensor* grad_residual = nullptr);
 
 }  // namespace mg::kernels

@@ -81,8 +81,19 @@ void update_running_stats(double count, const BatchStats& stats, Tensor running_
   }
 }
 
+// relu(y + residual) of the normalisation's output y.
+Tensor finish(Tensor y, const BatchNormEpilogue& then) {
+  if (then.residual.defined()) y = y + then.residual;
+  return then.relu ? relu(y) : y;
+}
+
+// The fused passes read the residual as rows laid out like x's.
+bool fusable_residual(const BatchNormEpilogue& then, const Tensor& x) {
+  return !then.residual.defined() || then.residual.strides() == x.strides();
+}
+
 void check_arguments(const Tensor& x, const Tensor& running_mean, const Tensor& running_var, const Tensor& weight,
-                     const Tensor& bias) {
+                     const Tensor& bias, const BatchNormEpilogue& then) {
   MG_CHECK(x.defined() && x.dim() >= 2 && is_floating(x.dtype()),
            "batch_norm: expected a floating (N, C, ...) input, got {}",
            x.defined() ? to_string(x.shape()) : "undefined");
@@ -90,32 +101,35 @@ void check_arguments(const Tensor& x, const Tensor& running_mean, const Tensor& 
   check_channel_tensor(running_var, x, "running_var");
   check_channel_tensor(weight, x, "weight");
   check_channel_tensor(bias, x, "bias");
+  MG_CHECK(!then.residual.defined() || (then.residual.shape() == x.shape() && then.residual.dtype() == x.dtype()),
+           "batch_norm: the residual must have the input's shape {} and dtype {}, got {} {}", to_string(x.shape()),
+           dtype_name(x.dtype()), then.residual.defined() ? to_string(then.residual.shape()) : "",
+           then.residual.defined() ? dtype_name(then.residual.dtype()) : "");
 }
 
 }  // namespace
 
 Tensor batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor& running_var, const Tensor& weight,
-                  const Tensor& bias, bool training, double momentum, double eps) {
-  if (!training) {
-    check_arguments(x, running_mean, running_var, weight, bias);
-    MG_CHECK(running_mean.defined() && running_var.defined(),
-             "batch_norm: eval mode needs running_mean and running_var");
-    const bool graph = autograd::any_requires_grad(std::vector<Tensor>{x, weight, bias}.data(), 3);
-    if (!graph && kernels::batch_norm_fusable(x)) {  // inference: one fused pass
-      Tensor y = empty_like(x);
-      const Tensor invstd = 1.0 / sqrt(running_var.detach().to(x.dtype()) + eps);
-      kernels::batch_norm_normalize(x.detach(), running_mean.detach().to(x.dtype()), invstd, weight, bias, y);
-      return y;
-    }
-    const Tensor scale = 1.0 / sqrt(per_channel(running_var, x).detach() + eps);
-    return affine((x - per_channel(running_mean, x).detach()) * scale, weight, bias, x);
+                  const Tensor& bias, bool training, double momentum, double eps, const BatchNormEpilogue& then) {
+  if (training) return batch_norm_training(x, running_mean, running_var, weight, bias, momentum, eps, nullptr, then);
+  check_arguments(x, running_mean, running_var, weight, bias, then);
+  MG_CHECK(running_mean.defined() && running_var.defined(), "batch_norm: eval mode needs running_mean and running_var");
+  const bool graph = autograd::any_requires_grad(std::vector<Tensor>{x, weight, bias, then.residual}.data(), 4);
+  if (!graph && kernels::batch_norm_fusable(x) && fusable_residual(then, x)) {  // inference: one fused pass
+    Tensor y = empty_like(x);
+    const Tensor invstd = 1.0 / sqrt(running_var.detach().to(x.dtype()) + eps);
+    kernels::batch_norm_normalize(x.detach(), running_mean.detach().to(x.dtype()), invstd, weight, bias, y,
+                                  {then.residual.defined() ? then.residual.detach() : Tensor(), then.relu});
+    return y;
   }
-  return batch_norm_training(x, running_mean, running_var, weight, bias, momentum, eps, nullptr);
+  const Tensor scale = 1.0 / sqrt(per_channel(running_var, x).detach() + eps);
+  return finish(affine((x - per_channel(running_mean, x).detach()) * scale, weight, bias, x), then);
 }
 
 Tensor batch_norm_training(const Tensor& x, const Tensor& running_mean, const Tensor& running_var, const Tensor& weight,
-                           const Tensor& bias, double momentum, double eps, const ProcessSums* over_processes) {
-  check_arguments(x, running_mean, running_var, weight, bias);
+                           const Tensor& bias, double momentum, double eps, const ProcessSums* over_processes,
+                           const BatchNormEpilogue& then) {
+  check_arguments(x, running_mean, running_var, weight, bias, then);
   // The backward rule keeps its own copy.
   const auto sums = over_processes ? std::make_shared<const ProcessSums>(*over_processes) : nullptr;
   const ChannelMean channel_mean(x, sums.get());
@@ -123,32 +137,37 @@ Tensor batch_norm_training(const Tensor& x, const Tensor& running_mean, const Te
            to_string(x.shape()), sums ? " over all processes" : "");
   BatchStats stats;
   Tensor y;
-  const bool fused = kernels::batch_norm_fusable(x);
+  const bool fused = kernels::batch_norm_fusable(x) && fusable_residual(then, x);
   {
     NoGradGuard no_grad;
     if (fused) {
       Tensor mean, invstd;
       kernels::batch_norm_statistics(x.detach(), eps, mean, invstd, sums ? &sums->values : nullptr);
       y = empty_like(x);
-      kernels::batch_norm_normalize(x.detach(), mean, invstd, weight, bias, y);
+      kernels::batch_norm_normalize(x.detach(), mean, invstd, weight, bias, y,
+                                    {then.residual.defined() ? then.residual.detach() : Tensor(), then.relu});
       stats = {per_channel(mean, x), per_channel(invstd, x), Tensor()};
     } else {
       stats = batch_stats(x, eps, channel_mean);
-      y = affine(stats.centered * stats.invstd, weight, bias, x);
+      y = finish(affine(stats.centered * stats.invstd, weight, bias, x), then);
       stats.centered = Tensor();  // saved for backward: keep only per-channel values
     }
   }
   update_running_stats(channel_mean.count(), stats, running_mean, running_var, momentum, eps);
-  return record("batch_norm", {x, weight, bias}, y, [x, weight, stats, eps, fused, sums](const BackwardArgs& in) {
+  const bool relu = then.relu;
+  const auto rule = [x, weight, stats, eps, fused, sums, relu](const BackwardArgs& in) {
     const bool create_graph = autograd::GradMode::is_enabled();
+    // The ReLU's output decides where the gradient passes; it has no gradient of its own.
+    const Tensor relu_output = relu ? in.output().detach() : Tensor();
     if (!create_graph && fused && kernels::batch_norm_fusable(in.grad)) {
-      Grads grads(3);
+      Grads grads(4);
       if (in.needs(0)) grads[0] = empty_like(x);
       if (in.needs(1)) grads[1] = Tensor::empty({x.size(1)}, x.dtype());
       if (in.needs(2)) grads[2] = Tensor::empty({x.size(1)}, x.dtype());
+      if (in.needs(3)) grads[3] = empty_like(x);
       kernels::batch_norm_backward(in.grad, x.detach(), stats.mean.reshape({-1}), stats.invstd.reshape({-1}),
                                    weight.defined() ? weight.detach() : Tensor(), grads[0], grads[1], grads[2],
-                                   sums ? &sums->values : nullptr);
+                                   sums ? &sums->values : nullptr, relu_output, &grads[3]);
       return grads;
     }
     // With create_graph the statistics must be functions of x in the graph.
@@ -159,9 +178,9 @@ Tensor batch_norm_training(const Tensor& x, const Tensor& running_mean, const Te
     const BatchStats s = create_graph ? batch_stats(x, eps, mean_over_batch) : stats;
     const auto dims = reduced_dims(x);
     const Tensor normalized = (s.centered.defined() ? s.centered : x - s.mean) * s.invstd;
-    const Tensor& g = in.grad;
+    const Tensor g = relu ? in.grad * sign(relu_output) : in.grad;  // relu_output >= 0: its sign is the mask
     const Tensor g_normalized = in.needs(0) || in.needs(1) ? g * normalized : Tensor();
-    Grads grads(3);
+    Grads grads(4);
     if (in.needs(0)) {
       // scale * (g - mean(g) - normalized * mean(g * normalized)), with the
       // per-channel factors multiplied out: two full-size ops.
@@ -171,8 +190,10 @@ Tensor batch_norm_training(const Tensor& x, const Tensor& running_mean, const Te
     }
     if (in.needs(1)) grads[1] = sum(g_normalized, dims);
     if (in.needs(2)) grads[2] = sum(g, dims);
+    if (in.needs(3)) grads[3] = g;
     return grads;
-  });
+  };
+  return record("batch_norm", {x, weight, bias, then.residual}, y, rule, relu ? Save::Output : Save::Nothing);
 }
 
 }  // namespace mg

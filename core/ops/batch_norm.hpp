@@ -17,6 +17,7 @@ struct ProcessSums {
 // batch_norm(training = true); with `over_processes`, the batch is the union
 // of every process's x.
 Tensor batch_norm_training(const Tensor& x, const Tensor& running_mean, const Tensor& running_var, const Tensor& weight,
-                           const Tensor& bias, double momentum, double eps, const ProcessSums* over_processes);
+                           const Tensor& bias, double momentum, double eps, const ProcessSums* over_processes,
+                           const BatchNormEpilogue& then = {});
 
 }  // namespace mg

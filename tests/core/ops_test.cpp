@@ -134,6 +134,17 @@ const std::map<std::string, OpFn>& op_table() {
       {"batch_norm_train_2d",
        [](const Inputs& x) { return mg::batch_norm(x[0], Tensor(), Tensor(), Tensor(), Tensor(), true, 0.1, 1e-3); }},
       {"batch_norm_eval", [](const Inputs& x) { return mg::batch_norm(x[0], x[3], x[4], x[1], x[2], false); }},
+      {"batch_norm_train_residual_relu",
+       [](const Inputs& x) { return mg::batch_norm(x[0], Tensor(), Tensor(), x[1], x[2], true, 0.1, 1e-5, {x[3], true}); }},
+      {"batch_norm_train_residual_relu_channels_last",
+       [](const Inputs& x) {
+         return mg::batch_norm(x[0].channels_last(), Tensor(), Tensor(), x[1], x[2], true, 0.1, 1e-5,
+                               {x[3].channels_last(), true});
+       }},
+      {"batch_norm_train_relu_2d",
+       [](const Inputs& x) { return mg::batch_norm(x[0], Tensor(), Tensor(), x[1], x[2], true, 0.1, 1e-5, {{}, true}); }},
+      {"batch_norm_eval_residual_relu",
+       [](const Inputs& x) { return mg::batch_norm(x[0], x[3], x[4], x[1], x[2], false, 0.1, 1e-5, {x[5], true}); }},
       {"mlp_layer", [](const Inputs& x) { return mg::tanh(mg::matmul(x[0], x[1]) + x[2]); }},
       {"cross_entropy_like", [](const Inputs& x) { return -mg::mean(mg::gather(mg::log_softmax(x[0], 1), 1, x[1])); }},
   };
@@ -245,4 +256,46 @@ TEST_CASE("fma rounds a * b + c once, as torch.addcmul does on FMA hardware") {
 #else
   CHECK(mg::fma(a32, a32, minus_one32).item<float>() == 0x1p-11f);  // no FMA: two roundings, like torch's
 #endif
+}
+
+TEST_CASE("batch norm with residual and ReLU: the fused passes equal the ops one by one") {
+  // Channels-last input and gradient take the fused kernels both ways; the
+  // reference is the NCHW graph of batch_norm, +, relu.
+  for (const auto dtype : {mg::DType::Float32, mg::DType::Float64}) {
+    for (const bool with_residual : {false, true}) {
+      CAPTURE(mg::dtype_name(dtype));
+      CAPTURE(with_residual);
+      mg::Generator gen(7);
+      const Tensor x = mg::randn({8, 16, 5, 3}, gen).to(dtype);
+      const Tensor w = (mg::randn({16}, gen) + 1.0).to(dtype), b = mg::randn({16}, gen).to(dtype);
+      const Tensor r = with_residual ? mg::randn({8, 16, 5, 3}, gen).to(dtype) : Tensor();
+      const Tensor g = mg::randn({8, 16, 5, 3}, gen).to(dtype);
+      const auto run = [&](bool fused) {
+        const auto layout = [&](const Tensor& t) {
+          return t.defined() ? (fused ? t.channels_last() : t.contiguous()).detach().requires_grad_() : t;
+        };
+        const Tensor xs = layout(x), rs = layout(r), ws = w.detach().requires_grad_(), bs = b.detach().requires_grad_();
+        Tensor mean = mg::zeros({16}, dtype), var = mg::ones({16}, dtype);
+        Tensor y;
+        if (fused) {
+          y = mg::batch_norm(xs, mean, var, ws, bs, true, 0.1, 1e-5, {rs, true});
+        } else {
+          y = mg::batch_norm(xs, mean, var, ws, bs, true, 0.1, 1e-5);
+          y = mg::relu(with_residual ? y + rs : y);
+        }
+        std::vector<Tensor> wrt{xs, ws, bs};
+        if (with_residual) wrt.push_back(rs);
+        auto grads = mg::autograd::grad({y}, wrt, {fused ? g.channels_last() : g.contiguous()});
+        grads.insert(grads.begin(), {y, mean, var});
+        return grads;
+      };
+      const auto fused = run(true), reference = run(false);
+      const double tol = dtype == mg::DType::Float32 ? 1e-5 : 1e-12;
+      const char* names[] = {"output",      "running mean", "running var",  "grad x",
+                             "grad weight", "grad bias",    "grad residual"};
+      for (std::size_t i = 0; i < fused.size(); ++i)
+        mg::testing::check_close(fused[i], reference[i], tol, tol, names[i]);
+      CHECK(fused[0].is_channels_last());
+    }
+  }
 }

@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "metagrad/core/nn_ops.hpp"
 #include "metagrad/core/tensor.hpp"
 
 namespace mg::distributed {
@@ -85,7 +86,8 @@ Range shard(std::int64_t n, int rank, int ranks);
 // bias get this rank's part of theirs). Updates the running statistics
 // identically on every rank.
 Tensor synchronized_batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor& running_var,
-                               const Tensor& weight, const Tensor& bias, double momentum, double eps);
+                               const Tensor& weight, const Tensor& bias, double momentum, double eps,
+                               const BatchNormEpilogue& then = {});
 
 // Sums the gradients of `parameters` over ranks after each backward pass.
 // Gradients are packed into buckets of about `bucket_bytes`; a bucket's

@@ -56,8 +56,17 @@ namespace mg {
 // normalises with the batch statistics and, when running_mean/running_var are
 // defined, updates them in place (unbiased variance, as PyTorch does); in eval
 // mode it uses the running statistics. weight and bias may be undefined.
+//
+// `then` continues the same op: relu(batch_norm(x) + residual), the residual
+// when defined and the ReLU when asked. In training on channels-last (or
+// 2-D) inputs the whole op is one pass forward and one backward.
+struct BatchNormEpilogue {
+  Tensor residual;
+  bool relu = false;
+};
 Tensor batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor& running_var, const Tensor& weight,
-                  const Tensor& bias, bool training, double momentum = 0.1, double eps = 1e-5);
+                  const Tensor& bias, bool training, double momentum = 0.1, double eps = 1e-5,
+                  const BatchNormEpilogue& then = {});
 
 // The elementwise part of an LSTM cell (gate blocks i, f, g, o, as
 // torch.nn.LSTMCell) fused in one pass, feature-major (a column per

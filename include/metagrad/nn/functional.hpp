@@ -4,6 +4,7 @@
 #include <cstdint>
 
 #include "metagrad/core/generator.hpp"
+#include "metagrad/core/nn_ops.hpp"
 #include "metagrad/core/tensor.hpp"
 
 namespace mg::nn::functional {
@@ -14,7 +15,8 @@ Tensor max_pool2d(const Tensor& x, std::int64_t kernel, std::int64_t stride = -1
 Tensor avg_pool2d(const Tensor& x, std::int64_t kernel, std::int64_t stride = -1, std::int64_t padding = 0);
 Tensor adaptive_avg_pool2d(const Tensor& x, std::int64_t out_height, std::int64_t out_width);
 Tensor batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor& running_var, const Tensor& weight,
-                  const Tensor& bias, bool training, double momentum = 0.1, double eps = 1e-5);
+                  const Tensor& bias, bool training, double momentum = 0.1, double eps = 1e-5,
+                  const BatchNormEpilogue& then = {});
 // y = x w^T + b, with w of shape (out, in); b may be undefined.
 Tensor linear(const Tensor& x, const Tensor& w, const Tensor& b = Tensor());
 Tensor relu(const Tensor& x);

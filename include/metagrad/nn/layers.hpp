@@ -4,6 +4,7 @@
 #include <cstdint>
 
 #include "metagrad/core/generator.hpp"
+#include "metagrad/core/nn_ops.hpp"
 #include "metagrad/nn/module.hpp"
 
 namespace mg::nn {
@@ -36,6 +37,8 @@ class BatchNorm2d : public Module {
  public:
   explicit BatchNorm2d(std::int64_t channels, double eps = 1e-5, double momentum = 0.1);
   Tensor forward(const Tensor& x) override;
+  // relu(batch_norm(x) + residual), as one op (see mg::batch_norm).
+  Tensor forward(const Tensor& x, const BatchNormEpilogue& then);
   std::string type_name() const override { return "BatchNorm2d"; }
   Tensor weight, bias, running_mean, running_var, num_batches_tracked;
   double eps, momentum;
@@ -48,7 +51,8 @@ class BatchNorm2d : public Module {
 // conv, then batch norm, then + residual (when defined) and ReLU (when
 // asked). In inference with no gradient wanted: one convolution, with the
 // batch norm folded into its weights and bias and the sum and ReLU done in
-// the same pass; otherwise the layers one after another.
+// the same pass; otherwise the convolution, then the batch norm with the
+// sum and ReLU in its own pass.
 Tensor conv_bn(Conv2d& conv, BatchNorm2d& bn, const Tensor& x, bool relu, const Tensor& residual = Tensor());
 
 class ReLU : public Module {
