@@ -11,8 +11,8 @@ struct PoolGeometry {
   std::int64_t kernel, stride, padding;
 };
 
-// y = max over each window; indices = h * W + w of the max within its plane.
-void max_pool2d_forward(const Tensor& x, Tensor& y, Tensor& indices, const PoolGeometry& g);
+// y = max over each window; indices (when not null) = h * W + w of the max within its plane.
+void max_pool2d_forward(const Tensor& x, Tensor& y, Tensor* indices, const PoolGeometry& g);
 // gx = 0, then gx[n, c, indices] += g (the gradient of max pooling).
 void max_pool2d_scatter(const Tensor& g, const Tensor& indices, Tensor& gx);
 // out[n, c, i, j] = src[n, c, indices[n, c, i, j]] (the gradient of the scatter).

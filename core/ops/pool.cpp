@@ -53,7 +53,7 @@ std::pair<Tensor, Tensor> max_pool2d_with_indices(const Tensor& x, std::int64_t 
   Tensor y = new_activation(shape, x.dtype());
   Tensor indices = Tensor::empty(shape, DType::Int64);
   indices.impl()->strides = y.strides();
-  kernels::max_pool2d_forward(kernel_activation(x), y, indices, g);
+  kernels::max_pool2d_forward(kernel_activation(x), y, &indices, g);
   const Shape input_shape = x.shape();
   y = record("max_pool2d", {x}, y, [indices, input_shape](const BackwardArgs& in) {
     return Grads{max_pool2d_backward(in.grad, indices, input_shape)};
@@ -62,7 +62,13 @@ std::pair<Tensor, Tensor> max_pool2d_with_indices(const Tensor& x, std::int64_t 
 }
 
 Tensor max_pool2d(const Tensor& x, std::int64_t kernel, std::int64_t stride, std::int64_t padding) {
-  return max_pool2d_with_indices(x, kernel, stride, padding).first;
+  if (autograd::any_requires_grad(&x, 1)) return max_pool2d_with_indices(x, kernel, stride, padding).first;
+  // No gradient wanted: the maxima alone.
+  check_floating(x, "max_pool2d");
+  const PoolGeometry g = pool_geometry(x.shape(), kernel, stride, padding, "max_pool2d");
+  Tensor y = new_activation(pooled_shape(x.shape(), g), x.dtype());
+  kernels::max_pool2d_forward(kernel_activation(x), y, nullptr, g);
+  return y;
 }
 
 Tensor max_pool2d_backward(const Tensor& grad_output, const Tensor& indices, const Shape& input_shape) {

@@ -299,3 +299,36 @@ TEST_CASE("batch norm with residual and ReLU: the fused passes equal the ops one
     }
   }
 }
+
+TEST_CASE("max_pool2d with no gradient wanted gives the maxima of the indexed path, NaN included") {
+  struct Geometry {
+    std::int64_t kernel, stride, padding;
+  };
+  for (const auto dtype : {mg::DType::Float32, mg::DType::Float64})
+    for (const bool channels_last : {false, true})
+      for (const auto& g : {Geometry{2, 2, 0}, Geometry{3, 2, 1}, Geometry{3, 1, 1}}) {
+        CAPTURE(mg::dtype_name(dtype));
+        CAPTURE(channels_last);
+        CAPTURE(g.kernel);
+        mg::Generator gen(3);
+        std::vector<double> values = mg::randn({3, 20, 7, 6}, gen, mg::DType::Float64).to_vector<double>();
+        for (std::size_t i = 0; i < values.size(); i += 37) values[i] = std::nan("");
+        Tensor x = Tensor::from_vector(values, {3, 20, 7, 6}).to(dtype);
+        if (channels_last) x = x.channels_last();
+        const Tensor indexed =
+            mg::max_pool2d_with_indices(x.detach().requires_grad_(), g.kernel, g.stride, g.padding).first.detach();
+        Tensor plain;
+        {
+          mg::NoGradGuard no_grad;
+          plain = mg::max_pool2d(x, g.kernel, g.stride, g.padding);
+        }
+        REQUIRE(plain.shape() == indexed.shape());
+        const auto a = plain.to_vector<double>(), b = indexed.to_vector<double>();
+        std::size_t nan_count = 0;
+        for (std::size_t i = 0; i < a.size(); ++i) {
+          nan_count += std::isnan(b[i]) ? 1 : 0;
+          CHECK((a[i] == b[i] || (std::isnan(a[i]) && std::isnan(b[i]))));
+        }
+        CHECK(nan_count > 0);
+      }
+}
