@@ -1,8 +1,11 @@
 #include "metagrad/nn/layers.hpp"
 
 #include <cmath>
+#include <tuple>
+#include <vector>
 
 #include "../core/check.hpp"
+#include "../core/tensor_impl.hpp"
 #include "metagrad/core/autograd/grad_mode.hpp"
 #include "metagrad/core/distributed.hpp"
 #include "metagrad/core/nn_ops.hpp"
@@ -90,15 +93,53 @@ Tensor BatchNorm2d::forward(const Tensor& x, const BatchNormEpilogue& then) {
   return F::batch_norm(x, running_mean, running_var, weight, bias, is_training(), momentum, eps, then);
 }
 
+// Batch norm folded into the convolution before it. Kept with the storage
+// and version of every tensor it was made from, and made again when one
+// changes, so that repeated inference reuses the same weights (and the
+// convolution its reordered copy of them).
+using Source = std::tuple<std::uint64_t, std::int64_t, std::uint64_t>;  // storage id, offset, version
+
+struct BatchNorm2d::Folded {
+  std::vector<Source> sources;
+  Tensor weight, bias;
+};
+
+namespace {
+
+std::vector<Source> sources_of(std::initializer_list<const Tensor*> tensors) {
+  std::vector<Source> sources;
+  for (const Tensor* t : tensors) {
+    if (!t->defined()) {
+      sources.emplace_back(0, 0, 0);
+      continue;
+    }
+    const auto& impl = *t->impl();
+    sources.emplace_back(impl.storage->id(), impl.offset, impl.storage->version());
+  }
+  return sources;
+}
+
+}  // namespace
+
+const BatchNorm2d::Folded& BatchNorm2d::fold_into(const Conv2d& conv) {
+  auto sources = sources_of({&conv.weight, &conv.bias, &weight, &bias, &running_mean, &running_var});
+  if (folded_ && folded_->sources == sources) return *folded_;
+  const Tensor scale = weight / sqrt(running_var + eps);
+  auto folded = std::make_shared<Folded>();
+  folded->sources = std::move(sources);
+  folded->weight = conv.weight * scale.reshape({-1, 1, 1, 1});
+  folded->bias = bias - running_mean * scale;
+  if (conv.bias.defined()) folded->bias = folded->bias + conv.bias * scale;
+  folded_ = std::move(folded);
+  return *folded_;
+}
+
 Tensor conv_bn(Conv2d& conv, BatchNorm2d& bn, const Tensor& x, bool relu, const Tensor& residual) {
   const bool fold = !bn.is_training() && !autograd::GradMode::is_enabled() && !x.requires_grad() &&
                     (!residual.defined() || !residual.requires_grad()) && conv.dilation == 1 && conv.groups == 1;
   if (!fold) return bn.forward(conv.forward(x), {residual, relu});
-  const Tensor scale = bn.weight / sqrt(bn.running_var + bn.eps);
-  const Tensor weight = conv.weight * scale.reshape({-1, 1, 1, 1});
-  Tensor bias = bn.bias - bn.running_mean * scale;
-  if (conv.bias.defined()) bias = bias + conv.bias * scale;
-  return conv2d_inference(x, weight, bias, conv.stride, conv.padding, residual, relu);
+  const auto& folded = bn.fold_into(conv);
+  return conv2d_inference(x, folded.weight, folded.bias, conv.stride, conv.padding, residual, relu);
 }
 
 Tensor ReLU::forward(const Tensor& x) { return F::relu(x); }

@@ -155,3 +155,34 @@ TEST_CASE("conv_bn: every combination of residual and ReLU, float32 (oneDNN) and
                                             1, 0, Tensor(), false),
                        doctest::Contains("requires a gradient"), mg::Error);
 }
+
+TEST_CASE("fused inference folds again when the weights or statistics change, in place or replaced") {
+  mg::Generator g(11);
+  mg::nn::Conv2d conv(3, 5, 3, 1, 1, true, 1, 1, g);
+  mg::nn::BatchNorm2d bn(5);
+  randomize_batch_norms(bn, g);
+  conv.eval();
+  bn.eval();
+  const Tensor x = mg::randn({2, 3, 6, 6}, g);
+  const auto check_fused = [&](const char* after) {
+    CAPTURE(after);
+    Tensor layered;
+    {
+      mg::GradModeGuard grad_mode(true);  // unfused
+      layered = mg::nn::conv_bn(conv, bn, x, true).detach();
+    }
+    mg::NoGradGuard no_grad;
+    mg::testing::check_close(mg::nn::conv_bn(conv, bn, x, true), layered, 1e-4, 1e-5, "conv_bn");
+  };
+  check_fused("first call");
+  check_fused("second call, nothing changed");
+  mg::NoGradGuard no_grad;  // the changes themselves record nothing
+  bn.running_var.copy_(bn.running_var * 3.0);
+  check_fused("running_var changed in place");
+  conv.weight.copy_(conv.weight * -0.5);
+  check_fused("conv weight changed in place");
+  bn.running_mean = bn.running_mean + 1.0;
+  check_fused("running_mean replaced");
+  bn.bias.copy_(bn.bias + 2.0);
+  check_fused("bias changed in place");
+}

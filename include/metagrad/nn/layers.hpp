@@ -2,6 +2,7 @@
 // The standard layers. Each initialises its parameters as PyTorch does by
 // default, drawing from the given generator (the global one when omitted).
 #include <cstdint>
+#include <memory>
 
 #include "metagrad/core/generator.hpp"
 #include "metagrad/core/nn_ops.hpp"
@@ -46,6 +47,13 @@ class BatchNorm2d : public Module {
   // together (distributed::synchronized_batch_norm), as one process
   // holding the whole batch would.
   bool synchronized = false;
+
+ private:
+  friend Tensor conv_bn(Conv2d& conv, BatchNorm2d& bn, const Tensor& x, bool relu, const Tensor& residual);
+  struct Folded;
+  // conv's weights with this batch norm folded in (eval mode), reused while their sources are unchanged.
+  const Folded& fold_into(const Conv2d& conv);
+  std::shared_ptr<Folded> folded_;
 };
 
 // conv, then batch norm, then + residual (when defined) and ReLU (when
