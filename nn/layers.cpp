@@ -101,6 +101,7 @@ using Source = std::tuple<std::uint64_t, std::int64_t, std::uint64_t>;  // stora
 
 struct BatchNorm2d::Folded {
   std::vector<Source> sources;
+  double eps;
   Tensor weight, bias;
 };
 
@@ -123,10 +124,11 @@ std::vector<Source> sources_of(std::initializer_list<const Tensor*> tensors) {
 
 const BatchNorm2d::Folded& BatchNorm2d::fold_into(const Conv2d& conv) {
   auto sources = sources_of({&conv.weight, &conv.bias, &weight, &bias, &running_mean, &running_var});
-  if (folded_ && folded_->sources == sources) return *folded_;
+  if (folded_ && folded_->sources == sources && folded_->eps == eps) return *folded_;
   const Tensor scale = weight / sqrt(running_var + eps);
   auto folded = std::make_shared<Folded>();
   folded->sources = std::move(sources);
+  folded->eps = eps;
   folded->weight = conv.weight * scale.reshape({-1, 1, 1, 1});
   folded->bias = bias - running_mean * scale;
   if (conv.bias.defined()) folded->bias = folded->bias + conv.bias * scale;
