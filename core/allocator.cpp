@@ -29,6 +29,54 @@ std::size_t size_class(std::size_t nbytes) {
   return (nbytes + step - 1) / step * step;
 }
 
+class CachingAllocator;
+
+// Small blocks freed by a thread wait in that thread's own cache for its
+// next request of the same size: the many small tensors of optimizer steps
+// run on parallel threads would otherwise queue for the shared lock.
+// Bounded, so memory a thread no longer uses stays small; returned to the
+// shared pool when the thread ends.
+class ThreadCache {
+ public:
+  static constexpr std::size_t kLargestBlock = 64 << 10;
+  static constexpr std::size_t kCapacity = 4 << 20;
+
+  ThreadCache(CachingAllocator& shared, bool& destroyed) : shared_(shared), destroyed_(destroyed) {}
+  ~ThreadCache();
+  ThreadCache(const ThreadCache&) = delete;
+  ThreadCache& operator=(const ThreadCache&) = delete;
+
+  void* take(std::size_t rounded) {
+    if (rounded > kLargestBlock) return nullptr;
+    auto it = free_.find(rounded);
+    if (it == free_.end() || it->second.empty()) return nullptr;
+    void* block = it->second.back();
+    it->second.pop_back();
+    bytes_ -= rounded;
+    return block;
+  }
+  bool keep(void* block, std::size_t rounded) {
+    if (rounded > kLargestBlock || bytes_ + rounded > kCapacity) return false;
+    free_[rounded].push_back(block);
+    bytes_ += rounded;
+    return true;
+  }
+  // Hands every block to `release(block, size)` and forgets them.
+  template <class F>
+  void drain(const F& release) {
+    for (auto& [size, blocks] : free_)
+      for (void* block : blocks) release(block, size);
+    free_.clear();
+    bytes_ = 0;
+  }
+
+ private:
+  CachingAllocator& shared_;
+  bool& destroyed_;
+  std::unordered_map<std::size_t, std::vector<void*>> free_;
+  std::size_t bytes_ = 0;
+};
+
 class CachingAllocator {
  public:
   CachingAllocator() {
@@ -40,14 +88,20 @@ class CachingAllocator {
 
   void* allocate(std::size_t nbytes) {
     const std::size_t rounded = size_class(nbytes);
+    ThreadCache* cache = thread_cache();
+    if (void* block = cache ? cache->take(rounded) : nullptr) {
+      bytes_cached_ -= rounded;
+      bytes_in_use_ += rounded;
+      return block;
+    }
     {
       std::lock_guard<std::mutex> lock(mutex_);
       auto& blocks = free_[rounded];
       if (!blocks.empty()) {
         void* block = blocks.back();
         blocks.pop_back();
-        stats_.bytes_cached -= rounded;
-        stats_.bytes_in_use += rounded;
+        bytes_cached_ -= rounded;
+        bytes_in_use_ += rounded;
         return block;
       }
     }
@@ -57,39 +111,61 @@ class CachingAllocator {
       block = std::aligned_alloc(kAlignment, rounded);
     }
     MG_CHECK(block != nullptr, "out of memory: could not allocate a tensor of {} bytes", nbytes);
-    std::lock_guard<std::mutex> lock(mutex_);
-    stats_.bytes_in_use += rounded;
-    ++stats_.system_allocations;
+    bytes_in_use_ += rounded;
+    ++system_allocations_;
     return block;
   }
 
   void release(void* block, std::size_t nbytes) {
     const std::size_t rounded = size_class(nbytes);
+    bytes_in_use_ -= rounded;
+    bytes_cached_ += rounded;
+    ThreadCache* cache = thread_cache();
+    if (cache && cache->keep(block, rounded)) return;
     std::lock_guard<std::mutex> lock(mutex_);
     free_[rounded].push_back(block);
-    stats_.bytes_in_use -= rounded;
-    stats_.bytes_cached += rounded;
   }
 
+  // Returns a block of a thread's cache to the shared pool.
+  void share(void* block, std::size_t rounded) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    free_[rounded].push_back(block);
+  }
+
+  // The shared pool and the calling thread's cache; other threads keep
+  // theirs (at most ThreadCache::kCapacity each) until they end.
   void empty() {
+    if (ThreadCache* cache = thread_cache())
+      cache->drain([this](void* block, std::size_t size) { share(block, size); });
     std::lock_guard<std::mutex> lock(mutex_);
     for (auto& [size, blocks] : free_) {
       for (void* block : blocks) std::free(block);
-      stats_.bytes_cached -= size * blocks.size();
+      bytes_cached_ -= size * blocks.size();
       blocks.clear();
     }
   }
 
-  AllocatorStats stats() {
-    std::lock_guard<std::mutex> lock(mutex_);
-    return stats_;
-  }
+  AllocatorStats stats() const { return {bytes_in_use_.load(), bytes_cached_.load(), system_allocations_.load()}; }
 
  private:
+  // Null once the thread's cache is gone (thread-local tensors destroyed
+  // after it, at thread exit, go to the shared pool).
+  ThreadCache* thread_cache() {
+    thread_local bool destroyed = false;  // trivially destructible: readable to the end
+    if (destroyed) return nullptr;
+    thread_local ThreadCache cache(*this, destroyed);
+    return &cache;
+  }
+
   std::mutex mutex_;
   std::unordered_map<std::size_t, std::vector<void*>> free_;
-  AllocatorStats stats_;
+  std::atomic<std::size_t> bytes_in_use_{0}, bytes_cached_{0}, system_allocations_{0};
 };
+
+ThreadCache::~ThreadCache() {
+  destroyed_ = true;
+  drain([this](void* block, std::size_t size) { shared_.share(block, size); });
+}
 
 CachingAllocator& allocator() {
   // Never destroyed: tensors in static storage may outlive it otherwise.
