@@ -29,11 +29,13 @@ std::size_t size_class(std::size_t nbytes) {
   return (nbytes + step - 1) / step * step;
 }
 
-class CachingAllocator;
+// Freed blocks of one size class.
+using FreeLists = std::unordered_map<std::size_t, std::vector<void*>>;
 
 // Small blocks freed by a thread wait in that thread's own cache for its
 // next request of the same size: the many small tensors of optimizer steps
-// run on parallel threads would otherwise queue for the shared lock.
+// run on parallel threads would otherwise queue for the shared lock. Each
+// cache has a lock of its own, which only empty_cache() ever contends for.
 // Bounded, so memory a thread no longer uses stays small; returned to the
 // shared pool when the thread ends.
 class ThreadCache {
@@ -41,13 +43,9 @@ class ThreadCache {
   static constexpr std::size_t kLargestBlock = 64 << 10;
   static constexpr std::size_t kCapacity = 4 << 20;
 
-  ThreadCache(CachingAllocator& shared, bool& destroyed) : shared_(shared), destroyed_(destroyed) {}
-  ~ThreadCache();
-  ThreadCache(const ThreadCache&) = delete;
-  ThreadCache& operator=(const ThreadCache&) = delete;
-
   void* take(std::size_t rounded) {
     if (rounded > kLargestBlock) return nullptr;
+    std::lock_guard<std::mutex> lock(mutex_);
     auto it = free_.find(rounded);
     if (it == free_.end() || it->second.empty()) return nullptr;
     void* block = it->second.back();
@@ -56,24 +54,24 @@ class ThreadCache {
     return block;
   }
   bool keep(void* block, std::size_t rounded) {
-    if (rounded > kLargestBlock || bytes_ + rounded > kCapacity) return false;
+    if (rounded > kLargestBlock) return false;
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (bytes_ + rounded > kCapacity) return false;
     free_[rounded].push_back(block);
     bytes_ += rounded;
     return true;
   }
-  // Hands every block to `release(block, size)` and forgets them.
-  template <class F>
-  void drain(const F& release) {
-    for (auto& [size, blocks] : free_)
-      for (void* block : blocks) release(block, size);
+  // Moves every block into `pool`.
+  void drain_into(FreeLists& pool) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    for (auto& [size, blocks] : free_) pool[size].insert(pool[size].end(), blocks.begin(), blocks.end());
     free_.clear();
     bytes_ = 0;
   }
 
  private:
-  CachingAllocator& shared_;
-  bool& destroyed_;
-  std::unordered_map<std::size_t, std::vector<void*>> free_;
+  std::mutex mutex_;
+  FreeLists free_;
   std::size_t bytes_ = 0;
 };
 
@@ -89,23 +87,14 @@ class CachingAllocator {
   void* allocate(std::size_t nbytes) {
     const std::size_t rounded = size_class(nbytes);
     ThreadCache* cache = thread_cache();
-    if (void* block = cache ? cache->take(rounded) : nullptr) {
+    void* block = cache ? cache->take(rounded) : nullptr;
+    if (block == nullptr) block = take_shared(rounded);
+    if (block != nullptr) {
       bytes_cached_ -= rounded;
       bytes_in_use_ += rounded;
       return block;
     }
-    {
-      std::lock_guard<std::mutex> lock(mutex_);
-      auto& blocks = free_[rounded];
-      if (!blocks.empty()) {
-        void* block = blocks.back();
-        blocks.pop_back();
-        bytes_cached_ -= rounded;
-        bytes_in_use_ += rounded;
-        return block;
-      }
-    }
-    void* block = std::aligned_alloc(kAlignment, rounded);
+    block = std::aligned_alloc(kAlignment, rounded);
     if (block == nullptr) {
       empty();
       block = std::aligned_alloc(kAlignment, rounded);
@@ -126,18 +115,10 @@ class CachingAllocator {
     free_[rounded].push_back(block);
   }
 
-  // Returns a block of a thread's cache to the shared pool.
-  void share(void* block, std::size_t rounded) {
-    std::lock_guard<std::mutex> lock(mutex_);
-    free_[rounded].push_back(block);
-  }
-
-  // The shared pool and the calling thread's cache; other threads keep
-  // theirs (at most ThreadCache::kCapacity each) until they end.
+  // Every cached block, the threads' caches included, back to the system.
   void empty() {
-    if (ThreadCache* cache = thread_cache())
-      cache->drain([this](void* block, std::size_t size) { share(block, size); });
     std::lock_guard<std::mutex> lock(mutex_);
+    for (ThreadCache* cache : thread_caches_) cache->drain_into(free_);
     for (auto& [size, blocks] : free_) {
       for (void* block : blocks) std::free(block);
       bytes_cached_ -= size * blocks.size();
@@ -148,24 +129,55 @@ class CachingAllocator {
   AllocatorStats stats() const { return {bytes_in_use_.load(), bytes_cached_.load(), system_allocations_.load()}; }
 
  private:
-  // Null once the thread's cache is gone (thread-local tensors destroyed
-  // after it, at thread exit, go to the shared pool).
+  // A thread's cache, registered with the allocator for as long as the thread lives.
+  class Registered {
+   public:
+    explicit Registered(CachingAllocator& owner) : owner_(owner) {
+      std::lock_guard<std::mutex> lock(owner_.mutex_);
+      owner_.thread_caches_.push_back(&cache_);
+    }
+    ~Registered() {
+      std::lock_guard<std::mutex> lock(owner_.mutex_);
+      std::erase(owner_.thread_caches_, &cache_);
+      cache_.drain_into(owner_.free_);
+    }
+    Registered(const Registered&) = delete;
+    Registered& operator=(const Registered&) = delete;
+    ThreadCache& cache() { return cache_; }
+
+   private:
+    CachingAllocator& owner_;
+    ThreadCache cache_;
+  };
+
+  // Null once the thread's cache is gone: thread-local tensors destroyed
+  // after it, at thread exit, go to the shared pool.
   ThreadCache* thread_cache() {
-    thread_local bool destroyed = false;  // trivially destructible: readable to the end
-    if (destroyed) return nullptr;
-    thread_local ThreadCache cache(*this, destroyed);
-    return &cache;
+    thread_local bool gone = false;  // trivially destructible: readable to the very end
+    if (gone) return nullptr;
+    struct Owner {
+      Registered registered;
+      bool& gone;
+      ~Owner() { gone = true; }
+    };
+    thread_local Owner owner{Registered(*this), gone};
+    return &owner.registered.cache();
+  }
+
+  void* take_shared(std::size_t rounded) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    auto& blocks = free_[rounded];
+    if (blocks.empty()) return nullptr;
+    void* block = blocks.back();
+    blocks.pop_back();
+    return block;
   }
 
   std::mutex mutex_;
-  std::unordered_map<std::size_t, std::vector<void*>> free_;
+  FreeLists free_;
+  std::vector<ThreadCache*> thread_caches_;
   std::atomic<std::size_t> bytes_in_use_{0}, bytes_cached_{0}, system_allocations_{0};
 };
-
-ThreadCache::~ThreadCache() {
-  destroyed_ = true;
-  drain([this](void* block, std::size_t size) { shared_.share(block, size); });
-}
 
 CachingAllocator& allocator() {
   // Never destroyed: tensors in static storage may outlive it otherwise.

@@ -1,5 +1,7 @@
 // Tensors: construction, views and storage sharing, dtypes, RNG determinism,
 // threading, and the errors bad input gets.
+#include <thread>
+
 #include "../support/testing.hpp"
 
 using mg::Tensor;
@@ -216,6 +218,35 @@ TEST_CASE("the caching allocator reuses freed blocks") {
     CHECK(t.numel() == 1 << 20);
   }
   CHECK(mg::allocator_stats().system_allocations == before.system_allocations);
+}
+
+TEST_CASE("small blocks freed on other threads are reused, and every byte is accounted for") {
+  // Small blocks wait in the freeing thread's own cache; a thread that ends
+  // hands its cache back to the shared pool, so nothing is lost or leaked.
+  const auto before = mg::allocator_stats();
+  {
+    std::vector<Tensor> made(64);
+    std::thread worker([&] {
+      for (auto& t : made) t = mg::ones({1000});  // ~4 KB each
+    });
+    worker.join();
+    CHECK(mg::allocator_stats().bytes_in_use >= before.bytes_in_use + 64 * 4000);
+    std::thread freer([&] { made.clear(); });  // freed into the freer's cache, which ends with it
+    freer.join();
+  }
+  const auto after_threads = mg::allocator_stats();
+  CHECK(after_threads.bytes_in_use == before.bytes_in_use);
+  CHECK(after_threads.bytes_cached >= before.bytes_cached + 64 * 4000);
+  // The shared pool now serves this thread without the system.
+  {
+    std::vector<Tensor> again;
+    for (int i = 0; i < 64; ++i) again.push_back(mg::ones({1000}));
+    CHECK(mg::allocator_stats().system_allocations == after_threads.system_allocations);
+  }
+  // empty_cache gives back the shared pool and this thread's cache.
+  mg::empty_cache();
+  CHECK(mg::allocator_stats().bytes_cached == 0);
+  CHECK(mg::allocator_stats().bytes_in_use == before.bytes_in_use);
 }
 
 TEST_CASE("channels-last tensors keep their layout through elementwise ops and reduce without copies") {
