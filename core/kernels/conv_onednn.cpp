@@ -12,6 +12,7 @@
 #include "conv.hpp"
 #include "conv_reference.hpp"
 #include "metagrad/core/ops.hpp"
+#include "onednn.hpp"
 
 namespace mg::kernels {
 namespace {
@@ -19,15 +20,8 @@ namespace {
 using dnnl::memory;
 using Dims = memory::dims;
 
-dnnl::engine& engine() {
-  static dnnl::engine instance(dnnl::engine::kind::cpu, 0);
-  return instance;
-}
-
-dnnl::stream& stream() {
-  static dnnl::stream instance(engine());
-  return instance;
-}
+dnnl::engine& engine() { return onednn_engine(); }
+dnnl::stream& stream() { return onednn_stream(); }
 
 // A memory descriptor for our tensor exactly as it is laid out.
 memory::desc describe(const Tensor& t) {

@@ -3,6 +3,12 @@
 #include <cblas.h>
 #include <dnnl.h>
 
+#include <array>
+#include <dnnl.hpp>
+#include <map>
+#include <mutex>
+
+#include "../kernels/onednn.hpp"
 #include "../profiling.hpp"
 #include "op.hpp"
 
@@ -36,12 +42,45 @@ Tensor blas_ready(const Tensor& t) {
   return t.contiguous();
 }
 
-// float32 runs on oneDNN's sgemm: it picks AVX-512 kernels itself, while
-// OpenBLAS follows OPENBLAS_CORETYPE, which this machine presets to Haswell
-// (AVX2, half the speed; PERFORMANCE.md trap 1). Measured 1.4-2.7x faster
-// on every shape the zoo uses. float64 stays on OpenBLAS (oneDNN has no dgemm).
+// A (m, k) times B^T with B stored (n, k), on oneDNN's matmul primitive,
+// created once per geometry.
+void gemm_nt_primitive(std::int64_t m, std::int64_t n, std::int64_t k, const float* a, std::int64_t lda, const float* b,
+                       std::int64_t ldb, float* c, std::int64_t ldc) {
+  using dnnl::memory;
+  const auto f32 = memory::data_type::f32;
+  const memory::desc a_desc({m, k}, f32, {lda, 1}), b_desc({k, n}, f32, {1, ldb}), c_desc({m, n}, f32, {ldc, 1});
+  static std::mutex mutex;
+  static std::map<std::array<std::int64_t, 6>, dnnl::matmul> primitives;
+  dnnl::matmul primitive;
+  {
+    std::lock_guard<std::mutex> lock(mutex);
+    auto it = primitives.find({m, n, k, lda, ldb, ldc});
+    if (it == primitives.end()) {
+      const dnnl::matmul::primitive_desc pd(dnnl::matmul::desc(a_desc, b_desc, c_desc), kernels::onednn_engine());
+      it = primitives.emplace(std::array<std::int64_t, 6>{m, n, k, lda, ldb, ldc}, dnnl::matmul(pd)).first;
+    }
+    primitive = it->second;
+  }
+  auto& engine = kernels::onednn_engine();
+  primitive.execute(kernels::onednn_stream(), {{DNNL_ARG_SRC, memory(a_desc, engine, const_cast<float*>(a))},
+                                               {DNNL_ARG_WEIGHTS, memory(b_desc, engine, const_cast<float*>(b))},
+                                               {DNNL_ARG_DST, memory(c_desc, engine, c)}});
+}
+
+// float32 runs on oneDNN: it picks AVX-512 kernels itself, while OpenBLAS
+// follows OPENBLAS_CORETYPE, which this machine presets to Haswell (AVX2,
+// half the speed; PERFORMANCE.md trap 1). Its sgemm was 1.4-2.7x faster
+// than OpenBLAS on every shape the zoo uses; A B^T of at least a MFLOP (a
+// weight gradient: a long reduction into a small result) goes to its
+// matmul primitive instead, 1.0-1.9x faster than its sgemm on such shapes
+// (80x40 by 15,680: 1.37x; 32x32 by 100,000: 1.85x) and the same bits
+// whatever the thread count. float64 stays on OpenBLAS (oneDNN has no dgemm).
 void gemm(CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, std::int64_t m, std::int64_t n, std::int64_t k, const float* a,
           std::int64_t lda, const float* b, std::int64_t ldb, float* c, std::int64_t ldc) {
+  if (ta == CblasNoTrans && tb == CblasTrans && 2.0 * static_cast<double>(m * n) * static_cast<double>(k) >= 1e6) {
+    gemm_nt_primitive(m, n, k, a, lda, b, ldb, c, ldc);
+    return;
+  }
   const dnnl_status_t status = dnnl_sgemm(ta == CblasNoTrans ? 'N' : 'T', tb == CblasNoTrans ? 'N' : 'T', m, n, k, 1.0f,
                                           a, lda, b, ldb, 0.0f, c, ldc);
   MG_CHECK(status == dnnl_success, "matmul: oneDNN sgemm failed ({}x{}x{}, status {})", m, n, k,
