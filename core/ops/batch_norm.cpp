@@ -87,9 +87,11 @@ Tensor finish(Tensor y, const BatchNormEpilogue& then) {
   return then.relu ? relu(y) : y;
 }
 
-// The fused passes read the residual as rows laid out like x's.
-bool fusable_residual(const BatchNormEpilogue& then, const Tensor& x) {
-  return !then.residual.defined() || then.residual.strides() == x.strides();
+// The fused passes read the residual as rows laid out like x's: one in
+// another layout (ResNet's zero-padded shortcut is NCHW) is copied into it.
+BatchNormEpilogue laid_out_like(const BatchNormEpilogue& then, const Tensor& x) {
+  if (!then.residual.defined() || then.residual.strides() == x.strides()) return then;
+  return {x.dim() == 4 ? then.residual.channels_last() : then.residual.contiguous(), then.relu};
 }
 
 void check_arguments(const Tensor& x, const Tensor& running_mean, const Tensor& running_var, const Tensor& weight,
@@ -115,11 +117,11 @@ Tensor batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor& run
   check_arguments(x, running_mean, running_var, weight, bias, then);
   MG_CHECK(running_mean.defined() && running_var.defined(), "batch_norm: eval mode needs running_mean and running_var");
   const bool graph = autograd::any_requires_grad(std::vector<Tensor>{x, weight, bias, then.residual}.data(), 4);
-  if (!graph && kernels::batch_norm_fusable(x) && fusable_residual(then, x)) {  // inference: one fused pass
+  if (!graph && kernels::batch_norm_fusable(x)) {  // inference: one fused pass
+    const BatchNormEpilogue fused_then = laid_out_like(then, x);
     Tensor y = empty_like(x);
     const Tensor invstd = 1.0 / sqrt(running_var.detach().to(x.dtype()) + eps);
-    kernels::batch_norm_normalize(x.detach(), running_mean.detach().to(x.dtype()), invstd, weight, bias, y,
-                                  {then.residual.defined() ? then.residual.detach() : Tensor(), then.relu});
+    kernels::batch_norm_normalize(x.detach(), running_mean.detach().to(x.dtype()), invstd, weight, bias, y, fused_then);
     return y;
   }
   const Tensor scale = 1.0 / sqrt(per_channel(running_var, x).detach() + eps);
@@ -128,8 +130,10 @@ Tensor batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor& run
 
 Tensor batch_norm_training(const Tensor& x, const Tensor& running_mean, const Tensor& running_var, const Tensor& weight,
                            const Tensor& bias, double momentum, double eps, const ProcessSums* over_processes,
-                           const BatchNormEpilogue& then) {
-  check_arguments(x, running_mean, running_var, weight, bias, then);
+                           const BatchNormEpilogue& epilogue) {
+  check_arguments(x, running_mean, running_var, weight, bias, epilogue);
+  const bool fused = kernels::batch_norm_fusable(x);
+  const BatchNormEpilogue then = fused ? laid_out_like(epilogue, x) : epilogue;
   // The backward rule keeps its own copy.
   const auto sums = over_processes ? std::make_shared<const ProcessSums>(*over_processes) : nullptr;
   const ChannelMean channel_mean(x, sums.get());
@@ -137,7 +141,6 @@ Tensor batch_norm_training(const Tensor& x, const Tensor& running_mean, const Te
            to_string(x.shape()), sums ? " over all processes" : "");
   BatchStats stats;
   Tensor y;
-  const bool fused = kernels::batch_norm_fusable(x) && fusable_residual(then, x);
   {
     NoGradGuard no_grad;
     if (fused) {
