@@ -105,6 +105,18 @@ void randomize_batch_norms(mg::nn::Module& model, mg::Generator& g) {
   });
 }
 
+// A 3x3 convolution (padding 1) and a batch norm with random statistics, in eval mode.
+struct EvalConvBn {
+  mg::nn::Conv2d conv;
+  mg::nn::BatchNorm2d bn;
+  EvalConvBn(std::int64_t in, std::int64_t out, std::int64_t stride, mg::Generator& g)
+      : conv(in, out, 3, stride, 1, true, 1, 1, g), bn(out) {
+    randomize_batch_norms(bn, g);
+    conv.eval();
+    bn.eval();
+  }
+};
+
 }  // namespace
 
 // Inference with no gradient wanted runs conv_bn fused (batch norm folded
@@ -128,11 +140,8 @@ TEST_CASE("fused inference (batch norm folded, sum and ReLU fused) equals the la
 TEST_CASE("conv_bn: every combination of residual and ReLU, float32 (oneDNN) and float64 (reference)") {
   for (const mg::DType dtype : {mg::DType::Float32, mg::DType::Float64}) {
     mg::Generator g(9);
-    mg::nn::Conv2d conv(4, 6, 3, 2, 1, true, 1, 1, g);
-    mg::nn::BatchNorm2d bn(6);
-    randomize_batch_norms(bn, g);
-    conv.eval();
-    bn.eval();
+    EvalConvBn pair(4, 6, 2, g);
+    auto& [conv, bn] = pair;
     const Tensor x = mg::randn({2, 4, 9, 9}, g).to(dtype);
     if (dtype == mg::DType::Float64) {
       mg::NoGradGuard no_grad;
@@ -158,11 +167,8 @@ TEST_CASE("conv_bn: every combination of residual and ReLU, float32 (oneDNN) and
 
 TEST_CASE("fused inference folds again when the weights or statistics change, in place or replaced") {
   mg::Generator g(11);
-  mg::nn::Conv2d conv(3, 5, 3, 1, 1, true, 1, 1, g);
-  mg::nn::BatchNorm2d bn(5);
-  randomize_batch_norms(bn, g);
-  conv.eval();
-  bn.eval();
+  EvalConvBn pair(3, 5, 1, g);
+  auto& [conv, bn] = pair;
   const Tensor x = mg::randn({2, 3, 6, 6}, g);
   const auto check_fused = [&](const char* after) {
     CAPTURE(after);
