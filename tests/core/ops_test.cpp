@@ -298,6 +298,13 @@ TEST_CASE("batch norm with residual and ReLU: the fused passes equal the ops one
       CHECK(fused[0].is_channels_last());
     }
   }
+  const Tensor x = mg::randn({4, 3, 2, 2});
+  CHECK_THROWS_WITH_AS(
+      mg::batch_norm(x, Tensor(), Tensor(), Tensor(), Tensor(), true, 0.1, 1e-5, {mg::randn({4, 3, 2, 1})}),
+      doctest::Contains("the residual must have the input's shape [4, 3, 2, 2]"), mg::Error);
+  CHECK_THROWS_WITH_AS(mg::batch_norm(x, Tensor(), Tensor(), Tensor(), Tensor(), true, 0.1, 1e-5,
+                                      {mg::randn({4, 3, 2, 2}, mg::default_generator(), mg::DType::Float64)}),
+                       doctest::Contains("and dtype float32"), mg::Error);
 }
 
 TEST_CASE("max_pool2d with no gradient wanted gives the maxima of the indexed path, NaN included") {
