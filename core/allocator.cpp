@@ -32,6 +32,15 @@ std::size_t size_class(std::size_t nbytes) {
 // Freed blocks of one size class.
 using FreeLists = std::unordered_map<std::size_t, std::vector<void*>>;
 
+// A freed block of `size` from `lists`, or null.
+void* pop(FreeLists& lists, std::size_t size) {
+  auto it = lists.find(size);
+  if (it == lists.end() || it->second.empty()) return nullptr;
+  void* block = it->second.back();
+  it->second.pop_back();
+  return block;
+}
+
 // Small blocks freed by a thread wait in that thread's own cache for its
 // next request of the same size: the many small tensors of optimizer steps
 // run on parallel threads would otherwise queue for the shared lock. Each
@@ -46,11 +55,8 @@ class ThreadCache {
   void* take(std::size_t rounded) {
     if (rounded > kLargestBlock) return nullptr;
     std::lock_guard<std::mutex> lock(mutex_);
-    auto it = free_.find(rounded);
-    if (it == free_.end() || it->second.empty()) return nullptr;
-    void* block = it->second.back();
-    it->second.pop_back();
-    bytes_ -= rounded;
+    void* block = pop(free_, rounded);
+    if (block != nullptr) bytes_ -= rounded;
     return block;
   }
   bool keep(void* block, std::size_t rounded) {
@@ -166,11 +172,7 @@ class CachingAllocator {
 
   void* take_shared(std::size_t rounded) {
     std::lock_guard<std::mutex> lock(mutex_);
-    auto& blocks = free_[rounded];
-    if (blocks.empty()) return nullptr;
-    void* block = blocks.back();
-    blocks.pop_back();
-    return block;
+    return pop(free_, rounded);
   }
 
   std::mutex mutex_;

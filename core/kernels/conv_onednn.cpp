@@ -109,7 +109,7 @@ Buffer make_buffer(const memory::desc& desc) {
   return Buffer{storage, memory(desc, engine(), storage.impl()->data())};
 }
 
-// Primitive descriptors and primitives, created once per configuration.
+// Primitive descriptors and primitives, created once per configuration (see cached()).
 struct Forward {
   dnnl::convolution_forward::primitive_desc pd;
   dnnl::convolution_forward primitive;
@@ -123,16 +123,6 @@ struct BackwardWeights {
   dnnl::convolution_backward_weights primitive;
   Buffer diff_weights;  // in the primitive's layout, when that is not ours
 };
-
-std::mutex cache_mutex;
-
-template <class Entry, class Make>
-const Entry& cached(std::map<std::string, Entry>& cache, const std::string& key, const Make& make) {
-  std::lock_guard<std::mutex> lock(cache_mutex);
-  auto it = cache.find(key);
-  if (it == cache.end()) it = cache.emplace(key, make()).first;
-  return it->second;
-}
 
 // Weights in the layout `wanted`. The reordered copy of each weight tensor is
 // kept with the storage version it was made from, and redone only when the
@@ -150,7 +140,7 @@ memory weights_as(const Tensor& w, std::int64_t groups, const memory::desc& want
   static std::map<Key, Reordered> cache;
   const auto& storage = *w.impl()->storage;
   const Key key{storage.id(), w.impl()->offset, layout_key};
-  std::lock_guard<std::mutex> lock(cache_mutex);
+  std::lock_guard<std::mutex> lock(onednn_cache_mutex());
   auto it = cache.find(key);
   if (it != cache.end() && it->second.version == storage.version()) return it->second.buffer.mem;
   if (it == cache.end()) {

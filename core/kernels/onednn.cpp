@@ -7,6 +7,11 @@ dnnl::engine& onednn_engine() {
   return instance;
 }
 
+std::mutex& onednn_cache_mutex() {
+  static std::mutex instance;
+  return instance;
+}
+
 dnnl::stream& onednn_stream() {
   thread_local dnnl::stream instance(onednn_engine());
   return instance;

@@ -13,16 +13,25 @@
 namespace mg::kernels {
 namespace {
 
-// Calls f(n, i, j) for every output position, in parallel over (n, i).
-template <class F>
-void for_each_output(const Tensor& y, const F& f) {
+// Calls f(n, i, scratch) for every output row, in parallel over rows, with
+// a scratch array of `scratch` elements per thread.
+template <class Scratch, class F>
+void for_each_output_row(const Tensor& y, std::int64_t scratch, const F& f) {
   const std::int64_t rows = y.size(0) * y.size(2);
   const std::int64_t work_per_row = std::max<std::int64_t>(1, y.size(1) * y.size(3));
   parallel_for(0, rows, std::max<std::int64_t>(1, kElementwiseGrain / work_per_row),
                [&](std::int64_t lo, std::int64_t hi) {
-                 for (std::int64_t r = lo; r < hi; ++r)
-                   for (std::int64_t j = 0; j < y.size(3); ++j) f(r / y.size(2), r % y.size(2), j);
+                 std::vector<Scratch> buffer(static_cast<std::size_t>(scratch));
+                 for (std::int64_t r = lo; r < hi; ++r) f(r / y.size(2), r % y.size(2), buffer.data());
                });
+}
+
+// Calls f(n, i, j) for every output position, in parallel over (n, i).
+template <class F>
+void for_each_output(const Tensor& y, const F& f) {
+  for_each_output_row<char>(y, 0, [&](std::int64_t n, std::int64_t i, char*) {
+    for (std::int64_t j = 0; j < y.size(3); ++j) f(n, i, j);
+  });
 }
 
 std::int64_t window_start(std::int64_t i, std::int64_t in, std::int64_t out) { return i * in / out; }
@@ -35,19 +44,6 @@ namespace {
 // Channels-last tensors keep each pixel's channels contiguous, so the loops
 // below run over channels in the innermost position and vectorise.
 bool channels_last_pair(const Tensor& a, const Tensor& b) { return a.is_channels_last() && b.is_channels_last(); }
-
-// Calls f(n, i) for every output row, in parallel, with a scratch vector
-// of `scratch` elements per thread.
-template <class Scratch, class F>
-void for_each_output_row(const Tensor& y, std::int64_t scratch, const F& f) {
-  const std::int64_t rows = y.size(0) * y.size(2);
-  const std::int64_t work_per_row = std::max<std::int64_t>(1, y.size(1) * y.size(3));
-  parallel_for(0, rows, std::max<std::int64_t>(1, kElementwiseGrain / work_per_row),
-               [&](std::int64_t lo, std::int64_t hi) {
-                 std::vector<Scratch> buffer(static_cast<std::size_t>(scratch));
-                 for (std::int64_t r = lo; r < hi; ++r) f(r / y.size(2), r % y.size(2), buffer.data());
-               });
-}
 
 // Calls f(c) for every channel: in blocks of 16 of known length, which
 // compile to single vector operations without a runtime trip count, then the rest.

@@ -7,7 +7,6 @@
 #include <array>
 #include <dnnl.hpp>
 #include <map>
-#include <mutex>
 
 #include "../kernels/onednn.hpp"
 #include "../profiling.hpp"
@@ -70,19 +69,11 @@ void gemm_nt_primitive(std::int64_t m, std::int64_t n, std::int64_t k, const flo
   using dnnl::memory;
   const auto f32 = memory::data_type::f32;
   const memory::desc a_desc({m, k}, f32, {lda, 1}), b_desc({k, n}, f32, {1, ldb}), c_desc({m, n}, f32, {ldc, 1});
-  static std::mutex mutex;
   static std::map<std::array<std::int64_t, 6>, dnnl::matmul> primitives;
-  dnnl::matmul primitive;
-  {
-    std::lock_guard<std::mutex> lock(mutex);
-    auto it = primitives.find({m, n, k, lda, ldb, ldc});
-    if (it == primitives.end()) {
-      const dnnl::matmul::primitive_desc pd(dnnl::matmul::desc(a_desc, b_desc, c_desc), kernels::onednn_engine());
-      it = primitives.emplace(std::array<std::int64_t, 6>{m, n, k, lda, ldb, ldc}, dnnl::matmul(pd)).first;
-    }
-    primitive = it->second;
-  }
   auto& engine = kernels::onednn_engine();
+  const dnnl::matmul& primitive = kernels::cached(primitives, std::array<std::int64_t, 6>{m, n, k, lda, ldb, ldc}, [&] {
+    return dnnl::matmul(dnnl::matmul::primitive_desc(dnnl::matmul::desc(a_desc, b_desc, c_desc), engine));
+  });
   primitive.execute(kernels::onednn_stream(), {{DNNL_ARG_SRC, memory(a_desc, engine, const_cast<float*>(a))},
                                                {DNNL_ARG_WEIGHTS, memory(b_desc, engine, const_cast<float*>(b))},
                                                {DNNL_ARG_DST, memory(c_desc, engine, c)}});
