@@ -5,7 +5,7 @@
 # Each pair runs REPEATS times (default 3), ours and PyTorch alternating so
 # that both see the same minutes of this shared machine; the table shows
 # the medians over the repeats, and the lowest and highest speed-up.
-# Usage: [REPEATS=N] bench/run_nn.sh [workload ...]
+# Usage: [REPEATS=N] [THREADS="1 2"] bench/run_nn.sh [workload ...]
 set -euo pipefail
 source "$(dirname "$0")/common.sh" metagrad_cli
 workloads=("$@")
@@ -14,7 +14,7 @@ workloads=("$@")
 repeats=${REPEATS:-3}
 out=build/nn_bench.jsonl
 : > "$out"
-for threads in 1 2; do
+for threads in ${THREADS:-1 2}; do
   for w in "${workloads[@]}"; do
     script=bench/nn_torch.py
     [[ $w == l2l-* ]] && script=bench/l2l_torch.py  # the learned optimizer's meta-iteration

@@ -7,6 +7,7 @@
 #include <unordered_set>
 
 #include "../check.hpp"
+#include "../kernels/copy.hpp"
 #include "../profiling.hpp"
 #include "../tensor_impl.hpp"
 #include "accumulate_grad.hpp"
@@ -101,7 +102,58 @@ Tensor fit_to_input(Tensor grad, const InputInfo& input, const Node& node) {
   return grad;
 }
 
-void accumulate(Tensor& slot, Tensor grad) { slot = slot.defined() ? slot + grad : std::move(grad); }
+// The gradients reaching each node so far. A sum the sweep made itself is
+// its own, so later terms are added into it in place (without a graph); a
+// slice's gradient goes straight into its part of the input's sum.
+class GradientSums {
+ public:
+  explicit GradientSums(bool create_graph) : in_place_(!create_graph) {}
+
+  void add(Node* node, Tensor grad) {
+    Sum& sum = sums_[node];
+    if (!sum.value.defined()) {
+      sum.value = std::move(grad);
+    } else if (in_place_ && sum.owned) {
+      kernels::add_into(*sum.value.impl(), *grad.impl());
+    } else {
+      sum = {sum.value + grad, true};
+    }
+  }
+
+  // Adds `grad` into `slice` of the sum for an input of `input`'s shape.
+  void add_to_slice(Node* node, const InputInfo& input, const Node::Slice& slice, const Tensor& grad) {
+    Sum& sum = sums_[node];
+    const bool fresh = !sum.value.defined();
+    if (fresh)
+      sum = {zeros(input.shape, input.dtype), true};
+    else if (!sum.owned)
+      sum = {sum.value.clone(), true};
+    Tensor part = sum.value.slice(slice.dim, slice.start, slice.end, slice.step);
+    if (fresh)
+      kernels::copy(*part.impl(), *grad.impl());
+    else
+      kernels::add_into(*part.impl(), *grad.to(input.dtype).impl());
+  }
+
+  bool can_add_to_slice() const { return in_place_; }
+
+  // Removes and returns the sum for `node` (undefined if none reached it).
+  Tensor take(Node* node) {
+    auto it = sums_.find(node);
+    if (it == sums_.end()) return {};
+    Tensor value = std::move(it->second.value);
+    sums_.erase(it);
+    return value;
+  }
+
+ private:
+  struct Sum {
+    Tensor value;
+    bool owned = false;  // made by the sweep, aliased by nothing else
+  };
+  bool in_place_;
+  std::unordered_map<Node*, Sum> sums_;
+};
 
 // Runs the backward sweep. With `inputs`, returns the gradients reaching
 // them and leaves .grad() alone; without, accumulates into the leaves.
@@ -115,14 +167,14 @@ std::vector<Tensor> run_backward(const std::vector<Tensor>& outputs, const std::
   GradModeGuard mode(create_graph);
 
   std::vector<NodePtr> roots;
-  std::unordered_map<Node*, Tensor> buffers;
+  GradientSums sums(create_graph);
   for (std::size_t i = 0; i < outputs.size(); ++i) {
     const Tensor& output = outputs[i];
     MG_CHECK(output.defined(), "backward: output {} is undefined", i);
     MG_CHECK(output.requires_grad(), "backward: output {} does not require grad and has no grad_fn", i);
     Tensor seed = root_gradient(output, grad_outputs.empty() ? Tensor() : grad_outputs[i], i);
     NodePtr node = gradient_edge(output);
-    accumulate(buffers[node.get()], std::move(seed));
+    sums.add(node.get(), std::move(seed));
     roots.push_back(std::move(node));
   }
 
@@ -156,23 +208,23 @@ std::vector<Tensor> run_backward(const std::vector<Tensor>& outputs, const std::
   while (!ready.empty()) {
     NodePtr node = std::move(ready.back());
     ready.pop_back();
-    Tensor grad;
-    if (auto it = buffers.find(node.get()); it != buffers.end()) {
-      grad = std::move(it->second);
-      buffers.erase(it);
-    }
+    Tensor grad = sums.take(node.get());
     if (auto it = targets.find(node.get()); it != targets.end())
       for (std::size_t j : it->second) captured[j] = grad;
 
     const bool skip = inputs ? (!needed.count(node.get()) || dynamic_cast<AccumulateGrad*>(node.get())) : false;
-    if (grad.defined() && !skip) {
+    if (grad.defined() && !skip && node->slice && sums.can_add_to_slice()) {
+      if (node->next[0]) sums.add_to_slice(node->next[0].get(), node->inputs[0], *node->slice, grad);
+      grad = Tensor();
+      if (!keep_graph) node->release();
+    } else if (grad.defined() && !skip) {
       Grads grads = node->apply(grad);
       grad = Tensor();
       MG_CHECK(grads.empty() || grads.size() == node->next.size(),
                "backward of '{}' returned {} gradients for {} inputs", node->name(), grads.size(), node->next.size());
       for (std::size_t i = 0; i < grads.size(); ++i) {
         if (!node->next[i] || !grads[i].defined()) continue;
-        accumulate(buffers[node->next[i].get()], fit_to_input(std::move(grads[i]), node->inputs[i], *node));
+        sums.add(node->next[i].get(), fit_to_input(std::move(grads[i]), node->inputs[i], *node));
       }
       if (!keep_graph) node->release();
     }

@@ -2,6 +2,7 @@
 
 #include <cstring>
 
+#include "../check.hpp"
 #include "../dispatch.hpp"
 #include "../profiling.hpp"
 #include "elementwise.hpp"
@@ -71,6 +72,20 @@ Tensor as_dtype(const Tensor& x, DType dtype) {
   Tensor out = Tensor::empty(x.shape(), dtype);
   copy(*out.impl(), *x.impl());
   return out;
+}
+
+void add_into(TensorImpl& dst, const TensorImpl& src) {
+  MG_CHECK(dst.dtype == src.dtype, "add_into: dtypes differ ({} and {})", dtype_name(dst.dtype), dtype_name(src.dtype));
+  const profiler::Scope scope(profiler::Kind::Elementwise, 0,
+                              static_cast<double>(3 * dst.numel * static_cast<std::int64_t>(element_size(dst.dtype))));
+  MG_DISPATCH_ALL(dst.dtype, [&] {
+    constexpr std::int64_t e = sizeof(scalar_t);
+    const auto loop = make_loop<3>(dst.shape, {dst.data(), dst.data(), src.data()},
+                                   {dst.strides, dst.strides, broadcast_strides(src, dst.shape)}, {e, e, e});
+    run_loop(loop, [](char* const* p, const std::int64_t* s, std::int64_t n) {
+      map2_run<scalar_t>(p, s, n, [](auto x, auto y) { return x + y; });
+    });
+  });
 }
 
 }  // namespace mg::kernels

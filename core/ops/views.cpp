@@ -131,9 +131,11 @@ Tensor Tensor::slice(std::int64_t d, std::int64_t start, std::int64_t end, std::
   strides[d] *= step;
   const Shape input_shape = self.shape;
   Tensor out = view_of(self, shape, strides, self.offset + start * self.strides[d]);
-  return record("slice", {*this}, out, [input_shape, d, start, end, step](const BackwardArgs& in) {
+  out = record("slice", {*this}, out, [input_shape, d, start, end, step](const BackwardArgs& in) {
     return Grads{slice_backward(in.grad, input_shape, d, start, end, step)};
   });
+  if (const auto& node = out.impl()->grad_fn) node->slice = autograd::Node::Slice{d, start, end, step};
+  return out;
 }
 
 Tensor Tensor::narrow(std::int64_t d, std::int64_t start, std::int64_t length) const {

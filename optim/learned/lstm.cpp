@@ -1,6 +1,7 @@
 // The coordinatewise LSTM optimizer (optimizers.md sections 5.1 and 5.2).
 #include "metagrad/optim/learned/lstm.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
@@ -144,20 +145,33 @@ class LstmOptimizer : public Optimizer {
   }
 
  protected:
+  // The parameters on one net are stepped as one block of coordinates (the
+  // section 5.1 network is coordinatewise, so this changes no number): one
+  // GEMM per layer over the whole model instead of a dozen small ops for
+  // every bias. Each parameter's state is its block of the joint state.
   std::vector<Tensor> step_all(StepContext& context) override {
-    std::vector<Tensor> updated;
-    for (const Slot& slot : context.slots) {
-      auto& tensors = slot.state->tensors;
-      LstmCoordinateState state;
-      if (tensors.count("h1")) state = {tensors.at("h1"), tensors.at("c1"), tensors.at("h2"), tensors.at("c2")};
-      Tensor phi = nets_.at(slot.group->word("net"));
+    std::map<std::string, std::vector<std::size_t>> by_net;
+    for (std::size_t i = 0; i < context.slots.size(); ++i) by_net[context.slots[i].group->word("net")].push_back(i);
+    std::vector<Tensor> updated(context.slots.size());
+    for (const auto& [net, members] : by_net) {
+      Tensor phi = nets_.at(net);
       if (!context.differentiable) phi = phi.detach();
-      auto [delta, next] = lstm_step(phi, config_, slot.grad, state);
-      tensors["h1"] = next.h1;
-      tensors["c1"] = next.c1;
-      tensors["h2"] = next.h2;
-      tensors["c2"] = next.c2;
-      updated.push_back(slot.param + delta.reshape(slot.param.shape()));  // the net learns the sign
+      std::vector<Tensor> grads;
+      for (std::size_t i : members) grads.push_back(context.slots[i].grad.reshape({-1}));
+      auto [delta, next] = lstm_step(phi, config_, join(grads, 0), joint_state(net, context.slots, members));
+      std::int64_t offset = 0;
+      Joint& joint = joints_[net] = {next, {}};
+      for (std::size_t i : members) {
+        const Slot& slot = context.slots[i];
+        const std::int64_t n = slot.param.numel();
+        auto& tensors = slot.state->tensors;
+        for (std::size_t f = 0; f < std::size(kStates); ++f) {
+          tensors[kStates[f]] = field(next, f).narrow(1, offset, n);
+          joint.parts.push_back(tensors[kStates[f]]);
+        }
+        updated[i] = slot.param + delta.narrow(0, offset, n).reshape(slot.param.shape());  // the net learns the sign
+        offset += n;
+      }
     }
     return updated;
   }
@@ -169,8 +183,58 @@ class LstmOptimizer : public Optimizer {
   }
 
  private:
+  // The joint state of a net's last step, and the blocks of it its
+  // parameters were given (held, so that no new tensor can take the
+  // address of one and pass for it).
+  struct Joint {
+    LstmCoordinateState state;
+    std::vector<Tensor> parts;
+  };
+
+  static Tensor& field(LstmCoordinateState& s, std::size_t f) {
+    return f == 0 ? s.h1 : f == 1 ? s.c1 : f == 2 ? s.h2 : s.c2;
+  }
+
+  static Tensor join(const std::vector<Tensor>& parts, std::int64_t dim) {
+    return parts.size() == 1 ? parts.front() : cat(parts, dim);
+  }
+
+  // The members' states as one block: the joint state of the net's last
+  // step when they still hold exactly its blocks (no copy); otherwise their
+  // states joined (after a checkpoint was loaded or the state detached), or
+  // nothing at the start.
+  LstmCoordinateState joint_state(const std::string& net, const std::vector<Slot>& slots,
+                                  const std::vector<std::size_t>& members) const {
+    std::vector<Tensor> held;  // member by member, field by field
+    for (std::size_t i : members)
+      for (const char* name : kStates) {
+        const auto& tensors = slots[i].state->tensors;
+        held.push_back(tensors.count(name) ? tensors.at(name) : Tensor());
+      }
+    if (std::none_of(held.begin(), held.end(), [](const Tensor& t) { return t.defined(); })) return {};
+    if (auto it = joints_.find(net); it != joints_.end() && same_tensors(held, it->second.parts))
+      return it->second.state;
+    LstmCoordinateState joined;
+    for (std::size_t f = 0; f < std::size(kStates); ++f) {
+      std::vector<Tensor> blocks;
+      for (std::size_t m = 0; m < members.size(); ++m) {
+        const Slot& slot = slots[members[m]];
+        const Tensor& block = held[m * std::size(kStates) + f];
+        blocks.push_back(block.defined() ? block : zeros({config_.hidden, slot.param.numel()}, slot.grad.dtype()));
+      }
+      field(joined, f) = join(blocks, 1);
+    }
+    return joined;
+  }
+
+  static bool same_tensors(const std::vector<Tensor>& a, const std::vector<Tensor>& b) {
+    return std::equal(a.begin(), a.end(), b.begin(), b.end(),
+                      [](const Tensor& x, const Tensor& y) { return x.impl() == y.impl(); });
+  }
+
   LstmConfig config_;
   std::map<std::string, Tensor> nets_;
+  std::map<std::string, Joint> joints_;
 };
 
 Schema lstm_schema() {

@@ -156,6 +156,34 @@ TEST_CASE("diamond graphs sum every path") {
   CHECK(x.grad().item<double>() == doctest::Approx(e * t + e * e * (1 - t * t) + e).epsilon(1e-14));
 }
 
+// The engine adds a slice's gradient into its part of the input's sum in
+// place. In one of these orders p's sum first holds add's gradient, which
+// q's sum shares until q's own term arrives: adding the slice's into it in
+// place would leak into q's gradient.
+TEST_CASE("slices' gradients add into their part of the input's gradient, touching no other sum") {
+  const Tensor x = Tensor::from_vector(std::vector<double>{1, 2, 3, 4}, {4}).requires_grad_();
+  const Tensor c = Tensor::from_vector(std::vector<double>{0.5, -1, 2, 0.25}, {4});
+  const Tensor d = Tensor::from_vector(std::vector<double>{10, 20}, {2});
+  const Tensor e = Tensor::from_vector(std::vector<double>{1, 2, 3, 4}, {4});
+  for (const bool add_last : {false, true}) {
+    CAPTURE(add_last);
+    const Tensor p = x * 2.0, q = x * 3.0;
+    const Tensor by_add = mg::sum((p + q) * c);
+    const Tensor late = mg::sum(q * e) + mg::sum(p.narrow(0, 1, 2) * d) + mg::sum(p.narrow(0, 2, 2) * d);
+    const Tensor loss = add_last ? late + by_add : by_add + late;
+    const Tensor g = mg::autograd::grad({loss}, {x})[0];
+    // dp = c + [0, d0, d1 + d0, d1], dq = c + e; dx = 2 dp + 3 dq
+    CHECK(g.to_vector<double>() == std::vector<double>{5.5, 21.0, 79.0, 53.25});
+  }
+  // With create_graph the same gradient comes out as a differentiable tensor.
+  const Tensor p = x * 2.0;
+  const Tensor y = mg::sum(mg::pow(p.narrow(0, 0, 3), 2.0)) + mg::sum(p.narrow(0, 1, 3) * c.narrow(0, 0, 3));
+  const Tensor g = mg::autograd::grad({y}, {x}, {}, true, true)[0];
+  CHECK(g.requires_grad());
+  CHECK(g.to_vector<double>() ==
+        std::vector<double>{8.0, 17.0, 22.0, 4.0});  // 2 (2 p [first three] + c shifted by one)
+}
+
 TEST_CASE("no-grad mode records nothing and detach cuts history") {
   const Tensor x = mg::ones({2}).requires_grad_();
   {

@@ -7,6 +7,7 @@
 #include <functional>
 #include <initializer_list>
 #include <memory>
+#include <optional>
 #include <string_view>
 #include <vector>
 
@@ -43,6 +44,13 @@ class Node : public std::enable_shared_from_this<Node> {
   // inner gradients of an unrolled loop then cost one step's graph, not the
   // whole history.
   std::uint64_t topo = 0;
+  // Set when the op is a slice of its one input: the input's gradient is
+  // then the output's, placed in that slice of zeros, which the engine adds
+  // straight into the input's gradient instead of building the zeros.
+  struct Slice {
+    std::int64_t dim, start, end, step;
+  };
+  std::optional<Slice> slice;
 };
 
 // What a backward rule sees when it runs.
