@@ -307,6 +307,46 @@ TEST_CASE("batch norm with residual and ReLU: the fused passes equal the ops one
                        doctest::Contains("and dtype float32"), mg::Error);
 }
 
+// The op table's LSTM case has three columns; its kernels split the columns
+// between threads. Here 2,500 columns against the ops one by one, and the
+// same bits on 1 and 2 threads.
+TEST_CASE("lstm_cell over many columns equals the ops one by one, with the same bits on any thread count") {
+  const std::int64_t hidden = 3, n = 2500;
+  for (const auto dtype : {mg::DType::Float32, mg::DType::Float64}) {
+    CAPTURE(mg::dtype_name(dtype));
+    mg::Generator gen(11);
+    const Tensor z = mg::randn({4 * hidden, n}, gen).to(dtype), b = mg::randn({4 * hidden, 1}, gen).to(dtype);
+    const Tensor c = mg::randn({hidden, n}, gen).to(dtype), g = mg::randn({2 * hidden, n}, gen).to(dtype);
+    const auto run = [&](bool fused) {
+      const Tensor zs = z.detach().requires_grad_(), bs = b.detach().requires_grad_(), cs = c.detach().requires_grad_();
+      Tensor y;
+      if (fused) {
+        y = mg::lstm_cell(zs, bs, cs);
+      } else {
+        const Tensor a = zs + bs;
+        const auto gate = [&](std::int64_t k) { return a.narrow(0, k * hidden, hidden); };
+        const Tensor next = mg::sigmoid(gate(1)) * cs + mg::sigmoid(gate(0)) * mg::tanh(gate(2));
+        y = mg::cat({mg::sigmoid(gate(3)) * mg::tanh(next), next}, 0);
+      }
+      auto grads = mg::autograd::grad({y}, {zs, bs, cs}, {g});
+      grads.insert(grads.begin(), y);
+      return grads;
+    };
+    const auto fused = run(true), reference = run(false);
+    const double tol = dtype == mg::DType::Float32 ? 1e-5 : 1e-12;
+    const char* names[] = {"output", "grad gates", "grad bias", "grad c"};
+    for (std::size_t i = 0; i < fused.size(); ++i) mg::testing::check_close(fused[i], reference[i], tol, tol, names[i]);
+    const int threads = mg::get_num_threads();
+    mg::set_num_threads(1);
+    const auto one = run(true);
+    mg::set_num_threads(2);
+    const auto two = run(true);
+    mg::set_num_threads(threads);
+    for (std::size_t i = 0; i < one.size(); ++i)
+      CHECK_MESSAGE(one[i].to_vector<double>() == two[i].to_vector<double>(), names[i]);
+  }
+}
+
 TEST_CASE("max_pool2d with no gradient wanted gives the maxima of the indexed path, NaN included") {
   struct Geometry {
     std::int64_t kernel, stride, padding;
