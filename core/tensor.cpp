@@ -99,7 +99,8 @@ Shape dense_strides_like(const TensorImpl& like) {
 Tensor empty_in_layout_of(const Shape& shape, DType dtype, std::initializer_list<const Tensor*> candidates) {
   Tensor out = Tensor::empty(shape, dtype);
   for (const Tensor* c : candidates) {
-    if (c->shape() != shape || c->is_contiguous()) continue;
+    // A broadcast (expanded) operand has no layout to give; the next may.
+    if (c->shape() != shape || c->is_contiguous() || !is_dense(*c->impl())) continue;
     out.impl()->strides = dense_strides_like(*c->impl());
     break;
   }

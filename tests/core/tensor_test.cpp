@@ -261,6 +261,12 @@ TEST_CASE("channels-last tensors keep their layout through elementwise ops and r
   const Tensor y = mg::relu(cl * 2.0 + bias);
   CHECK(y.is_channels_last());
   CHECK(y.to_vector<double>() == mg::relu(x * 2.0 + bias).to_vector<double>());
+  // A broadcast operand has no layout of its own, even when it comes first
+  // and already has the full shape (as the gradients of sums do).
+  const Tensor expanded = bias.expand({2, 3, 4, 5});
+  CHECK((expanded * cl).is_channels_last());
+  CHECK((expanded + cl).is_channels_last());
+  CHECK((expanded * cl).to_vector<double>() == (bias * x).to_vector<double>());
   CHECK(mg::empty_like(cl).is_channels_last());
   CHECK(cl.clone().is_channels_last());
   CHECK(cl.contiguous().is_contiguous());
