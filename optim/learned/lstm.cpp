@@ -202,18 +202,22 @@ class LstmOptimizer : public Optimizer {
   // The members' states as one block: the joint state of the net's last
   // step when they still hold exactly its blocks (no copy); otherwise their
   // states joined (after a checkpoint was loaded or the state detached), or
-  // nothing at the start.
+  // nothing at the start. A joint state no longer held is dropped first, so
+  // that the graph it records (a whole unroll's, in meta-training) is freed
+  // before this step allocates.
   LstmCoordinateState joint_state(const std::string& net, const std::vector<Slot>& slots,
-                                  const std::vector<std::size_t>& members) const {
+                                  const std::vector<std::size_t>& members) {
     std::vector<Tensor> held;  // member by member, field by field
     for (std::size_t i : members)
       for (const char* name : kStates) {
         const auto& tensors = slots[i].state->tensors;
         held.push_back(tensors.count(name) ? tensors.at(name) : Tensor());
       }
+    if (auto it = joints_.find(net); it != joints_.end()) {
+      if (same_tensors(held, it->second.parts)) return it->second.state;
+      joints_.erase(it);
+    }
     if (std::none_of(held.begin(), held.end(), [](const Tensor& t) { return t.defined(); })) return {};
-    if (auto it = joints_.find(net); it != joints_.end() && same_tensors(held, it->second.parts))
-      return it->second.state;
     LstmCoordinateState joined;
     for (std::size_t f = 0; f < std::size(kStates); ++f) {
       std::vector<Tensor> blocks;
