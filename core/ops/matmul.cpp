@@ -94,8 +94,9 @@ void gemm_nt_primitive(std::int64_t m, std::int64_t n, std::int64_t k, const flo
 // whatever the thread count. float64 stays on OpenBLAS (oneDNN has no dgemm).
 void gemm(CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, std::int64_t m, std::int64_t n, std::int64_t k, const float* a,
           std::int64_t lda, const float* b, std::int64_t ldb, float* c, std::int64_t ldc) {
-  const OneThreadBelow serial(2.0 * static_cast<double>(m * n) * static_cast<double>(k), 5e6);
-  if (ta == CblasNoTrans && tb == CblasTrans && 2.0 * static_cast<double>(m * n) * static_cast<double>(k) >= 1e6) {
+  const double flops = 2.0 * static_cast<double>(m * n) * static_cast<double>(k);
+  const OneThreadBelow serial(flops, 5e6);
+  if (ta == CblasNoTrans && tb == CblasTrans && flops >= 1e6) {
     gemm_nt_primitive(m, n, k, a, lda, b, ldb, c, ldc);
     return;
   }
