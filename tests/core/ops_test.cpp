@@ -6,6 +6,7 @@
 #include <map>
 
 #include "../support/testing.hpp"
+#include "metagrad/core/allocator.hpp"
 
 namespace {
 
@@ -345,6 +346,42 @@ TEST_CASE("lstm_cell over many columns equals the ops one by one, with the same 
     for (std::size_t i = 0; i < one.size(); ++i)
       CHECK_MESSAGE(one[i].to_vector<double>() == two[i].to_vector<double>(), names[i]);
   }
+}
+
+// Handed over, the gates' memory takes the activations the backward needs;
+// kept by the caller, they stay as they were. Both give the same values and
+// gradients, to the second order (finite differences, float64).
+TEST_CASE("lstm_cell keeps its activations in gates handed over to it, with the same gradients at every order") {
+  const std::int64_t hidden = 3, n = 1000;
+  mg::Generator gen(5);
+  const Tensor w = mg::randn({4 * hidden, 2}, gen).requires_grad_(), x = mg::randn({2, n}, gen).requires_grad_();
+  const Tensor b = mg::randn({4 * hidden, 1}, gen).requires_grad_(), c = mg::randn({hidden, n}, gen).requires_grad_();
+  const Tensor g = mg::randn({2 * hidden, n}, gen);
+  const auto held_bytes = [] { return mg::allocator_stats().bytes_in_use; };
+  const std::vector<float> gate_values = mg::matmul(w, x).to_vector<float>();
+  const std::size_t before = held_bytes();
+  const Tensor handed = mg::lstm_cell(mg::matmul(w, x), b, c);
+  const std::size_t handed_bytes = held_bytes() - before;
+  Tensor kept;
+  {
+    const Tensor gates = mg::matmul(w, x);
+    kept = mg::lstm_cell(gates, b, c);
+    CHECK(gates.to_vector<float>() == gate_values);
+  }
+  // The kept op holds a buffer of activations beside the gates.
+  CHECK(held_bytes() - before - handed_bytes >= handed_bytes + sizeof(float) * gate_values.size());
+  CHECK(handed.to_vector<float>() == kept.to_vector<float>());
+  const auto first = mg::autograd::grad({handed}, {w, x, b, c}, {g});
+  const auto first_kept = mg::autograd::grad({kept}, {w, x, b, c}, {g});
+  for (std::size_t i = 0; i < first.size(); ++i) CHECK(first[i].to_vector<float>() == first_kept[i].to_vector<float>());
+
+  const Inputs inputs = {w.detach().to(mg::DType::Float64).narrow(1, 0, 1).requires_grad_(),
+                         x.detach().to(mg::DType::Float64).narrow(0, 0, 1).narrow(1, 0, 4).requires_grad_(),
+                         b.detach().to(mg::DType::Float64).requires_grad_(),
+                         c.detach().to(mg::DType::Float64).narrow(1, 0, 4).requires_grad_()};
+  const auto cell = [](const Inputs& in) { return mg::lstm_cell(mg::matmul(in[0], in[1]), in[2], in[3]); };
+  CHECK_NOTHROW(mg::autograd::gradcheck(cell, inputs));
+  CHECK_NOTHROW(mg::autograd::gradgradcheck(cell, inputs));
 }
 
 TEST_CASE("max_pool2d with no gradient wanted gives the maxima of the indexed path, NaN included") {

@@ -71,7 +71,10 @@ Tensor batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor& run
 // The elementwise part of an LSTM cell (gate blocks i, f, g, o, as
 // torch.nn.LSTMCell) fused in one pass, feature-major (a column per
 // sequence): gates (4H, n) ([W_ih W_hh] [x; h]), bias (4H, 1) (b_ih + b_hh)
-// and the cell c (H, n) give [h'; c'] as one (2H, n) tensor.
-Tensor lstm_cell(const Tensor& gates, const Tensor& bias, const Tensor& c);
+// and the cell c (H, n) give [h'; c'] as one (2H, n) tensor. The activated
+// gates are kept for backward; handed a gates tensor nothing else holds (a
+// temporary, or std::move), the op keeps them in its memory instead of a
+// new buffer of the same size.
+Tensor lstm_cell(Tensor gates, const Tensor& bias, const Tensor& c);
 
 }  // namespace mg
