@@ -3,8 +3,11 @@
 // input's shape here, in one place, so backward rules need not do it.
 #include "metagrad/core/autograd/engine.hpp"
 
+#include <algorithm>
 #include <unordered_map>
 #include <unordered_set>
+#include <utility>
+#include <vector>
 
 #include "../check.hpp"
 #include "../kernels/copy.hpp"
@@ -113,26 +116,32 @@ class GradientSums {
     Sum& sum = sums_[node];
     if (!sum.value.defined()) {
       sum.value = std::move(grad);
-    } else if (in_place_ && sum.owned) {
-      kernels::add_into(*sum.value.impl(), *grad.impl());
-    } else {
-      sum = {sum.value + grad, true};
+      return;
     }
+    sum.fill_unwritten();
+    if (in_place_ && sum.owned)
+      kernels::add_into(*sum.value.impl(), *grad.impl());
+    else
+      sum.own(sum.value + grad);
   }
 
   // Adds `grad` into `slice` of the sum for an input of `input`'s shape.
   void add_to_slice(Node* node, const InputInfo& input, const Node::Slice& slice, const Tensor& grad) {
     Sum& sum = sums_[node];
     const bool fresh = !sum.value.defined();
-    if (fresh)
-      sum = {zeros(input.shape, input.dtype), true};
-    else if (!sum.owned)
-      sum = {sum.value.clone(), true};
+    if (fresh) {
+      sum.own(Tensor::empty(input.shape, input.dtype));
+      sum.leave_unwritten_outside(slice);
+    } else if (!sum.owned) {
+      sum.own(sum.value.clone());
+    }
     Tensor part = sum.value.slice(slice.dim, slice.start, slice.end, slice.step);
-    if (fresh)
+    if (fresh || sum.take_unwritten(slice)) {
       kernels::copy(*part.impl(), *grad.impl());
-    else
+    } else {
+      sum.fill_unwritten();
       kernels::add_into(*part.impl(), *grad.to(input.dtype).impl());
+    }
   }
 
   bool can_add_to_slice() const { return in_place_; }
@@ -141,15 +150,49 @@ class GradientSums {
   Tensor take(Node* node) {
     auto it = sums_.find(node);
     if (it == sums_.end()) return {};
+    it->second.fill_unwritten();
     Tensor value = std::move(it->second.value);
     sums_.erase(it);
     return value;
   }
 
  private:
+  // A sum made by a slice's gradient is zero outside the slice. Those parts
+  // are filled with zeros only when something other than a gradient for
+  // exactly one of them comes: an LSTM's [h'; c'], read as h' and c', is
+  // then written once and never zero-filled.
   struct Sum {
     Tensor value;
     bool owned = false;  // made by the sweep, aliased by nothing else
+    std::int64_t unwritten_dim = 0;
+    std::vector<std::pair<std::int64_t, std::int64_t>> unwritten;  // [start, end) along unwritten_dim
+
+    void own(Tensor made) {
+      value = std::move(made);
+      owned = true;
+    }
+    void leave_unwritten_outside(const Node::Slice& slice) {
+      const std::int64_t size = value.size(slice.dim);
+      if (slice.step != 1) {
+        value.zero_();
+        return;
+      }
+      unwritten_dim = slice.dim;
+      if (slice.start > 0) unwritten.emplace_back(0, slice.start);
+      if (slice.end < size) unwritten.emplace_back(slice.end, size);
+    }
+    // Whether `slice` is exactly one unwritten part, which it then writes.
+    bool take_unwritten(const Node::Slice& slice) {
+      if (slice.dim != unwritten_dim || slice.step != 1) return false;
+      const auto it = std::find(unwritten.begin(), unwritten.end(), std::pair{slice.start, slice.end});
+      if (it == unwritten.end()) return false;
+      unwritten.erase(it);
+      return true;
+    }
+    void fill_unwritten() {
+      for (const auto& [start, end] : unwritten) value.narrow(unwritten_dim, start, end - start).zero_();
+      unwritten.clear();
+    }
   };
   bool in_place_;
   std::unordered_map<Node*, Sum> sums_;

@@ -15,10 +15,16 @@ namespace mg::kernels {
 // `x` converted to `dtype` (no history), or `x` itself when it already is.
 Tensor as_dtype(const Tensor& x, DType dtype);
 
+// One run of n elements: p[0] the output, p[1...] the operands, s their
+// strides in bytes. The output run is dense in a fresh tensor; strided
+// (adding into a column of a gradient sum) takes the general loop.
 template <class T, class F>
 void map1_run(char* const* p, const std::int64_t* s, std::int64_t n, const F& f) {
   auto* out = reinterpret_cast<T*>(p[0]);
-  if (s[1] == sizeof(T)) {
+  if (s[0] != sizeof(T)) {
+    for (std::int64_t i = 0; i < n; ++i)
+      *reinterpret_cast<T*>(p[0] + i * s[0]) = f(*reinterpret_cast<const T*>(p[1] + i * s[1]));
+  } else if (s[1] == sizeof(T)) {
     const auto* a = reinterpret_cast<const T*>(p[1]);
     for (std::int64_t i = 0; i < n; ++i) out[i] = f(a[i]);
   } else {
@@ -45,7 +51,11 @@ void map2_run(char* const* p, const std::int64_t* s, std::int64_t n, const F& f)
   const auto* a = reinterpret_cast<const T*>(p[1]);
   const auto* b = reinterpret_cast<const T*>(p[2]);
   constexpr std::int64_t e = sizeof(T);
-  if (s[1] == e && s[2] == e) {
+  if (s[0] != e) {
+    for (std::int64_t i = 0; i < n; ++i)
+      *reinterpret_cast<T*>(p[0] + i * s[0]) =
+          f(*reinterpret_cast<const T*>(p[1] + i * s[1]), *reinterpret_cast<const T*>(p[2] + i * s[2]));
+  } else if (s[1] == e && s[2] == e) {
     for (std::int64_t i = 0; i < n; ++i) out[i] = f(a[i], b[i]);
   } else if (s[1] == e && s[2] == 0) {
     const T bv = *b;

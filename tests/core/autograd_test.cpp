@@ -1,6 +1,7 @@
 // The autograd engine: higher-order gradients against PyTorch, and the
 // semantics of backward()/grad() (accumulation, retained and freed graphs,
 // no-grad mode, unused inputs, errors).
+#include <algorithm>
 #include <map>
 
 #include "../support/testing.hpp"
@@ -182,6 +183,47 @@ TEST_CASE("slices' gradients add into their part of the input's gradient, touchi
   CHECK(g.requires_grad());
   CHECK(g.to_vector<double>() ==
         std::vector<double>{8.0, 17.0, 22.0, 4.0});  // 2 (2 p [first three] + c shifted by one)
+}
+
+// A sum begun by a slice's gradient leaves the rest of the input unwritten
+// until another slice writes exactly that part; anything else fills it with
+// zeros first. Against the same gradients with create_graph, where every
+// slice's gradient is a tensor of its own (exact: each element is a sum of
+// at most two products).
+TEST_CASE("a gradient sum begun by a slice is zero wherever no slice wrote, whichever slices follow") {
+  struct Part {
+    std::int64_t dim, start, end, step;
+  };
+  const std::vector<std::vector<Part>> patterns = {
+      {{0, 0, 2, 1}},                              // rows 2 and 3 never written
+      {{0, 0, 2, 1}, {0, 2, 4, 1}},                // the two parts exactly
+      {{0, 1, 3, 1}, {0, 0, 1, 1}, {0, 3, 4, 1}},  // two unwritten parts, each written once
+      {{0, 1, 3, 1}, {0, 0, 1, 1}},                // row 3 never written
+      {{0, 0, 2, 1}, {0, 1, 3, 1}},                // overlapping
+      {{0, 0, 2, 1}, {0, 0, 4, 1}},                // then the whole
+      {{0, 0, 4, 2}, {0, 1, 2, 1}},                // strided
+      {{1, 0, 1, 1}, {1, 1, 3, 1}},                // along columns
+      {{1, 0, 1, 1}, {0, 1, 4, 1}},                // along the other dim
+  };
+  mg::Generator gen(2);
+  const Tensor x = mg::randn({4, 3}, gen, mg::DType::Float64).requires_grad_();
+  for (std::size_t k = 0; k < patterns.size(); ++k)
+    for (const bool reversed : {false, true}) {
+      CAPTURE(k);
+      CAPTURE(reversed);
+      const Tensor y = x * 1.0;
+      std::vector<Tensor> terms;
+      for (const Part& part : patterns[k]) {
+        const Tensor slice = y.slice(part.dim, part.start, part.end, part.step);
+        terms.push_back(mg::sum(slice * mg::randn(slice.shape(), gen, mg::DType::Float64)));
+      }
+      if (reversed) std::reverse(terms.begin(), terms.end());
+      Tensor loss = terms[0];
+      for (std::size_t i = 1; i < terms.size(); ++i) loss = loss + terms[i];
+      const Tensor in_place = mg::autograd::grad({loss}, {x}, {}, true)[0];
+      const Tensor separate = mg::autograd::grad({loss}, {x}, {}, false, true)[0];
+      CHECK(in_place.to_vector<double>() == separate.to_vector<double>());
+    }
 }
 
 TEST_CASE("no-grad mode records nothing and detach cuts history") {
