@@ -75,8 +75,8 @@ Weights unpack(const Tensor& phi, const LstmConfig& config) {
 // [W_ih W_hh] [x; h] and the fused elementwise part (mg::lstm_cell).
 std::pair<Tensor, Tensor> cell(const Tensor& x, const Tensor& h, const Tensor& c, const Tensor& w_ih,
                                const Tensor& w_hh, const Tensor& b_ih, const Tensor& b_hh, std::int64_t hidden) {
-  const Tensor gates = matmul(cat({w_ih, w_hh}, 1), cat({x, h}, 0));
-  const Tensor out = lstm_cell(gates, (b_ih + b_hh).reshape({4 * hidden, 1}), c);
+  // The gates are handed over, so the cell keeps its activations in their memory.
+  const Tensor out = lstm_cell(matmul(cat({w_ih, w_hh}, 1), cat({x, h}, 0)), (b_ih + b_hh).reshape({4 * hidden, 1}), c);
   return {out.narrow(0, 0, hidden), out.narrow(0, hidden, hidden)};
 }
 
