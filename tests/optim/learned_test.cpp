@@ -101,6 +101,28 @@ TEST_CASE("lstm steps equal two torch LSTMCells and a Linear, in both preprocess
   }
 }
 
+// What one step's graph keeps for backward, per coordinate: the layers'
+// inputs [x; h1] and [h1; h2] (22 + 40 numbers), their gates, which the
+// cells turn into activations in place (2 x 80), their outputs [h; c]
+// (2 x 40) and a few for the preprocessing (the first step also keeps the
+// zero cells it starts from). Activations in buffers of their own would add
+// 160.
+TEST_CASE("an lstm step's graph keeps the activations in the gates' memory") {
+  const learned::LstmConfig config;
+  const std::int64_t n = 4096;
+  const Tensor phi = learned::formula_weights(config, mg::DType::Float32).requires_grad_();
+  mg::Generator gen(1);
+  const Tensor gradient = mg::randn({n}, gen);
+  learned::LstmCoordinateState state;
+  for (int t = 0; t < 3; ++t) {
+    const std::size_t before = mg::allocator_stats().bytes_in_use;
+    auto [delta, next] = learned::lstm_step(phi, config, gradient, state);
+    const double per_coordinate = static_cast<double>(mg::allocator_stats().bytes_in_use - before) / (4.0 * n);
+    CHECK(per_coordinate < 22 + 40 + 2 * 80 + 2 * 40 + 20 + (t == 0 ? 2 * 20 : 0));
+    state = next;
+  }
+}
+
 TEST_CASE("the lstm optimizer's trajectory on toy (section 9.4 golden values)") {
   const auto fixture = mg::testing::load_fixture("optim/fixtures/lstm.json");
   const std::vector<std::vector<double>> golden = {{0.5371568992, -0.9666331579, 2.0372573818, 0.0338695716},
