@@ -24,8 +24,8 @@ std::int64_t LstmConfig::parameter_count() const {
 }
 
 Tensor preprocess(const Tensor& gradient, const LstmConfig& config) {
-  const Tensor g = gradient.reshape({gradient.numel(), 1});
-  if (config.preprocess == "none") return g;
+  const Tensor g = gradient.reshape({1, gradient.numel()});
+  if (config.preprocess == "none") return g.t();
   // The branch form, so that derivatives are exact in second-order mode;
   // the log never sees a value that would make its masked-out derivative inf.
   const DType dtype = g.dtype();
@@ -34,7 +34,7 @@ Tensor preprocess(const Tensor& gradient, const LstmConfig& config) {
   const Tensor log_part =
       where(large, log(where(large, magnitude, scalar_tensor(1.0, dtype))) / config.p, scalar_tensor(-1.0, dtype));
   const Tensor sign_part = where(large, sign(g), g * std::exp(config.p));
-  return cat({log_part, sign_part}, 1);
+  return cat({log_part, sign_part}, 0).t();  // stored feature-major, as the network reads it
 }
 
 namespace {
