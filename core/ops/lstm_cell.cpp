@@ -76,9 +76,20 @@ Rows<T> rows(const Tensor& t) {
 // of one, such as c' in [h'; c']).
 Tensor unit_columns(const Tensor& t) { return t.strides()[1] == 1 && t.strides()[0] >= t.size(1) ? t : t.contiguous(); }
 
+// Where a loop body reads and writes: one column (the compiler vectorises
+// the loop), or with AVX-512 a block of 16 columns, all of them or the last
+// few (masked: masked loads and stores are slow here, so only the last block
+// uses them).
+struct OneColumn {};
+template <class T>
+T load(const T* p, std::int64_t k, OneColumn) {
+  return p[k];
+}
+template <class T>
+void store(T* p, std::int64_t k, T v, OneColumn) {
+  p[k] = v;
+}
 #if defined(__AVX512F__)
-// A block of 16 columns: all of them, or the last, partial one (masked:
-// masked loads and stores are slow here, so only the last block uses them).
 struct AllLanes {};
 inline __m512 load(const float* p, std::int64_t k, AllLanes) { return _mm512_loadu_ps(p + k); }
 inline void store(float* p, std::int64_t k, __m512 v, AllLanes) { _mm512_storeu_ps(p + k, v); }
@@ -86,23 +97,21 @@ inline __m512 load(const float* p, std::int64_t k, __mmask16 lanes) { return _mm
 inline void store(float* p, std::int64_t k, __m512 v, __mmask16 lanes) { _mm512_mask_storeu_ps(p + k, lanes, v); }
 #endif
 
-// Calls the bodies over the columns [lo, hi): for float with AVX-512,
-// vector_body(k, lanes) on blocks of 16, where libmvec's exp and tanh would
-// bound the loop; otherwise scalar_body(k) column by column, vectorised by
-// the compiler.
-template <class T, class ScalarBody, class VectorBody>
-void for_columns(std::int64_t lo, std::int64_t hi, const ScalarBody& scalar_body, const VectorBody& vector_body) {
+// Calls body(k, lanes) over the columns [lo, hi): for float with AVX-512
+// on blocks of 16, where libmvec's exp and tanh would bound the loop;
+// otherwise column by column.
+template <class T, class Body>
+void for_columns(std::int64_t lo, std::int64_t hi, const Body& body) {
 #if defined(__AVX512F__)
   if constexpr (std::is_same_v<T, float>) {
     std::int64_t k = lo;
-    for (; k + 16 <= hi; k += 16) vector_body(k, AllLanes{});
-    if (k < hi) vector_body(k, static_cast<__mmask16>((1u << (hi - k)) - 1));
+    for (; k + 16 <= hi; k += 16) body(k, AllLanes{});
+    if (k < hi) body(k, static_cast<__mmask16>((1u << (hi - k)) - 1));
     return;
   }
 #endif
-  (void)vector_body;
 #pragma omp simd
-  for (std::int64_t k = lo; k < hi; ++k) scalar_body(k);
+  for (std::int64_t k = lo; k < hi; ++k) body(k, OneColumn{});
 }
 
 // Feature-major: gate j of every coordinate lies in one contiguous row, so
@@ -121,26 +130,14 @@ void forward_kernel(const Tensor& gates, const Tensor& bias, const Tensor& c, Te
       T *ai = a[j], *af = a[H + j], *ag = a[2 * H + j], *ao = a[3 * H + j];
       const T bi = b[j], bf = b[H + j], bg = b[2 * H + j], bo = b[3 * H + j];
       const T* cr = cell[j];
-      T* hn = y[j];
-      T* cn = y[H + j];
-      const auto store_all = [&](auto put, const auto& r) {
-        put(ai, r.i), put(af, r.f), put(ag, r.g), put(ao, r.o), put(cn, r.c_next), put(hn, r.h_next);
-      };
-      for_columns<T>(
-          lo, hi,
-          [&](std::int64_t k) {
-            store_all([k](T* p, T v) { p[k] = v; },
-                      forward_math(zi[k] + bi, zf[k] + bf, zg[k] + bg, zo[k] + bo, cr[k]));
-          },
-          [&](std::int64_t k, auto lanes) {
-#if defined(__AVX512F__)
-            const auto in = [&](const T* p) { return load(p, k, lanes); };
-            store_all([&](T* p, __m512 v) { store(p, k, v, lanes); },
-                      forward_math(in(zi) + bi, in(zf) + bf, in(zg) + bg, in(zo) + bo, in(cr)));
-#else
-            (void)k, (void)lanes;
-#endif
-          });
+      T *hn = y[j], *cn = y[H + j];
+      for_columns<T>(lo, hi, [&](std::int64_t k, auto lanes) {
+        const auto in = [&](const T* p) { return load(p, k, lanes); };
+        const auto r = forward_math(in(zi) + bi, in(zf) + bf, in(zg) + bg, in(zo) + bo, in(cr));
+        const auto out_to = [&](T* p, auto v) { store(p, k, v, lanes); };
+        out_to(ai, r.i), out_to(af, r.f), out_to(ag, r.g), out_to(ao, r.o), out_to(cn, r.c_next);
+        out_to(hn, r.h_next);
+      });
     }
   });
 }
@@ -160,24 +157,12 @@ void backward_kernel(const Tensor& act, const Tensor& c, const Tensor& out, cons
       const T *ai = a[j], *af = a[H + j], *ag = a[2 * H + j], *ao = a[3 * H + j];
       const T *cr = cell[j], *cn = y[H + j], *dh = g_in[j], *dcn = g_in[H + j];
       T *di = z_out[j], *df = z_out[H + j], *dg = z_out[2 * H + j], *dout = z_out[3 * H + j], *dcr = c_out[j];
-      const auto store_all = [&](auto put, const auto& r) {
-        put(di, r.di), put(df, r.df), put(dg, r.dg), put(dout, r.dout), put(dcr, r.dc);
-      };
-      for_columns<T>(
-          lo, hi,
-          [&](std::int64_t k) {
-            store_all([k](T* p, T v) { p[k] = v; },
-                      backward_math(ai[k], af[k], ag[k], ao[k], cr[k], cn[k], dh[k], dcn[k]));
-          },
-          [&](std::int64_t k, auto lanes) {
-#if defined(__AVX512F__)
-            const auto in = [&](const T* p) { return load(p, k, lanes); };
-            store_all([&](T* p, __m512 v) { store(p, k, v, lanes); },
-                      backward_math(in(ai), in(af), in(ag), in(ao), in(cr), in(cn), in(dh), in(dcn)));
-#else
-            (void)k, (void)lanes;
-#endif
-          });
+      for_columns<T>(lo, hi, [&](std::int64_t k, auto lanes) {
+        const auto in = [&](const T* p) { return load(p, k, lanes); };
+        const auto r = backward_math(in(ai), in(af), in(ag), in(ao), in(cr), in(cn), in(dh), in(dcn));
+        const auto out_to = [&](T* p, auto v) { store(p, k, v, lanes); };
+        out_to(di, r.di), out_to(df, r.df), out_to(dg, r.dg), out_to(dout, r.dout), out_to(dcr, r.dc);
+      });
     }
   });
 }
