@@ -107,6 +107,12 @@ Tensor empty_in_layout_of(const Shape& shape, DType dtype, std::initializer_list
   return out;
 }
 
+Tensor empty_with_strides(const Shape& shape, const Shape& layout, DType dtype) {
+  Tensor out = Tensor::empty(shape, dtype);
+  out.impl()->strides = layout;
+  return out;
+}
+
 std::int64_t shape_numel(const Shape& shape) {
   std::int64_t n = 1;
   for (std::int64_t s : shape) n *= s;

@@ -73,6 +73,9 @@ Shape dense_strides_like(const TensorImpl& like);
 // A fresh tensor of `shape` laid out like the first of `candidates` that has
 // that shape and a dense layout, else contiguous.
 Tensor empty_in_layout_of(const Shape& shape, DType dtype, std::initializer_list<const Tensor*> candidates);
+// A fresh tensor of `shape` with the dense strides `layout` (from
+// dense_strides_like of a tensor of that shape).
+Tensor empty_with_strides(const Shape& shape, const Shape& layout, DType dtype);
 std::int64_t shape_numel(const Shape& shape);
 // A new impl viewing `base`'s storage with the given geometry and no history.
 std::shared_ptr<TensorImpl> make_view_impl(const TensorImpl& base, Shape shape, Shape strides, std::int64_t offset);

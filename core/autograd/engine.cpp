@@ -130,7 +130,7 @@ class GradientSums {
     Sum& sum = sums_[node];
     const bool fresh = !sum.value.defined();
     if (fresh) {
-      sum.own(Tensor::empty(input.shape, input.dtype));
+      sum.own(empty_with_strides(input.shape, slice.input_layout, input.dtype));
       sum.leave_unwritten_outside(slice);
     } else if (!sum.owned) {
       sum.own(sum.value.clone());

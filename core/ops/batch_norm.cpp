@@ -162,13 +162,18 @@ Tensor batch_norm_training(const Tensor& x, const Tensor& running_mean, const Te
     const bool create_graph = autograd::GradMode::is_enabled();
     // The ReLU's output decides where the gradient passes; it has no gradient of its own.
     const Tensor relu_output = relu ? in.output().detach() : Tensor();
-    if (!create_graph && fused && kernels::batch_norm_fusable(in.grad)) {
+    if (!create_graph && fused) {
+      // A gradient in another layout (summed from a branch that made it so)
+      // costs one copy here; the unfused path below would cost six passes.
+      const Tensor grad = kernels::batch_norm_fusable(in.grad) ? in.grad
+                          : in.grad.dim() == 4                 ? in.grad.channels_last()
+                                                               : in.grad.contiguous();
       Grads grads(4);
       if (in.needs(0)) grads[0] = empty_like(x);
       if (in.needs(1)) grads[1] = Tensor::empty({x.size(1)}, x.dtype());
       if (in.needs(2)) grads[2] = Tensor::empty({x.size(1)}, x.dtype());
       if (in.needs(3)) grads[3] = empty_like(x);
-      kernels::batch_norm_backward(in.grad, x.detach(), stats.mean.reshape({-1}), stats.invstd.reshape({-1}),
+      kernels::batch_norm_backward(grad, x.detach(), stats.mean.reshape({-1}), stats.invstd.reshape({-1}),
                                    weight.defined() ? weight.detach() : Tensor(), grads[0], grads[1], grads[2],
                                    sums ? &sums->values : nullptr, relu_output, &grads[3]);
       return grads;

@@ -42,11 +42,12 @@ Shape infer_shape(const Shape& requested, std::int64_t numel, const Shape& from,
   return shape;
 }
 
-// Writes `grad` into the slice of a zero tensor of `input_shape` (the
-// gradient of slice); its own gradient slices again.
-Tensor slice_backward(const Tensor& grad, const Shape& input_shape, std::int64_t dim, std::int64_t start,
-                      std::int64_t end, std::int64_t step) {
-  Tensor out = zeros(input_shape, grad.dtype());
+// Writes `grad` into the slice of a zero tensor of `input_shape` laid out as
+// `input_layout` (the gradient of slice); its own gradient slices again.
+Tensor slice_backward(const Tensor& grad, const Shape& input_shape, const Shape& input_layout, std::int64_t dim,
+                      std::int64_t start, std::int64_t end, std::int64_t step) {
+  Tensor out = empty_with_strides(input_shape, input_layout, grad.dtype());
+  out.zero_();
   {
     NoGradGuard no_grad;
     out.slice(dim, start, end, step).copy_(grad);
@@ -129,12 +130,12 @@ Tensor Tensor::slice(std::int64_t d, std::int64_t start, std::int64_t end, std::
   Shape shape = self.shape, strides = self.strides;
   shape[d] = (end - start + step - 1) / step;
   strides[d] *= step;
-  const Shape input_shape = self.shape;
+  const Shape input_shape = self.shape, input_layout = dense_strides_like(self);
   Tensor out = view_of(self, shape, strides, self.offset + start * self.strides[d]);
-  out = record("slice", {*this}, out, [input_shape, d, start, end, step](const BackwardArgs& in) {
-    return Grads{slice_backward(in.grad, input_shape, d, start, end, step)};
+  out = record("slice", {*this}, out, [input_shape, input_layout, d, start, end, step](const BackwardArgs& in) {
+    return Grads{slice_backward(in.grad, input_shape, input_layout, d, start, end, step)};
   });
-  if (const auto& node = out.impl()->grad_fn) node->slice = autograd::Node::Slice{d, start, end, step};
+  if (const auto& node = out.impl()->grad_fn) node->slice = autograd::Node::Slice{d, start, end, step, input_layout};
   return out;
 }
 

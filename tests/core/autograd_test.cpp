@@ -226,6 +226,23 @@ TEST_CASE("a gradient sum begun by a slice is zero wherever no slice wrote, whic
     }
 }
 
+// ResNet's option-A shortcut reads a channels-last activation through a
+// strided slice; the activation's gradient must stay channels-last, or the
+// batch norm before it falls off its fused backward.
+TEST_CASE("a slice's gradient takes its input's layout") {
+  mg::Generator gen(4);
+  const Tensor x = mg::randn({2, 3, 4, 4}, gen).channels_last().requires_grad_();
+  const Tensor y = x * 1.0;
+  REQUIRE(y.is_channels_last());
+  const Tensor s = y.slice(2, 0, 4, 2).slice(3, 1, 4, 2);
+  const Tensor loss = mg::sum(s * mg::randn(s.shape(), gen));
+  const Tensor in_place = mg::autograd::grad({loss}, {y}, {}, true)[0];
+  const Tensor with_graph = mg::autograd::grad({loss}, {y}, {}, false, true)[0];
+  CHECK(in_place.is_channels_last());
+  CHECK(with_graph.is_channels_last());
+  CHECK(in_place.to_vector<float>() == with_graph.to_vector<float>());
+}
+
 TEST_CASE("no-grad mode records nothing and detach cuts history") {
   const Tensor x = mg::ones({2}).requires_grad_();
   {

@@ -263,8 +263,9 @@ TEST_CASE("fma rounds a * b + c once, as torch.addcmul does on FMA hardware") {
 }
 
 TEST_CASE("batch norm with residual and ReLU: the fused passes equal the ops one by one") {
-  // Channels-last input and gradient take the fused kernels both ways; the
-  // reference is the NCHW graph of batch_norm, +, relu.
+  // Channels-last input and gradient take the fused kernels both ways (a
+  // gradient in NCHW too, copied); the reference is the NCHW graph of
+  // batch_norm, +, relu.
   for (const auto dtype : {mg::DType::Float32, mg::DType::Float64}) {
     for (const bool with_residual : {false, true}) {
       CAPTURE(mg::dtype_name(dtype));
@@ -274,7 +275,7 @@ TEST_CASE("batch norm with residual and ReLU: the fused passes equal the ops one
       const Tensor w = (mg::randn({16}, gen) + 1.0).to(dtype), b = mg::randn({16}, gen).to(dtype);
       const Tensor r = with_residual ? mg::randn({8, 16, 5, 3}, gen).to(dtype) : Tensor();
       const Tensor g = mg::randn({8, 16, 5, 3}, gen).to(dtype);
-      const auto run = [&](bool fused) {
+      const auto run = [&](bool fused, bool nchw_gradient = false) {
         const auto layout = [&](const Tensor& t) {
           return t.defined() ? (fused ? t.channels_last() : t.contiguous()).detach().requires_grad_() : t;
         };
@@ -289,16 +290,18 @@ TEST_CASE("batch norm with residual and ReLU: the fused passes equal the ops one
         }
         std::vector<Tensor> wrt{xs, ws, bs};
         if (with_residual) wrt.push_back(rs);
-        auto grads = mg::autograd::grad({y}, wrt, {fused ? g.channels_last() : g.contiguous()});
+        auto grads = mg::autograd::grad({y}, wrt, {fused && !nchw_gradient ? g.channels_last() : g.contiguous()});
         grads.insert(grads.begin(), {y, mean, var});
         return grads;
       };
-      const auto fused = run(true), reference = run(false);
+      const auto fused = run(true), reference = run(false), nchw_gradient = run(true, true);
       const double tol = dtype == mg::DType::Float32 ? 1e-5 : 1e-12;
       const char* names[] = {"output",      "running mean", "running var",  "grad x",
                              "grad weight", "grad bias",    "grad residual"};
-      for (std::size_t i = 0; i < fused.size(); ++i)
+      for (std::size_t i = 0; i < fused.size(); ++i) {
         mg::testing::check_close(fused[i], reference[i], tol, tol, names[i]);
+        mg::testing::check_close(nchw_gradient[i], reference[i], tol, tol, names[i]);
+      }
       CHECK(fused[0].is_channels_last());
     }
   }

@@ -49,6 +49,7 @@ class Node : public std::enable_shared_from_this<Node> {
   // straight into the input's gradient instead of building the zeros.
   struct Slice {
     std::int64_t dim, start, end, step;
+    Shape input_layout;  // the input's dense strides (channels-last stays so), which its gradient takes
   };
   std::optional<Slice> slice;
 };
