@@ -14,6 +14,7 @@
 // stay exact.
 #include <type_traits>
 
+#include "../dispatch.hpp"
 #include "../kernels/fast_math.hpp"
 #include "../kernels/vector_math.hpp"
 #include "../parallel.hpp"
@@ -222,10 +223,7 @@ Tensor lstm_cell(Tensor gates, const Tensor& bias, const Tensor& c) {
   Tensor act = reuse ? z : Tensor::empty(z.shape(), dtype);
   if (reuse) act.impl()->storage->bump_version();
   Tensor out = Tensor::empty({2 * hidden, c.size(1)}, dtype);
-  if (dtype == DType::Float32)
-    forward_kernel<float>(z, b, cell, act, out, hidden);
-  else
-    forward_kernel<double>(z, b, cell, act, out, hidden);
+  MG_DISPATCH_FLOATING(dtype, [&] { forward_kernel<scalar_t>(z, b, cell, act, out, hidden); });
   return record(
       "lstm_cell", {gates, bias, c}, out,
       [gates, bias, act, cell, hidden](const BackwardArgs& in) {
@@ -237,10 +235,8 @@ Tensor lstm_cell(Tensor gates, const Tensor& bias, const Tensor& c) {
         const Tensor grad = unit_columns(in.grad);
         const Tensor out_value = in.output().detach();
         Tensor dz = Tensor::empty(act.shape(), act.dtype()), dc = Tensor::empty(cell.shape(), cell.dtype());
-        if (act.dtype() == DType::Float32)
-          backward_kernel<float>(act, cell, out_value, grad, dz, dc, hidden);
-        else
-          backward_kernel<double>(act, cell, out_value, grad, dz, dc, hidden);
+        MG_DISPATCH_FLOATING(act.dtype(),
+                             [&] { backward_kernel<scalar_t>(act, cell, out_value, grad, dz, dc, hidden); });
         return Grads{dz, dz, dc};
       },
       Save::Output);
