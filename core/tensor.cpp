@@ -84,16 +84,19 @@ bool is_dense(const TensorImpl& t) {
   return true;
 }
 
-Shape dense_strides_like(const TensorImpl& like) {
-  if (!is_dense(like)) return contiguous_strides(like.shape);
-  Shape strides(like.shape.size());
+Shape dense_strides_in_order(const Shape& shape, const std::vector<std::size_t>& order) {
+  Shape strides(shape.size());
   std::int64_t stride = 1;
-  const auto order = memory_order(like);
   for (std::size_t i = order.size(); i-- > 0;) {
     strides[order[i]] = stride;
-    stride *= like.shape[order[i]];
+    stride *= shape[order[i]];
   }
   return strides;
+}
+
+Shape dense_strides_like(const TensorImpl& like) {
+  if (!is_dense(like)) return contiguous_strides(like.shape);
+  return dense_strides_in_order(like.shape, memory_order(like));
 }
 
 Tensor empty_in_layout_of(const Shape& shape, DType dtype, std::initializer_list<const Tensor*> candidates) {

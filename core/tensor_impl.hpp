@@ -66,6 +66,9 @@ std::vector<std::size_t> memory_order(const TensorImpl& t);
 // Non-overlapping and dense: the elements fill exactly numel slots, in some
 // order of dims (contiguous, channels-last, any permutation).
 bool is_dense(const TensorImpl& t);
+// Strides for a fresh dense tensor of `shape` whose dims lie in memory in
+// `order` (outermost first, as memory_order gives it).
+Shape dense_strides_in_order(const Shape& shape, const std::vector<std::size_t>& order);
 // Strides for a fresh dense tensor of `like`'s shape that orders its dims in
 // memory as `like` does (e.g. channels-last stays channels-last); row-major
 // when `like` is not dense.

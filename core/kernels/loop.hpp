@@ -86,18 +86,22 @@ void run_loop(const Loop<N>& loop, const Inner& inner, std::int64_t grain = kEle
       index[d] = rest % loop.sizes[d];
       rest /= loop.sizes[d];
     }
+    std::array<char*, N> ptrs = loop.base;
+    for (int d = 0; d <= last; ++d)
+      for (std::size_t k = 0; k < N; ++k) ptrs[k] += index[d] * loop.strides[d][k];
+    // Step the pointers along with the index: short runs (a channel slice of
+    // a channels-last tensor) would otherwise pay for every dim per run.
     std::int64_t position = begin;
     while (position < end) {
-      std::array<char*, N> ptrs = loop.base;
-      for (int d = 0; d <= last; ++d)
-        for (std::size_t k = 0; k < N; ++k) ptrs[k] += index[d] * loop.strides[d][k];
       const std::int64_t run = std::min(inner_size - index[last], end - position);
       inner(ptrs.data(), loop.strides[last].data(), run);
       position += run;
       index[last] += run;
+      for (std::size_t k = 0; k < N; ++k) ptrs[k] += run * loop.strides[last][k];
       for (int d = last; d > 0 && index[d] == loop.sizes[d]; --d) {
         index[d] = 0;
         ++index[d - 1];
+        for (std::size_t k = 0; k < N; ++k) ptrs[k] += loop.strides[d - 1][k] - loop.sizes[d] * loop.strides[d][k];
       }
     }
   });

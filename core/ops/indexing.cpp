@@ -1,6 +1,8 @@
 // Joining and indexing ops. Their gradients pair up: index_select with
 // index_add, gather with scatter_add, cat with narrow; each pair member is
 // the other's backward, so the set is closed under differentiation.
+#include <algorithm>
+
 #include "../dispatch.hpp"
 #include "../kernels/copy.hpp"
 #include "../kernels/elementwise.hpp"
@@ -67,6 +69,17 @@ void check_index_shape(const Tensor& x, std::int64_t dim, const Tensor& index, c
              to_string(x.shape()), d);
 }
 
+// Strides for cat's result: in the memory order of its largest input, so that
+// channels-last activations (and any padding cat onto them) stay channels-last;
+// row-major when that input is broadcast.
+Shape layout_of_largest(const std::vector<Tensor>& tensors, const Shape& shape) {
+  const Tensor& largest = *std::max_element(tensors.begin(), tensors.end(),
+                                            [](const Tensor& a, const Tensor& b) { return a.numel() < b.numel(); });
+  const auto& strides = largest.strides();
+  if (std::find(strides.begin(), strides.end(), 0) != strides.end()) return contiguous_strides(shape);
+  return dense_strides_in_order(shape, memory_order(*largest.impl()));
+}
+
 }  // namespace
 
 Tensor cat(const std::vector<Tensor>& tensors, std::int64_t dim) {
@@ -88,7 +101,7 @@ Tensor cat(const std::vector<Tensor>& tensors, std::int64_t dim) {
     shape[dim] += s[dim];
     dtype = promote(dtype, tensors[k].dtype());
   }
-  Tensor out = Tensor::empty(shape, dtype);
+  Tensor out = empty_with_strides(shape, layout_of_largest(tensors, shape), dtype);
   std::vector<std::int64_t> sizes;
   std::int64_t offset = 0;
   {

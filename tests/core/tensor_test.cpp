@@ -275,3 +275,22 @@ TEST_CASE("channels-last tensors keep their layout through elementwise ops and r
   mg::testing::check_close(mg::max(cl, 2), mg::max(x, 2), 0, 0, "max over H");
   mg::testing::check_close(mg::mean(cl, {2, 3}), mg::mean(x, {2, 3}), 1e-14, 1e-14, "mean over H, W");
 }
+
+// ResNet's option-A shortcut pads a channels-last activation's strided slice
+// with zero channels; the result must stay channels-last, or the batch norm
+// that adds it as a residual copies it into that layout every step.
+TEST_CASE("cat lays its result out in the memory order of its largest input") {
+  mg::Generator g(5);
+  const Tensor x = mg::randn({2, 4, 6, 6}, g).channels_last();
+  const Tensor sub = x.slice(2, 0, 6, 2).slice(3, 0, 6, 2);
+  const Tensor zero = mg::zeros({2, 2, 3, 3});
+  const Tensor padded = mg::cat({zero, sub, zero}, 1);
+  CHECK(padded.is_channels_last());
+  CHECK(padded.to_vector<float>() == mg::cat({zero, sub.contiguous(), zero}, 1).to_vector<float>());
+  CHECK(mg::cat({zero, sub.contiguous(), zero}, 1).is_contiguous());
+  // A broadcast largest input gives no layout: row-major.
+  const Tensor wide = mg::ones({2, 1, 3, 3}).expand({2, 8, 3, 3});
+  CHECK(mg::cat({sub, wide}, 1).is_contiguous());
+  CHECK(mg::cat({sub, wide}, 1).to_vector<float>() ==
+        mg::cat({sub.contiguous(), wide.contiguous()}, 1).to_vector<float>());
+}
