@@ -265,22 +265,26 @@ TEST_CASE("fma rounds a * b + c once, as torch.addcmul does on FMA hardware") {
 TEST_CASE("batch norm with residual and ReLU: the fused passes equal the ops one by one") {
   // Channels-last input and gradient take the fused kernels both ways (a
   // gradient in NCHW too, copied); the reference is the NCHW graph of
-  // batch_norm, +, relu.
-  for (const auto dtype : {mg::DType::Float32, mg::DType::Float64}) {
+  // batch_norm, +, relu. The kernels' loops are compiled for 16, 32 and 64
+  // channels (eight at a time) and for any other count: 16 and 12 take both.
+  for (const auto& [dtype, channels] : {std::pair{mg::DType::Float32, 16}, std::pair{mg::DType::Float64, 16},
+                                        std::pair{mg::DType::Float32, 12}, std::pair{mg::DType::Float64, 12}}) {
     for (const bool with_residual : {false, true}) {
       CAPTURE(mg::dtype_name(dtype));
+      CAPTURE(channels);
       CAPTURE(with_residual);
       mg::Generator gen(7);
-      const Tensor x = mg::randn({8, 16, 5, 3}, gen).to(dtype);
-      const Tensor w = (mg::randn({16}, gen) + 1.0).to(dtype), b = mg::randn({16}, gen).to(dtype);
-      const Tensor r = with_residual ? mg::randn({8, 16, 5, 3}, gen).to(dtype) : Tensor();
-      const Tensor g = mg::randn({8, 16, 5, 3}, gen).to(dtype);
+      const mg::Shape shape{8, channels, 5, 3};
+      const Tensor x = mg::randn(shape, gen).to(dtype);
+      const Tensor w = (mg::randn({channels}, gen) + 1.0).to(dtype), b = mg::randn({channels}, gen).to(dtype);
+      const Tensor r = with_residual ? mg::randn(shape, gen).to(dtype) : Tensor();
+      const Tensor g = mg::randn(shape, gen).to(dtype);
       const auto run = [&](bool fused, bool nchw_gradient = false) {
         const auto layout = [&](const Tensor& t) {
           return t.defined() ? (fused ? t.channels_last() : t.contiguous()).detach().requires_grad_() : t;
         };
         const Tensor xs = layout(x), rs = layout(r), ws = w.detach().requires_grad_(), bs = b.detach().requires_grad_();
-        Tensor mean = mg::zeros({16}, dtype), var = mg::ones({16}, dtype);
+        Tensor mean = mg::zeros({channels}, dtype), var = mg::ones({channels}, dtype);
         Tensor y;
         if (fused) {
           y = mg::batch_norm(xs, mean, var, ws, bs, true, 0.1, 1e-5, {rs, true});
