@@ -16,8 +16,9 @@ namespace mg::kernels {
 Tensor as_dtype(const Tensor& x, DType dtype);
 
 // One run of n elements: p[0] the output, p[1...] the operands, s their
-// strides in bytes. The output run is dense in a fresh tensor; strided
-// (adding into a column of a gradient sum) takes the general loop.
+// strides in bytes. The output run is mostly dense; a strided one (adding
+// into a column of a gradient sum, or runs of a short innermost dim swapped
+// with the next, see make_loop) takes the general loop.
 template <class T, class F>
 void map1_run(char* const* p, const std::int64_t* s, std::int64_t n, const F& f) {
   auto* out = reinterpret_cast<T*>(p[0]);
@@ -99,6 +100,13 @@ Tensor map3(const Tensor& x, const Tensor& y, const Tensor& z, DType dtype, cons
                                    {e, e, e, e});
     run_loop(loop, [&f](char* const* p, const std::int64_t* s, std::int64_t n) {
       auto* out_data = reinterpret_cast<scalar_t*>(p[0]);
+      if (s[0] != e) {
+        for (std::int64_t i = 0; i < n; ++i)
+          *reinterpret_cast<scalar_t*>(p[0] + i * s[0]) = f(*reinterpret_cast<const scalar_t*>(p[1] + i * s[1]),
+                                                            *reinterpret_cast<const scalar_t*>(p[2] + i * s[2]),
+                                                            *reinterpret_cast<const scalar_t*>(p[3] + i * s[3]));
+        return;
+      }
       if (s[1] == e && s[2] == e && s[3] == e) {  // the common dense run, vectorised
         const auto* a_data = reinterpret_cast<const scalar_t*>(p[1]);
         const auto* b_data = reinterpret_cast<const scalar_t*>(p[2]);

@@ -8,6 +8,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <string>
+#include <utility>
 
 #include "../parallel.hpp"
 #include "../tensor_impl.hpp"
@@ -28,6 +29,21 @@ struct Loop {
 
 // Strides (in elements) of `t` read as `shape`, with 0 for broadcast dims.
 Shape broadcast_strides(const TensorImpl& t, const Shape& shape);
+
+// A run of a few elements costs more to start than to copy (an RGB image
+// made channels-last: runs of 3). When operand 0's innermost dim is that
+// short and the next one out is longer and adjacent to it in operand 0's
+// memory, the two swap: the runs grow, and operand 0 is still written
+// within the same span of memory.
+template <std::size_t N>
+void innermost_run_longer(Loop<N>& loop) {
+  constexpr std::int64_t kShortRun = 8;
+  const int last = loop.ndim - 1;
+  if (last < 1 || loop.sizes[last] >= kShortRun || loop.sizes[last - 1] <= loop.sizes[last]) return;
+  if (loop.strides[last - 1][0] != loop.strides[last][0] * loop.sizes[last]) return;
+  std::swap(loop.sizes[last - 1], loop.sizes[last]);
+  std::swap(loop.strides[last - 1], loop.strides[last]);
+}
 
 // Operand k has data `base[k]` and element strides `strides[k]` over `shape`.
 template <std::size_t N>
@@ -64,6 +80,7 @@ Loop<N> make_loop(const Shape& shape, const std::array<char*, N>& base, const st
     loop.strides[loop.ndim] = s;
     ++loop.ndim;
   }
+  innermost_run_longer(loop);
   return loop;
 }
 
