@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <array>
 #include <cmath>
-#include <cstring>
 #include <type_traits>
 #include <utility>
 #include <vector>
@@ -11,6 +10,7 @@
 #include "../dispatch.hpp"
 #include "../parallel.hpp"
 #include "../profiling.hpp"
+#include "lanes.hpp"
 
 namespace mg::kernels {
 namespace {
@@ -62,19 +62,7 @@ void with_channel_count(std::int64_t channels, const F& f) {
   }
 }
 
-// Eight floats or doubles in GCC's vector extension, which compiles to
-// whatever vector instructions the build targets.
-template <class T>
-struct Lanes8;
-template <>
-struct Lanes8<float> {
-  typedef float type __attribute__((vector_size(32)));
-};
-template <>
-struct Lanes8<double> {
-  typedef double type __attribute__((vector_size(64)));
-};
-using Doubles8 = Lanes8<double>::type;
+using Doubles8 = LanesOf<double, 8>;
 
 // Element i (channel c) of [M, C] rows, for the terms of per-channel sums,
 // which are written once for it and for EightElements.
@@ -106,16 +94,16 @@ struct OneElement {
 struct EightElements {
   std::int64_t i, c;
   template <class T>
-  typename Lanes8<T>::type load(const T* p) const {
-    return at(p + i);
+  LanesOf<T, 8> load(const T* p) const {
+    return load_lanes<8>(p + i);
   }
   template <class T>
-  typename Lanes8<T>::type channel(const T* p) const {
-    return at(p + c);
+  LanesOf<T, 8> channel(const T* p) const {
+    return load_lanes<8>(p + c);
   }
   template <class T, class V>
   void store(T* p, V v) const {
-    std::memcpy(p + i, &v, sizeof v);
+    store_lanes(p + i, v);
   }
   template <class V>
   static Doubles8 widen(V v) {
@@ -124,14 +112,6 @@ struct EightElements {
   template <class V>
   static V where_positive(V y, V v) {
     return y > V{} ? v : V{};
-  }
-
- private:
-  template <class T>
-  static typename Lanes8<T>::type at(const T* p) {
-    typename Lanes8<T>::type v;
-    std::memcpy(&v, p, sizeof v);
-    return v;
   }
 };
 

@@ -3,11 +3,13 @@
 #include <algorithm>
 #include <limits>
 #include <type_traits>
+#include <utility>
 #include <vector>
 
 #include "../dispatch.hpp"
 #include "../parallel.hpp"
 #include "../profiling.hpp"
+#include "lanes.hpp"
 #include "view4.hpp"
 
 namespace mg::kernels {
@@ -45,61 +47,99 @@ namespace {
 // below run over channels in the innermost position and vectorise.
 bool channels_last_pair(const Tensor& a, const Tensor& b) { return a.is_channels_last() && b.is_channels_last(); }
 
-// Calls f(c) for every channel: in blocks of 16 of known length, which
-// compile to single vector operations without a runtime trip count, then the rest.
-template <class F>
-inline void for_each_channel(std::int64_t channels, const F& f) {
-  constexpr std::int64_t kBlock = 16;
-  std::int64_t c = 0;
-  for (; c + kBlock <= channels; c += kBlock)
-    for (std::int64_t k = 0; k < kBlock; ++k) f(c + k);
-  for (; c < channels; ++c) f(c);
+// The maximum over a window of one channel's value (V a scalar) or of
+// sixteen channels' (V a vector), and its index h * W + w (I, as wide as V's
+// lanes): load(h, w) gives the value(s) at a pixel. A NaN wins, the first
+// of several.
+template <class V, class I, class Load>
+std::pair<V, I> window_max(std::int64_t h_begin, std::int64_t h_end, std::int64_t w_begin, std::int64_t w_end,
+                           std::int64_t width, const Load& load) {
+  V best = load(h_begin, w_begin);
+  I at = splat<I>(h_begin * width + w_begin);
+  for (std::int64_t h = h_begin; h < h_end; ++h)
+    for (std::int64_t w = (h == h_begin ? w_begin + 1 : w_begin); w < w_end; ++w) {
+      const V v = load(h, w);
+      const auto take = (v > best) | ((v != v) & (best == best));
+      best = take ? v : best;
+      at = take ? splat<I>(h * width + w) : at;
+    }
+  return {best, at};
 }
 
-// Without `ip` (inference), only the maxima are computed.
+// Without `ip` (inference), only the maxima are written. Sixteen channels at
+// a time, each window's running maximum held in registers.
 template <class T>
 void max_pool2d_channels_last(const Tensor& x, Tensor& y, std::int64_t* ip, const PoolGeometry& g) {
   const T* xp = x.data_ptr<T>();
   T* yp = y.data_ptr<T>();
   const std::int64_t channels = x.size(1), height = x.size(2), width = x.size(3);
   const std::int64_t oh = y.size(2), ow = y.size(3);
-  // Indices are tracked in 32-bit lanes, as wide as the float values they
-  // follow, so the selects vectorise; they are widened once per pixel.
+  // Indices are tracked in lanes as wide as the values they follow, so the
+  // selects vectorise; they are widened when written.
   using Index = std::conditional_t<sizeof(T) == 4, std::int32_t, std::int64_t>;
-  for_each_output_row<Index>(y, channels, [&](std::int64_t n, std::int64_t i, Index* __restrict index_of) {
+  using Values = LanesOf<T, 16>;
+  using Indices = LanesOf<Index, 16>;
+  for_each_output_row<char>(y, 0, [&](std::int64_t n, std::int64_t i, char*) {
     const std::int64_t h0 = i * g.stride - g.padding;
     const std::int64_t h_begin = std::max<std::int64_t>(h0, 0), h_end = std::min(h0 + g.kernel, height);
     for (std::int64_t j = 0; j < ow; ++j) {
-      T* __restrict best = yp + ((n * oh + i) * ow + j) * channels;
       const std::int64_t w0 = j * g.stride - g.padding;
       const std::int64_t w_begin = std::max<std::int64_t>(w0, 0), w_end = std::min(w0 + g.kernel, width);
-      bool first = true;
-      for (std::int64_t h = h_begin; h < h_end; ++h)
-        for (std::int64_t w = w_begin; w < w_end; ++w) {
-          const T* __restrict pixel = xp + ((n * height + h) * width + w) * channels;
-          const auto index = static_cast<Index>(h * width + w);
-          if (first) {
-            for_each_channel(channels, [&](std::int64_t c) { best[c] = pixel[c]; });
-            if (ip) for_each_channel(channels, [&](std::int64_t c) { index_of[c] = index; });
-            first = false;
-          } else if (ip) {
-            for_each_channel(channels, [&](std::int64_t c) {
-              const T v = pixel[c], b = best[c];
-              const bool take = v > b || (v != v && b == b);  // NaN wins
-              best[c] = take ? v : b;
-              index_of[c] = take ? index : index_of[c];
-            });
-          } else {
-            for_each_channel(channels, [&](std::int64_t c) {
-              const T v = pixel[c], b = best[c];
-              best[c] = v > b || (v != v && b == b) ? v : b;
-            });
-          }
-        }
-      if (!ip) continue;
-      std::int64_t* __restrict out_index = ip + ((n * oh + i) * ow + j) * channels;
-      for_each_channel(channels, [&](std::int64_t c) { out_index[c] = index_of[c]; });
+      const std::int64_t out = ((n * oh + i) * ow + j) * channels;
+      const auto pixel = [&](std::int64_t h, std::int64_t w) { return xp + ((n * height + h) * width + w) * channels; };
+      std::int64_t c = 0;
+      for (; c + 16 <= channels; c += 16) {
+        const auto [best, at] = window_max<Values, Indices>(
+            h_begin, h_end, w_begin, w_end, width,
+            [&](std::int64_t h, std::int64_t w) { return load_lanes<16>(pixel(h, w) + c); });
+        store_lanes(yp + out + c, best);
+        if (ip) store_lanes(ip + out + c, __builtin_convertvector(at, LanesOf<std::int64_t, 16>));
+      }
+      for (; c < channels; ++c) {
+        const auto [best, at] = window_max<T, Index>(h_begin, h_end, w_begin, w_end, width,
+                                                     [&](std::int64_t h, std::int64_t w) { return pixel(h, w)[c]; });
+        yp[out + c] = best;
+        if (ip) ip[out + c] = at;
+      }
     }
+  });
+}
+
+// The gradient of a max pooling whose windows tile the input (stride =
+// kernel, no padding), channels-last: each pixel of a window is written
+// once, with its channels' gradients where it held the maximum and zeros
+// elsewhere; the rows and columns no window covers (the input's size not a
+// multiple of the kernel) get zeros. No zero-fill first, no scattered adds.
+template <class T>
+void max_pool2d_scatter_tiles(const Tensor& g, const Tensor& indices, Tensor& gx, std::int64_t kernel) {
+  using Index = std::conditional_t<sizeof(T) == 4, std::int32_t, std::int64_t>;
+  using Values = LanesOf<T, 16>;
+  using Indices = LanesOf<Index, 16>;
+  const T* gp = g.data_ptr<T>();
+  const std::int64_t* ip = indices.data_ptr<std::int64_t>();
+  T* out = gx.data_ptr<T>();
+  const std::int64_t channels = g.size(1), height = gx.size(2), width = gx.size(3);
+  const std::int64_t oh = g.size(2), ow = g.size(3), covered = ow * kernel;
+  const auto row_of = [&](std::int64_t n, std::int64_t h) { return out + (n * height + h) * width * channels; };
+  for_each_output_row<char>(g, 0, [&](std::int64_t n, std::int64_t i, char*) {
+    for (std::int64_t h = i * kernel; h < (i + 1) * kernel; ++h) {
+      T* row = row_of(n, h);
+      for (std::int64_t j = 0; j < ow; ++j) {
+        const std::int64_t at = ((n * oh + i) * ow + j) * channels;
+        for (std::int64_t w = j * kernel; w < (j + 1) * kernel; ++w) {
+          const std::int64_t index = h * width + w;
+          T* pixel = row + w * channels;
+          std::int64_t c = 0;
+          for (; c + 16 <= channels; c += 16) {
+            const auto held = __builtin_convertvector(load_lanes<16>(ip + at + c), Indices) == splat<Indices>(index);
+            store_lanes(pixel + c, held ? load_lanes<16>(gp + at + c) : Values{});
+          }
+          for (; c < channels; ++c) pixel[c] = ip[at + c] == index ? gp[at + c] : T(0);
+        }
+      }
+      std::fill(row + covered * channels, row + width * channels, T(0));
+    }
+    if (i + 1 == oh) std::fill(row_of(n, oh * kernel), row_of(n, height), T(0));
   });
 }
 
@@ -144,10 +184,15 @@ void max_pool2d_forward(const Tensor& x, Tensor& y, Tensor* indices, const PoolG
   });
 }
 
-void max_pool2d_scatter(const Tensor& g, const Tensor& indices, Tensor& gx) {
+void max_pool2d_scatter(const Tensor& g, const Tensor& indices, Tensor& gx, const PoolGeometry& geometry) {
   const profiler::Scope scope(profiler::Kind::Pooling, 0, profiler::bytes_of(g, indices, gx));
+  const bool fast = channels_last_pair(g, gx) && indices.strides() == g.strides();
+  if (fast && geometry.stride == geometry.kernel && geometry.padding == 0) {
+    MG_DISPATCH_FLOATING(g.dtype(), [&] { max_pool2d_scatter_tiles<scalar_t>(g, indices, gx, geometry.kernel); });
+    return;
+  }
   gx.zero_();
-  if (channels_last_pair(g, gx) && indices.strides() == g.strides()) {
+  if (fast) {
     MG_DISPATCH_FLOATING(g.dtype(), [&] {
       const scalar_t* gp = g.data_ptr<scalar_t>();
       const std::int64_t* ip = indices.data_ptr<std::int64_t>();

@@ -13,8 +13,8 @@ struct PoolGeometry {
 
 // y = max over each window; indices (when not null) = h * W + w of the max within its plane.
 void max_pool2d_forward(const Tensor& x, Tensor& y, Tensor* indices, const PoolGeometry& g);
-// gx = 0, then gx[n, c, indices] += g (the gradient of max pooling).
-void max_pool2d_scatter(const Tensor& g, const Tensor& indices, Tensor& gx);
+// gx = 0, then gx[n, c, indices] += g (the gradient of max pooling with geometry `geometry`).
+void max_pool2d_scatter(const Tensor& g, const Tensor& indices, Tensor& gx, const PoolGeometry& geometry);
 // out[n, c, i, j] = src[n, c, indices[n, c, i, j]] (the gradient of the scatter).
 void max_pool2d_gather(const Tensor& src, const Tensor& indices, Tensor& out);
 // Mean over each window, padding counted as zeros (PyTorch's count_include_pad).

@@ -34,12 +34,12 @@ void check_floating(const Tensor& x, const char* op) {
 }
 
 // The values of `src` at the argmax `indices` (the gradient of max_pool2d_backward).
-Tensor max_pool2d_gather(const Tensor& src, const Tensor& indices) {
+Tensor max_pool2d_gather(const Tensor& src, const Tensor& indices, const PoolGeometry& g) {
   Tensor out = new_activation(indices.shape(), src.dtype());
   kernels::max_pool2d_gather(kernel_activation(src), indices, out);
   const Shape src_shape = src.shape();
-  return record("max_pool2d_gather", {src}, out, [indices, src_shape](const BackwardArgs& in) {
-    return Grads{max_pool2d_backward(in.grad, indices, src_shape)};
+  return record("max_pool2d_gather", {src}, out, [indices, src_shape, g](const BackwardArgs& in) {
+    return Grads{max_pool2d_backward(in.grad, indices, src_shape, g.kernel, g.stride, g.padding)};
   });
 }
 
@@ -55,8 +55,8 @@ std::pair<Tensor, Tensor> max_pool2d_with_indices(const Tensor& x, std::int64_t 
   indices.impl()->strides = y.strides();
   kernels::max_pool2d_forward(kernel_activation(x), y, &indices, g);
   const Shape input_shape = x.shape();
-  y = record("max_pool2d", {x}, y, [indices, input_shape](const BackwardArgs& in) {
-    return Grads{max_pool2d_backward(in.grad, indices, input_shape)};
+  y = record("max_pool2d", {x}, y, [indices, input_shape, g](const BackwardArgs& in) {
+    return Grads{max_pool2d_backward(in.grad, indices, input_shape, g.kernel, g.stride, g.padding)};
   });
   return {y, indices};
 }
@@ -71,15 +71,19 @@ Tensor max_pool2d(const Tensor& x, std::int64_t kernel, std::int64_t stride, std
   return y;
 }
 
-Tensor max_pool2d_backward(const Tensor& grad_output, const Tensor& indices, const Shape& input_shape) {
+Tensor max_pool2d_backward(const Tensor& grad_output, const Tensor& indices, const Shape& input_shape,
+                           std::int64_t kernel, std::int64_t stride, std::int64_t padding) {
   check_floating(grad_output, "max_pool2d_backward");
-  MG_CHECK(indices.defined() && indices.shape() == grad_output.shape() && input_shape.size() == 4,
-           "max_pool2d_backward: indices must match grad_output's shape {} and the input be 4-D",
-           to_string(grad_output.shape()));
+  const PoolGeometry g = pool_geometry(input_shape, kernel, stride, padding, "max_pool2d_backward");
+  MG_CHECK(grad_output.shape() == pooled_shape(input_shape, g),
+           "max_pool2d_backward: grad_output of shape {} does not match the pooled shape {}",
+           to_string(grad_output.shape()), to_string(pooled_shape(input_shape, g)));
+  MG_CHECK(indices.defined() && indices.shape() == grad_output.shape() && indices.dtype() == DType::Int64,
+           "max_pool2d_backward: expected int64 indices of grad_output's shape {}", to_string(grad_output.shape()));
   Tensor gx = new_activation(input_shape, grad_output.dtype());
-  kernels::max_pool2d_scatter(kernel_activation(grad_output), indices, gx);
+  kernels::max_pool2d_scatter(kernel_activation(grad_output), indices, gx, g);
   return record("max_pool2d_backward", {grad_output}, gx,
-                [indices](const BackwardArgs& in) { return Grads{max_pool2d_gather(in.grad, indices)}; });
+                [indices, g](const BackwardArgs& in) { return Grads{max_pool2d_gather(in.grad, indices, g)}; });
 }
 
 Tensor avg_pool2d(const Tensor& x, std::int64_t kernel, std::int64_t stride, std::int64_t padding) {

@@ -481,3 +481,43 @@ TEST_CASE("max_pool2d with no gradient wanted gives the maxima of the indexed pa
         CHECK(nan_count > 0);
       }
 }
+
+// float32 pools run channels-last kernels (sixteen channels a step, then
+// one at a time; the gradient written window by window when windows tile
+// the input), float64 ones the general kernels: on the same values they
+// give the same maxima, indices and gradients, exactly, with NaNs and with
+// rows and columns no window covers.
+TEST_CASE("max_pool2d's channels-last kernels equal the general ones: values, indices and gradients") {
+  struct Geometry {
+    std::int64_t kernel, stride, padding;
+  };
+  for (const auto& g : {Geometry{2, 2, 0}, Geometry{3, 3, 0}, Geometry{3, 2, 1}, Geometry{2, 1, 0}}) {
+    CAPTURE(g.kernel);
+    CAPTURE(g.stride);
+    mg::Generator gen(4);
+    std::vector<double> values = mg::randn({3, 20, 7, 6}, gen, mg::DType::Float64).to_vector<double>();
+    for (std::size_t i = 0; i < values.size(); i += 41) values[i] = std::nan("");
+    const Tensor x = Tensor::from_vector(values, {3, 20, 7, 6}).to(mg::DType::Float32);
+    const auto run = [&](mg::DType dtype) {
+      const Tensor leaf = x.to(dtype).requires_grad_();
+      const auto [y, indices] = mg::max_pool2d_with_indices(leaf, g.kernel, g.stride, g.padding);
+      mg::Generator grad_gen(5);
+      const Tensor gy = mg::randn(y.shape(), grad_gen).to(dtype);
+      const Tensor gx = mg::autograd::grad({y}, {leaf}, {gy})[0];
+      return std::tuple{y.to_vector<double>(), indices.to_vector<std::int64_t>(), gx.to_vector<double>(),
+                        gx.is_channels_last()};
+    };
+    const auto [y_fast, i_fast, gx_fast, fast_layout] = run(mg::DType::Float32);
+    const auto [y_general, i_general, gx_general, general_layout] = run(mg::DType::Float64);
+    CHECK(fast_layout);
+    CHECK_FALSE(general_layout);
+    REQUIRE(y_fast.size() == y_general.size());
+    for (std::size_t i = 0; i < y_fast.size(); ++i)
+      CHECK((y_fast[i] == y_general[i] || (std::isnan(y_fast[i]) && std::isnan(y_general[i]))));
+    CHECK(i_fast == i_general);
+    // Overlapping windows add gradients, rounded in each dtype; tiles copy them.
+    const double tolerance = g.kernel == g.stride ? 0.0 : 1e-6;
+    for (std::size_t i = 0; i < gx_fast.size(); ++i)
+      CHECK(std::abs(gx_fast[i] - gx_general[i]) <= tolerance * (1.0 + std::abs(gx_general[i])));
+  }
+}

@@ -39,8 +39,10 @@ Tensor max_pool2d(const Tensor& x, std::int64_t kernel, std::int64_t stride = -1
 // The values and, for each, h * W + w of the maximum within its (n, c) plane.
 std::pair<Tensor, Tensor> max_pool2d_with_indices(const Tensor& x, std::int64_t kernel, std::int64_t stride = -1,
                                                   std::int64_t padding = 0);
-// The gradient of max pooling: grad scattered to the indices of the maxima.
-Tensor max_pool2d_backward(const Tensor& grad_output, const Tensor& indices, const Shape& input_shape);
+// The gradient of max pooling: grad scattered to the indices of the maxima
+// of max_pool2d_with_indices(x of input_shape, kernel, stride, padding).
+Tensor max_pool2d_backward(const Tensor& grad_output, const Tensor& indices, const Shape& input_shape,
+                           std::int64_t kernel, std::int64_t stride = -1, std::int64_t padding = 0);
 Tensor avg_pool2d(const Tensor& x, std::int64_t kernel, std::int64_t stride = -1, std::int64_t padding = 0);
 Tensor avg_pool2d_backward(const Tensor& grad_output, const Shape& input_shape, std::int64_t kernel,
                            std::int64_t stride = -1, std::int64_t padding = 0);
