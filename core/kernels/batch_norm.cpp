@@ -11,6 +11,7 @@
 #include "../parallel.hpp"
 #include "../profiling.hpp"
 #include "lanes.hpp"
+#include "rows.hpp"
 
 namespace mg::kernels {
 namespace {
@@ -41,25 +42,6 @@ void channel_sums(std::int64_t m, std::int64_t channels, std::vector<double>& ou
       out_a[static_cast<std::size_t>(c)] += partial[static_cast<std::size_t>(chunk * channels * 2 + c)];
       out_b[static_cast<std::size_t>(c)] += partial[static_cast<std::size_t>(chunk * channels * 2 + channels + c)];
     }
-}
-
-// Calls f with std::integral_constant<std::int64_t, C> for the channel counts
-// convolutional networks use most, else with 0 (the count known at run time
-// only). With the count fixed a row's loop unrolls and its per-channel sums
-// and coefficients stay in registers: with a runtime count, a 16-channel row
-// (one vector) cost 2.4 times as much per byte as a 32-channel one.
-template <class F>
-void with_channel_count(std::int64_t channels, const F& f) {
-  switch (channels) {
-    case 16:
-      return f(std::integral_constant<std::int64_t, 16>{});
-    case 32:
-      return f(std::integral_constant<std::int64_t, 32>{});
-    case 64:
-      return f(std::integral_constant<std::int64_t, 64>{});
-    default:
-      return f(std::integral_constant<std::int64_t, 0>{});
-  }
 }
 
 using Doubles8 = LanesOf<double, 8>;
@@ -145,16 +127,6 @@ void sum_rows(std::int64_t r0, std::int64_t r1, std::int64_t channels, double* a
   }
 }
 
-// f(i, c) for every element i = r * channels + c, rows split over threads.
-template <std::int64_t kChannels, class F>
-void for_each_element(std::int64_t m, std::int64_t channels, const F& f) {
-  const std::int64_t fixed = kChannels > 0 ? kChannels : channels;
-  parallel_for(0, m, std::max<std::int64_t>(1, kElementwiseGrain / channels), [&](std::int64_t lo, std::int64_t hi) {
-    for (std::int64_t r = lo; r < hi; ++r)
-      for (std::int64_t c = 0; c < fixed; ++c) f(r * fixed + c, static_cast<std::size_t>(c));
-  });
-}
-
 // Sums a and b (per channel) and the row count m over processes: returns m's total.
 double sum_over_processes(const SumOverProcesses* over_processes, std::vector<double>& a, std::vector<double>& b,
                           std::int64_t m) {
@@ -166,19 +138,6 @@ double sum_over_processes(const SumOverProcesses* over_processes, std::vector<do
   std::copy(all.begin(), all.begin() + static_cast<long>(a.size()), a.begin());
   std::copy(all.begin() + static_cast<long>(a.size()), all.end() - 1, b.begin());
   return all.back();
-}
-
-// Calls f with std::integral_constant<bool, a> and <bool, b>, so that each
-// combination of a pass's options compiles into its own loop.
-template <class F>
-void with_flags(bool a, bool b, const F& f) {
-  using Yes = std::true_type;
-  using No = std::false_type;
-  if (a) {
-    b ? f(Yes{}, Yes{}) : f(Yes{}, No{});
-  } else {
-    b ? f(No{}, Yes{}) : f(No{}, No{});
-  }
 }
 
 // The gradient that reaches the normalisation: after a ReLU, only where its output y is positive.

@@ -12,15 +12,16 @@ struct ConvGeometry {
   std::int64_t stride = 1, padding = 0, dilation = 1, groups = 1;
 };
 
-// What the forward convolution does to its result in the same pass: add
-// what y holds already (a residual), then ReLU.
-struct ConvPostOps {
-  bool sum = false, relu = false;
+// What the forward convolution does to its result: add a residual (laid
+// out as y), then ReLU.
+struct ConvEpilogue {
+  Tensor residual;  // none when undefined
+  bool relu = false;
 };
 
-// y = conv(x, w) (+ b, when defined), then the post-ops; y is allocated by the caller.
+// y = conv(x, w) (+ b, when defined), then the epilogue; y is allocated by the caller.
 void conv2d_forward(const Tensor& x, const Tensor& w, const Tensor& b, Tensor& y, const ConvGeometry& g,
-                    ConvPostOps post = {});
+                    const ConvEpilogue& then = {});
 // gx = d<y, gy>/dx
 void conv2d_backward_input(const Tensor& gy, const Tensor& w, Tensor& gx, const ConvGeometry& g);
 // gw = d<y, gy>/dw

@@ -18,6 +18,7 @@
 #include <optional>
 #include <string>
 #include <tuple>
+#include <vector>
 
 #include "../check.hpp"
 #include "../profiling.hpp"
@@ -25,6 +26,7 @@
 #include "conv_reference.hpp"
 #include "metagrad/core/ops.hpp"
 #include "onednn.hpp"
+#include "rows.hpp"
 
 namespace mg::kernels {
 namespace {
@@ -89,15 +91,15 @@ ConvDescs conv_descs(const Tensor& x, const Shape& w, const Tensor& y, const Con
 }
 
 dnnl::convolution_forward::primitive_desc forward_pd(const ConvDescs& d, bool with_bias, std::int64_t oc,
-                                                     ConvPostOps post = {}) {
+                                                     const ConvEpilogue& then = {}) {
   const memory::desc bias =
       with_bias ? memory::desc({oc}, memory::data_type::f32, memory::format_tag::a) : memory::desc();
   const dnnl::convolution_forward::desc desc(dnnl::prop_kind::forward_training, dnnl::algorithm::convolution_direct,
                                              d.src, d.weights, bias, d.dst, d.strides, d.dilates, d.padding_l,
                                              d.padding_r);
   dnnl::post_ops ops;
-  if (post.sum) ops.append_sum(1.0f);
-  if (post.relu) ops.append_eltwise(1.0f, dnnl::algorithm::eltwise_relu, 0.0f, 0.0f);
+  if (then.residual.defined()) ops.append_sum(1.0f);  // the residual, copied into the output first
+  if (then.relu) ops.append_eltwise(1.0f, dnnl::algorithm::eltwise_relu, 0.0f, 0.0f);
   dnnl::primitive_attr attr;
   attr.set_post_ops(ops);
   return {desc, attr, engine()};
@@ -246,28 +248,57 @@ void run_map(const Tensor& in, const Tensor& w, const Tensor& out, const ConvDes
   stream().wait();
 }
 
+// y = relu(y + bias + residual), each part when present, in one pass over
+// y's [M, C] rows (channels-last; the residual laid out as y).
+void add_bias_residual_relu(Tensor& y, const Tensor& bias, const ConvEpilogue& then) {
+  const std::int64_t channels = y.size(1), m = y.numel() / channels;
+  const std::vector<float> b =
+      bias.defined() ? bias.to_vector<float>() : std::vector<float>(static_cast<std::size_t>(channels), 0.0f);
+  float* out = y.data_ptr<float>();
+  const float* residual = then.residual.defined() ? then.residual.data_ptr<float>() : nullptr;
+  with_channel_count(channels, [&](auto fixed) {
+    with_flags(residual != nullptr, then.relu, [&](auto with_residual, auto relu) {
+      for_each_element<decltype(fixed)::value>(m, channels, [&](std::int64_t i, std::size_t c) {
+        float v = out[i] + b[c];
+        if constexpr (decltype(with_residual)::value) v += residual[i];
+        if constexpr (decltype(relu)::value) v = v > 0.0f ? v : 0.0f;
+        out[i] = v;
+      });
+    });
+  });
+}
+
 }  // namespace
 
 void conv2d_forward(const Tensor& x, const Tensor& w, const Tensor& b, Tensor& y, const ConvGeometry& g,
-                    ConvPostOps post) {
-  const profiler::Scope scope(profiler::Kind::ConvForward, conv_flops(y, w.shape()), profiler::bytes_of(x, w, y));
+                    const ConvEpilogue& then) {
+  const profiler::Scope scope(profiler::Kind::ConvForward, conv_flops(y, w.shape()),
+                              profiler::bytes_of(x, w, y, then.residual));
   if (x.dtype() != DType::Float32) {
-    Tensor out = post.sum || post.relu ? empty_like(y) : y;
+    Tensor out = then.residual.defined() || then.relu ? empty_like(y) : y;
     reference_conv2d_forward(x, w, b, out, g);
-    if (post.sum) out = out + y;
-    if (post.relu) out = relu(out);
+    if (then.residual.defined()) out = out + then.residual;
+    if (then.relu) out = relu(out);
     if (out.impl() != y.impl()) y.copy_(out);
     return;
   }
-  if (!b.defined() && !post.sum && !post.relu)
-    return run_map(x, w, y, conv_descs(x, w.shape(), y, g), g, Direction::Forward,
-                   key_of("fwd", x, w.shape(), y, g, false));
+  const ConvDescs d = conv_descs(x, w.shape(), y, g);
+  const bool plain = !b.defined() && !then.residual.defined() && !then.relu;
+  // A map the transposed convolution's backward-data computes faster than
+  // the forward does with its epilogue fused: the epilogue as a pass of its own.
+  if (plain || plan_map(d, w.shape(), g, Direction::Forward).transposed) {
+    run_map(x, w, y, d, g, Direction::Forward, key_of("fwd", x, w.shape(), y, g, false));
+    if (!plain) add_bias_residual_relu(y, b, then);
+    return;
+  }
   static std::map<std::string, Forward> cache;
-  const std::string key = fmt::format("{}|{}{}", key_of("fwd", x, w.shape(), y, g, b.defined()), post.sum, post.relu);
+  const std::string key =
+      fmt::format("{}|{}{}", key_of("fwd", x, w.shape(), y, g, b.defined()), then.residual.defined(), then.relu);
   const auto& entry = cached(cache, key, [&] {
-    auto pd = forward_pd(conv_descs(x, w.shape(), y, g), b.defined(), w.size(0), post);
+    auto pd = forward_pd(d, b.defined(), w.size(0), then);
     return Forward{pd, dnnl::convolution_forward(pd)};
   });
+  if (then.residual.defined()) y.copy_(then.residual);
   std::unordered_map<int, memory> args{{DNNL_ARG_SRC, wrap(x)},
                                        {DNNL_ARG_WEIGHTS, weights_as(w, g.groups, entry.pd.weights_desc(), key)},
                                        {DNNL_ARG_DST, wrap(y)}};

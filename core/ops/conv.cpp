@@ -78,14 +78,12 @@ Tensor conv2d_inference(const Tensor& x, const Tensor& w, const Tensor& b, std::
            "conv2d_inference: input ({}), weight ({}) and bias must agree", dtype_name(x.dtype()),
            dtype_name(w.dtype()));
   const Shape y_shape = check_conv_shapes(x.shape(), w.shape(), g, "conv2d_inference");
+  MG_CHECK(!residual.defined() || (residual.shape() == y_shape && residual.dtype() == x.dtype()),
+           "conv2d_inference: residual of shape {} for an output of shape {}",
+           residual.defined() ? to_string(residual.shape()) : "", to_string(y_shape));
   Tensor y = new_activation(y_shape, x.dtype());
-  if (residual.defined()) {
-    MG_CHECK(residual.shape() == y_shape && residual.dtype() == x.dtype(),
-             "conv2d_inference: residual of shape {} for an output of shape {}", to_string(residual.shape()),
-             to_string(y_shape));
-    y.copy_(residual);  // the sum post-op adds to what the output holds
-  }
-  kernels::conv2d_forward(kernel_activation(x), w.contiguous(), b, y, g, {residual.defined(), relu});
+  const Tensor laid_out_as_y = residual.defined() ? kernel_activation(residual) : Tensor();
+  kernels::conv2d_forward(kernel_activation(x), w.contiguous(), b, y, g, {laid_out_as_y, relu});
   return y;
 }
 

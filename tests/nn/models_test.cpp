@@ -137,29 +137,40 @@ TEST_CASE("fused inference (batch norm folded, sum and ReLU fused) equals the la
   }
 }
 
+// float32 runs each on one of three paths: oneDNN's forward with the
+// epilogue fused (stride 2; and 32 channels), or, where the transposed
+// convolution's backward-data is the faster kernel (stride 1, few
+// channels), that kernel and then the epilogue as a pass of its own.
 TEST_CASE("conv_bn: every combination of residual and ReLU, float32 (oneDNN) and float64 (reference)") {
-  for (const mg::DType dtype : {mg::DType::Float32, mg::DType::Float64}) {
-    mg::Generator g(9);
-    EvalConvBn pair(4, 6, 2, g);
-    auto& [conv, bn] = pair;
-    const Tensor x = mg::randn({2, 4, 9, 9}, g).to(dtype);
-    if (dtype == mg::DType::Float64) {
-      mg::NoGradGuard no_grad;
-      for (Tensor* t : {&conv.weight, &conv.bias, &bn.weight, &bn.bias, &bn.running_mean, &bn.running_var})
-        *t = t->to(mg::DType::Float64);
-    }
-    const Tensor residual = mg::randn({2, 6, 5, 5}, g).to(dtype);
-    for (const bool relu : {false, true})
-      for (const bool with_residual : {false, true}) {
-        CAPTURE(relu);
-        CAPTURE(with_residual);
-        const Tensor r = with_residual ? residual : Tensor();
-        const Tensor layered = mg::nn::conv_bn(conv, bn, x, relu, r).detach();
+  struct Shape {
+    std::int64_t in, out, stride, size;
+  };
+  for (const mg::DType dtype : {mg::DType::Float32, mg::DType::Float64})
+    for (const auto& shape : {Shape{4, 6, 2, 9}, Shape{4, 6, 1, 5}, Shape{32, 32, 1, 5}}) {
+      CAPTURE(mg::dtype_name(dtype));
+      CAPTURE(shape.in);
+      CAPTURE(shape.stride);
+      mg::Generator g(9);
+      EvalConvBn pair(shape.in, shape.out, shape.stride, g);
+      auto& [conv, bn] = pair;
+      const Tensor x = mg::randn({2, shape.in, shape.size, shape.size}, g).to(dtype);
+      if (dtype == mg::DType::Float64) {
         mg::NoGradGuard no_grad;
-        const Tensor fused = mg::nn::conv_bn(conv, bn, x, relu, r);
-        mg::testing::check_close(fused, layered, dtype == mg::DType::Float32 ? 1e-4 : 1e-12, 1e-5, "conv_bn");
+        for (Tensor* t : {&conv.weight, &conv.bias, &bn.weight, &bn.bias, &bn.running_mean, &bn.running_var})
+          *t = t->to(mg::DType::Float64);
       }
-  }
+      const Tensor residual = mg::randn({2, shape.out, 5, 5}, g).to(dtype);
+      for (const bool relu : {false, true})
+        for (const bool with_residual : {false, true}) {
+          CAPTURE(relu);
+          CAPTURE(with_residual);
+          const Tensor r = with_residual ? residual : Tensor();
+          const Tensor layered = mg::nn::conv_bn(conv, bn, x, relu, r).detach();
+          mg::NoGradGuard no_grad;
+          const Tensor fused = mg::nn::conv_bn(conv, bn, x, relu, r);
+          mg::testing::check_close(fused, layered, dtype == mg::DType::Float32 ? 1e-4 : 1e-12, 1e-5, "conv_bn");
+        }
+    }
   CHECK_THROWS_WITH_AS(mg::conv2d_inference(mg::randn({1, 1, 3, 3}).requires_grad_(), mg::randn({1, 1, 1, 1}), Tensor(),
                                             1, 0, Tensor(), false),
                        doctest::Contains("requires a gradient"), mg::Error);
