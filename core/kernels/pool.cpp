@@ -15,23 +15,21 @@
 namespace mg::kernels {
 namespace {
 
-// Calls f(n, i, scratch) for every output row, in parallel over rows, with
-// a scratch array of `scratch` elements per thread.
-template <class Scratch, class F>
-void for_each_output_row(const Tensor& y, std::int64_t scratch, const F& f) {
+// Calls f(n, i) for every output row, in parallel over rows.
+template <class F>
+void for_each_output_row(const Tensor& y, const F& f) {
   const std::int64_t rows = y.size(0) * y.size(2);
   const std::int64_t work_per_row = std::max<std::int64_t>(1, y.size(1) * y.size(3));
   parallel_for(0, rows, std::max<std::int64_t>(1, kElementwiseGrain / work_per_row),
                [&](std::int64_t lo, std::int64_t hi) {
-                 std::vector<Scratch> buffer(static_cast<std::size_t>(scratch));
-                 for (std::int64_t r = lo; r < hi; ++r) f(r / y.size(2), r % y.size(2), buffer.data());
+                 for (std::int64_t r = lo; r < hi; ++r) f(r / y.size(2), r % y.size(2));
                });
 }
 
 // Calls f(n, i, j) for every output position, in parallel over (n, i).
 template <class F>
 void for_each_output(const Tensor& y, const F& f) {
-  for_each_output_row<char>(y, 0, [&](std::int64_t n, std::int64_t i, char*) {
+  for_each_output_row(y, [&](std::int64_t n, std::int64_t i) {
     for (std::int64_t j = 0; j < y.size(3); ++j) f(n, i, j);
   });
 }
@@ -79,7 +77,7 @@ void max_pool2d_channels_last(const Tensor& x, Tensor& y, std::int64_t* ip, cons
   using Index = std::conditional_t<sizeof(T) == 4, std::int32_t, std::int64_t>;
   using Values = LanesOf<T, 16>;
   using Indices = LanesOf<Index, 16>;
-  for_each_output_row<char>(y, 0, [&](std::int64_t n, std::int64_t i, char*) {
+  for_each_output_row(y, [&](std::int64_t n, std::int64_t i) {
     const std::int64_t h0 = i * g.stride - g.padding;
     const std::int64_t h_begin = std::max<std::int64_t>(h0, 0), h_end = std::min(h0 + g.kernel, height);
     for (std::int64_t j = 0; j < ow; ++j) {
@@ -121,7 +119,7 @@ void max_pool2d_scatter_tiles(const Tensor& g, const Tensor& indices, Tensor& gx
   const std::int64_t channels = g.size(1), height = gx.size(2), width = gx.size(3);
   const std::int64_t oh = g.size(2), ow = g.size(3), covered = ow * kernel;
   const auto row_of = [&](std::int64_t n, std::int64_t h) { return out + (n * height + h) * width * channels; };
-  for_each_output_row<char>(g, 0, [&](std::int64_t n, std::int64_t i, char*) {
+  for_each_output_row(g, [&](std::int64_t n, std::int64_t i) {
     for (std::int64_t h = i * kernel; h < (i + 1) * kernel; ++h) {
       T* row = row_of(n, h);
       for (std::int64_t j = 0; j < ow; ++j) {

@@ -120,8 +120,8 @@ struct EvalConvBn {
 }  // namespace
 
 // Inference with no gradient wanted runs conv_bn fused (batch norm folded
-// into the convolution, the residual sum and ReLU as post-ops); with
-// gradients on, the same modules run layer by layer.
+// into the convolution, the residual sum and ReLU as post-ops or one pass
+// after it); with gradients on, the same modules run layer by layer.
 TEST_CASE("fused inference (batch norm folded, sum and ReLU fused) equals the layers one by one") {
   mg::Generator g(5);
   mg::nn::SmallCnn cnn(3, 10, g);

@@ -13,10 +13,11 @@ namespace mg {
 // y = conv2d(x, w) + b. x: (N, C, H, W); w: (OC, C / groups, KH, KW); b: (OC) or undefined.
 Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor& b = Tensor(), std::int64_t stride = 1,
               std::int64_t padding = 0, std::int64_t dilation = 1, std::int64_t groups = 1);
-// Inference: relu(conv2d(x, w, b) + residual) in one pass of the
-// convolution (the sum and the ReLU are oneDNN post-ops); `residual` may be
-// undefined and `relu` false. Records no graph: an input that requires a
-// gradient is an error (use the ops one by one).
+// Inference: relu(conv2d(x, w, b) + residual) with the sum and the ReLU
+// fused (oneDNN post-ops, or one pass after the convolution when that runs
+// on the faster kernel without them); `residual` may be undefined and
+// `relu` false. Records no graph: an input that requires a gradient is an
+// error (use the ops one by one).
 Tensor conv2d_inference(const Tensor& x, const Tensor& w, const Tensor& b, std::int64_t stride, std::int64_t padding,
                         const Tensor& residual, bool relu);
 
