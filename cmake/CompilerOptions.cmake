@@ -14,7 +14,10 @@ target_compile_options(metagrad_options INTERFACE
   -fno-math-errno -ffp-contract=off
   # gcc 12 misreports std::string concatenation at -O3 as overlapping
   # memcpy (GCC bug 105329).
-  -Wno-restrict)
+  -Wno-restrict
+  # 64-byte vectors (kernels/lanes.hpp) pass between functions of one
+  # translation unit only; without AVX-512 gcc warns that their ABI differs.
+  -Wno-psabi)
 if(MG_WERROR)
   target_compile_options(metagrad_options INTERFACE -Werror)
 endif()
