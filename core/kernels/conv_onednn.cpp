@@ -127,6 +127,7 @@ Buffer make_buffer(const memory::desc& desc) {
 
 // Primitive descriptors and primitives, created once per configuration (see cached()).
 struct Forward {
+  bool on_map = false;  // runs as run_map and then the epilogue as a pass of its own; pd, primitive unused
   dnnl::convolution_forward::primitive_desc pd;
   dnnl::convolution_forward primitive;
 };
@@ -238,12 +239,19 @@ double conv_flops(const Tensor& y, const Shape& weight) {
 
 memory wrap(const Tensor& t) { return memory(describe_activation(t), engine(), t.impl()->data()); }
 
-// out = the map from `in` that convolution d (weights w) computes in `direction`,
-// on the faster primitive (see the top of the file).
-void run_map(const Tensor& in, const Tensor& w, const Tensor& out, const ConvDescs& d, const ConvGeometry& g,
-             Direction direction, const std::string& key) {
+// The descriptors of the convolution (weights w) that maps `in` to `out` in `direction`.
+ConvDescs map_descs(const Tensor& in, const Shape& w, const Tensor& out, const ConvGeometry& g, Direction direction) {
+  return direction == Direction::Forward ? conv_descs(in, w, out, g) : conv_descs(out, w, in, g);
+}
+
+// out = the map from `in` that the convolution with weights w computes in
+// `direction`, on the faster primitive (see the top of the file).
+void run_map(const Tensor& in, const Tensor& w, const Tensor& out, const ConvGeometry& g, Direction direction,
+             const std::string& key) {
   static std::map<std::string, MapPrimitive> cache;
-  const auto& map = cached(cache, key, [&] { return make_map(plan_map(d, w.shape(), g, direction)); });
+  const auto& map = cached(cache, key, [&] {
+    return make_map(plan_map(map_descs(in, w.shape(), out, g, direction), w.shape(), g, direction));
+  });
   map.primitive.execute(stream(), {{map.in_arg, wrap(in)},
                                    {DNNL_ARG_WEIGHTS, weights_as(w, g.groups, map.weights, key, map.transposed)},
                                    {map.out_arg, wrap(out)}});
@@ -284,22 +292,23 @@ void conv2d_forward(const Tensor& x, const Tensor& w, const Tensor& b, Tensor& y
     if (out.impl() != y.impl()) y.copy_(out);
     return;
   }
-  const ConvDescs d = conv_descs(x, w.shape(), y, g);
-  const bool plain = !b.defined() && !then.residual.defined() && !then.relu;
-  // A map the transposed convolution's backward-data computes faster than
-  // the forward does with its epilogue fused: the epilogue as a pass of its own.
-  if (plain || plan_map(d, w.shape(), g, Direction::Forward).transposed) {
-    run_map(x, w, y, d, g, Direction::Forward, key_of("fwd", x, w.shape(), y, g, false));
-    if (!plain) add_bias_residual_relu(y, b, then);
-    return;
-  }
+  const std::string map_key = key_of("fwd", x, w.shape(), y, g, false);
+  if (!b.defined() && !then.residual.defined() && !then.relu) return run_map(x, w, y, g, Direction::Forward, map_key);
   static std::map<std::string, Forward> cache;
   const std::string key =
       fmt::format("{}|{}{}", key_of("fwd", x, w.shape(), y, g, b.defined()), then.residual.defined(), then.relu);
   const auto& entry = cached(cache, key, [&] {
+    const ConvDescs d = conv_descs(x, w.shape(), y, g);
+    // A map the transposed convolution's backward-data computes faster than
+    // the forward does with its epilogue fused: the epilogue as a pass of its own.
+    if (plan_map(d, w.shape(), g, Direction::Forward).transposed) return Forward{true, {}, {}};
     auto pd = forward_pd(d, b.defined(), w.size(0), then);
-    return Forward{pd, dnnl::convolution_forward(pd)};
+    return Forward{false, pd, dnnl::convolution_forward(pd)};
   });
+  if (entry.on_map) {
+    run_map(x, w, y, g, Direction::Forward, map_key);
+    return add_bias_residual_relu(y, b, then);
+  }
   if (then.residual.defined()) y.copy_(then.residual);
   std::unordered_map<int, memory> args{{DNNL_ARG_SRC, wrap(x)},
                                        {DNNL_ARG_WEIGHTS, weights_as(w, g.groups, entry.pd.weights_desc(), key)},
@@ -317,8 +326,7 @@ void conv2d_backward_input(const Tensor& gy, const Tensor& w, Tensor& gx, const 
   const profiler::Scope scope(profiler::Kind::ConvBackwardData, conv_flops(gy, w.shape()),
                               profiler::bytes_of(gy, w, gx));
   if (gy.dtype() != DType::Float32) return reference_conv2d_backward_input(gy, w, gx, g);
-  run_map(gy, w, gx, conv_descs(gx, w.shape(), gy, g), g, Direction::BackwardData,
-          key_of("bwd_data", gx, w.shape(), gy, g, false));
+  run_map(gy, w, gx, g, Direction::BackwardData, key_of("bwd_data", gx, w.shape(), gy, g, false));
 }
 
 void conv2d_backward_weight(const Tensor& x, const Tensor& gy, Tensor& gw, const ConvGeometry& g) {
