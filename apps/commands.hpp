@@ -2,6 +2,7 @@
 // Each subcommand of the `metagrad` program lives in its own file and adds
 // itself to the app here.
 #include <CLI/CLI.hpp>
+#include <string>
 
 namespace mg::apps {
 
@@ -13,6 +14,9 @@ void add_optimizers_command(CLI::App& app);
 void add_meta_train_command(CLI::App& app);
 void add_meta_eval_command(CLI::App& app);
 void add_reproduce_command(CLI::App& app);
+
+// The --task help of meta-train and meta-eval: every task family, by name.
+std::string task_help();
 
 struct TrainConfig;
 // Adds the flags every subcommand that trains takes (--model, --dataset,

@@ -173,7 +173,7 @@ void run(const Options& o) {
 void add_meta_eval_command(CLI::App& app) {
   auto o = std::make_shared<Options>();
   auto* cmd = app.add_subcommand("meta-eval", "Evaluate a learned optimizer against tuned baselines");
-  cmd->add_option("--task", o->task, "quadratic, mlp, mlp-relu, mlp-40 or mlp-2layer")
+  cmd->add_option("--task", o->task, task_help())
       ->check(CLI::IsMember(optim::learned::available_tasks()));
   cmd->add_option("--learned", o->weights, "meta-train's optimizer.json (LSTM weights or learned hyperparameters)")
       ->required();

@@ -49,20 +49,29 @@ void run(Options o) {
 
 }  // namespace
 
+std::string task_help() {
+  std::string names;
+  for (const auto& name : optim::learned::available_tasks()) names += (names.empty() ? "" : ", ") + name;
+  return "Task family: " + names;
+}
+
 void add_meta_train_command(CLI::App& app) {
   auto o = std::make_shared<Options>();
   auto* cmd = app.add_subcommand("meta-train", "Meta-train a learned optimizer on a task family");
-  cmd->add_option("--task", o->task, "quadratic, mlp, mlp-relu, mlp-40 or mlp-2layer")
+  cmd->add_option("--task", o->task, task_help())
       ->check(CLI::IsMember(optim::learned::available_tasks()));
   cmd->add_option("--learned", o->learned,
                   "lstm, or hparams(SPEC): per-tensor learned learning rates of any registry optimizer");
   cmd->add_option("--mode", o->mode, "Meta-gradients: first_order (optimizee gradients detached) or second_order")
       ->check(CLI::IsMember({"first_order", "second_order"}));
-  cmd->add_option("--epochs", o->train.epochs, "Meta-training epochs (one fresh problem each)")
+  cmd->add_option("--epochs", o->train.epochs, "Meta-training epochs (--meta-batch fresh problems each)")
       ->check(CLI::Range(1, 100000000));
   cmd->add_option("--steps", o->steps, "Optimizee steps per problem")->check(CLI::Range(1, 1000000));
   cmd->add_option("--unroll", o->unroll, "Steps per truncated unroll (a meta-update each)")
       ->check(CLI::Range(1, 1000000));
+  cmd->add_option("--meta-batch", o->train.meta_batch,
+                  "Problems per meta-iteration (and rank), run concurrently; their meta-gradients are averaged")
+      ->check(CLI::Range(1, 100000));
   cmd->add_option("--meta-optimizer", o->train.meta_optimizer, "Registry spec of the meta-optimizer");
   cmd->add_option("--eval-every", o->train.eval_every, "Validate (and checkpoint) every N epochs")
       ->check(CLI::Range(1, 100000000));

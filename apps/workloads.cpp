@@ -111,41 +111,46 @@ void add_profile(WorkloadResult& result, const profiler::Profiler* profiler, dou
 // One meta-iteration of the learned LSTM optimizer: a 20-step unroll of the
 // 784-20-10 sigmoid MLP (batch 128, a fresh batch each step) over its 15,910
 // coordinates, the meta-backward (first or second order) and an Adam step on
-// the LSTM's weights.
-// Under mpirun each rank unrolls a problem of its own and the
-// meta-gradients are averaged over the ranks.
-std::function<void()> meta_iteration(bool second_order) {
-  auto task = std::shared_ptr<optim::learned::Task>(optim::learned::make_task("mlp-synthetic"));
+// the LSTM's weights; with a meta-batch of K, K such problems concurrently
+// and their mean meta-gradient. Under mpirun each rank unrolls problems of
+// its own and the meta-gradients are averaged over the ranks.
+std::function<void()> meta_iteration(bool second_order, int meta_batch) {
+  namespace learned = optim::learned;
+  auto task = std::shared_ptr<learned::Task>(learned::make_task("mlp-synthetic"));
   task->steps = task->unroll = 20;
-  auto learned = std::shared_ptr<optim::learned::LearnedOptimizer>(optim::learned::make_learned_lstm(*task, 0));
-  auto meta = std::shared_ptr<optim::Optimizer>(optim::make("adam(lr=1e-3)", learned->meta_parameters()));
-  auto problem = std::shared_ptr<optim::learned::Problem>(
-      task->problem(optim::learned::Split::Train, static_cast<std::uint64_t>(distributed::rank())));
-  const optim::learned::TruncatedBptt estimator(
-      second_order ? optim::learned::MetaMode::SecondOrder : optim::learned::MetaMode::FirstOrder, 20, 20);
+  auto lstm = std::shared_ptr<learned::LearnedOptimizer>(learned::make_learned_lstm(*task, 0));
+  auto meta = std::shared_ptr<optim::Optimizer>(optim::make("adam(lr=1e-3)", lstm->meta_parameters()));
+  auto problems = std::make_shared<std::vector<std::unique_ptr<learned::Problem>>>();
+  for (int k = 0; k < meta_batch; ++k)
+    problems->push_back(
+        task->problem(learned::Split::Train, static_cast<std::uint64_t>(distributed::rank() * meta_batch + k)));
+  const learned::TruncatedBptt estimator(
+      second_order ? learned::MetaMode::SecondOrder : learned::MetaMode::FirstOrder, 20, 20);
   return [=] {
-    estimator.run(*problem, *learned, [&](const optim::learned::TruncatedBptt::Unroll& unroll) {
-      auto& phi = learned->meta_parameters();
-      const distributed::Ranks ranks;
-      for (std::size_t i = 0; i < phi.size(); ++i) phi[i].second.set_grad(ranks.mean(unroll.meta_gradients[i]));
-      meta->step();
-    });
+    std::vector<const learned::Problem*> batch;
+    for (const auto& problem : *problems) batch.push_back(problem.get());
+    learned::meta_train_step(batch, *lstm, *meta, estimator, distributed::Ranks());
   };
 }
 
 }  // namespace
 
-WorkloadResult run_workload(const std::string& name, int threads, int batch, int steps, int warmup, bool profile) {
+WorkloadResult run_workload(const std::string& name, int threads, int batch, int steps, int warmup, bool profile,
+                            int meta_batch) {
   set_num_threads(threads);
   std::optional<profiler::Profiler> profiler;
   profiler::Profiler* recording = profile ? &profiler.emplace() : nullptr;  // measures the machine now
   const int ranks = distributed::world_size();
   if (name == "l2l-mlp" || name == "l2l-mlp-2nd") {
-    const StepTimes t = time_steps(meta_iteration(name == "l2l-mlp-2nd"), steps, warmup, recording);
-    WorkloadResult result = result_of(name, threads, 128, ranks * 128 * 20 / t.median_ms * 1e3, t.median_ms, ranks);
+    const StepTimes t = time_steps(meta_iteration(name == "l2l-mlp-2nd", meta_batch), steps, warmup, recording);
+    const double problems_per_s = ranks * meta_batch / t.median_ms * 1e3;
+    WorkloadResult result = result_of(name, threads, 128, problems_per_s * 128 * 20, t.median_ms, ranks);
+    result.meta_batch = meta_batch;
+    result.problems_per_s = problems_per_s;
     add_profile(result, recording, t.mean_ms);
     return result;
   }
+  if (meta_batch != 1) throw Error("bench: --meta-batch is for the l2l workloads, not " + name);
   Workload w = make_workload(name);
   if (ranks > 1 && w.kind == Kind::Hvp) throw Error("bench: " + name + " runs in one process only, not under mpirun");
   if (batch % ranks != 0)

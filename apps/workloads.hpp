@@ -20,6 +20,10 @@ struct WorkloadResult {
   // the gradient all-reduce's time, from its first bucket to the last sum,
   // and the part of it not hidden behind backward.
   int ranks = 1;
+  // l2l: problems per meta-iteration and rank, and problems (meta-iteration
+  // unrolls) per second over all of them.
+  int meta_batch = 1;
+  double problems_per_s = 0;
   double communication_ms = 0, exposed_communication_ms = 0;
   // With profiling: the mean step time measured around each step, the
   // profile's milliseconds per step by kind, and its report.
@@ -35,6 +39,6 @@ struct WorkloadResult {
 // inference and l2l workloads run data-parallel over the ranks.
 const std::vector<std::string>& workload_names();
 WorkloadResult run_workload(const std::string& name, int threads, int batch, int steps, int warmup,
-                            bool profile = false);
+                            bool profile = false, int meta_batch = 1);
 
 }  // namespace mg::apps

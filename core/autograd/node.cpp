@@ -1,5 +1,7 @@
 #include "metagrad/core/autograd/node.hpp"
+
 #include <algorithm>
+#include <mutex>
 
 #include "../check.hpp"
 #include "../kernels/copy.hpp"
@@ -110,6 +112,10 @@ Grads AccumulateGrad::apply(const Tensor& grad) {
 std::shared_ptr<Node> gradient_edge(const Tensor& t) {
   TensorImpl& impl = *t.impl();
   if (impl.grad_fn) return impl.grad_fn;
+  // Concurrent runs (run_concurrently) record graphs through the same
+  // leaves, a learned optimizer's meta-parameters: one accumulator each.
+  static std::mutex mutex;
+  std::lock_guard<std::mutex> lock(mutex);
   if (auto existing = impl.grad_accumulator.lock()) return existing;
   auto accumulator = std::make_shared<AccumulateGrad>(t.impl_ptr());
   impl.grad_accumulator = accumulator;

@@ -102,7 +102,7 @@ dnnl::convolution_forward::primitive_desc forward_pd(const ConvDescs& d, bool wi
   dnnl::post_ops ops;
   if (then.residual.defined()) ops.append_sum(1.0f);  // the residual, copied into the output first
   if (then.relu) ops.append_eltwise(1.0f, dnnl::algorithm::eltwise_relu, 0.0f, 0.0f);
-  dnnl::primitive_attr attr;
+  dnnl::primitive_attr attr = caller_scratchpad();
   attr.set_post_ops(ops);
   return {desc, attr, engine()};
 }
@@ -134,7 +134,6 @@ struct Forward {
 struct BackwardWeights {
   dnnl::convolution_backward_weights::primitive_desc pd;
   dnnl::convolution_backward_weights primitive;
-  Buffer diff_weights;  // in the primitive's layout, when that is not ours
 };
 
 // The weights of the transposed convolution: (IC, OC, KH, KW), each kernel flipped.
@@ -156,7 +155,8 @@ Tensor flipped_transposed(const Tensor& w) {
 // `transposed`). The reordered copy of each weight tensor is kept with the
 // storage version it was made from, and redone only when the weights change
 // (an optimizer step), into the same buffer. `layout_key` names the primitive
-// whose layout `wanted` is.
+// whose layout `wanted` is. Each thread keeps its own copies, so that one
+// thread's reorder (or clearing) never touches a buffer another is reading.
 memory weights_as(const Tensor& w, std::int64_t groups, const memory::desc& wanted, const std::string& layout_key,
                   bool transposed = false) {
   if (!transposed && describe_weights(w, groups) == wanted) return memory(wanted, engine(), w.impl()->data());
@@ -165,10 +165,9 @@ memory weights_as(const Tensor& w, std::int64_t groups, const memory::desc& want
     Buffer buffer;
   };
   using Key = std::tuple<std::uint64_t, std::int64_t, std::string>;
-  static std::map<Key, Reordered> cache;
+  thread_local std::map<Key, Reordered> cache;
   const auto& storage = *w.impl()->storage;
   const Key key{storage.id(), w.impl()->offset, layout_key};
-  std::lock_guard<std::mutex> lock(onednn_cache_mutex());
   auto it = cache.find(key);
   if (it != cache.end() && it->second.version == storage.version()) return it->second.buffer.mem;
   if (it == cache.end()) {
@@ -215,7 +214,7 @@ MapPlan plan_map(const ConvDescs& d, const Shape& w, const ConvGeometry& g, Dire
 
 struct MapPrimitive {
   dnnl::primitive primitive;
-  memory::desc weights;
+  memory::desc weights, scratchpad;
   int in_arg, out_arg;
   bool transposed;
 };
@@ -224,12 +223,13 @@ MapPrimitive make_map(const MapPlan& plan) {
   const ConvDescs& d = plan.descs;
   const auto forward = forward_pd(d, false, 0);
   if (plan.direction == Direction::Forward)
-    return {dnnl::convolution_forward(forward), forward.weights_desc(), DNNL_ARG_SRC, DNNL_ARG_DST, plan.transposed};
+    return {dnnl::convolution_forward(forward), forward.weights_desc(), forward.scratchpad_desc(), DNNL_ARG_SRC,
+            DNNL_ARG_DST, plan.transposed};
   const dnnl::convolution_backward_data::desc desc(dnnl::algorithm::convolution_direct, d.src, d.weights, d.dst,
                                                    d.strides, d.dilates, d.padding_l, d.padding_r);
-  const dnnl::convolution_backward_data::primitive_desc pd(desc, engine(), forward);
-  return {dnnl::convolution_backward_data(pd), pd.weights_desc(), DNNL_ARG_DIFF_DST, DNNL_ARG_DIFF_SRC,
-          plan.transposed};
+  const dnnl::convolution_backward_data::primitive_desc pd(desc, caller_scratchpad(), engine(), forward);
+  return {dnnl::convolution_backward_data(pd), pd.weights_desc(), pd.scratchpad_desc(), DNNL_ARG_DIFF_DST,
+          DNNL_ARG_DIFF_SRC, plan.transposed};
 }
 
 // Multiply-adds of a convolution with output y and weights of this shape, times 2.
@@ -248,14 +248,14 @@ ConvDescs map_descs(const Tensor& in, const Shape& w, const Tensor& out, const C
 // `direction`, on the faster primitive (see the top of the file).
 void run_map(const Tensor& in, const Tensor& w, const Tensor& out, const ConvGeometry& g, Direction direction,
              const std::string& key) {
-  static std::map<std::string, MapPrimitive> cache;
+  static PrimitiveCache<std::string, MapPrimitive> cache;
   const auto& map = cached(cache, key, [&] {
     return make_map(plan_map(map_descs(in, w.shape(), out, g, direction), w.shape(), g, direction));
   });
-  map.primitive.execute(stream(), {{map.in_arg, wrap(in)},
-                                   {DNNL_ARG_WEIGHTS, weights_as(w, g.groups, map.weights, key, map.transposed)},
-                                   {map.out_arg, wrap(out)}});
-  stream().wait();
+  execute(map.primitive, map.scratchpad,
+          {{map.in_arg, wrap(in)},
+           {DNNL_ARG_WEIGHTS, weights_as(w, g.groups, map.weights, key, map.transposed)},
+           {map.out_arg, wrap(out)}});
 }
 
 // y = relu(y + bias + residual), each part when present, in one pass over
@@ -294,7 +294,7 @@ void conv2d_forward(const Tensor& x, const Tensor& w, const Tensor& b, Tensor& y
   }
   const std::string map_key = key_of("fwd", x, w.shape(), y, g, false);
   if (!b.defined() && !then.residual.defined() && !then.relu) return run_map(x, w, y, g, Direction::Forward, map_key);
-  static std::map<std::string, Forward> cache;
+  static PrimitiveCache<std::string, Forward> cache;
   const std::string key =
       fmt::format("{}|{}{}", key_of("fwd", x, w.shape(), y, g, b.defined()), then.residual.defined(), then.relu);
   const auto& entry = cached(cache, key, [&] {
@@ -318,8 +318,7 @@ void conv2d_forward(const Tensor& x, const Tensor& w, const Tensor& b, Tensor& y
     bias = b.contiguous();
     args.emplace(DNNL_ARG_BIAS, wrap(bias));
   }
-  entry.primitive.execute(stream(), args);
-  stream().wait();
+  execute(entry.primitive, entry.pd.scratchpad_desc(), args);
 }
 
 void conv2d_backward_input(const Tensor& gy, const Tensor& w, Tensor& gx, const ConvGeometry& g) {
@@ -333,25 +332,27 @@ void conv2d_backward_weight(const Tensor& x, const Tensor& gy, Tensor& gw, const
   const profiler::Scope scope(profiler::Kind::ConvBackwardWeights, conv_flops(gy, gw.shape()),
                               profiler::bytes_of(x, gy, gw));
   if (x.dtype() != DType::Float32) return reference_conv2d_backward_weight(x, gy, gw, g);
-  static std::map<std::string, BackwardWeights> cache;
+  static PrimitiveCache<std::string, BackwardWeights> cache;
   const auto& entry = cached(cache, key_of("bwd_weights", x, gw.shape(), gy, g, false), [&] {
     const ConvDescs d = conv_descs(x, gw.shape(), gy, g);
     const auto hint = forward_pd(d, false, gw.size(0));
     const dnnl::convolution_backward_weights::desc desc(dnnl::algorithm::convolution_direct, d.src, d.weights, d.dst,
                                                         d.strides, d.dilates, d.padding_l, d.padding_r);
-    dnnl::convolution_backward_weights::primitive_desc pd(desc, engine(), hint);
-    return BackwardWeights{pd, dnnl::convolution_backward_weights(pd), make_buffer(pd.diff_weights_desc())};
+    dnnl::convolution_backward_weights::primitive_desc pd(desc, caller_scratchpad(), engine(), hint);
+    return BackwardWeights{pd, dnnl::convolution_backward_weights(pd)};
   });
   const memory::desc wanted = describe_weights(gw, g.groups);
   const bool direct = entry.pd.diff_weights_desc() == wanted;
-  memory diff_weights = direct ? memory(wanted, engine(), gw.impl()->data()) : entry.diff_weights.mem;
-  entry.primitive.execute(
-      stream(), {{DNNL_ARG_SRC, wrap(x)}, {DNNL_ARG_DIFF_DST, wrap(gy)}, {DNNL_ARG_DIFF_WEIGHTS, diff_weights}});
+  // In the primitive's layout, when that is not ours: a buffer of this call's own.
+  const Buffer staging = direct ? Buffer{} : make_buffer(entry.pd.diff_weights_desc());
+  memory diff_weights = direct ? memory(wanted, engine(), gw.impl()->data()) : staging.mem;
+  execute(entry.primitive, entry.pd.scratchpad_desc(),
+          {{DNNL_ARG_SRC, wrap(x)}, {DNNL_ARG_DIFF_DST, wrap(gy)}, {DNNL_ARG_DIFF_WEIGHTS, diff_weights}});
   if (!direct) {
     memory out(wanted, engine(), gw.impl()->data());
     dnnl::reorder(diff_weights, out).execute(stream(), diff_weights, out);
+    stream().wait();
   }
-  stream().wait();
 }
 
 }  // namespace mg::kernels

@@ -74,14 +74,21 @@ void gemm_nt_primitive(std::int64_t m, std::int64_t n, std::int64_t k, const flo
   using dnnl::memory;
   const auto f32 = memory::data_type::f32;
   const memory::desc a_desc({m, k}, f32, {lda, 1}), b_desc({k, n}, f32, {1, ldb}), c_desc({m, n}, f32, {ldc, 1});
-  static std::map<std::array<std::int64_t, 6>, dnnl::matmul> primitives;
+  struct Primitive {
+    dnnl::matmul primitive;
+    memory::desc scratchpad;
+  };
+  static kernels::PrimitiveCache<std::array<std::int64_t, 6>, Primitive> primitives;
   auto& engine = kernels::onednn_engine();
-  const dnnl::matmul& primitive = kernels::cached(primitives, std::array<std::int64_t, 6>{m, n, k, lda, ldb, ldc}, [&] {
-    return dnnl::matmul(dnnl::matmul::primitive_desc(dnnl::matmul::desc(a_desc, b_desc, c_desc), engine));
+  const Primitive& entry = kernels::cached(primitives, std::array<std::int64_t, 6>{m, n, k, lda, ldb, ldc}, [&] {
+    const dnnl::matmul::primitive_desc pd(dnnl::matmul::desc(a_desc, b_desc, c_desc), kernels::caller_scratchpad(),
+                                          engine);
+    return Primitive{dnnl::matmul(pd), pd.scratchpad_desc()};
   });
-  primitive.execute(kernels::onednn_stream(), {{DNNL_ARG_SRC, memory(a_desc, engine, const_cast<float*>(a))},
-                                               {DNNL_ARG_WEIGHTS, memory(b_desc, engine, const_cast<float*>(b))},
-                                               {DNNL_ARG_DST, memory(c_desc, engine, c)}});
+  kernels::execute(entry.primitive, entry.scratchpad,
+                   {{DNNL_ARG_SRC, memory(a_desc, engine, const_cast<float*>(a))},
+                    {DNNL_ARG_WEIGHTS, memory(b_desc, engine, const_cast<float*>(b))},
+                    {DNNL_ARG_DST, memory(c_desc, engine, c)}});
 }
 
 // float32 runs on oneDNN: it picks AVX-512 kernels itself, while OpenBLAS

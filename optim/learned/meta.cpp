@@ -13,6 +13,7 @@
 #include "json_file.hpp"
 #include "metagrad/core/autograd/engine.hpp"
 #include "metagrad/core/autograd/grad_mode.hpp"
+#include "metagrad/core/concurrent.hpp"
 #include "metagrad/core/distributed.hpp"
 #include "metagrad/core/generator.hpp"
 #include "metagrad/core/ops.hpp"
@@ -187,37 +188,45 @@ TruncatedBptt::TruncatedBptt(MetaMode mode, std::int64_t steps, std::int64_t unr
            "truncated BPTT: steps ({}) must be a positive multiple of the unroll ({})", steps, unroll);
 }
 
+TruncatedBptt::Run::Run(const TruncatedBptt& estimator, const Problem& problem, LearnedOptimizer& learned)
+    : problem_(&problem),
+      learned_(&learned),
+      steps_(estimator.steps_),
+      unroll_(estimator.unroll_),
+      second_order_(estimator.mode_ == MetaMode::SecondOrder) {
+  const NamedParameters initial = problem.initial();
+  optimizer_ = learned.make(initial);
+  for (const auto& [name, t] : initial) theta_.push_back(t.detach().requires_grad_());
+  g_ = autograd::grad({problem.loss(theta_, 0)}, theta_);  // g_0 at theta_0, a constant
+}
+
+TruncatedBptt::Unroll TruncatedBptt::Run::next() {
+  MG_CHECK(!done(), "truncated BPTT: the run has done all its {} steps", steps_);
+  const std::vector<Tensor> meta = values_of(learned_->meta_parameters());
+  const std::map<std::string, Tensor> hyper = learned_->overrides();  // this unroll's meta-parameters
+  Tensor meta_loss;
+  for (std::int64_t t = 0; t < unroll_; ++t) {
+    std::vector<Tensor> input = g_;
+    if (!second_order_)
+      for (auto& x : input) x = x.detach();
+    theta_ = optimizer_->differentiable_step(theta_, input, hyper);
+    const Tensor loss = problem_->loss(theta_, ++step_);
+    require_finite(loss.item<double>(), step_);
+    g_ = autograd::grad({loss}, theta_, {}, /*retain_graph=*/true, /*create_graph=*/second_order_);
+    meta_loss = meta_loss.defined() ? meta_loss + loss : loss;
+  }
+  Unroll result{meta_loss.item<double>(), autograd::grad({meta_loss}, meta)};
+  // Truncation: the next unroll starts from these values, without history.
+  for (auto& t : theta_) t = t.detach().requires_grad_();
+  for (auto& x : g_) x = x.detach();
+  optimizer_->detach_differentiable_state();
+  return result;
+}
+
 void TruncatedBptt::run(const Problem& problem, LearnedOptimizer& learned,
                         const std::function<void(const Unroll&)>& on_unroll) const {
-  const bool second_order = mode_ == MetaMode::SecondOrder;
-  const NamedParameters initial = problem.initial();
-  auto optimizer = learned.make(initial);
-  std::vector<Tensor> meta = values_of(learned.meta_parameters());
-  std::vector<Tensor> theta;
-  for (const auto& [name, t] : initial) theta.push_back(t.detach().requires_grad_());
-  // g_0 at theta_0, a constant.
-  std::vector<Tensor> g = autograd::grad({problem.loss(theta, 0)}, theta);
-  std::int64_t step = 0;
-  for (std::int64_t u = 0; u < steps_ / unroll_; ++u) {
-    const std::map<std::string, Tensor> hyper = learned.overrides();  // this unroll's meta-parameters
-    Tensor meta_loss;
-    for (std::int64_t t = 0; t < unroll_; ++t) {
-      std::vector<Tensor> input = g;
-      if (!second_order)
-        for (auto& x : input) x = x.detach();
-      theta = optimizer->differentiable_step(theta, input, hyper);
-      const Tensor loss = problem.loss(theta, ++step);
-      require_finite(loss.item<double>(), step);
-      g = autograd::grad({loss}, theta, {}, /*retain_graph=*/true, /*create_graph=*/second_order);
-      meta_loss = meta_loss.defined() ? meta_loss + loss : loss;
-    }
-    Unroll result{meta_loss.item<double>(), autograd::grad({meta_loss}, meta)};
-    on_unroll(result);
-    // Truncation: the next unroll starts from these values, without history.
-    for (auto& t : theta) t = t.detach().requires_grad_();
-    for (auto& x : g) x = x.detach();
-    optimizer->detach_differentiable_state();
-  }
+  Run run = start(problem, learned);
+  while (!run.done()) on_unroll(run.next());
 }
 
 namespace {
@@ -225,28 +234,94 @@ namespace {
 Tensor scalar(double v) { return Tensor::from_vector(std::vector<double>{v}, {}); }
 
 // The mean final loss of the frozen learned optimizer on the validation
-// problems, each rank running its share of them.
+// problems, each rank running its share of them concurrently, summed in
+// problem order.
 double validate(const Task& task, LearnedOptimizer& learned, std::int64_t problems, const distributed::Ranks& ranks) {
-  double total = 0;
   const distributed::Range mine = distributed::shard(problems, ranks.rank(), ranks.size());
-  for (std::int64_t i = mine.begin; i < mine.end; ++i) {
-    const auto problem = task.problem(Split::Validation, static_cast<std::uint64_t>(i));
-    const auto losses = run_optimizer(
-        *problem, [&](const NamedParameters& params) { return learned.make(params); }, task.steps);
-    total += losses.back();
-  }
+  const auto finals = map_concurrently<double>(mine.end - mine.begin, [&](std::int64_t i) {
+    const auto problem = task.problem(Split::Validation, static_cast<std::uint64_t>(mine.begin + i));
+    return run_optimizer(
+               *problem, [&](const NamedParameters& params) { return learned.make(params); }, task.steps)
+        .back();
+  });
+  double total = 0;
+  for (double final_loss : finals) total += final_loss;
   return ranks.sum({total})[0] / static_cast<double>(problems);
+}
+
+// The mean of a meta-batch's values over every rank's problems, summed in
+// problem order (rank r's k-th problem is number r * K + k), so that the
+// bits do not depend on how the problems are split over ranks: each rank
+// contributes its rows to a sum that is zero elsewhere (adding zeros is
+// exact), then every rank adds the rows in order.
+Tensor meta_batch_mean(const std::vector<Tensor>& mine, const distributed::Ranks& ranks) {
+  NoGradGuard no_grad;
+  const auto k = static_cast<std::int64_t>(mine.size());
+  if (!ranks.parallel() && k == 1) return mine.front();
+  std::vector<Tensor> rows = mine;
+  if (ranks.parallel()) {
+    const Shape shape = mine.front().shape();
+    Tensor all = zeros({ranks.size() * k, mine.front().numel()}, mine.front().dtype());
+    for (std::int64_t i = 0; i < k; ++i)
+      all.narrow(0, ranks.rank() * k + i, 1).copy_(mine[static_cast<std::size_t>(i)].reshape({1, -1}));
+    distributed::all_reduce_(all);
+    rows.clear();
+    for (std::int64_t i = 0; i < all.size(0); ++i) rows.push_back(all.narrow(0, i, 1).reshape(shape));
+  }
+  Tensor total = rows.front();
+  for (std::size_t i = 1; i < rows.size(); ++i) total = total + rows[i];
+  return total / static_cast<double>(rows.size());
+}
+
+double meta_batch_mean(const std::vector<double>& mine, const distributed::Ranks& ranks) {
+  std::vector<double> all(static_cast<std::size_t>(ranks.size()) * mine.size(), 0.0);
+  std::copy(mine.begin(), mine.end(), all.begin() + static_cast<std::ptrdiff_t>(ranks.rank() * mine.size()));
+  all = ranks.sum(all);
+  double total = 0;
+  for (double v : all) total += v;
+  return total / static_cast<double>(all.size());
 }
 
 std::string checkpoint_path(const MetaTrainOptions& o) { return o.out_dir + "/meta-checkpoint.mgt"; }
 
 }  // namespace
 
+double meta_train_step(const std::vector<const Problem*>& problems, LearnedOptimizer& learned, Optimizer& meta_optimizer,
+                       const TruncatedBptt& estimator, const distributed::Ranks& ranks) {
+  MG_CHECK(!problems.empty(), "meta-train: a meta-batch needs at least one problem");
+  const auto k = static_cast<std::int64_t>(problems.size());
+  NamedParameters& meta = learned.meta_parameters();
+  std::vector<std::unique_ptr<TruncatedBptt::Run>> runs(problems.size());
+  run_concurrently(k, [&](std::int64_t i) {
+    const auto at = static_cast<std::size_t>(i);
+    runs[at] = std::make_unique<TruncatedBptt::Run>(estimator.start(*problems[at], learned));
+  });
+  double meta_loss = 0;
+  for (std::int64_t u = 0; u < estimator.unrolls(); ++u) {
+    const auto unrolls = map_concurrently<TruncatedBptt::Unroll>(
+        k, [&](std::int64_t i) { return runs[static_cast<std::size_t>(i)]->next(); });
+    meta_optimizer.zero_grad();
+    for (std::size_t i = 0; i < meta.size(); ++i) {
+      std::vector<Tensor> gradients;
+      for (const auto& unroll : unrolls) gradients.push_back(unroll.meta_gradients[i]);
+      const Tensor gradient = meta_batch_mean(gradients, ranks);
+      const auto norm = sum(gradient * gradient).item<double>();
+      MG_CHECK(std::isfinite(norm), "the meta-gradient of '{}' is not finite", meta[i].first);
+      meta[i].second.set_grad(gradient);
+    }
+    meta_optimizer.step();
+    std::vector<double> losses;
+    for (const auto& unroll : unrolls) losses.push_back(unroll.meta_loss);
+    meta_loss += meta_batch_mean(losses, ranks);
+  }
+  return meta_loss / static_cast<double>(estimator.unrolls());
+}
+
 MetaTrainResult meta_train(const Task& task, LearnedOptimizer& learned, const MetaTrainOptions& o,
                            const std::atomic<bool>& stop) {
   MG_CHECK(!o.out_dir.empty(), "meta-train: an output folder is required");
-  MG_CHECK(o.epochs >= 1 && o.eval_every >= 1 && o.validation_problems >= 1,
-           "meta-train: epochs, eval_every and validation_problems must be positive");
+  MG_CHECK(o.epochs >= 1 && o.eval_every >= 1 && o.validation_problems >= 1 && o.meta_batch >= 1,
+           "meta-train: epochs, eval_every, validation_problems and meta_batch must be positive");
   std::filesystem::create_directories(o.out_dir);
   NamedParameters& meta = learned.meta_parameters();
   auto meta_optimizer = make(o.meta_optimizer, meta);
@@ -282,6 +357,11 @@ MetaTrainResult meta_train(const Task& task, LearnedOptimizer& learned, const Me
     result.best_validation = by_key.at("best_validation").item<double>();
     result.best_epoch = static_cast<std::int64_t>(by_key.at("best_epoch").item<double>());
     wall_before = by_key.at("wall").item<double>();
+    // A checkpoint from before meta-batches meta-trained one problem an epoch.
+    const double saved_batch = by_key.count("meta_batch") ? by_key.at("meta_batch").item<double>() : 1.0;
+    MG_CHECK(saved_batch == static_cast<double>(o.meta_batch),
+             "{}: the run was meta-trained with a meta-batch of {}, not {} (resume with the same --meta-batch)",
+             checkpoint_path(o), saved_batch, o.meta_batch);
   }
   const distributed::Ranks ranks(o.data_parallel);
   const bool main_rank = ranks.is_main();
@@ -304,6 +384,7 @@ MetaTrainResult meta_train(const Task& task, LearnedOptimizer& learned, const Me
     all.emplace_back("best_validation", scalar(result.best_validation));
     all.emplace_back("best_epoch", scalar(static_cast<double>(result.best_epoch)));
     all.emplace_back("wall", scalar(wall()));
+    all.emplace_back("meta_batch", scalar(static_cast<double>(o.meta_batch)));
     nn::save_tensors(checkpoint_path(o), all);
   };
   // The best meta-parameters, for users: swapped in, written, swapped out.
@@ -324,27 +405,21 @@ MetaTrainResult meta_train(const Task& task, LearnedOptimizer& learned, const Me
   const bool terminal = ::isatty(::fileno(stderr)) != 0;
   const bool progress = o.progress && main_rank;
 
-  // Under MPI every epoch meta-trains on one problem per rank: rank r of N
-  // takes training problem epoch * N + r, and each unroll's meta-gradient
-  // is the mean over the ranks (a meta-batch of N problems).
+  // Every epoch meta-trains on K problems per rank, run concurrently: rank
+  // r of R takes training problems (epoch * R + r) * K + k, and each
+  // unroll's meta-gradient is the mean over all R * K of them.
+  const std::int64_t k = o.meta_batch;
   std::int64_t epoch = first_epoch;
   for (; epoch < o.epochs && !stop_requested(); ++epoch) {
-    const auto problem = task.problem(Split::Train, static_cast<std::uint64_t>(epoch * ranks.size() + ranks.rank()));
-    double meta_loss = 0;
-    std::int64_t unrolls = 0;
+    std::vector<std::unique_ptr<Problem>> problems;
+    for (std::int64_t i = 0; i < k; ++i)
+      problems.push_back(
+          task.problem(Split::Train, static_cast<std::uint64_t>((epoch * ranks.size() + ranks.rank()) * k + i)));
+    std::vector<const Problem*> batch;
+    for (const auto& problem : problems) batch.push_back(problem.get());
+    double mean = 0;
     try {
-      estimator.run(*problem, learned, [&](const TruncatedBptt::Unroll& unroll) {
-        meta_optimizer->zero_grad();
-        for (std::size_t i = 0; i < meta.size(); ++i) {
-          const Tensor gradient = ranks.mean(unroll.meta_gradients[i]);
-          const auto norm = sum(gradient * gradient).item<double>();
-          MG_CHECK(std::isfinite(norm), "the meta-gradient of '{}' is not finite", meta[i].first);
-          meta[i].second.set_grad(gradient);
-        }
-        meta_optimizer->step();
-        meta_loss += ranks.sum({unroll.meta_loss})[0] / ranks.size();
-        ++unrolls;
-      });
+      mean = meta_train_step(batch, learned, *meta_optimizer, estimator, ranks);
     } catch (const Error& e) {
       throw Error(fmt::format("meta-train epoch {}: {}", epoch + 1, e.what()));
     }
@@ -359,7 +434,6 @@ MetaTrainResult meta_train(const Task& task, LearnedOptimizer& learned, const Me
         save_best();
       }
     }
-    const double mean = meta_loss / static_cast<double>(std::max<std::int64_t>(unrolls, 1));
     if (main_rank)
       metrics << fmt::format("{{\"epoch\": {}, \"meta_loss\": {:.9g}{}, \"wall_s\": {:.3f}}}", epoch + 1, mean,
                              evaluate ? fmt::format(", \"validation_loss\": {:.9g}", validation) : std::string(),

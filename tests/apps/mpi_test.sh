@@ -5,7 +5,7 @@
 # within seconds and the last checkpoint stays intact. `compare`,
 # `meta-eval` and `reproduce` spread their runs over the ranks and report
 # exactly what one process reports.
-# Usage: mpi_test.sh path/to/metagrad path/to/mpirun cifar-10-subset-dir
+# Usage: mpi_test.sh path/to/metagrad path/to/mpirun cifar-10-dir
 set -u
 metagrad=$1
 mpirun=$2

@@ -23,7 +23,7 @@ expect_error "must be quick, full or smoke, not 'huge'" smes --budget huge --dat
 expect_error "give the folder of its binary files" smes --out x
 expect_error "no such file" smes --data-dir "$work/missing" --out x
 
-if [ ! -f "$cifar/test_batch.bin" ]; then echo "no CIFAR-10 slice at $cifar: skipping the runs"; exit 0; fi
+[ -f "$cifar/test_batch.bin" ] || fail "no CIFAR-10 files in $cifar"
 
 # The report's skeleton: headings, and each table's header row.
 skeleton() { awk '/^#/ {print} /^\|---/ {print previous} {previous=$0}' "$1"; }

@@ -396,8 +396,7 @@ TEST_CASE("learned hyperparameters: per-tensor learning rates of a registry opti
 }
 
 TEST_CASE("the cnn task: two nets, and second-order meta-gradients through batch norm and convolutions") {
-  const std::string dir = std::string(MG_TEST_SOURCE_DIR) + "/../../shared/data/cifar-10-subset";
-  if (!std::filesystem::exists(dir + "/test_batch.bin")) return;  // the slice is beside the repository
+  const std::string dir = MG_CIFAR_SLICE;
   learned::TaskOptions options;
   options.data_dir = dir;
   auto task = learned::make_task("cnn-cifar2", options);

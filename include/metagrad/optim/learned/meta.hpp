@@ -15,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "metagrad/core/distributed.hpp"
 #include "metagrad/optim/learned/evaluate.hpp"
 #include "metagrad/optim/learned/task.hpp"
 #include "metagrad/optim/optimizer.hpp"
@@ -67,9 +68,33 @@ class TruncatedBptt {
     double meta_loss;
     std::vector<Tensor> meta_gradients;
   };
+  // One problem's run, an unroll at a time: its parameters, the optimizer's
+  // state and the last gradient carry over from one unroll to the next,
+  // each unroll driven by the meta-parameters of the moment. Runs of
+  // different problems share nothing but the meta-parameters, which they
+  // only read: a meta-batch advances its runs concurrently.
+  class Run {
+   public:
+    // The next unroll. Throws mg::Error naming the step when the loss is
+    // NaN or infinite.
+    Unroll next();
+    bool done() const { return step_ >= steps_; }
+
+   private:
+    friend class TruncatedBptt;
+    Run(const TruncatedBptt& estimator, const Problem& problem, LearnedOptimizer& learned);
+    const Problem* problem_;
+    LearnedOptimizer* learned_;
+    std::unique_ptr<Optimizer> optimizer_;
+    std::vector<Tensor> theta_, g_;
+    std::int64_t step_ = 0, steps_, unroll_;
+    bool second_order_;
+  };
+  // A run of `problem` at step 0 (its first gradient computed).
+  Run start(const Problem& problem, LearnedOptimizer& learned) const { return Run(*this, problem, learned); }
+  std::int64_t unrolls() const { return steps_ / unroll_; }
   // Runs `problem` for `steps` steps, calling `on_unroll` after each unroll
   // (typically a meta-optimizer step, which the next unroll then sees).
-  // Throws mg::Error naming the step when the loss is NaN or infinite.
   void run(const Problem& problem, LearnedOptimizer& learned,
            const std::function<void(const Unroll&)>& on_unroll) const;
 
@@ -78,6 +103,15 @@ class TruncatedBptt {
   std::int64_t steps_, unroll_;
 };
 
+// One meta-training step on a meta-batch: the runs of `problems` advance
+// concurrently (run_concurrently), an unroll at a time; after each unroll
+// `meta_optimizer` steps on the mean meta-gradient over every rank's
+// problems, summed in problem order (rank r's are numbers r * K .. r * K +
+// K - 1), so the bits do not depend on the thread or rank count. Returns the
+// mean meta-loss of an unroll.
+double meta_train_step(const std::vector<const Problem*>& problems, LearnedOptimizer& learned,
+                       Optimizer& meta_optimizer, const TruncatedBptt& estimator, const distributed::Ranks& ranks);
+
 struct MetaTrainOptions {
   MetaMode mode = MetaMode::FirstOrder;
   std::int64_t epochs = 1000;
@@ -85,10 +119,16 @@ struct MetaTrainOptions {
   std::int64_t eval_every = 100;
   std::int64_t validation_problems = 20;
   std::string out_dir;  // checkpoint, metrics and the best weights
+  // Problems per meta-iteration and process, run concurrently on the
+  // process's cores; their meta-gradients are averaged.
+  std::int64_t meta_batch = 1;
   bool resume = false;
   bool progress = true;
-  // Under mpirun: one problem per rank each epoch, meta-gradients averaged
-  // over the ranks (rank 0 writes). False: this process meta-trains alone.
+  // Under mpirun: each rank takes `meta_batch` problems an epoch (rank r's
+  // k-th of epoch e is problem e * R * K + r * K + k) and meta-gradients are
+  // averaged over all R * K in that order, so R ranks x K problems give the
+  // bits of 1 process x R * K (rank 0 writes). False: this process
+  // meta-trains alone.
   bool data_parallel = true;
 };
 
