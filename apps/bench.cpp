@@ -34,8 +34,9 @@ void add_bench_command(CLI::App& app) {
       ->check(CLI::IsMember(workload_names()));
   bench->add_option("--threads", options->threads, "Threads")->check(CLI::Range(1, 1024));
   bench->add_option("--batch", options->batch, "Batch size")->check(CLI::Range(1, 1 << 20));
-  bench->add_option("--meta-batch", options->meta_batch,
-                    "l2l: problems per meta-iteration, run concurrently (reports problems per second)")
+  bench
+      ->add_option("--meta-batch", options->meta_batch,
+                   "l2l: problems per meta-iteration, run concurrently (reports problems per second)")
       ->check(CLI::Range(1, 4096));
   bench->add_option("--steps", options->steps, "Measured steps (the median is reported)")->check(CLI::Range(1, 100000));
   bench->add_option("--warmup", options->warmup, "Unmeasured steps first")->check(CLI::Range(0, 100000));

@@ -173,8 +173,7 @@ void run(const Options& o) {
 void add_meta_eval_command(CLI::App& app) {
   auto o = std::make_shared<Options>();
   auto* cmd = app.add_subcommand("meta-eval", "Evaluate a learned optimizer against tuned baselines");
-  cmd->add_option("--task", o->task, task_help())
-      ->check(CLI::IsMember(optim::learned::available_tasks()));
+  cmd->add_option("--task", o->task, task_help())->check(CLI::IsMember(optim::learned::available_tasks()));
   cmd->add_option("--learned", o->weights, "meta-train's optimizer.json (LSTM weights or learned hyperparameters)")
       ->required();
   cmd->add_option("--steps", o->steps, "Optimizee steps")->check(CLI::Range(1, 1000000));

@@ -58,8 +58,7 @@ std::string task_help() {
 void add_meta_train_command(CLI::App& app) {
   auto o = std::make_shared<Options>();
   auto* cmd = app.add_subcommand("meta-train", "Meta-train a learned optimizer on a task family");
-  cmd->add_option("--task", o->task, task_help())
-      ->check(CLI::IsMember(optim::learned::available_tasks()));
+  cmd->add_option("--task", o->task, task_help())->check(CLI::IsMember(optim::learned::available_tasks()));
   cmd->add_option("--learned", o->learned,
                   "lstm, or hparams(SPEC): per-tensor learned learning rates of any registry optimizer");
   cmd->add_option("--mode", o->mode, "Meta-gradients: first_order (optimizee gradients detached) or second_order")

@@ -124,8 +124,8 @@ std::function<void()> meta_iteration(bool second_order, int meta_batch) {
   for (int k = 0; k < meta_batch; ++k)
     problems->push_back(
         task->problem(learned::Split::Train, static_cast<std::uint64_t>(distributed::rank() * meta_batch + k)));
-  const learned::TruncatedBptt estimator(
-      second_order ? learned::MetaMode::SecondOrder : learned::MetaMode::FirstOrder, 20, 20);
+  const learned::TruncatedBptt estimator(second_order ? learned::MetaMode::SecondOrder : learned::MetaMode::FirstOrder,
+                                         20, 20);
   return [=] {
     std::vector<const learned::Problem*> batch;
     for (const auto& problem : *problems) batch.push_back(problem.get());

@@ -34,7 +34,7 @@ struct Batch {
   std::atomic<std::int64_t> next;          // the next job nobody has started, after each participant's first
   std::atomic<bool> failed{false};         // no job starts after one has thrown
   std::vector<std::exception_ptr> errors;  // by job index, each written by the job's thread alone
-  int helpers_running = 0;             // guarded by the pool's mutex
+  int helpers_running = 0;                 // guarded by the pool's mutex
 };
 
 // Participant `p` runs job p, then takes undone jobs until none is left.

@@ -223,13 +223,21 @@ MapPrimitive make_map(const MapPlan& plan) {
   const ConvDescs& d = plan.descs;
   const auto forward = forward_pd(d, false, 0);
   if (plan.direction == Direction::Forward)
-    return {dnnl::convolution_forward(forward), forward.weights_desc(), forward.scratchpad_desc(), DNNL_ARG_SRC,
-            DNNL_ARG_DST, plan.transposed};
+    return {dnnl::convolution_forward(forward),
+            forward.weights_desc(),
+            forward.scratchpad_desc(),
+            DNNL_ARG_SRC,
+            DNNL_ARG_DST,
+            plan.transposed};
   const dnnl::convolution_backward_data::desc desc(dnnl::algorithm::convolution_direct, d.src, d.weights, d.dst,
                                                    d.strides, d.dilates, d.padding_l, d.padding_r);
   const dnnl::convolution_backward_data::primitive_desc pd(desc, caller_scratchpad(), engine(), forward);
-  return {dnnl::convolution_backward_data(pd), pd.weights_desc(), pd.scratchpad_desc(), DNNL_ARG_DIFF_DST,
-          DNNL_ARG_DIFF_SRC, plan.transposed};
+  return {dnnl::convolution_backward_data(pd),
+          pd.weights_desc(),
+          pd.scratchpad_desc(),
+          DNNL_ARG_DIFF_DST,
+          DNNL_ARG_DIFF_SRC,
+          plan.transposed};
 }
 
 // Multiply-adds of a convolution with output y and weights of this shape, times 2.

@@ -286,8 +286,8 @@ std::string checkpoint_path(const MetaTrainOptions& o) { return o.out_dir + "/me
 
 }  // namespace
 
-double meta_train_step(const std::vector<const Problem*>& problems, LearnedOptimizer& learned, Optimizer& meta_optimizer,
-                       const TruncatedBptt& estimator, const distributed::Ranks& ranks) {
+double meta_train_step(const std::vector<const Problem*>& problems, LearnedOptimizer& learned,
+                       Optimizer& meta_optimizer, const TruncatedBptt& estimator, const distributed::Ranks& ranks) {
   MG_CHECK(!problems.empty(), "meta-train: a meta-batch needs at least one problem");
   const auto k = static_cast<std::int64_t>(problems.size());
   NamedParameters& meta = learned.meta_parameters();

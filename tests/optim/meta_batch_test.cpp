@@ -135,8 +135,8 @@ TEST_CASE("a meta-batch resumes bit for bit, and only with the same meta-batch")
   split.meta_batch = 2;
   auto lstm = learned::make_learned_lstm(*task, 1);
   const std::atomic<bool> never{false};
-  CHECK_THROWS_WITH_AS(learned::meta_train(*task, *lstm, split, never),
-                       doctest::Contains("meta-batch of 3, not 2"), mg::Error);
+  CHECK_THROWS_WITH_AS(learned::meta_train(*task, *lstm, split, never), doctest::Contains("meta-batch of 3, not 2"),
+                       mg::Error);
   split.meta_batch = 0;
   CHECK_THROWS_WITH_AS(learned::meta_train(*task, *lstm, split, never), doctest::Contains("meta_batch"), mg::Error);
 }
