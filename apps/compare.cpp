@@ -13,6 +13,7 @@
 #include "commands.hpp"
 #include "metagrad/core/distributed.hpp"
 #include "metagrad/core/error.hpp"
+#include "metagrad/core/threading.hpp"
 #include "metagrad/optim/experiments/plot.hpp"
 #include "metagrad/optim/experiments/statistics.hpp"
 #include "metagrad/optim/tuning.hpp"
@@ -35,12 +36,16 @@ struct Options {
 std::uint64_t tuning_seed(const Options& o) { return o.base.seed + 1000003; }
 
 // Trains every configuration, each run alone on one process: under mpirun
-// the runs are spread over the ranks, and every rank gets every result.
+// the runs are spread over the ranks, each rank's concurrently on its cores
+// (the thread count set once, in run_comparison), and every rank gets every
+// result.
 std::vector<TrainResult> train_all(const std::vector<TrainConfig>& configs, const std::string& what) {
+  const bool one_at_a_time = distributed::world_size() == 1 && (configs.size() == 1 || get_num_threads() == 1);
   const auto results = distributed::spread(configs.size(), [&](std::size_t i) {
     TrainConfig c = configs[i];
     c.data_parallel = false;
-    c.progress = c.progress && distributed::world_size() == 1;  // one live bar per terminal
+    c.threads = 0;                             // the run's share of the cores
+    c.progress = c.progress && one_at_a_time;  // one live bar per terminal
     std::fprintf(stderr, "%s %s, seed %llu\n", what.c_str(), c.optimizer.c_str(),
                  static_cast<unsigned long long>(c.seed));
     const std::atomic<bool> never{false};
@@ -82,6 +87,7 @@ std::vector<std::string> tuned_specs(const Options& o, std::string& tuning_table
 
 void run_comparison(const Options& o) {
   if (o.optimizers.empty()) throw Error("compare: give at least one --optimizer SPEC");
+  if (o.base.threads > 0) set_num_threads(o.base.threads);
   const std::string csv_path = o.out + "/results.csv";
   if (distributed::is_main()) {  // a folder we cannot write fails now, not after the runs
     std::filesystem::create_directories(o.out);

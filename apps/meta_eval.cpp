@@ -1,13 +1,15 @@
 // `metagrad meta-eval`: a learned optimizer against section 5.5's baselines,
 // each with its learning rate tuned on validation problems, all run on the
 // same fresh test problems; writes results.md, results.csv and curves.svg
-// and prints the verdict for the task's claim (optimizers.md 5.6). Under
-// mpirun the learned optimizer and the baselines run on different ranks.
+// and prints the verdict for the task's claim (optimizers.md 5.6). Every
+// run (an optimizer on one problem) is a job of its own, spread over the
+// cores and, under mpirun, the ranks; the results do not depend on either.
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <sstream>
 
 #include <fmt/format.h>
@@ -104,38 +106,63 @@ void run(const Options& o) {
   const auto probe = task->problem(learned::Split::Test, 0)->initial();
   learned_factory(probe);  // a bad file fails before any work
   if (distributed::is_main()) std::filesystem::create_directories(o.out);
-  // The learned optimizer and each tuned baseline: independent jobs, spread
-  // over the ranks under mpirun.
+  // Every run is a job of its own, spread over the ranks and each rank's
+  // cores: first the learned optimizer's test runs and every baseline's
+  // tuning runs (lr x validation problem), then the baselines' test runs
+  // at their tuned lr.
   const auto baselines = learned::paper2_baselines();
-  const auto jobs = distributed::spread(baselines.size() + 1, [&](std::size_t i) {
-    if (i == 0) {
-      std::fprintf(stderr, "learned optimizer on %lld test problems\n", static_cast<long long>(o.test_problems));
-      return nlohmann::json{{"name", "learned"},
-                            {"spec", o.weights},
-                            {"curves", encode(learned::loss_curves(*task, learned_factory, learned::Split::Test,
-                                                                   o.test_problems, o.steps))},
-                            {"tuning", ""}}
-          .dump();
-    }
-    const auto& baseline = baselines[i - 1];
-    std::fprintf(stderr, "tuning %s's lr on %lld validation problems\n", baseline.name.c_str(),
-                 static_cast<long long>(o.validation_problems));
-    const auto tuned = learned::tune_lr(*task, baseline.spec_template, o.validation_problems, o.steps);
-    return nlohmann::json{
-        {"name", baseline.name},
-        {"spec", fmt::format(fmt::runtime(baseline.spec_template), tuned.best)},
-        {"curves", encode(learned::loss_curves(*task, learned::spec_factory(baseline.spec_template, tuned.best),
-                                               learned::Split::Test, o.test_problems, o.steps))},
-        {"tuning", fmt::format("| {} | {:g} | {:.5g} |\n", baseline.name, tuned.best, tuned.best_score)}}
-        .dump();
-  });
-  if (!distributed::is_main()) return;  // rank 0 writes
+  const std::vector<double>& grid = optim::log_lr_grid();
+  const auto curve_of = [&](const learned::OptimizerFactory& make, learned::Split split, std::int64_t index) {
+    return encode({learned::run_optimizer(*task->problem(split, static_cast<std::uint64_t>(index)), make, o.steps)});
+  };
+  const auto tuning_runs = static_cast<std::int64_t>(grid.size()) * o.validation_problems;
+  std::fprintf(stderr, "learned optimizer on %lld test problems; %zu baselines tuned on %lld validation problems\n",
+               static_cast<long long>(o.test_problems), baselines.size(),
+               static_cast<long long>(o.validation_problems));
+  const auto first = distributed::spread(
+      static_cast<std::size_t>(o.test_problems + static_cast<std::int64_t>(baselines.size()) * tuning_runs),
+      [&](std::size_t job) {
+        const auto i = static_cast<std::int64_t>(job);
+        if (i < o.test_problems) return curve_of(learned_factory, learned::Split::Test, i);
+        const std::int64_t run = (i - o.test_problems) % tuning_runs, b = (i - o.test_problems) / tuning_runs;
+        const double lr = grid[static_cast<std::size_t>(run / o.validation_problems)];
+        return curve_of(learned::spec_factory(baselines[static_cast<std::size_t>(b)].spec_template, lr),
+                        learned::Split::Validation, run % o.validation_problems);
+      });
+  const auto curves_in = [](const std::vector<std::string>& texts, std::int64_t begin, std::int64_t count) {
+    std::vector<std::vector<double>> curves;
+    for (std::int64_t i = begin; i < begin + count; ++i)
+      curves.push_back(decode(texts[static_cast<std::size_t>(i)])[0]);
+    return curves;
+  };
+  rows.push_back({"learned", o.weights, curves_in(first, 0, o.test_problems)});
   std::string tuning = "| baseline | lr | validation loss at the last step |\n|---|---|---|\n";
-  for (const auto& text : jobs) {
-    const auto job = nlohmann::json::parse(text);
-    rows.push_back({job["name"], job["spec"], decode(job["curves"])});
-    tuning += job["tuning"].get<std::string>();
+  std::vector<double> tuned;
+  for (std::size_t b = 0; b < baselines.size(); ++b) {
+    std::map<double, double> score;  // the mean final validation loss of each lr
+    for (std::size_t g = 0; g < grid.size(); ++g) {
+      double total = 0;
+      for (const auto& curve : curves_in(first,
+                                         o.test_problems + static_cast<std::int64_t>(b) * tuning_runs +
+                                             static_cast<std::int64_t>(g) * o.validation_problems,
+                                         o.validation_problems))
+        total += curve.back();
+      score[grid[g]] = total / static_cast<double>(o.validation_problems);
+    }
+    const auto search = optim::grid_search(grid, [&](double lr) { return score.at(lr); });
+    tuned.push_back(search.best);
+    tuning += fmt::format("| {} | {:g} | {:.5g} |\n", baselines[b].name, search.best, search.best_score);
   }
+  const auto second =
+      distributed::spread(baselines.size() * static_cast<std::size_t>(o.test_problems), [&](std::size_t job) {
+        const std::size_t b = job / static_cast<std::size_t>(o.test_problems);
+        return curve_of(learned::spec_factory(baselines[b].spec_template, tuned[b]), learned::Split::Test,
+                        static_cast<std::int64_t>(job % static_cast<std::size_t>(o.test_problems)));
+      });
+  if (!distributed::is_main()) return;  // rank 0 writes
+  for (std::size_t b = 0; b < baselines.size(); ++b)
+    rows.push_back({baselines[b].name, fmt::format(fmt::runtime(baselines[b].spec_template), tuned[b]),
+                    curves_in(second, static_cast<std::int64_t>(b) * o.test_problems, o.test_problems)});
   std::vector<std::int64_t> report_steps;
   for (std::int64_t s : {1, 10, 25, 50, 100, 200, 500})
     if (s <= o.steps) report_steps.push_back(s);

@@ -148,7 +148,6 @@ TrainResult train_result_from_json(const std::string& text) {
 TrainResult train(const TrainConfig& c, const std::atomic<bool>& stop) {
   require(c.epochs >= 1 && c.batch_size >= 1, "--epochs and --batch-size must be positive");
   if (c.threads > 0) set_num_threads(c.threads);
-  manual_seed(c.seed);
   Datasets sets = load_datasets(c);
   if (c.limit > 0 && c.limit < sets.train->size()) sets.train = data::subset(sets.train, c.limit);
   data::LoaderOptions options;

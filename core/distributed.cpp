@@ -1,5 +1,7 @@
 #include "metagrad/core/distributed.hpp"
 
+#include "metagrad/core/concurrent.hpp"
+
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -238,7 +240,11 @@ void Ranks::barrier() const {
 std::vector<std::string> spread(std::size_t count, const std::function<std::string(std::size_t)>& job) {
   const auto ranks = static_cast<std::size_t>(world_size()), me = static_cast<std::size_t>(rank());
   std::vector<std::string> results(count);
-  for (std::size_t i = me; i < count; i += ranks) results[i] = job(i);
+  const auto mine = static_cast<std::int64_t>(count > me ? (count - me + ranks - 1) / ranks : 0);
+  run_concurrently(mine, [&](std::int64_t j) {
+    const std::size_t i = me + static_cast<std::size_t>(j) * ranks;
+    results[i] = job(i);
+  });
   for (std::size_t i = 0; i < count; ++i) results[i] = broadcast(results[i], static_cast<int>(i % ranks));
   return results;
 }

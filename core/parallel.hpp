@@ -11,6 +11,13 @@ namespace mg {
 // Elementwise loops cost ~1 ns per element; below this a thread wake-up costs more.
 constexpr std::int64_t kElementwiseGrain = 32768;
 
+// The grain (items per thread) of a loop whose items each cost `work`
+// elements: each thread gets about kElementwiseGrain elements or more, so a
+// small loop runs on one thread however many there are.
+inline std::int64_t grain_for(std::int64_t work) {
+  return std::max<std::int64_t>(1, kElementwiseGrain / std::max<std::int64_t>(work, 1));
+}
+
 template <class F>
 void parallel_for(std::int64_t begin, std::int64_t end, std::int64_t grain, const F& body) {
   const std::int64_t n = end - begin;

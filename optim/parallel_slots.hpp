@@ -36,7 +36,8 @@ inline std::vector<Tensor> step_slots(const std::vector<Slot>& slots, bool diffe
   std::stable_sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) { return costs[a] > costs[b]; });
   std::exception_ptr failure;
   const auto n = static_cast<std::int64_t>(order.size());
-#pragma omp parallel for schedule(dynamic, 1)
+  const int threads = static_cast<int>(std::min<std::int64_t>(n, omp_get_max_threads()));  // no idle wake-ups
+#pragma omp parallel for schedule(dynamic, 1) num_threads(threads)
   for (std::int64_t k = 0; k < n; ++k) {
     NoGradGuard no_grad;  // grad mode is per thread
     try {

@@ -29,7 +29,7 @@ void channel_sums(std::int64_t m, std::int64_t channels, std::vector<double>& ou
                   const F& accumulate_rows) {
   const std::int64_t chunks = (m + kRowsPerChunk - 1) / kRowsPerChunk;
   std::vector<double> partial(static_cast<std::size_t>(chunks * channels * 2), 0.0);
-  parallel_for(0, chunks, 1, [&](std::int64_t lo, std::int64_t hi) {
+  parallel_for(0, chunks, grain_for(kRowsPerChunk * channels), [&](std::int64_t lo, std::int64_t hi) {
     for (std::int64_t chunk = lo; chunk < hi; ++chunk) {
       double* a = partial.data() + chunk * channels * 2;
       accumulate_rows(chunk * kRowsPerChunk, std::min(m, (chunk + 1) * kRowsPerChunk), a, a + channels);

@@ -20,10 +20,9 @@ template <class F>
 void for_each_output_row(const Tensor& y, const F& f) {
   const std::int64_t rows = y.size(0) * y.size(2);
   const std::int64_t work_per_row = std::max<std::int64_t>(1, y.size(1) * y.size(3));
-  parallel_for(0, rows, std::max<std::int64_t>(1, kElementwiseGrain / work_per_row),
-               [&](std::int64_t lo, std::int64_t hi) {
-                 for (std::int64_t r = lo; r < hi; ++r) f(r / y.size(2), r % y.size(2));
-               });
+  parallel_for(0, rows, grain_for(work_per_row), [&](std::int64_t lo, std::int64_t hi) {
+    for (std::int64_t r = lo; r < hi; ++r) f(r / y.size(2), r % y.size(2));
+  });
 }
 
 // Calls f(n, i, j) for every output position, in parallel over (n, i).
@@ -196,14 +195,15 @@ void max_pool2d_scatter(const Tensor& g, const Tensor& indices, Tensor& gx, cons
       const std::int64_t* ip = indices.data_ptr<std::int64_t>();
       scalar_t* out = gx.data_ptr<scalar_t>();
       const std::int64_t channels = g.size(1), pixels = g.size(2) * g.size(3), plane = gx.size(2) * gx.size(3);
-      parallel_for(0, g.size(0), 1, [&](std::int64_t lo, std::int64_t hi) {
-        for (std::int64_t n = lo; n < hi; ++n)
-          for (std::int64_t p = 0; p < pixels; ++p) {
-            const std::int64_t at = (n * pixels + p) * channels;
-            scalar_t* image = out + n * plane * channels;
-            for (std::int64_t c = 0; c < channels; ++c) image[ip[at + c] * channels + c] += gp[at + c];
-          }
-      });
+      parallel_for(0, g.size(0), grain_for(g.numel() / std::max<std::int64_t>(g.size(0), 1)),
+                   [&](std::int64_t lo, std::int64_t hi) {
+                     for (std::int64_t n = lo; n < hi; ++n)
+                       for (std::int64_t p = 0; p < pixels; ++p) {
+                         const std::int64_t at = (n * pixels + p) * channels;
+                         scalar_t* image = out + n * plane * channels;
+                         for (std::int64_t c = 0; c < channels; ++c) image[ip[at + c] * channels + c] += gp[at + c];
+                       }
+                   });
     });
     return;
   }
@@ -213,15 +213,16 @@ void max_pool2d_scatter(const Tensor& g, const Tensor& indices, Tensor& gx, cons
     const std::int64_t width = gx.size(3);
     // Windows overlap when stride < kernel, so rows of one image are not
     // independent: parallelise over images and channels only.
-    parallel_for(0, g.size(0), 1, [&](std::int64_t lo, std::int64_t hi) {
-      for (std::int64_t n = lo; n < hi; ++n)
-        for (std::int64_t i = 0; i < g.size(2); ++i)
-          for (std::int64_t j = 0; j < g.size(3); ++j)
-            for (std::int64_t c = 0; c < g.size(1); ++c) {
-              const std::int64_t index = I(n, c, i, j);
-              GX(n, c, index / width, index % width) += G(n, c, i, j);
-            }
-    });
+    parallel_for(0, g.size(0), grain_for(g.numel() / std::max<std::int64_t>(g.size(0), 1)),
+                 [&](std::int64_t lo, std::int64_t hi) {
+                   for (std::int64_t n = lo; n < hi; ++n)
+                     for (std::int64_t i = 0; i < g.size(2); ++i)
+                       for (std::int64_t j = 0; j < g.size(3); ++j)
+                         for (std::int64_t c = 0; c < g.size(1); ++c) {
+                           const std::int64_t index = I(n, c, i, j);
+                           GX(n, c, index / width, index % width) += G(n, c, i, j);
+                         }
+                 });
   });
 }
 
@@ -264,17 +265,20 @@ void avg_pool2d_backward(const Tensor& g, Tensor& gx, const PoolGeometry& geomet
   MG_DISPATCH_FLOATING(g.dtype(), [&] {
     const View4<scalar_t> G(g), GX(gx);
     const scalar_t scale = scalar_t(1) / static_cast<scalar_t>(geometry.kernel * geometry.kernel);
-    parallel_for(0, g.size(0), 1, [&](std::int64_t lo, std::int64_t hi) {
-      for (std::int64_t n = lo; n < hi; ++n)
-        for (std::int64_t i = 0; i < g.size(2); ++i)
-          for (std::int64_t j = 0; j < g.size(3); ++j) {
-            const std::int64_t h0 = i * geometry.stride - geometry.padding;
-            const std::int64_t w0 = j * geometry.stride - geometry.padding;
-            for (std::int64_t h = std::max<std::int64_t>(h0, 0); h < std::min(h0 + geometry.kernel, gx.size(2)); ++h)
-              for (std::int64_t w = std::max<std::int64_t>(w0, 0); w < std::min(w0 + geometry.kernel, gx.size(3)); ++w)
-                for (std::int64_t c = 0; c < g.size(1); ++c) GX(n, c, h, w) += G(n, c, i, j) * scale;
-          }
-    });
+    parallel_for(0, g.size(0), grain_for(g.numel() / std::max<std::int64_t>(g.size(0), 1)),
+                 [&](std::int64_t lo, std::int64_t hi) {
+                   for (std::int64_t n = lo; n < hi; ++n)
+                     for (std::int64_t i = 0; i < g.size(2); ++i)
+                       for (std::int64_t j = 0; j < g.size(3); ++j) {
+                         const std::int64_t h0 = i * geometry.stride - geometry.padding;
+                         const std::int64_t w0 = j * geometry.stride - geometry.padding;
+                         for (std::int64_t h = std::max<std::int64_t>(h0, 0);
+                              h < std::min(h0 + geometry.kernel, gx.size(2)); ++h)
+                           for (std::int64_t w = std::max<std::int64_t>(w0, 0);
+                                w < std::min(w0 + geometry.kernel, gx.size(3)); ++w)
+                             for (std::int64_t c = 0; c < g.size(1); ++c) GX(n, c, h, w) += G(n, c, i, j) * scale;
+                       }
+                 });
   });
 }
 
@@ -306,14 +310,17 @@ void adaptive_avg_pool2d_backward(const Tensor& g, Tensor& gx) {
       scalar_t* out = gx.data_ptr<scalar_t>();
       const std::int64_t channels = gx.size(1), pixels = gx.size(2) * gx.size(3);
       const scalar_t scale = scalar_t(1) / static_cast<scalar_t>(pixels);
-      parallel_for(0, gx.size(0), 1, [&](std::int64_t lo, std::int64_t hi) {
-        std::vector<scalar_t> share(static_cast<std::size_t>(channels));
-        for (std::int64_t n = lo; n < hi; ++n) {
-          for (std::int64_t c = 0; c < channels; ++c) share[static_cast<std::size_t>(c)] = G(n, c, 0, 0) * scale;
-          scalar_t* image = out + n * pixels * channels;
-          for (std::int64_t p = 0; p < pixels; ++p) std::copy(share.begin(), share.end(), image + p * channels);
-        }
-      });
+      parallel_for(0, gx.size(0), grain_for(gx.numel() / std::max<std::int64_t>(gx.size(0), 1)),
+                   [&](std::int64_t lo, std::int64_t hi) {
+                     std::vector<scalar_t> share(static_cast<std::size_t>(channels));
+                     for (std::int64_t n = lo; n < hi; ++n) {
+                       for (std::int64_t c = 0; c < channels; ++c)
+                         share[static_cast<std::size_t>(c)] = G(n, c, 0, 0) * scale;
+                       scalar_t* image = out + n * pixels * channels;
+                       for (std::int64_t p = 0; p < pixels; ++p)
+                         std::copy(share.begin(), share.end(), image + p * channels);
+                     }
+                   });
     });
     return;
   }
@@ -321,18 +328,19 @@ void adaptive_avg_pool2d_backward(const Tensor& g, Tensor& gx) {
   MG_DISPATCH_FLOATING(g.dtype(), [&] {
     const View4<scalar_t> G(g), GX(gx);
     const std::int64_t height = gx.size(2), width = gx.size(3), oh = g.size(2), ow = g.size(3);
-    parallel_for(0, g.size(0), 1, [&](std::int64_t lo, std::int64_t hi) {
-      for (std::int64_t n = lo; n < hi; ++n)
-        for (std::int64_t i = 0; i < oh; ++i)
-          for (std::int64_t j = 0; j < ow; ++j) {
-            const std::int64_t h0 = window_start(i, height, oh), h1 = window_end(i, height, oh);
-            const std::int64_t w0 = window_start(j, width, ow), w1 = window_end(j, width, ow);
-            const scalar_t scale = scalar_t(1) / static_cast<scalar_t>((h1 - h0) * (w1 - w0));
-            for (std::int64_t h = h0; h < h1; ++h)
-              for (std::int64_t w = w0; w < w1; ++w)
-                for (std::int64_t c = 0; c < g.size(1); ++c) GX(n, c, h, w) += G(n, c, i, j) * scale;
-          }
-    });
+    parallel_for(0, g.size(0), grain_for(g.numel() / std::max<std::int64_t>(g.size(0), 1)),
+                 [&](std::int64_t lo, std::int64_t hi) {
+                   for (std::int64_t n = lo; n < hi; ++n)
+                     for (std::int64_t i = 0; i < oh; ++i)
+                       for (std::int64_t j = 0; j < ow; ++j) {
+                         const std::int64_t h0 = window_start(i, height, oh), h1 = window_end(i, height, oh);
+                         const std::int64_t w0 = window_start(j, width, ow), w1 = window_end(j, width, ow);
+                         const scalar_t scale = scalar_t(1) / static_cast<scalar_t>((h1 - h0) * (w1 - w0));
+                         for (std::int64_t h = h0; h < h1; ++h)
+                           for (std::int64_t w = w0; w < w1; ++w)
+                             for (std::int64_t c = 0; c < g.size(1); ++c) GX(n, c, h, w) += G(n, c, i, j) * scale;
+                       }
+                 });
   });
 }
 

@@ -5,6 +5,7 @@
 #include <omp.h>
 
 #include <array>
+#include <cmath>
 #include <dnnl.hpp>
 #include <map>
 
@@ -42,29 +43,32 @@ Tensor blas_ready(const Tensor& t) {
   return t.contiguous();
 }
 
-// Runs the enclosing scope's oneDNN calls on this thread alone when the
-// work is below `limit` FLOPs: there, waking a second thread costs more
-// than it saves. Alone, sgemm here takes 6.6 us for 1.3 MFLOP on one
-// thread and 10.7 on two, 0.05 MFLOP 0.7 and 5.5 us, and two threads win
-// from 4 MFLOP (40 vs 29 us for a 128x784 by 784x20 product); but inside a
-// training step the ops after it then read a result half written by the
-// other core, so the rule keeps products up to 5 MFLOP on one thread:
-// mlp-small-train (784-20-10) at 2 threads 0.125 -> 0.106 ms a step, the
-// larger workloads unchanged.
-class OneThreadBelow {
+// Runs the enclosing scope's oneDNN calls on as many threads as the work
+// pays for: one per kFlopsPerThread, at most the thread setting. Waking a
+// second thread costs more than it saves on small products: alone, sgemm
+// here takes 6.6 us for 1.3 MFLOP on one thread and 10.7 on two, 0.05 MFLOP
+// 0.7 and 5.5 us, and two threads win from 4 MFLOP (40 vs 29 us for a
+// 128x784 by 784x20 product); but inside a training step the ops after it
+// then read a result half written by the other core, so products under
+// 5 MFLOP stay on one thread: mlp-small-train (784-20-10) at 2 threads
+// 0.125 -> 0.106 ms a step, the larger workloads unchanged. On many cores
+// the same grain keeps a mid-sized product from waking every core.
+class ThreadsForFlops {
  public:
-  OneThreadBelow(double flops, double limit) : previous_(omp_get_max_threads()), active_(flops < limit) {
-    if (active_) omp_set_num_threads(1);
+  static constexpr double kFlopsPerThread = 2.5e6;
+  explicit ThreadsForFlops(double flops) : previous_(omp_get_max_threads()) {
+    const double paid = std::max(1.0, std::floor(flops / kFlopsPerThread));
+    threads_ = static_cast<int>(std::min<double>(previous_, paid));
+    if (threads_ != previous_) omp_set_num_threads(threads_);
   }
-  ~OneThreadBelow() {
-    if (active_) omp_set_num_threads(previous_);
+  ~ThreadsForFlops() {
+    if (threads_ != previous_) omp_set_num_threads(previous_);
   }
-  OneThreadBelow(const OneThreadBelow&) = delete;
-  OneThreadBelow& operator=(const OneThreadBelow&) = delete;
+  ThreadsForFlops(const ThreadsForFlops&) = delete;
+  ThreadsForFlops& operator=(const ThreadsForFlops&) = delete;
 
  private:
-  int previous_;
-  bool active_;
+  int previous_, threads_;
 };
 
 // A (m, k) times B^T with B stored (n, k), on oneDNN's matmul primitive,
@@ -102,7 +106,7 @@ void gemm_nt_primitive(std::int64_t m, std::int64_t n, std::int64_t k, const flo
 void gemm(CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, std::int64_t m, std::int64_t n, std::int64_t k, const float* a,
           std::int64_t lda, const float* b, std::int64_t ldb, float* c, std::int64_t ldc) {
   const double flops = 2.0 * static_cast<double>(m * n) * static_cast<double>(k);
-  const OneThreadBelow serial(flops, 5e6);
+  const ThreadsForFlops threads(flops);
   if (ta == CblasNoTrans && tb == CblasTrans && flops >= 1e6) {
     gemm_nt_primitive(m, n, k, a, lda, b, ldb, c, ldc);
     return;

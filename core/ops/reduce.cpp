@@ -127,7 +127,7 @@ void sum_rows(const T* in, T* out, std::int64_t outer, std::int64_t reduced) {
     return;
   }
   std::vector<Acc> partial(static_cast<std::size_t>(outer * chunks));
-  parallel_for(0, outer * chunks, 1, [&](std::int64_t lo, std::int64_t hi) {
+  parallel_for(0, outer * chunks, grain_for(kSumChunk), [&](std::int64_t lo, std::int64_t hi) {
     for (std::int64_t task = lo; task < hi; ++task) {
       const std::int64_t o = task / chunks, c = task % chunks * kSumChunk;
       partial[static_cast<std::size_t>(task)] = sum_run(in + o * reduced + c, std::min(kSumChunk, reduced - c));

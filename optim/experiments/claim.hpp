@@ -8,6 +8,7 @@
 #include <memory>
 
 #include <map>
+#include <mutex>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <utility>
@@ -85,6 +86,7 @@ class ClaimContext {
   static std::string key_of(const TrainingRequest& request);
   nlohmann::json compute(const TrainingRequest& request);
 
+  std::mutex tasks_mutex_;
   std::map<std::pair<std::string, std::uint64_t>, std::unique_ptr<learned::Task>> tasks_;
 };
 

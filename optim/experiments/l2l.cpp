@@ -5,8 +5,10 @@
 // initial weights; every number in the tables is a mean ± std over seeds of
 // the mean over a seed's test problems.
 #include <filesystem>
+#include <map>
 
 #include "claim.hpp"
+#include "metagrad/core/concurrent.hpp"
 #include "metagrad/core/distributed.hpp"
 #include "metagrad/optim/learned/meta.hpp"
 
@@ -60,7 +62,7 @@ nlohmann::json meta_train_alone(ClaimContext& c, const Protocol& p, std::uint64_
   o.meta_optimizer = p.meta_optimizer;
   o.out_dir = dir;
   o.resume = std::filesystem::exists(dir + "/meta-checkpoint.mgt");
-  o.progress = c.options.progress && distributed::world_size() == 1;
+  o.progress = c.options.progress && distributed::world_size() == 1 && !in_concurrent_run();
   o.data_parallel = false;
   const auto result = learned::meta_train(task, *lstm, o, c.store.stop());
   if (result.interrupted)
@@ -110,13 +112,14 @@ std::vector<Curves> evaluate(ClaimContext& c, const Protocol& p, const std::vect
         learned::load_learned(trained[static_cast<std::size_t>(seed)].weights, c.task(eval_task, useed))));
     for (std::size_t b = 0; b < learned::paper2_baselines().size(); ++b) {
       const auto& baseline = learned::paper2_baselines()[b];
-      const double lr =
-          grid_search(p.grid, [&](double value) {
-            const std::string spec = with_value(baseline.spec_template, value);
-            return mean_loss_curve(c, eval_task, useed, learned::Split::Validation, p.validation_problems,
-                                   p.inner_steps, spec, learned::spec_factory(baseline.spec_template, value))
-                .back();
-          }).best;
+      // One stored run per grid value (each runs its problems concurrently), then the search over them.
+      std::map<double, double> score;
+      for (double value : p.grid)
+        score[value] = mean_loss_curve(c, eval_task, useed, learned::Split::Validation, p.validation_problems,
+                                       p.inner_steps, with_value(baseline.spec_template, value),
+                                       learned::spec_factory(baseline.spec_template, value))
+                           .back();
+      const double lr = grid_search(p.grid, [&](double value) { return score.at(value); }).best;
       Curves& row = rows[b + 1];
       row.name = baseline.name;
       row.lrs.push_back(lr);

@@ -122,6 +122,7 @@ ClaimContext::ClaimContext(const ReproduceOptions& o, const std::string& claim, 
     : options(o), store(o.out, claim, o.progress, stop) {}
 
 learned::Task& ClaimContext::task(const std::string& name, std::uint64_t seed) {
+  const std::lock_guard<std::mutex> lock(tasks_mutex_);  // concurrent runs ask for tasks too
   auto& slot = tasks_[{name, seed}];
   if (!slot) {
     learned::TaskOptions task_options;
@@ -181,10 +182,11 @@ GridSearch ClaimContext::tune(TrainingRequest request, const std::string& spec_t
       requests.push_back(request);
     }
   const std::vector<Training> runs = train_all(requests);
-  std::size_t next = 0;
-  return grid_search(grid, [&](double) {
+  return grid_search(grid, [&](double value) {
+    const auto g = static_cast<std::size_t>(std::find(grid.begin(), grid.end(), value) - grid.begin());
     double total = 0;
-    for (int i = 0; i < problems; ++i) total += runs[next++].final_loss;
+    for (int i = 0; i < problems; ++i)
+      total += runs[g * static_cast<std::size_t>(problems) + static_cast<std::size_t>(i)].final_loss;
     return total / problems;
   });
 }

@@ -94,11 +94,18 @@ Verdict reproduce_root_free(ClaimContext& c) {
     TrainingRequest r("cnn");
     r.budget = steps;
     r.split = learned::Split::Validation;
-    const RandomSearch search = random_search(
-        {candidate.lr, {1e-4, 1e-1}, {1e-10, 1e-2}, {0, 0.99, false}, {1e-6, 1e-2}}, trials, 0, [&](const Point& p) {
-          r.spec = candidate.spec(p);
-          return c.train(r).final_loss;
-        });
+    // The search's runs as stored runs, concurrent over the cores and ranks; then the search over their losses.
+    const std::vector<SearchRange> ranges{candidate.lr, {1e-4, 1e-1}, {1e-10, 1e-2}, {0, 0.99, false}, {1e-6, 1e-2}};
+    const auto points = random_points(ranges, trials, 0);
+    std::vector<TrainingRequest> requests;
+    for (const Point& p : points) {
+      r.spec = candidate.spec(p);
+      requests.push_back(r);
+    }
+    const std::vector<Training> searched = c.train_all(requests);
+    const RandomSearch search = random_search(ranges, trials, 0, [&](const Point& p) {
+      return searched[static_cast<std::size_t>(std::find(points.begin(), points.end(), p) - points.begin())].final_loss;
+    });
     std::vector<double> scores;
     int diverged = 0;
     for (const auto& [point, score] : search.trials) {

@@ -1,9 +1,11 @@
 #include "metagrad/optim/learned/evaluate.hpp"
 
 #include <cmath>
+#include <map>
 
 #include "../../core/check.hpp"
 #include "metagrad/core/autograd/grad_mode.hpp"
+#include "metagrad/core/concurrent.hpp"
 #include "metagrad/optim/registry.hpp"
 
 namespace mg::optim::learned {
@@ -68,10 +70,9 @@ std::vector<double> run_optimizer(const Problem& problem, const OptimizerFactory
 
 std::vector<std::vector<double>> loss_curves(const Task& task, const OptimizerFactory& make, Split split,
                                              std::int64_t count, std::int64_t steps) {
-  std::vector<std::vector<double>> curves;
-  for (std::int64_t i = 0; i < count; ++i)
-    curves.push_back(run_optimizer(*task.problem(split, static_cast<std::uint64_t>(i)), make, steps));
-  return curves;
+  return map_concurrently<std::vector<double>>(count, [&](std::int64_t i) {
+    return run_optimizer(*task.problem(split, static_cast<std::uint64_t>(i)), make, steps);
+  });
 }
 
 OptimizerFactory spec_factory(const std::string& spec_template, double lr) {
@@ -83,12 +84,21 @@ OptimizerFactory spec_factory(const std::string& spec_template, double lr) {
 
 GridSearch tune_lr(const Task& task, const std::string& spec_template, std::int64_t problems, std::int64_t steps,
                    const std::vector<double>& grid) {
-  return grid_search(grid, [&](double lr) {
-    double total = 0;
-    for (const auto& curve : loss_curves(task, spec_factory(spec_template, lr), Split::Validation, problems, steps))
-      total += curve.back();
-    return total / static_cast<double>(problems);
+  MG_CHECK(problems >= 1, "tune_lr: at least one validation problem, not {}", problems);
+  // Every (lr, problem) run at once, so that a short grid still fills the cores.
+  const auto n = static_cast<std::int64_t>(grid.size());
+  const auto finals = map_concurrently<double>(n * problems, [&](std::int64_t i) {
+    const auto problem = task.problem(Split::Validation, static_cast<std::uint64_t>(i % problems));
+    return run_optimizer(*problem, spec_factory(spec_template, grid[static_cast<std::size_t>(i / problems)]), steps)
+        .back();
   });
+  std::map<double, double> score;
+  for (std::int64_t g = 0; g < n; ++g) {
+    double total = 0;
+    for (std::int64_t i = 0; i < problems; ++i) total += finals[static_cast<std::size_t>(g * problems + i)];
+    score[grid[static_cast<std::size_t>(g)]] = total / static_cast<double>(problems);
+  }
+  return grid_search(grid, [&](double lr) { return score.at(lr); });
 }
 
 const std::vector<Baseline>& paper2_baselines() {

@@ -7,6 +7,7 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <map>
 
 #include "../../optim/experiments/run_store.hpp"
 #include "metagrad/metagrad.hpp"
@@ -28,18 +29,37 @@ TEST_CASE("summaries use the sample standard deviation; a difference counts only
   CHECK(ex::plus_minus(a, 3) == "1 ± 0.1");
 }
 
+TEST_CASE("grid search scores its grid concurrently, reports it in grid order and keeps the first best") {
+  const std::vector<double> grid = {3, 1, 2, 1.5, 0.5, 2.5};
+  const std::map<double, double> scores = {{3, 5}, {1, 2}, {2, 1}, {1.5, 1}, {0.5, 7}, {2.5, NAN}};
+  const auto score = [&](double x) { return scores.at(x); };
+  const int threads = mg::get_num_threads();
+  for (int t : {1, 2}) {
+    mg::set_num_threads(t);
+    const auto search = mg::optim::grid_search(grid, score);
+    REQUIRE(search.scores.size() == grid.size());
+    for (std::size_t i = 0; i < grid.size(); ++i) CHECK(search.scores[i].first == grid[i]);
+    CHECK(search.scores[5].second == INFINITY);  // a diverged run
+    CHECK(search.best == 2);                     // tied with 1.5, and first in the grid
+    CHECK(search.best_score == 1);
+  }
+  mg::set_num_threads(threads);
+}
+
 TEST_CASE("random search draws the same points for the same seed, inside its ranges") {
   const std::vector<mg::optim::SearchRange> ranges = {{1e-4, 1e-1}, {0, 0.99, false}};
-  std::vector<std::vector<double>> first, second;
-  const auto a = mg::optim::random_search(ranges, 50, 7, [&](const std::vector<double>& p) {
-    first.push_back(p);
+  const auto first = mg::optim::random_points(ranges, 50, 7);
+  CHECK(first == mg::optim::random_points(ranges, 50, 7));
+  CHECK(first != mg::optim::random_points(ranges, 50, 8));
+  // Scored concurrently: the score is a pure function of the point.
+  const auto a = mg::optim::random_search(ranges, 50, 7, [](const std::vector<double>& p) {
     return std::abs(std::log10(p[0]) + 2);  // best near lr = 1e-2
   });
-  mg::optim::random_search(ranges, 50, 7, [&](const std::vector<double>& p) {
-    second.push_back(p);
-    return 0.0;
-  });
-  CHECK(first == second);
+  REQUIRE(a.trials.size() == first.size());
+  for (std::size_t i = 0; i < first.size(); ++i) {
+    CHECK(a.trials[i].first == first[i]);  // in draw order
+    CHECK(a.trials[i].second == std::abs(std::log10(first[i][0]) + 2));
+  }
   bool below = false, above = false;
   for (const auto& p : first) {
     CHECK(p[0] >= 1e-4);

@@ -66,9 +66,10 @@ class Ranks {
   bool parallel_;
 };
 
-// Runs `count` independent jobs over the ranks, job i on rank i % N, and
-// returns every job's result on every rank, in job order. Results are text
-// (JSON, say) so that one rank can read another's.
+// Runs `count` independent jobs over the ranks, job i on rank i % N, each
+// rank's jobs concurrently on its cores (run_concurrently: a job must not
+// call collectives), and returns every job's result on every rank, in job
+// order. Results are text (JSON, say) so that one rank can read another's.
 std::vector<std::string> spread(std::size_t count, const std::function<std::string(std::size_t)>& job);
 
 // The part [begin, end) of `n` items that `rank` of `ranks` takes: shares

@@ -15,6 +15,10 @@ struct GridSearch {
   std::vector<std::pair<double, double>> scores;  // (value, score), in grid order
 };
 
+// The grid's scores are computed concurrently (run_concurrently, with the
+// results of computing them one by one): `score` is called from several
+// threads at once, so it must not share mutable state between calls (each a
+// training run of its own is the intended use) nor call MPI collectives.
 GridSearch grid_search(const std::vector<double>& grid, const std::function<double(double)>& score);
 
 // A hyperparameter's search range: log-uniform (positive scales such as
@@ -30,9 +34,12 @@ struct RandomSearch {
   std::vector<std::pair<std::vector<double>, double>> trials;  // (values, score), in draw order
 };
 
-// `trials` points drawn from `ranges` by a generator seeded with `seed` (the
-// same seed draws the same points), scored like grid_search (optimizers.md
-// 8.5: the paper's random search over log-uniform ranges).
+// `trials` points drawn from `ranges` by a generator seeded with `seed`: the
+// same seed draws the same points, on every platform.
+std::vector<std::vector<double>> random_points(const std::vector<SearchRange>& ranges, int trials, std::uint64_t seed);
+
+// The points of random_points scored like grid_search, concurrently
+// (optimizers.md 8.5: the paper's random search over log-uniform ranges).
 RandomSearch random_search(const std::vector<SearchRange>& ranges, int trials, std::uint64_t seed,
                            const std::function<double(const std::vector<double>&)>& score);
 

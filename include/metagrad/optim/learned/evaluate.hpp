@@ -50,7 +50,8 @@ TrainingRun train_problem(const Problem& problem, const OptimizerFactory& make, 
 // last (non-finite) value.
 std::vector<double> run_optimizer(const Problem& problem, const OptimizerFactory& make, std::int64_t steps);
 
-// losses[i][t] for problems 0..count-1 of a split.
+// losses[i][t] for problems 0..count-1 of a split, run concurrently
+// (run_concurrently): `make` is called from several threads.
 std::vector<std::vector<double>> loss_curves(const Task& task, const OptimizerFactory& make, Split split,
                                              std::int64_t count, std::int64_t steps);
 
@@ -58,7 +59,8 @@ std::vector<std::vector<double>> loss_curves(const Task& task, const OptimizerFa
 OptimizerFactory spec_factory(const std::string& spec_template, double lr);
 
 // The grid value of `spec_template`'s lr with the lowest mean loss at step
-// `steps` over `problems` validation problems.
+// `steps` over `problems` validation problems; every (lr, problem) run
+// concurrently, with the results of running them one by one.
 GridSearch tune_lr(const Task& task, const std::string& spec_template, std::int64_t problems, std::int64_t steps,
                    const std::vector<double>& grid = log_lr_grid());
 
