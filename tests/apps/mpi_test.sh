@@ -92,6 +92,16 @@ meta=(meta-train --task quadratic --steps 20 --unroll 10 --eval-every 2 --valida
 [ -s "$dir/meta/optimizer.json" ] || fail "no optimizer.json"
 "${mpi[@]}" "$metagrad" "${meta[@]}" --epochs 6 --resume > "$dir/meta2.log" 2>&1 || fail "meta-train resume failed"
 [ "$(wc -l < "$dir/meta/meta-metrics.jsonl")" -eq 6 ] || fail "expected 6 meta-metric lines after resuming"
+# 2 ranks x a meta-batch of 2 are 1 process x a meta-batch of 4, bit for bit: the
+# mean is summed in problem order whatever the split (adding the zeros of the
+# other ranks' rows is exact).
+batch=(meta-train --task quadratic --steps 10 --unroll 5 --eval-every 2 --validation-problems 2 --epochs 4 --no-progress)
+"${mpi[@]}" "$metagrad" "${batch[@]}" --threads 1 --meta-batch 2 --out "$dir/meta-2x2" > "$dir/meta-2x2.log" 2>&1 ||
+  fail "two-rank meta-training with a meta-batch failed"
+"$metagrad" "${batch[@]}" --threads 2 --meta-batch 4 --out "$dir/meta-1x4" > "$dir/meta-1x4.log" 2>&1 ||
+  fail "one-process meta-training with a meta-batch of 4 failed"
+cmp "$dir/meta-2x2/optimizer.json" "$dir/meta-1x4/optimizer.json" ||
+  fail "2 ranks x --meta-batch 2 meta-trained other weights than 1 process x --meta-batch 4"
 # 6. Runs spread over ranks, one thread each, give one process's results.
 for ranks in 1 2; do
   "$mpirun" --oversubscribe --allow-run-as-root -np $ranks "$metagrad" compare --no-progress --dataset synthetic \
