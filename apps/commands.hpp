@@ -14,6 +14,7 @@ void add_optimizers_command(CLI::App& app);
 void add_meta_train_command(CLI::App& app);
 void add_meta_eval_command(CLI::App& app);
 void add_reproduce_command(CLI::App& app);
+void add_data_command(CLI::App& app);
 
 // The --task help of meta-train and meta-eval: every task family, by name.
 std::string task_help();

@@ -30,6 +30,7 @@ int main(int argc, char** argv) {
   mg::apps::add_meta_train_command(app);
   mg::apps::add_meta_eval_command(app);
   mg::apps::add_reproduce_command(app);
+  mg::apps::add_data_command(app);
   try {
     mg::distributed::init(argc, argv);  // under mpirun: one rank of the job
     app.parse(argc, argv);

@@ -28,13 +28,13 @@ struct Datasets {
 
 Datasets load_datasets(const TrainConfig& c) {
   if (c.dataset == "fashion-mnist" || c.dataset == "mnist") {
-    const std::string dir = c.data_dir.empty() ? std::string(data::kFashionMnistDir) : c.data_dir;
+    const std::string dir = data::locate_dataset(c.dataset, c.data_dir);
     return {data::mnist_like(dir, true, c.dataset), data::mnist_like(dir, false, c.dataset)};
   }
   if (c.dataset == "cifar10" || c.dataset == "cifar100") {
-    if (c.data_dir.empty()) throw Error(c.dataset + " needs --data-dir (the folder of the binary version's files)");
-    return c.dataset == "cifar10" ? Datasets{data::cifar10(c.data_dir, true), data::cifar10(c.data_dir, false)}
-                                  : Datasets{data::cifar100(c.data_dir, true), data::cifar100(c.data_dir, false)};
+    const std::string dir = data::locate_dataset(c.dataset, c.data_dir);
+    return c.dataset == "cifar10" ? Datasets{data::cifar10(dir, true), data::cifar10(dir, false)}
+                                  : Datasets{data::cifar100(dir, true), data::cifar100(dir, false)};
   }
   if (c.dataset == "synthetic")
     return {data::synthetic(4096, {1, 28, 28}, 10, c.seed, 0), data::synthetic(1024, {1, 28, 28}, 10, c.seed, 1)};

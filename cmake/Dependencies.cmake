@@ -36,6 +36,12 @@ mg_require(spdlog_FOUND "libspdlog-dev" "spdlog")
 find_package(ZLIB QUIET)
 mg_require(ZLIB_FOUND "zlib1g-dev" "zlib")
 
+# `metagrad data fetch`: HTTP(S) downloads and archive unpacking.
+find_package(CURL QUIET)
+mg_require(CURL_FOUND "libcurl4-openssl-dev" "libcurl (metagrad data fetch)")
+find_package(LibArchive QUIET)
+mg_require(LibArchive_FOUND "libarchive-dev" "libarchive (metagrad data fetch)")
+
 find_package(CLI11 CONFIG QUIET)
 mg_require(CLI11_FOUND "libcli11-dev" "CLI11")
 

@@ -1,7 +1,8 @@
-// Trains a CNN of our own on CIFAR-10 (the binary version's files, or the
-// slice in ../shared/data/cifar-10-subset) the way a C++ user would: a custom
+// Trains a CNN of our own on CIFAR-10 the way a C++ user would: a custom
 // nn::Module, the DataLoader with augmentation, a registry optimizer and a
-// schedule, evaluation each epoch, and a checkpoint to resume from.
+// schedule, evaluation each epoch, and a checkpoint to resume from. It reads
+// the dataset's binary files: `metagrad data fetch cifar10` downloads them to
+// ~/.local/share/metagrad/cifar10; tests/data/cifar-10-slice holds a slice.
 //
 //   cifar_cnn --data-dir DIR [--epochs 8] [--checkpoint run.mgt [--resume]] [--stop-after N]
 //             [--threads N] [--seed S]
@@ -38,11 +39,12 @@ class Net : public mg::nn::Module {
     const std::int64_t widths[] = {3, 32, 64, 128};
     for (int i = 0; i < 3; ++i) {
       const std::string n = std::to_string(i + 1);
-      convs_.push_back(register_module(
-          "conv" + n, std::make_shared<mg::nn::Conv2d>(widths[i], widths[i + 1], 3, 1, 1, false, 1, 1, generator)));
+      // No bias: the batch norm after it has its own.
+      const auto conv = mg::nn::Conv2dOptions(widths[i], widths[i + 1], 3).padding(1).bias(false);
+      convs_.push_back(register_module("conv" + n, std::make_shared<mg::nn::Conv2d>(conv, generator)));
       norms_.push_back(register_module("bn" + n, std::make_shared<mg::nn::BatchNorm2d>(widths[i + 1])));
     }
-    fc_ = register_module("fc", std::make_shared<mg::nn::Linear>(128, 10, true, generator));
+    fc_ = register_module("fc", std::make_shared<mg::nn::Linear>(mg::nn::LinearOptions(128, 10), generator));
   }
 
   Tensor forward(const Tensor& x) override {
@@ -136,8 +138,6 @@ Score run_epoch(Net& net, mg::data::DataLoader& loader, std::int64_t epoch, mg::
   return {loss_sum / seen, correct / seen};
 }
 
-Tensor scalar(double value) { return Tensor::from_vector(std::vector<double>{value}, {}); }
-
 int run(const Options& o) {
   if (o.threads > 0) mg::set_num_threads(o.threads);
   auto train_set = mg::data::cifar10(o.data_dir, true);
@@ -166,11 +166,7 @@ int run(const Options& o) {
     std::printf("resumed from %s after epoch %lld\n", o.checkpoint.c_str(), static_cast<long long>(first_epoch));
   }
   std::printf("%lld training and %lld test images, %lld parameters\n", static_cast<long long>(train_set->size()),
-              static_cast<long long>(test_set->size()), static_cast<long long>([&] {
-                std::int64_t n = 0;
-                for (const auto& p : net.parameters()) n += p.numel();
-                return n;
-              }()));
+              static_cast<long long>(test_set->size()), static_cast<long long>(net.parameter_count()));
 
   Score test;
   const std::int64_t last_epoch = o.stop_after > 0 ? std::min(o.stop_after, o.epochs) : o.epochs;
@@ -180,7 +176,8 @@ int run(const Options& o) {
     test = run_epoch(net, test_loader, 0, nullptr);
     schedule->step();
     if (!o.checkpoint.empty())
-      mg::optim::save_checkpoint(o.checkpoint, net, *optimizer, schedule.get(), {{"epoch", scalar(epoch + 1.0)}});
+      mg::optim::save_checkpoint(o.checkpoint, net, *optimizer, schedule.get(),
+                                 {{"epoch", mg::scalar_tensor(epoch + 1.0, mg::DType::Float64)}});
     std::printf("epoch %lld/%d  train loss %.4f acc %5.1f%%  test loss %.4f acc %5.1f%%  (%.1f s)\n",
                 static_cast<long long>(epoch + 1), o.epochs, train.loss, 100 * train.accuracy, test.loss,
                 100 * test.accuracy, std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());

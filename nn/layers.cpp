@@ -33,39 +33,53 @@ void check_positive(std::int64_t value, const char* what, const char* layer) {
 }
 }  // namespace
 
-Linear::Linear(std::int64_t in_features, std::int64_t out_features, bool with_bias, Generator& generator) {
-  check_positive(in_features, "in_features", "Linear");
-  check_positive(out_features, "out_features", "Linear");
-  weight = Tensor::empty({out_features, in_features});
-  if (with_bias) bias = Tensor::empty({out_features});
+Linear::Linear(const LinearOptions& options, Generator& generator) {
+  check_positive(options.in_features(), "in_features", "Linear");
+  check_positive(options.out_features(), "out_features", "Linear");
+  weight = Tensor::empty({options.out_features(), options.in_features()});
+  if (options.bias()) bias = Tensor::empty({options.out_features()});
   default_init(weight, bias, generator);
   register_parameter("weight", &weight);
   register_parameter("bias", &bias);
 }
 
+Linear::Linear(std::int64_t in_features, std::int64_t out_features, bool with_bias, Generator& generator)
+    : Linear(LinearOptions(in_features, out_features).bias(with_bias), generator) {}
+
 Tensor Linear::forward(const Tensor& x) { return F::linear(x, weight, bias); }
 
-Conv2d::Conv2d(std::int64_t in_channels, std::int64_t out_channels, std::int64_t kernel, std::int64_t stride_,
-               std::int64_t padding_, bool with_bias, std::int64_t dilation_, std::int64_t groups_,
-               Generator& generator)
-    : stride(stride_), padding(padding_), dilation(dilation_), groups(groups_) {
+Conv2d::Conv2d(const Conv2dOptions& options, Generator& generator)
+    : stride(options.stride()), padding(options.padding()), dilation(options.dilation()), groups(options.groups()) {
+  const std::int64_t in_channels = options.in_channels(), out_channels = options.out_channels();
   check_positive(in_channels, "in_channels", "Conv2d");
   check_positive(out_channels, "out_channels", "Conv2d");
-  check_positive(kernel, "kernel", "Conv2d");
+  check_positive(options.kernel(), "kernel", "Conv2d");
   check_positive(groups, "groups", "Conv2d");
   MG_CHECK(in_channels % groups == 0 && out_channels % groups == 0,
            "Conv2d: {} input and {} output channels must both divide into {} groups", in_channels, out_channels,
            groups);
-  weight = Tensor::empty({out_channels, in_channels / groups, kernel, kernel});
-  if (with_bias) bias = Tensor::empty({out_channels});
+  weight = Tensor::empty({out_channels, in_channels / groups, options.kernel(), options.kernel()});
+  if (options.bias()) bias = Tensor::empty({out_channels});
   default_init(weight, bias, generator);
   register_parameter("weight", &weight);
   register_parameter("bias", &bias);
 }
 
+Conv2d::Conv2d(std::int64_t in_channels, std::int64_t out_channels, std::int64_t kernel, std::int64_t stride_,
+               std::int64_t padding_, bool with_bias, std::int64_t dilation_, std::int64_t groups_,
+               Generator& generator)
+    : Conv2d(Conv2dOptions(in_channels, out_channels, kernel)
+                 .stride(stride_)
+                 .padding(padding_)
+                 .bias(with_bias)
+                 .dilation(dilation_)
+                 .groups(groups_),
+             generator) {}
+
 Tensor Conv2d::forward(const Tensor& x) { return F::conv2d(x, weight, bias, stride, padding, dilation, groups); }
 
-BatchNorm2d::BatchNorm2d(std::int64_t channels, double eps_, double momentum_) : eps(eps_), momentum(momentum_) {
+BatchNorm2d::BatchNorm2d(const BatchNorm2dOptions& options) : eps(options.eps()), momentum(options.momentum()) {
+  const std::int64_t channels = options.channels();
   check_positive(channels, "channels", "BatchNorm2d");
   weight = ones({channels});
   bias = zeros({channels});
@@ -78,6 +92,9 @@ BatchNorm2d::BatchNorm2d(std::int64_t channels, double eps_, double momentum_) :
   register_buffer("running_var", &running_var);
   register_buffer("num_batches_tracked", &num_batches_tracked);
 }
+
+BatchNorm2d::BatchNorm2d(std::int64_t channels, double eps_, double momentum_)
+    : BatchNorm2d(BatchNorm2dOptions(channels).eps(eps_).momentum(momentum_)) {}
 
 Tensor BatchNorm2d::forward(const Tensor& x) { return forward(x, {}); }
 
@@ -148,12 +165,16 @@ Tensor ReLU::forward(const Tensor& x) { return F::relu(x); }
 Tensor Sigmoid::forward(const Tensor& x) { return F::sigmoid(x); }
 Tensor Tanh::forward(const Tensor& x) { return F::tanh(x); }
 
+MaxPool2d::MaxPool2d(const MaxPool2dOptions& options)
+    : kernel(options.kernel()), stride(options.stride()), padding(options.padding()) {}
 MaxPool2d::MaxPool2d(std::int64_t kernel_, std::int64_t stride_, std::int64_t padding_)
-    : kernel(kernel_), stride(stride_), padding(padding_) {}
+    : MaxPool2d(MaxPool2dOptions(kernel_).stride(stride_).padding(padding_)) {}
 Tensor MaxPool2d::forward(const Tensor& x) { return F::max_pool2d(x, kernel, stride, padding); }
 
+AvgPool2d::AvgPool2d(const AvgPool2dOptions& options)
+    : kernel(options.kernel()), stride(options.stride()), padding(options.padding()) {}
 AvgPool2d::AvgPool2d(std::int64_t kernel_, std::int64_t stride_, std::int64_t padding_)
-    : kernel(kernel_), stride(stride_), padding(padding_) {}
+    : AvgPool2d(AvgPool2dOptions(kernel_).stride(stride_).padding(padding_)) {}
 Tensor AvgPool2d::forward(const Tensor& x) { return F::avg_pool2d(x, kernel, stride, padding); }
 
 AdaptiveAvgPool2d::AdaptiveAvgPool2d(std::int64_t out_height_, std::int64_t out_width_)

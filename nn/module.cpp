@@ -50,6 +50,12 @@ std::vector<Tensor> Module::parameters() const {
   return out;
 }
 
+std::int64_t Module::parameter_count() const {
+  std::int64_t count = 0;
+  for (const Tensor& p : parameters()) count += p.numel();
+  return count;
+}
+
 NamedTensors Module::named_buffers() const {
   NamedTensors out;
   collect("", false, true, out);

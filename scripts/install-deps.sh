@@ -8,6 +8,7 @@ set -euo pipefail
 # CMake project (the package test, a user's own project).
 packages=(g++ cmake ninja-build make ccache pkg-config
           libdnnl-dev ocl-icd-opencl-dev libopenblas-openmp-dev libspdlog-dev libcli11-dev zlib1g-dev
+          libcurl4-openssl-dev libarchive-dev
           doctest-dev nlohmann-json3-dev "$@")
 
 missing=()

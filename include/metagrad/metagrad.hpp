@@ -18,6 +18,7 @@
 #include "metagrad/core/threading.hpp"
 #include "metagrad/core/version.hpp"
 #include "metagrad/data/dataset.hpp"
+#include "metagrad/data/fetch.hpp"
 #include "metagrad/data/loader.hpp"
 #include "metagrad/nn/data_parallel.hpp"
 #include "metagrad/nn/functional.hpp"

@@ -10,6 +10,7 @@
 #include "metagrad/core/distributed.hpp"
 #include "metagrad/core/threading.hpp"
 #include "metagrad/data/dataset.hpp"
+#include "metagrad/data/fetch.hpp"
 #include "metagrad/optim/registry.hpp"
 
 namespace mg::optim::experiments {
@@ -270,7 +271,8 @@ const std::vector<ClaimInfo>& claims() {
   return infos;
 }
 
-std::string reproduce(const std::string& name, const ReproduceOptions& options, const std::atomic<bool>& stop) {
+std::string reproduce(const std::string& name, const ReproduceOptions& given, const std::atomic<bool>& stop) {
+  ReproduceOptions options = given;
   const Claim* claim = nullptr;
   std::string names;
   for (const auto& c : registry()) {
@@ -283,8 +285,11 @@ std::string reproduce(const std::string& name, const ReproduceOptions& options, 
   MG_CHECK(options.seeds >= 1, "--seeds must be at least 1, not {}", options.seeds);
   MG_CHECK(!options.out.empty(), "reproduce {}: give the report's folder (--out DIR)", name);
   if (claim->info.needs_cifar) {
-    MG_CHECK(!options.cifar_dir.empty(),
-             "claim {} trains on CIFAR-10: give the folder of its binary files (--data-dir)", name);
+    try {
+      options.cifar_dir = data::locate_dataset("cifar10", options.cifar_dir);
+    } catch (const Error& e) {
+      throw Error(fmt::format("claim {} trains on CIFAR-10: {}", name, e.what()));
+    }
     data::cifar10(options.cifar_dir, false);  // a missing or broken dataset fails here, before any run
   }
   std::filesystem::create_directories(options.out);

@@ -7,6 +7,7 @@
 #include "metagrad/core/autograd/grad_mode.hpp"
 #include "metagrad/core/ops.hpp"
 #include "metagrad/data/dataset.hpp"
+#include "metagrad/data/fetch.hpp"
 #include "metagrad/nn/functional.hpp"
 #include "metagrad/optim/learned/task.hpp"
 
@@ -206,8 +207,8 @@ class MlpTask : public Task {
   }
   std::string name() const override { return name_; }
   std::unique_ptr<Problem> problem(Split split, std::uint64_t index) const override {
-    const std::string dir = options_.data_dir.empty() ? std::string(data::kFashionMnistDir) : options_.data_dir;
     const std::string kind = name_ == "mlp-synthetic" ? "synthetic" : "fashion-mnist";
+    const std::string dir = kind == "synthetic" ? std::string() : data::locate_dataset(kind, options_.data_dir);
     const DType dtype = options_.dtype;
     return std::make_unique<MlpProblem>(
         problem_seed(options_, split, index), widths_, activation_, load_images(kind, dir, dtype),
@@ -286,7 +287,11 @@ class CnnTask : public Task {
  public:
   CnnTask(std::string name, std::int64_t classes, TaskOptions options)
       : name_(std::move(name)), classes_(classes), options_(std::move(options)) {
-    MG_CHECK(!options_.data_dir.empty(), "task {}: needs the folder of CIFAR-10's binary files (--data-dir)", name_);
+    try {
+      options_.data_dir = data::locate_dataset("cifar10", options_.data_dir);
+    } catch (const Error& e) {
+      throw Error(fmt::format("task {}: {}", name_, e.what()));
+    }
   }
   std::string name() const override { return name_; }
   std::unique_ptr<Problem> problem(Split split, std::uint64_t index) const override {

@@ -20,7 +20,8 @@ expect_error() {  # expect_error PATTERN ARGS...: exit 1 with one line matching 
 }
 expect_error "unknown claim 'nope'; the claims are: rllc, l2l-quadratic," nope --out x
 expect_error "must be quick, full or smoke, not 'huge'" smes --budget huge --data-dir "$cifar" --out x
-expect_error "give the folder of its binary files" smes --out x
+export XDG_DATA_HOME="$work/no-data"  # no fetched datasets, whatever this machine has
+expect_error "trains on CIFAR-10: no cifar10 data in .*metagrad data fetch cifar10" smes --out x
 expect_error "no such file" smes --data-dir "$work/missing" --out x
 
 [ -f "$cifar/test_batch.bin" ] || fail "no CIFAR-10 files in $cifar"

@@ -174,6 +174,50 @@ TEST_CASE("loss and layer errors name what is wrong") {
   CHECK_THROWS_WITH_AS(mg::nn::Dropout(1.5), doctest::Contains("1.5"), mg::Error);
 }
 
+TEST_CASE("layer options build the same layers as positional arguments") {
+  namespace nn = mg::nn;
+  mg::Generator data(3);
+  const Tensor image = mg::randn({2, 4, 9, 9}, data);
+  const auto check_same = [](nn::Module& from_options, nn::Module& positional, const Tensor& x) {
+    const auto a = from_options.named_parameters(), b = positional.named_parameters();
+    REQUIRE(a.size() == b.size());
+    for (std::size_t i = 0; i < a.size(); ++i) {
+      CHECK(a[i].first == b[i].first);
+      CHECK(a[i].second.shape() == b[i].second.shape());
+    }
+    mg::testing::check_close(from_options(x), positional(x), 0, 0, from_options.type_name());
+  };
+
+  // A convolution with every setting away from its default, each to a different value.
+  mg::Generator g1(5), g2(5), spare(6);
+  nn::Conv2d conv(nn::Conv2dOptions(4, 6, 3).stride(2).padding(1).dilation(3).groups(2).bias(false), g1);
+  nn::Conv2d conv_positional(4, 6, 3, 2, 1, false, 3, 2, g2);
+  CHECK(conv.named_parameters().size() == 1);
+  check_same(conv, conv_positional, image);
+  CHECK(conv.parameter_count() == 6 * 2 * 3 * 3);
+  CHECK(nn::Conv2d(nn::Conv2dOptions(4, 6, 3), spare).parameter_count() == 6 * 4 * 3 * 3 + 6);  // bias by default
+
+  nn::Linear linear(nn::LinearOptions(5, 3).bias(false), g1), linear_positional(5, 3, false, g2);
+  check_same(linear, linear_positional, mg::randn({4, 5}, data));
+  CHECK(linear.parameter_count() == 15);
+  CHECK(nn::Linear(nn::LinearOptions(5, 3), spare).parameter_count() == 18);
+
+  nn::BatchNorm2d norm(nn::BatchNorm2dOptions(4).momentum(0.3).eps(1e-3)), norm_positional(4, 1e-3, 0.3);
+  check_same(norm, norm_positional, image);  // training mode: updates both running means alike
+  mg::testing::check_close(norm.running_mean, norm_positional.running_mean, 0, 0, "running mean");
+  CHECK(norm.parameter_count() == 8);  // weight and bias; the running statistics are buffers
+
+  nn::MaxPool2d max_pool(nn::MaxPool2dOptions(3).stride(2).padding(1)), max_pool_positional(3, 2, 1);
+  check_same(max_pool, max_pool_positional, image);
+  nn::AvgPool2d avg_pool(nn::AvgPool2dOptions(3).stride(2).padding(1)), avg_pool_positional(3, 2, 1);
+  check_same(avg_pool, avg_pool_positional, image);
+  CHECK(avg_pool.parameter_count() == 0);
+  CHECK(nn::AvgPool2d(nn::AvgPool2dOptions(3))(image).shape() == mg::Shape{2, 4, 3, 3});  // stride = kernel
+
+  // Bad values are caught by the layer, with the same message as before.
+  CHECK_THROWS_WITH_AS(nn::Conv2d(nn::Conv2dOptions(3, 4, 3).groups(2)), doctest::Contains("groups"), mg::Error);
+}
+
 TEST_CASE("dropout is seeded, scales kept values and is the identity in eval mode") {
   mg::nn::Dropout a(0.25, 7), b(0.25, 7);
   const Tensor x = mg::ones({1000});

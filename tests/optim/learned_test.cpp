@@ -2,6 +2,7 @@
 // the lstm identities of 9.3 and golden values of 9.4) against
 // fixtures/generate_lstm_fixtures.py (torch.nn.LSTMCell in float64).
 #include <cmath>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 
@@ -433,5 +434,9 @@ TEST_CASE("the cnn task: two nets, and second-order meta-gradients through batch
   const auto losses =
       learned::run_optimizer(*problem, learned::load_learned((out / "optimizer.json").string(), *task), 2);
   CHECK(std::isfinite(losses.back()));
-  CHECK_THROWS_WITH_AS(learned::make_task("cnn"), doctest::Contains("--data-dir"), mg::Error);
+  // Without --data-dir and with no fetched CIFAR-10, the error names the fetch command.
+  const auto empty = std::filesystem::temp_directory_path() / "metagrad-no-data";
+  ::setenv("XDG_DATA_HOME", empty.c_str(), 1);
+  CHECK_THROWS_WITH_AS(learned::make_task("cnn"), doctest::Contains("metagrad data fetch cifar10"), mg::Error);
+  ::unsetenv("XDG_DATA_HOME");
 }

@@ -2,6 +2,7 @@
 // mg::nn::Module: a tree of modules owning named parameters (trained) and
 // buffers (state such as running statistics), addressed by dotted names
 // ("layer1.0.conv1.weight").
+#include <cstdint>
 #include <functional>
 #include <map>
 #include <memory>
@@ -30,6 +31,8 @@ class Module {
 
   NamedTensors named_parameters() const;
   std::vector<Tensor> parameters() const;
+  // The number of scalars in parameters() (the model's size).
+  std::int64_t parameter_count() const;
   NamedTensors named_buffers() const;
   // Parameters and buffers, module by module in registration order.
   NamedTensors state_dict() const;
