@@ -4,7 +4,7 @@
 // the dataset's binary files: `metagrad data fetch cifar10` downloads them to
 // ~/.local/share/metagrad/cifar10; tests/data/cifar-10-slice holds a slice.
 //
-//   cifar_cnn --data-dir DIR [--epochs 8] [--checkpoint run.mgt [--resume]] [--stop-after N]
+//   cifar_cnn [--data-dir DIR] [--epochs 8] [--checkpoint run.mgt [--resume]] [--stop-after N]
 //             [--threads N] [--seed S]
 //
 // --stop-after N ends the run after epoch N (of --epochs, which sets the
@@ -103,7 +103,8 @@ Options parse(int argc, char** argv) {
       throw mg::Error("unknown flag '" + flag +
                       "' (expected --data-dir, --epochs, --checkpoint, --resume, --stop-after, --threads, --seed)");
   }
-  if (o.data_dir.empty()) throw mg::Error("--data-dir DIR is required (a folder of CIFAR-10 binary files)");
+  // Without --data-dir: the dataset `metagrad data fetch cifar10` put in the default data folder.
+  o.data_dir = mg::data::locate_dataset("cifar10", o.data_dir);
   if (o.epochs < 1) throw mg::Error("--epochs must be at least 1");
   if ((o.resume || o.stop_after > 0) && o.checkpoint.empty())
     throw mg::Error("--resume and --stop-after need --checkpoint FILE");
