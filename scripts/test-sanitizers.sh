@@ -13,10 +13,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh clang-14 libfuzzer-14-dev libclang-rt-14-dev libopenmpi-dev openmpi-bin
-werror=OFF
-[ "${CI:-}" = "true" ] && werror=ON
+# Warnings are errors in scripts/test.sh's build of the same code; here the
+# instrumentation misleads gcc's flow analysis (false maybe-uninitialized
+# reports), so they stay warnings.
 cmake -S . -B build-sanitize -G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_CXX_FLAGS_RELEASE="-O1 -DNDEBUG" \
-  -DMG_SANITIZE=ON -DMG_MPI=ON -DMG_WERROR=$werror >/dev/null
+  -DMG_SANITIZE=ON -DMG_MPI=ON -DMG_WERROR=OFF >/dev/null
 cmake --build build-sanitize
 export LSAN_OPTIONS="suppressions=$PWD/tests/sanitizers/lsan.supp:print_suppressions=0"
 export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"

@@ -474,6 +474,35 @@ TEST_CASE("a stop request interrupts the fetch and leaves no dataset") {
   CHECK_FALSE(fs::exists(s.dataset("cifar10")));
 }
 
+TEST_CASE("a stop request mid-download (Ctrl-C) keeps what arrived, and the next fetch resumes from there") {
+  Setup s("stop-midway");
+  const std::string path = "/" + kCifarName;
+  std::atomic<bool> stop{false};
+  s.options.stop = &stop;
+  s.options.progress = [&](const mg::data::FetchProgress& p) {
+    if (p.bytes > 0) stop = true;  // as the signal thread does on Ctrl-C
+  };
+  CHECK_THROWS_AS(mg::data::fetch("cifar10", s.options), mg::Interrupted);
+  CHECK_FALSE(fs::exists(s.dataset("cifar10")));
+  const fs::path part = fs::path(s.options.root) / ".downloads" / kCifarName;
+  REQUIRE(fs::exists(part));
+  const auto kept = fs::file_size(part);
+  CHECK(kept > 0);
+  stop = false;
+  s.options.progress = nullptr;
+  const std::string dir = mg::data::fetch("cifar10", s.options);
+  CHECK(mg::data::cifar10(dir, true)->size() == 5 * kCifarRecords);
+  const auto ranges = s.server.get_ranges(path);
+  REQUIRE(!ranges.empty());
+  CHECK(ranges[0] == "");
+  if (kept < cifar_archive().size()) {  // the rest only
+    REQUIRE(ranges.size() == 2);
+    CHECK(ranges[1] == "bytes=" + std::to_string(kept) + "-");
+  } else {  // all of it had arrived: nothing is downloaded again
+    CHECK(ranges.size() == 1);
+  }
+}
+
 TEST_CASE("no server at the address is an error naming the address or the connection") {
   Setup s("no-server");
   const std::string address = "127.0.0.1:" + std::to_string(unused_port());
