@@ -11,8 +11,9 @@ build/apps/metagrad train --model cnn --dataset fashion-mnist --epochs 2 --metri
 cat <<'MSG'
 
 Next:
-  CIFAR-10 (the slice beside this repository, or the official binary download):
-    build/apps/metagrad train --model cnn --dataset cifar10 --data-dir ../shared/data/cifar-10-subset --epochs 5 --augment
+  CIFAR-10 (downloaded once, verified, into ~/.local/share/metagrad):
+    build/apps/metagrad data fetch cifar10
+    build/apps/metagrad train --model cnn --dataset cifar10 --epochs 5 --augment
   Compare optimizers over seeds (writes results.md, results.csv, curves.svg):
     build/apps/metagrad compare --optimizer 'sgd(lr=0.05, momentum=0.9)' --optimizer 'adam(lr=1e-3)' \
         --optimizer 'rmsprop(lr=1e-3)' --seeds 3 --epochs 2 --out build/compare

@@ -3,7 +3,11 @@
 # and plots, written by `metagrad reproduce`, never edited by hand) and the
 # summary table docs/reproductions/README.md (claim, verdict, deciding
 # numbers, compute time on this machine).
-# Usage: scripts/reproductions.sh [--budget quick|full] [--threads N] [CLAIM...]
+# CIFAR-10 comes from MG_CIFAR_DIR, else from the default data folder
+# (`metagrad data fetch cifar10`); the committed quick reports used the
+# 5,085-image slice the project's machines keep beside the repository
+# (MG_CIFAR_DIR=../shared/data/cifar-10-subset).
+# Usage: [MG_CIFAR_DIR=DIR] scripts/reproductions.sh [--budget quick|full] [--threads N] [CLAIM...]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 budget=quick threads=2 claims=()
@@ -15,13 +19,14 @@ while [ $# -gt 0 ]; do
   esac
 done
 metagrad=build/apps/metagrad
-cifar=${MG_CIFAR_DIR:-../shared/data/cifar-10-subset}
+data_dir=()
+[ -n "${MG_CIFAR_DIR:-}" ] && data_dir=(--data-dir "$MG_CIFAR_DIR")
 [ -x "$metagrad" ] || { echo "build first (scripts/test.sh)" >&2; exit 1; }
 [ ${#claims[@]} -gt 0 ] || mapfile -t claims < <("$metagrad" reproduce --list | cut -d' ' -f1)
 out=docs/reproductions
 mkdir -p "$out"
 for claim in "${claims[@]}"; do
-  "$metagrad" reproduce "$claim" --budget "$budget" --threads "$threads" --data-dir "$cifar" --out "$out/$claim"
+  "$metagrad" reproduce "$claim" --budget "$budget" --threads "$threads" "${data_dir[@]}" --out "$out/$claim"
 done
 
 {
