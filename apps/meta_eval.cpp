@@ -95,30 +95,26 @@ std::vector<std::vector<double>> decode(const std::string& text) {
   return curves;
 }
 
-void run(const Options& o) {
-  if (o.threads > 0) set_num_threads(o.threads);
-  learned::TaskOptions task_options;
-  task_options.data_dir = o.data_dir;
-  task_options.seed = o.seed;
-  auto task = learned::make_task(o.task, task_options);
-  std::vector<Row> rows;
-  const auto learned_factory = learned::load_learned(o.weights, *task);
-  const auto probe = task->problem(learned::Split::Test, 0)->initial();
-  learned_factory(probe);  // a bad file fails before any work
-  if (distributed::is_main()) std::filesystem::create_directories(o.out);
-  // Every run is a job of its own, spread over the ranks and each rank's
-  // cores: first the learned optimizer's test runs and every baseline's
-  // tuning runs (lr x validation problem), then the baselines' test runs
-  // at their tuned lr.
+// Curves [begin, begin + count) of a spread's results (one encoded curve each).
+std::vector<std::vector<double>> curves_in(const std::vector<std::string>& texts, std::int64_t begin,
+                                           std::int64_t count) {
+  std::vector<std::vector<double>> curves;
+  for (std::int64_t i = begin; i < begin + count; ++i) curves.push_back(decode(texts[static_cast<std::size_t>(i)])[0]);
+  return curves;
+}
+
+// Every run of the evaluation, each a job of its own spread over the ranks
+// and each rank's cores: first the learned optimizer's test runs and every
+// baseline's tuning runs (lr x validation problem), then the baselines'
+// test runs at their tuned lr. Fills `rows` (learned first) and the tuning table.
+void run_all(const Options& o, const learned::Task& task, const learned::OptimizerFactory& learned_factory,
+             std::vector<Row>& rows, std::string& tuning) {
   const auto baselines = learned::paper2_baselines();
   const std::vector<double>& grid = optim::log_lr_grid();
   const auto curve_of = [&](const learned::OptimizerFactory& make, learned::Split split, std::int64_t index) {
-    return encode({learned::run_optimizer(*task->problem(split, static_cast<std::uint64_t>(index)), make, o.steps)});
+    return encode({learned::run_optimizer(*task.problem(split, static_cast<std::uint64_t>(index)), make, o.steps)});
   };
   const auto tuning_runs = static_cast<std::int64_t>(grid.size()) * o.validation_problems;
-  std::fprintf(stderr, "learned optimizer on %lld test problems; %zu baselines tuned on %lld validation problems\n",
-               static_cast<long long>(o.test_problems), baselines.size(),
-               static_cast<long long>(o.validation_problems));
   const auto first = distributed::spread(
       static_cast<std::size_t>(o.test_problems + static_cast<std::int64_t>(baselines.size()) * tuning_runs),
       [&](std::size_t job) {
@@ -129,24 +125,16 @@ void run(const Options& o) {
         return curve_of(learned::spec_factory(baselines[static_cast<std::size_t>(b)].spec_template, lr),
                         learned::Split::Validation, run % o.validation_problems);
       });
-  const auto curves_in = [](const std::vector<std::string>& texts, std::int64_t begin, std::int64_t count) {
-    std::vector<std::vector<double>> curves;
-    for (std::int64_t i = begin; i < begin + count; ++i)
-      curves.push_back(decode(texts[static_cast<std::size_t>(i)])[0]);
-    return curves;
-  };
   rows.push_back({"learned", o.weights, curves_in(first, 0, o.test_problems)});
-  std::string tuning = "| baseline | lr | validation loss at the last step |\n|---|---|---|\n";
+  tuning = "| baseline | lr | validation loss at the last step |\n|---|---|---|\n";
   std::vector<double> tuned;
   for (std::size_t b = 0; b < baselines.size(); ++b) {
     std::map<double, double> score;  // the mean final validation loss of each lr
     for (std::size_t g = 0; g < grid.size(); ++g) {
+      const std::int64_t begin = o.test_problems + static_cast<std::int64_t>(b) * tuning_runs +
+                                 static_cast<std::int64_t>(g) * o.validation_problems;
       double total = 0;
-      for (const auto& curve : curves_in(first,
-                                         o.test_problems + static_cast<std::int64_t>(b) * tuning_runs +
-                                             static_cast<std::int64_t>(g) * o.validation_problems,
-                                         o.validation_problems))
-        total += curve.back();
+      for (const auto& curve : curves_in(first, begin, o.validation_problems)) total += curve.back();
       score[grid[g]] = total / static_cast<double>(o.validation_problems);
     }
     const auto search = optim::grid_search(grid, [&](double lr) { return score.at(lr); });
@@ -159,10 +147,13 @@ void run(const Options& o) {
         return curve_of(learned::spec_factory(baselines[b].spec_template, tuned[b]), learned::Split::Test,
                         static_cast<std::int64_t>(job % static_cast<std::size_t>(o.test_problems)));
       });
-  if (!distributed::is_main()) return;  // rank 0 writes
   for (std::size_t b = 0; b < baselines.size(); ++b)
     rows.push_back({baselines[b].name, fmt::format(fmt::runtime(baselines[b].spec_template), tuned[b]),
                     curves_in(second, static_cast<std::int64_t>(b) * o.test_problems, o.test_problems)});
+}
+
+// results.md (printed too), results.csv and curves.svg.
+void write_report(const Options& o, const std::vector<Row>& rows, const std::string& tuning) {
   std::vector<std::int64_t> report_steps;
   for (std::int64_t s : {1, 10, 25, 50, 100, 200, 500})
     if (s <= o.steps) report_steps.push_back(s);
@@ -193,6 +184,25 @@ void run(const Options& o) {
   std::ofstream(o.out + "/results.md") << table;
   std::ofstream(o.out + "/curves.svg") << optim::experiments::svg_chart({panel});
   std::fputs(table.c_str(), stdout);
+}
+
+void run(const Options& o) {
+  if (o.threads > 0) set_num_threads(o.threads);
+  learned::TaskOptions task_options;
+  task_options.data_dir = o.data_dir;
+  task_options.seed = o.seed;
+  auto task = learned::make_task(o.task, task_options);
+  const auto learned_factory = learned::load_learned(o.weights, *task);
+  const auto probe = task->problem(learned::Split::Test, 0)->initial();
+  learned_factory(probe);  // a bad file fails before any work
+  if (distributed::is_main()) std::filesystem::create_directories(o.out);
+  std::fprintf(stderr, "learned optimizer on %lld test problems; %zu baselines tuned on %lld validation problems\n",
+               static_cast<long long>(o.test_problems), learned::paper2_baselines().size(),
+               static_cast<long long>(o.validation_problems));
+  std::vector<Row> rows;
+  std::string tuning;
+  run_all(o, *task, learned_factory, rows, tuning);
+  if (distributed::is_main()) write_report(o, rows, tuning);  // rank 0 writes
 }
 
 }  // namespace
