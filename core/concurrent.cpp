@@ -129,8 +129,8 @@ void run_concurrently(std::int64_t count, const std::function<void(std::int64_t)
   batch.threads_each = threads_per_run(count, threads);
   batch.grad_enabled = autograd::GradMode::is_enabled();
   batch.next = batch.participants;
-  batch.errors.resize(static_cast<std::size_t>(count));
   if (batch.participants > 1) {
+    batch.errors.resize(static_cast<std::size_t>(count));
     pool().run(batch);
     for (const auto& error : batch.errors)
       if (error) std::rethrow_exception(error);

@@ -225,14 +225,6 @@ std::vector<double> Ranks::sum(std::vector<double> values) const {
 
 double Ranks::max(double value) const { return parallel_ ? all_reduce_max(value) : value; }
 
-Tensor Ranks::mean(const Tensor& t) const {
-  if (!parallel_) return t;
-  Tensor sum = t.detach().clone();
-  all_reduce_(sum);
-  NoGradGuard no_grad;
-  return sum / static_cast<double>(size());
-}
-
 void Ranks::barrier() const {
   if (parallel_) distributed::barrier();
 }

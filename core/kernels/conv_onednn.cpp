@@ -16,7 +16,6 @@
 // too, its epilogue then a pass of its own (cheaper than the difference).
 #include <dnnl.hpp>
 #include <map>
-#include <mutex>
 #include <optional>
 #include <string>
 #include <tuple>

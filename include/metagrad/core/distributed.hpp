@@ -59,7 +59,6 @@ class Ranks {
   bool is_main() const { return rank() == 0; }
   std::vector<double> sum(std::vector<double> values) const;
   double max(double value) const;
-  Tensor mean(const Tensor& t) const;  // over the ranks (no autograd); `t` itself when alone
   void barrier() const;
 
  private:
