@@ -40,6 +40,7 @@ nlohmann::json RunStore::record(const std::string& key, const std::function<nloh
 }
 
 nlohmann::json RunStore::count(const nlohmann::json& record) {
+  const std::lock_guard lock(tally_mutex_);
   const double seconds = record["seconds"].get<double>();
   ++done_;
   run_seconds_ += seconds;
@@ -64,10 +65,21 @@ nlohmann::json RunStore::run(const std::string& key, const std::function<nlohman
 
 std::vector<nlohmann::json> RunStore::run_all(const std::vector<std::string>& keys,
                                               const std::function<nlohmann::json(std::size_t)>& compute) {
-  const auto records = distributed::spread(
-      keys.size(), [&](std::size_t i) { return record(keys[i], [&] { return compute(i); }).dump(); });
+  // Each run is counted as it finishes, so that progress lines (and a Ctrl-C
+  // between them) come while the batch goes on; other ranks' runs are
+  // counted once their results arrive.
+  std::vector<char> counted(keys.size(), 0);
+  const auto records = distributed::spread(keys.size(), [&](std::size_t i) {
+    nlohmann::json finished = record(keys[i], [&] { return compute(i); });
+    count(finished);
+    counted[i] = 1;
+    return finished.dump();
+  });
   std::vector<nlohmann::json> results;
-  for (const auto& text : records) results.push_back(count(nlohmann::json::parse(text)));
+  for (std::size_t i = 0; i < keys.size(); ++i) {
+    const nlohmann::json finished = nlohmann::json::parse(records[i]);
+    results.push_back(counted[i] ? finished["result"] : count(finished));
+  }
   return results;
 }
 

@@ -7,6 +7,7 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <mutex>
 #include <nlohmann/json.hpp>
 #include <string>
 
@@ -40,13 +41,16 @@ class RunStore {
   std::string path_of(const std::string& key) const;
   // {"result", "seconds", "computed"}: read back, or computed and stored here.
   nlohmann::json record(const std::string& key, const std::function<nlohmann::json()>& compute);
-  nlohmann::json count(const nlohmann::json& record);  // adds to the tallies, returns the result
+  // Adds to the tallies and prints the progress line; returns the result.
+  // Thread-safe: run_all's runs finish on several threads.
+  nlohmann::json count(const nlohmann::json& record);
 
   std::string dir_, label_;
   bool progress_;
   const std::atomic<bool>& stop_;
   std::int64_t planned_ = 0, done_ = 0, computed_ = 0;
   double compute_seconds_ = 0, run_seconds_ = 0;
+  std::mutex tally_mutex_;
 };
 
 }  // namespace mg::optim::experiments

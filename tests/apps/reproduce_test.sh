@@ -37,7 +37,10 @@ diff <(skeleton smes/report.md) <(skeleton "$source_dir/docs/reproductions/smes/
 # Ctrl-C: stop, then the same command finishes without redoing the finished runs.
 "$metagrad" reproduce integrators --budget smoke --threads 1 --data-dir "$cifar" --out integrators 2>progress1.txt &
 pid=$!
-while [ "$(grep -c '^integrators \[' progress1.txt || true)" -lt 3 ]; do sleep 0.1; done
+while [ "$(grep -c '^integrators \[' progress1.txt 2>/dev/null || true)" -lt 3 ]; do
+  kill -0 $pid 2>/dev/null || break  # finished before three runs were reported: the check below fails
+  sleep 0.1
+done
 kill -INT $pid
 status=0; wait $pid || status=$?
 [ "$status" -eq 130 ] || fail "an interrupted reproduce exits 130, not $status"
