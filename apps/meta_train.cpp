@@ -13,12 +13,34 @@ namespace {
 struct Options {
   std::string task = "quadratic", learned = "lstm", mode = "first_order", data_dir, sampling = "gaussian";
   optim::learned::MetaTrainOptions train;
-  std::int64_t steps = 100, unroll = 20;
+  std::int64_t steps = 100, unroll = 20, population = 8;
   std::uint64_t seed = 0;
   int threads = 0;
+  // Which options were given: each estimator takes only its own.
+  const CLI::Option *mode_option = nullptr, *meta_batch_option = nullptr, *population_option = nullptr,
+                    *sigma_option = nullptr;
 };
 
+// tbptt takes --mode and --meta-batch; es and pes --population (pairs, each
+// on its own problem: their meta-batch) and --sigma.
+void check_estimator_options(Options& o) {
+  const bool evolution = o.train.estimator != "tbptt";
+  const auto refuse = [&](const CLI::Option* option, const char* flag) {
+    if (option->count() > 0)
+      throw Error(std::string("meta-train: ") + flag + " does not apply to the " + o.train.estimator + " estimator");
+  };
+  if (evolution) {
+    refuse(o.mode_option, "--mode");
+    refuse(o.meta_batch_option, "--meta-batch");
+    o.train.meta_batch = o.population;
+  } else {
+    refuse(o.population_option, "--population");
+    refuse(o.sigma_option, "--sigma");
+  }
+}
+
 void run(Options o) {
+  check_estimator_options(o);
   if (o.threads > 0) set_num_threads(o.threads);
   optim::learned::TaskOptions task_options;
   task_options.data_dir = o.data_dir;
@@ -28,6 +50,7 @@ void run(Options o) {
   task->steps = o.steps;
   task->unroll = o.unroll;
   o.train.mode = optim::learned::meta_mode(o.mode);
+  o.train.seed = o.seed;
   auto learned = optim::learned::make_learned(o.learned, *task, o.seed);
   optim::learned::MetaTrainResult result;
   {
@@ -60,23 +83,37 @@ void add_meta_train_command(CLI::App& app) {
   auto* cmd = app.add_subcommand("meta-train", "Meta-train a learned optimizer on a task family");
   cmd->add_option("--task", o->task, task_help())->check(CLI::IsMember(optim::learned::available_tasks()));
   cmd->add_option("--learned", o->learned,
-                  "lstm, or hparams(SPEC): per-tensor learned learning rates of any registry optimizer");
-  cmd->add_option("--mode", o->mode, "Meta-gradients: first_order (optimizee gradients detached) or second_order")
-      ->check(CLI::IsMember({"first_order", "second_order"}));
+                  "lstm, mlp_lopt, or hparams(SPEC): per-tensor learned learning rates of any registry optimizer");
+  cmd->add_option("--estimator", o->train.estimator,
+                  "Meta-gradients by tbptt (truncated backprop), es (antithetic evolution strategies) or pes "
+                  "(persistent ES, unbiased over whole runs)")
+      ->check(CLI::IsMember({"tbptt", "es", "pes"}));
+  o->mode_option =
+      cmd->add_option("--mode", o->mode, "tbptt: first_order (optimizee gradients detached) or second_order")
+          ->check(CLI::IsMember({"first_order", "second_order"}));
+  o->population_option =
+      cmd->add_option("--population", o->population,
+                      "es, pes: antithetic pairs per meta-iteration (and rank), each on its own problem, run "
+                      "concurrently (default 8)")
+          ->check(CLI::Range(1, 100000));
+  o->sigma_option = cmd->add_option("--sigma", o->train.sigma, "es, pes: standard deviation of the perturbations")
+                        ->check(CLI::PositiveNumber);
   cmd->add_option("--epochs", o->train.epochs, "Meta-training epochs (--meta-batch fresh problems each)")
       ->check(CLI::Range(1, 100000000));
   cmd->add_option("--steps", o->steps, "Optimizee steps per problem")->check(CLI::Range(1, 1000000));
   cmd->add_option("--unroll", o->unroll, "Steps per truncated unroll (a meta-update each)")
       ->check(CLI::Range(1, 1000000));
-  cmd->add_option("--meta-batch", o->train.meta_batch,
-                  "Problems per meta-iteration (and rank), run concurrently; their meta-gradients are averaged")
-      ->check(CLI::Range(1, 100000));
+  o->meta_batch_option =
+      cmd->add_option("--meta-batch", o->train.meta_batch,
+                      "tbptt: problems per meta-iteration (and rank), run concurrently; their meta-gradients are "
+                      "averaged")
+          ->check(CLI::Range(1, 100000));
   cmd->add_option("--meta-optimizer", o->train.meta_optimizer, "Registry spec of the meta-optimizer");
   cmd->add_option("--eval-every", o->train.eval_every, "Validate (and checkpoint) every N epochs")
       ->check(CLI::Range(1, 100000000));
   cmd->add_option("--validation-problems", o->train.validation_problems, "Fixed validation problems")
       ->check(CLI::Range(1, 100000));
-  cmd->add_option("--seed", o->seed, "Seed of the initial weights and of every problem");
+  cmd->add_option("--seed", o->seed, "Seed of the initial weights, of every problem and of es/pes's perturbations");
   cmd->add_option("--threads", o->threads, "Threads (default: all cores)")->check(CLI::Range(1, 1024));
   cmd->add_option("--data-dir", o->data_dir, "Folder of the task's dataset (mlp: Fashion-MNIST IDX files)");
   cmd->add_option("--sampling", o->sampling, "quadratic: gaussian or uniform entries")

@@ -2,10 +2,12 @@
 // JSON files of learned optimizers and experiments: read with errors that
 // name the file and `what` it should be, written atomically (temp file +
 // rename).
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <vector>
 
 #include "../../core/check.hpp"
 
@@ -35,5 +37,24 @@ inline void write_file(const std::string& path, const std::string& text) {
 }
 
 inline void write_json(const std::string& path, const nlohmann::json& value) { write_file(path, value.dump() + '\n'); }
+
+// A learned optimizer's weight file: a JSON list of exactly `count` finite
+// numbers. `optimizer` and `shape` (e.g. "preprocess=none, hidden=20") name
+// what expects them in the errors.
+inline std::vector<double> read_weight_list(const std::string& path, const std::string& optimizer, std::size_t count,
+                                            const std::string& shape) {
+  const nlohmann::json list = read_json(path, optimizer + ": weight file");
+  MG_CHECK(list.is_array(), "{}: weight file '{}' should hold a JSON list of {} numbers", optimizer, path, count);
+  MG_CHECK(list.size() == count, "{}: weight file '{}' has {} numbers, expected {}{}", optimizer, path, list.size(),
+           count, shape.empty() ? "" : " (" + shape + ")");
+  std::vector<double> values;
+  values.reserve(list.size());
+  for (std::size_t i = 0; i < list.size(); ++i) {
+    MG_CHECK(list[i].is_number() && std::isfinite(list[i].get<double>()),
+             "{}: weight file '{}': entry {} is not a finite number", optimizer, path, i);
+    values.push_back(list[i].get<double>());
+  }
+  return values;
+}
 
 }  // namespace mg::optim::learned

@@ -94,11 +94,15 @@ std::pair<Tensor, LstmCoordinateState> lstm_step(const Tensor& phi, const LstmCo
   return {delta.reshape({n}), {h1, c1, h2, c2}};
 }
 
-Tensor formula_weights(const LstmConfig& config, DType dtype) {
-  std::vector<double> values(static_cast<std::size_t>(config.parameter_count()));
+Tensor formula_weights(std::int64_t count, DType dtype) {
+  std::vector<double> values(static_cast<std::size_t>(count));
   for (std::size_t i = 0; i < values.size(); ++i)
     values[i] = static_cast<double>(static_cast<std::int64_t>((37 * i + 11) % 101) - 50) / 256;
-  return Tensor::from_vector(values, {config.parameter_count()}).to(dtype);
+  return Tensor::from_vector(values, {count}).to(dtype);
+}
+
+Tensor formula_weights(const LstmConfig& config, DType dtype) {
+  return formula_weights(config.parameter_count(), dtype);
 }
 
 Tensor initial_weights(const LstmConfig& config, Generator& generator, DType dtype) {
@@ -107,19 +111,9 @@ Tensor initial_weights(const LstmConfig& config, Generator& generator, DType dty
 }
 
 Tensor load_weights(const std::string& path, const LstmConfig& config, DType dtype) {
-  const nlohmann::json list = read_json(path, "lstm: weight file");
-  MG_CHECK(list.is_array(), "lstm: weight file '{}' should hold a JSON list of {} numbers", path,
-           config.parameter_count());
-  MG_CHECK(static_cast<std::int64_t>(list.size()) == config.parameter_count(),
-           "lstm: weight file '{}' has {} numbers, expected {} (preprocess={}, hidden={})", path, list.size(),
-           config.parameter_count(), config.preprocess, config.hidden);
-  std::vector<double> values;
-  values.reserve(list.size());
-  for (std::size_t i = 0; i < list.size(); ++i) {
-    MG_CHECK(list[i].is_number() && std::isfinite(list[i].get<double>()),
-             "lstm: weight file '{}': entry {} is not a finite number", path, i);
-    values.push_back(list[i].get<double>());
-  }
+  const std::vector<double> values =
+      read_weight_list(path, "lstm", static_cast<std::size_t>(config.parameter_count()),
+                       fmt::format("preprocess={}, hidden={}", config.preprocess, config.hidden));
   return Tensor::from_vector(values, {config.parameter_count()}).to(dtype);
 }
 

@@ -3,6 +3,7 @@
 #include "metagrad/optim/learned/meta.hpp"
 
 #include <unistd.h>
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <filesystem>
@@ -18,6 +19,8 @@
 #include "metagrad/core/generator.hpp"
 #include "metagrad/core/ops.hpp"
 #include "metagrad/nn/serialize.hpp"
+#include "metagrad/optim/learned/evolution.hpp"
+#include "metagrad/optim/learned/mlp_lopt.hpp"
 #include "metagrad/optim/registry.hpp"
 #include "metagrad/optim/spec.hpp"
 
@@ -40,9 +43,10 @@ class LearnedLstm : public LearnedOptimizer {
       meta_.emplace_back(net, initial_weights(config_, g, dtype).requires_grad_());
   }
   std::string name() const override { return "lstm"; }
-  NamedParameters& meta_parameters() override { return meta_; }
-  std::unique_ptr<Optimizer> make(const NamedParameters& params) const override {
-    std::map<std::string, Tensor> nets(meta_.begin(), meta_.end());
+  using LearnedOptimizer::make;
+  std::unique_ptr<Optimizer> make(const NamedParameters& params, const std::vector<Tensor>& meta) const override {
+    std::map<std::string, Tensor> nets;
+    for (std::size_t i = 0; i < meta_.size(); ++i) nets[meta_[i].first] = meta.at(i);
     return make_lstm_optimizer(nets, config_, params, net_of_);
   }
   void save(const std::string& path) const override {
@@ -52,7 +56,21 @@ class LearnedLstm : public LearnedOptimizer {
  private:
   LstmConfig config_;
   NetOf net_of_;
-  NamedParameters meta_;
+};
+
+// The MLP of section 10.1, one net for every parameter.
+class LearnedMlpLopt : public LearnedOptimizer {
+ public:
+  LearnedMlpLopt(std::uint64_t seed, DType dtype) {
+    Generator g(seed);
+    meta_.emplace_back("default", mlp_lopt_initial_weights(g, dtype).requires_grad_());
+  }
+  std::string name() const override { return "mlp_lopt"; }
+  using LearnedOptimizer::make;
+  std::unique_ptr<Optimizer> make(const NamedParameters& params, const std::vector<Tensor>& meta) const override {
+    return make_mlp_lopt_optimizer(meta.at(0), MlpLoptConfig{}, params);
+  }
+  void save(const std::string& path) const override { save_weights(path, meta_.front().second.detach()); }
 };
 
 std::vector<Tensor> values_of(const NamedParameters& params) {
@@ -79,11 +97,11 @@ class LearnedHyperparameters : public LearnedOptimizer {
       meta_.emplace_back(name, scalar_tensor(std::log(lr), DType::Float64).requires_grad_());
   }
   std::string name() const override { return "hparams(" + spec_ + ")"; }
-  NamedParameters& meta_parameters() override { return meta_; }
-  std::unique_ptr<Optimizer> make(const NamedParameters& params) const override {
+  using LearnedOptimizer::make;
+  std::unique_ptr<Optimizer> make(const NamedParameters& params, const std::vector<Tensor>& meta) const override {
     std::vector<GroupSpec> groups;
     for (const auto& [name, p] : params)
-      groups.push_back({{{name, p}}, {{"lr", fmt::format("{:.17g}", learning_rate(name))}}});
+      groups.push_back({{{name, p}}, {{"lr", fmt::format("{:.17g}", std::exp(log_lr(name, meta)))}}});
     return optim::make(spec_, groups);
   }
   std::map<std::string, Tensor> overrides() const override {
@@ -99,17 +117,20 @@ class LearnedHyperparameters : public LearnedOptimizer {
   }
 
  private:
-  double learning_rate(const std::string& name) const {
-    for (const auto& [key, log_lr] : meta_)
-      if (key == name) return std::exp(log_lr.item<double>());
+  double log_lr(const std::string& name, const std::vector<Tensor>& meta) const {
+    for (std::size_t i = 0; i < meta_.size(); ++i)
+      if (meta_[i].first == name) return meta.at(i).item<double>();
     throw Error("hparams: no learned lr for parameter '" + name + "' (another task's parameters?)");
   }
 
   std::string spec_;
-  NamedParameters meta_;
 };
 
 }  // namespace
+
+std::unique_ptr<Optimizer> LearnedOptimizer::make(const NamedParameters& params) const {
+  return make(params, values_of(meta_));
+}
 
 std::unique_ptr<LearnedOptimizer> make_learned_hyperparameters(const Task& task, const std::string& spec) {
   return std::make_unique<LearnedHyperparameters>(task, spec);
@@ -119,15 +140,28 @@ std::unique_ptr<LearnedOptimizer> make_learned_lstm(const Task& task, std::uint6
   return std::make_unique<LearnedLstm>(task, seed, dtype);
 }
 
+std::unique_ptr<LearnedOptimizer> make_learned_mlp_lopt(std::uint64_t seed, DType dtype) {
+  return std::make_unique<LearnedMlpLopt>(seed, dtype);
+}
+
 std::unique_ptr<LearnedOptimizer> make_learned(const std::string& family, const Task& task, std::uint64_t seed) {
   if (family == "lstm") return make_learned_lstm(task, seed);
+  if (family == "mlp_lopt") return make_learned_mlp_lopt(seed);
   if (family.rfind("hparams(", 0) == 0 && family.back() == ')')
     return make_learned_hyperparameters(task, family.substr(8, family.size() - 9));
   throw Error("unknown learned optimizer '" + family +
-              "' (expected lstm or hparams(SPEC), e.g. hparams(adam(lr=1e-3)))");
+              "' (expected lstm, mlp_lopt or hparams(SPEC), e.g. hparams(adam(lr=1e-3)))");
 }
 
 OptimizerFactory load_learned(const std::string& path, const Task& task) {
+  // mlp_lopt has one net whatever the task; its list has 1762 numbers, no LSTM's length.
+  if (std::filesystem::exists(path)) {
+    const nlohmann::json file = read_json(path, "learned optimizer");
+    if (file.is_array() && static_cast<std::int64_t>(file.size()) == MlpLoptConfig::parameter_count()) {
+      const std::string spec = fmt::format("mlp_lopt(weights={})", path);
+      return [spec](const NamedParameters& params) { return make(spec, params); };
+    }
+  }
   const auto nets = task.net_names();
   if (nets.size() > 1) {  // the LSTM with one weight file per net, as meta-train writes them
     const LstmConfig c = task.lstm_config();
@@ -182,51 +216,81 @@ MetaMode meta_mode(const std::string& name) {
   throw Error("unknown meta-gradient mode '" + name + "' (expected first_order or second_order)");
 }
 
+TruncationEstimate MetaGradientEstimator::Run::next() {
+  for (std::int64_t part = 0; part < parts(); ++part) advance(part);
+  return estimate();
+}
+
+void MetaGradientEstimator::run(const Problem& problem, std::uint64_t index, const LearnedOptimizer& learned,
+                                const std::function<void(const TruncationEstimate&)>& on_truncation) const {
+  const auto run = start(problem, index, learned);
+  while (!run->done()) on_truncation(run->next());
+}
+
 TruncatedBptt::TruncatedBptt(MetaMode mode, std::int64_t steps, std::int64_t unroll)
     : mode_(mode), steps_(steps), unroll_(unroll) {
   MG_CHECK(steps >= 1 && unroll >= 1 && steps % unroll == 0,
            "truncated BPTT: steps ({}) must be a positive multiple of the unroll ({})", steps, unroll);
 }
 
-TruncatedBptt::Run::Run(const TruncatedBptt& estimator, const Problem& problem, LearnedOptimizer& learned)
-    : problem_(&problem),
-      learned_(&learned),
-      steps_(estimator.steps_),
-      unroll_(estimator.unroll_),
-      second_order_(estimator.mode_ == MetaMode::SecondOrder) {
-  const NamedParameters initial = problem.initial();
-  optimizer_ = learned.make(initial);
-  for (const auto& [name, t] : initial) theta_.push_back(t.detach().requires_grad_());
-  g_ = autograd::grad({problem.loss(theta_, 0)}, theta_);  // g_0 at theta_0, a constant
-}
-
-TruncatedBptt::Unroll TruncatedBptt::Run::next() {
-  MG_CHECK(!done(), "truncated BPTT: the run has done all its {} steps", steps_);
-  const std::vector<Tensor> meta = values_of(learned_->meta_parameters());
-  const std::map<std::string, Tensor> hyper = learned_->overrides();  // this unroll's meta-parameters
-  Tensor meta_loss;
-  for (std::int64_t t = 0; t < unroll_; ++t) {
-    std::vector<Tensor> input = g_;
-    if (!second_order_)
-      for (auto& x : input) x = x.detach();
-    theta_ = optimizer_->differentiable_step(theta_, input, hyper);
-    const Tensor loss = problem_->loss(theta_, ++step_);
-    require_finite(loss.item<double>(), step_);
-    g_ = autograd::grad({loss}, theta_, {}, /*retain_graph=*/true, /*create_graph=*/second_order_);
-    meta_loss = meta_loss.defined() ? meta_loss + loss : loss;
+class TruncatedBptt::BpttRun : public MetaGradientEstimator::Run {
+ public:
+  BpttRun(const TruncatedBptt& estimator, const Problem& problem, const LearnedOptimizer& learned)
+      : problem_(&problem),
+        learned_(&learned),
+        steps_(estimator.steps_),
+        unroll_(estimator.unroll_),
+        second_order_(estimator.mode_ == MetaMode::SecondOrder) {
+    const NamedParameters initial = problem.initial();
+    optimizer_ = learned.make(initial);
+    for (const auto& [name, t] : initial) theta_.push_back(t.detach().requires_grad_());
+    g_ = autograd::grad({problem.loss(theta_, 0)}, theta_);  // g_0 at theta_0, a constant
   }
-  Unroll result{meta_loss.item<double>(), autograd::grad({meta_loss}, meta)};
-  // Truncation: the next unroll starts from these values, without history.
-  for (auto& t : theta_) t = t.detach().requires_grad_();
-  for (auto& x : g_) x = x.detach();
-  optimizer_->detach_differentiable_state();
-  return result;
+
+  void advance(std::int64_t) override {
+    MG_CHECK(!done(), "truncated BPTT: the run has done all its {} steps", steps_);
+    const std::vector<Tensor> meta = values_of(learned_->meta_parameters());
+    const std::map<std::string, Tensor> hyper = learned_->overrides();  // this unroll's meta-parameters
+    Tensor meta_loss;
+    for (std::int64_t t = 0; t < unroll_; ++t) {
+      std::vector<Tensor> input = g_;
+      if (!second_order_)
+        for (auto& x : input) x = x.detach();
+      theta_ = optimizer_->differentiable_step(theta_, input, hyper);
+      const Tensor loss = problem_->loss(theta_, ++step_);
+      require_finite(loss.item<double>(), step_);
+      g_ = autograd::grad({loss}, theta_, {}, /*retain_graph=*/true, /*create_graph=*/second_order_);
+      meta_loss = meta_loss.defined() ? meta_loss + loss : loss;
+    }
+    estimate_ = {meta_loss.item<double>(), autograd::grad({meta_loss}, meta)};
+    // Truncation: the next unroll starts from these values, without history.
+    for (auto& t : theta_) t = t.detach().requires_grad_();
+    for (auto& x : g_) x = x.detach();
+    optimizer_->detach_differentiable_state();
+  }
+  TruncationEstimate estimate() override { return std::move(estimate_); }
+  bool done() const override { return step_ >= steps_; }
+
+ private:
+  const Problem* problem_;
+  const LearnedOptimizer* learned_;
+  std::unique_ptr<Optimizer> optimizer_;
+  std::vector<Tensor> theta_, g_;
+  std::int64_t step_ = 0, steps_, unroll_;
+  bool second_order_;
+  TruncationEstimate estimate_;
+};
+
+std::unique_ptr<MetaGradientEstimator::Run> TruncatedBptt::start(const Problem& problem, std::uint64_t,
+                                                                 const LearnedOptimizer& learned) const {
+  return std::make_unique<BpttRun>(*this, problem, learned);
 }
 
-void TruncatedBptt::run(const Problem& problem, LearnedOptimizer& learned,
-                        const std::function<void(const Unroll&)>& on_unroll) const {
-  Run run = start(problem, learned);
-  while (!run.done()) on_unroll(run.next());
+std::unique_ptr<MetaGradientEstimator> make_estimator(const MetaTrainOptions& o, const Task& task) {
+  if (o.estimator == "tbptt") return std::make_unique<TruncatedBptt>(o.mode, task.steps, task.unroll);
+  if (o.estimator == "es" || o.estimator == "pes")
+    return std::make_unique<EvolutionStrategies>(o.estimator == "pes", task.steps, task.unroll, o.sigma, o.seed);
+  throw Error("unknown meta-gradient estimator '" + o.estimator + "' (expected tbptt, es or pes)");
 }
 
 namespace {
@@ -284,26 +348,41 @@ double meta_batch_mean(const std::vector<double>& mine, const distributed::Ranks
 
 std::string checkpoint_path(const MetaTrainOptions& o) { return o.out_dir + "/meta-checkpoint.mgt"; }
 
+// The estimator's name as a checkpoint stores it: a number.
+constexpr const char* kEstimators[] = {"tbptt", "es", "pes"};
+double estimator_code(const std::string& name) {
+  const auto* at = std::find(std::begin(kEstimators), std::end(kEstimators), name);
+  return static_cast<double>(at - std::begin(kEstimators));
+}
+std::string estimator_name(double code) {
+  const auto i = static_cast<std::size_t>(code);
+  return code >= 0 && i < std::size(kEstimators) && static_cast<double>(i) == code ? kEstimators[i] : "unknown";
+}
+
 }  // namespace
 
 double meta_train_step(const std::vector<const Problem*>& problems, LearnedOptimizer& learned,
-                       Optimizer& meta_optimizer, const TruncatedBptt& estimator, const distributed::Ranks& ranks) {
+                       Optimizer& meta_optimizer, const MetaGradientEstimator& estimator,
+                       const distributed::Ranks& ranks, std::uint64_t epoch) {
   MG_CHECK(!problems.empty(), "meta-train: a meta-batch needs at least one problem");
   const auto k = static_cast<std::int64_t>(problems.size());
   NamedParameters& meta = learned.meta_parameters();
-  std::vector<std::unique_ptr<TruncatedBptt::Run>> runs(problems.size());
+  std::vector<std::unique_ptr<MetaGradientEstimator::Run>> runs(problems.size());
   run_concurrently(k, [&](std::int64_t i) {
-    const auto at = static_cast<std::size_t>(i);
-    runs[at] = std::make_unique<TruncatedBptt::Run>(estimator.start(*problems[at], learned));
+    const auto index =
+        static_cast<std::uint64_t>((static_cast<std::int64_t>(epoch) * ranks.size() + ranks.rank()) * k + i);
+    runs[static_cast<std::size_t>(i)] = estimator.start(*problems[static_cast<std::size_t>(i)], index, learned);
   });
+  const std::int64_t parts = runs.front()->parts();
   double meta_loss = 0;
-  for (std::int64_t u = 0; u < estimator.unrolls(); ++u) {
-    const auto unrolls = map_concurrently<TruncatedBptt::Unroll>(
-        k, [&](std::int64_t i) { return runs[static_cast<std::size_t>(i)]->next(); });
+  for (std::int64_t u = 0; u < estimator.truncations(); ++u) {
+    run_concurrently(k * parts, [&](std::int64_t j) { runs[static_cast<std::size_t>(j / parts)]->advance(j % parts); });
+    std::vector<TruncationEstimate> estimates;
+    for (auto& run : runs) estimates.push_back(run->estimate());
     meta_optimizer.zero_grad();
     for (std::size_t i = 0; i < meta.size(); ++i) {
       std::vector<Tensor> gradients;
-      for (const auto& unroll : unrolls) gradients.push_back(unroll.meta_gradients[i]);
+      for (const auto& estimate : estimates) gradients.push_back(estimate.meta_gradients[i]);
       const Tensor gradient = meta_batch_mean(gradients, ranks);
       const auto norm = sum(gradient * gradient).item<double>();
       MG_CHECK(std::isfinite(norm), "the meta-gradient of '{}' is not finite", meta[i].first);
@@ -311,10 +390,10 @@ double meta_train_step(const std::vector<const Problem*>& problems, LearnedOptim
     }
     meta_optimizer.step();
     std::vector<double> losses;
-    for (const auto& unroll : unrolls) losses.push_back(unroll.meta_loss);
+    for (const auto& estimate : estimates) losses.push_back(estimate.meta_loss);
     meta_loss += meta_batch_mean(losses, ranks);
   }
-  return meta_loss / static_cast<double>(estimator.unrolls());
+  return meta_loss / static_cast<double>(estimator.truncations());
 }
 
 MetaTrainResult meta_train(const Task& task, LearnedOptimizer& learned, const MetaTrainOptions& o,
@@ -325,7 +404,7 @@ MetaTrainResult meta_train(const Task& task, LearnedOptimizer& learned, const Me
   std::filesystem::create_directories(o.out_dir);
   NamedParameters& meta = learned.meta_parameters();
   auto meta_optimizer = make(o.meta_optimizer, meta);
-  const TruncatedBptt estimator(o.mode, task.steps, task.unroll);
+  const auto estimator = make_estimator(o, task);
 
   MetaTrainResult result;
   result.best_validation = INFINITY;
@@ -347,6 +426,18 @@ MetaTrainResult meta_train(const Task& task, LearnedOptimizer& learned, const Me
                  "{}: the checkpoint has no '{}{}' of shape {} (another task or learned optimizer?)",
                  checkpoint_path(o), prefix, name, mg::to_string(t.shape()));
     }
+    // A checkpoint from before evolution strategies used tbptt.
+    const std::string saved_estimator =
+        by_key.count("estimator") ? estimator_name(by_key.at("estimator").item<double>()) : "tbptt";
+    MG_CHECK(saved_estimator == o.estimator,
+             "{}: the run was meta-trained with the {} estimator, not {} (resume with the same --estimator)",
+             checkpoint_path(o), saved_estimator, o.estimator);
+    // A checkpoint from before meta-batches meta-trained one problem an epoch.
+    const double saved_batch = by_key.count("meta_batch") ? by_key.at("meta_batch").item<double>() : 1.0;
+    MG_CHECK(saved_batch == static_cast<double>(o.meta_batch),
+             "{}: the run was meta-trained with a meta-batch of {}, not {} (resume with the same --meta-batch, or "
+             "--population for es and pes)",
+             checkpoint_path(o), saved_batch, o.meta_batch);
     meta_optimizer->load_state_dict(meta_state);
     NoGradGuard no_grad;
     for (std::size_t i = 0; i < meta.size(); ++i) {
@@ -357,11 +448,6 @@ MetaTrainResult meta_train(const Task& task, LearnedOptimizer& learned, const Me
     result.best_validation = by_key.at("best_validation").item<double>();
     result.best_epoch = static_cast<std::int64_t>(by_key.at("best_epoch").item<double>());
     wall_before = by_key.at("wall").item<double>();
-    // A checkpoint from before meta-batches meta-trained one problem an epoch.
-    const double saved_batch = by_key.count("meta_batch") ? by_key.at("meta_batch").item<double>() : 1.0;
-    MG_CHECK(saved_batch == static_cast<double>(o.meta_batch),
-             "{}: the run was meta-trained with a meta-batch of {}, not {} (resume with the same --meta-batch)",
-             checkpoint_path(o), saved_batch, o.meta_batch);
   }
   const distributed::Ranks ranks(o.data_parallel);
   const bool main_rank = ranks.is_main();
@@ -385,6 +471,7 @@ MetaTrainResult meta_train(const Task& task, LearnedOptimizer& learned, const Me
     all.emplace_back("best_epoch", scalar(static_cast<double>(result.best_epoch)));
     all.emplace_back("wall", scalar(wall()));
     all.emplace_back("meta_batch", scalar(static_cast<double>(o.meta_batch)));
+    all.emplace_back("estimator", scalar(estimator_code(o.estimator)));
     nn::save_tensors(checkpoint_path(o), all);
   };
   // The best meta-parameters, for users: swapped in, written, swapped out.
@@ -419,7 +506,7 @@ MetaTrainResult meta_train(const Task& task, LearnedOptimizer& learned, const Me
     for (const auto& problem : problems) batch.push_back(problem.get());
     double mean = 0;
     try {
-      mean = meta_train_step(batch, learned, *meta_optimizer, estimator, ranks);
+      mean = meta_train_step(batch, learned, *meta_optimizer, *estimator, ranks, static_cast<std::uint64_t>(epoch));
     } catch (const Error& e) {
       throw Error(fmt::format("meta-train epoch {}: {}", epoch + 1, e.what()));
     }

@@ -16,21 +16,14 @@ namespace {
 
 namespace F = nn::functional;
 
-std::uint64_t splitmix(std::uint64_t x) {
-  x += 0x9e3779b97f4a7c15ULL;
-  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
-  x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
-  return x ^ (x >> 31);
-}
-
 // Disjoint seeds for the problems of each split.
 std::uint64_t problem_seed(const TaskOptions& options, Split split, std::uint64_t index) {
-  return splitmix(splitmix(splitmix(options.seed) ^ static_cast<std::uint64_t>(split)) + index);
+  return splitmix64(splitmix64(splitmix64(options.seed) ^ static_cast<std::uint64_t>(split)) + index);
 }
 
 // A mini-batch's generator: a function of the problem and the step.
 Generator batch_generator(std::uint64_t seed, std::int64_t step) {
-  return Generator(splitmix(seed ^ splitmix(static_cast<std::uint64_t>(step) + 1)));
+  return Generator(splitmix64(seed ^ splitmix64(static_cast<std::uint64_t>(step) + 1)));
 }
 
 // ||W theta - y||^2 for 128 problems at once, W 10x10 and y 10-d with iid

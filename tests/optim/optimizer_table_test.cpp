@@ -17,7 +17,7 @@ struct Row {
   std::string spec;  // on both problems, unless rosen_spec is given
   int quad_budget, rosen_budget;
   std::string rosen_spec = {};  // Rosenbrock's curvature needs a smaller step
-  bool converges = true;        // false: what it does depends on learned weights (lstm's test formula)
+  bool converges = true;        // false: what it does depends on learned weights (the learned optimizers' test formula)
   const std::string& spec_for(const std::string& problem) const {
     return problem == "rosen" && !rosen_spec.empty() ? rosen_spec : spec;
   }
@@ -42,6 +42,7 @@ const std::vector<Row>& table() {
       {"if_shampoo", "if_shampoo(lr=0.002, batch_size=1)", 1800, 700},
       {"shampoo", "shampoo(lr=0.5, epsilon=1e-4)", 3000, 17000},
       {"lstm", "lstm(weights=formula)", 0, 0, {}, false},
+      {"mlp_lopt", "mlp_lopt(weights=formula)", 0, 0, {}, false},
   };
   return rows;
 }

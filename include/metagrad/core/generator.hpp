@@ -32,6 +32,16 @@ class Generator {
   std::uint64_t offset_ = 0;
 };
 
+// splitmix64's output function of x + golden ratio: a well-mixed 64-bit
+// value, for deriving independent seeds from integers (a problem's index,
+// a step).
+constexpr std::uint64_t splitmix64(std::uint64_t x) {
+  x += 0x9e3779b97f4a7c15ULL;
+  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
+  return x ^ (x >> 31);
+}
+
 // The generator used when none is passed.
 Generator& default_generator();
 void manual_seed(std::uint64_t seed);

@@ -46,6 +46,7 @@ std::pair<Tensor, LstmCoordinateState> lstm_step(const Tensor& phi, const LstmCo
 // the meta-training initialisation U(-1/sqrt(hidden), 1/sqrt(hidden)); and
 // JSON files holding a list of P numbers (written atomically).
 Tensor formula_weights(const LstmConfig& config, DType dtype = DType::Float32);
+Tensor formula_weights(std::int64_t count, DType dtype = DType::Float32);  // any learned optimizer's P
 Tensor initial_weights(const LstmConfig& config, Generator& generator, DType dtype = DType::Float32);
 Tensor load_weights(const std::string& path, const LstmConfig& config, DType dtype = DType::Float32);
 void save_weights(const std::string& path, const Tensor& phi);

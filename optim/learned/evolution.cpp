@@ -1,0 +1,152 @@
+// Antithetic pairs of plain inner runs (optimizers.md section 10.2).
+#include "metagrad/optim/learned/evolution.hpp"
+
+#include <array>
+#include <cmath>
+
+#include "../../core/check.hpp"
+#include "metagrad/core/autograd/grad_mode.hpp"
+#include "metagrad/core/generator.hpp"
+#include "metagrad/core/ops.hpp"
+
+namespace mg::optim::learned {
+namespace {
+
+// `to` takes over `from`'s state (momenta, LSTM cells, step counts) but
+// keeps its own hyperparameters: both are optimizers of one family over the
+// same parameters, made from different meta-parameters.
+void carry_state(const Optimizer& from, Optimizer& to) {
+  nn::NamedTensors state;
+  for (auto& entry : from.state_dict())
+    if (entry.first.rfind("group.", 0) != 0) state.push_back(std::move(entry));
+  to.load_state_dict(state);
+}
+
+// One inner run, stepped by plain step() (no graph through the step). Each
+// truncation makes the optimizer anew from that truncation's
+// meta-parameters; the new one continues the previous one's state.
+class PlainRun {
+ public:
+  explicit PlainRun(const Problem& problem) : problem_(&problem), params_(problem.initial()) {
+    for (auto& [name, t] : params_) theta_.push_back(t.requires_grad_());
+  }
+
+  // `steps` steps with the optimizer `learned` makes from `meta`; returns the
+  // sum of the losses after each step (the truncation's meta-loss).
+  double advance(const LearnedOptimizer& learned, const std::vector<Tensor>& meta, std::int64_t steps) {
+    auto optimizer = learned.make(params_, meta);
+    if (optimizer_) carry_state(*optimizer_, *optimizer);
+    optimizer_ = std::move(optimizer);
+    if (step_ == 0) forward_backward();  // g_0
+    double meta_loss = 0;
+    for (std::int64_t t = 0; t < steps; ++t) {
+      if (optimizer_->requires_closure())  // it re-evaluates this step's gradient itself
+        optimizer_->step([this] { return forward_backward(); });
+      else
+        optimizer_->step();
+      ++step_;
+      const double loss = forward_backward().item<double>();
+      MG_CHECK(std::isfinite(loss), "meta-training diverged: the optimizee loss of a perturbed run is {} at step {}",
+               loss, step_);
+      meta_loss += loss;
+    }
+    return meta_loss;
+  }
+
+ private:
+  // The loss at this step's mini-batch, its gradient left in the parameters.
+  Tensor forward_backward() {
+    for (auto& t : theta_) t.set_grad(Tensor());
+    Tensor loss = problem_->loss(theta_, step_);
+    loss.backward();
+    return loss;
+  }
+
+  const Problem* problem_;
+  NamedParameters params_;
+  std::vector<Tensor> theta_;
+  std::unique_ptr<Optimizer> optimizer_;
+  std::int64_t step_ = 0;
+};
+
+}  // namespace
+
+EvolutionStrategies::EvolutionStrategies(bool persistent, std::int64_t steps, std::int64_t unroll, double sigma,
+                                         std::uint64_t seed)
+    : persistent_(persistent), steps_(steps), unroll_(unroll), sigma_(sigma), seed_(seed) {
+  MG_CHECK(steps >= 1 && unroll >= 1 && steps % unroll == 0,
+           "{}: steps ({}) must be a positive multiple of the unroll ({})", name(), steps, unroll);
+  MG_CHECK(std::isfinite(sigma) && sigma > 0, "{}: sigma must be positive, got {}", name(), sigma);
+}
+
+class EvolutionStrategies::PairRun : public MetaGradientEstimator::Run {
+ public:
+  PairRun(const EvolutionStrategies& es, const Problem& problem, std::uint64_t index, const LearnedOptimizer& learned)
+      : es_(&es), learned_(&learned), index_(index), runs_{PlainRun(problem), PlainRun(problem)} {}
+
+  std::int64_t parts() const override { return 2; }
+
+  // Part 0 runs phi + eps, part 1 phi - eps.
+  void advance(std::int64_t part) override {
+    MG_CHECK(!done(), "{}: the run has done all its {} steps", es_->name(), es_->steps_);
+    const auto at = static_cast<std::size_t>(part);
+    losses_.at(at) = runs_.at(at).advance(*learned_, perturbed(part == 0 ? 1.0 : -1.0), es_->unroll_);
+  }
+
+  TruncationEstimate estimate() override {
+    NoGradGuard no_grad;
+    const std::vector<Tensor> eps = perturbation();
+    const double scale = (losses_[0] - losses_[1]) / (2 * es_->sigma_ * es_->sigma_);
+    TruncationEstimate result{(losses_[0] + losses_[1]) / 2, {}};
+    for (std::size_t i = 0; i < eps.size(); ++i) {
+      if (!es_->persistent_) {
+        result.meta_gradients.push_back(eps[i] * scale);
+        continue;
+      }
+      if (xi_.size() <= i) xi_.push_back(zeros_like(eps[i]));
+      xi_[i] = xi_[i] + eps[i];  // the pair's perturbations since its run began
+      result.meta_gradients.push_back(xi_[i] * scale);
+    }
+    ++truncation_;
+    return result;
+  }
+
+  bool done() const override { return truncation_ >= es_->truncations(); }
+
+ private:
+  // phi + sign * eps, as values without history.
+  std::vector<Tensor> perturbed(double sign) const {
+    NoGradGuard no_grad;
+    const std::vector<Tensor> eps = perturbation();
+    const NamedParameters& phi = learned_->meta_parameters();
+    std::vector<Tensor> meta;
+    for (std::size_t i = 0; i < phi.size(); ++i) meta.push_back(phi[i].second.detach() + eps[i] * sign);
+    return meta;
+  }
+
+  // This truncation's eps, one tensor per meta-parameter: a function of the
+  // seed, the problem's index and the truncation alone.
+  std::vector<Tensor> perturbation() const {
+    Generator generator(
+        splitmix64(splitmix64(splitmix64(es_->seed_) ^ index_) + static_cast<std::uint64_t>(truncation_)));
+    std::vector<Tensor> eps;
+    for (const auto& [name, phi] : learned_->meta_parameters())
+      eps.push_back(randn(phi.shape(), generator, phi.dtype()) * es_->sigma_);
+    return eps;
+  }
+
+  const EvolutionStrategies* es_;
+  const LearnedOptimizer* learned_;
+  std::uint64_t index_;
+  std::array<PlainRun, 2> runs_;
+  std::array<double, 2> losses_{};
+  std::vector<Tensor> xi_;
+  std::int64_t truncation_ = 0;
+};
+
+std::unique_ptr<MetaGradientEstimator::Run> EvolutionStrategies::start(const Problem& problem, std::uint64_t index,
+                                                                       const LearnedOptimizer& learned) const {
+  return std::make_unique<PairRun>(*this, problem, index, learned);
+}
+
+}  // namespace mg::optim::learned

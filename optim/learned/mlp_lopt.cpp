@@ -1,0 +1,185 @@
+// The per-parameter MLP learned optimizer (optimizers.md section 10.1).
+#include "metagrad/optim/learned/mlp_lopt.hpp"
+
+#include <cmath>
+#include <vector>
+
+#include "../../core/check.hpp"
+#include "../rule.hpp"
+#include "json_file.hpp"
+#include "metagrad/optim/learned/lstm.hpp"
+#include "metagrad/optim/registry.hpp"
+
+namespace mg::optim::learned {
+namespace {
+
+using Config = MlpLoptConfig;
+
+// The views of phi in the section 10.1 layout, `x @ W` convention.
+struct Weights {
+  Tensor w1, b1, w2, b2, w3, b3;
+};
+
+Weights unpack(const Tensor& phi) {
+  MG_CHECK(phi.dim() == 1 && phi.numel() == Config::parameter_count(),
+           "mlp_lopt: the weights have {} numbers, expected {}", phi.numel(), Config::parameter_count());
+  std::int64_t offset = 0;
+  const auto take = [&](Shape shape) {
+    std::int64_t size = 1;
+    for (std::int64_t d : shape) size *= d;
+    Tensor t = phi.narrow(0, offset, size).reshape(shape);
+    offset += size;
+    return t;
+  };
+  Weights w;
+  w.w1 = take({Config::kInputs, Config::kHidden});
+  w.b1 = take({1, Config::kHidden});
+  w.w2 = take({Config::kHidden, Config::kHidden});
+  w.b2 = take({1, Config::kHidden});
+  w.w3 = take({Config::kHidden, Config::kOutputs});
+  w.b3 = take({1, Config::kOutputs});
+  return w;
+}
+
+template <std::size_t N>
+Tensor row(const std::array<double, N>& values, DType dtype) {
+  return Tensor::from_vector(std::vector<double>(values.begin(), values.end()), {1, static_cast<std::int64_t>(N)})
+      .to(dtype);
+}
+
+// tanh(t / s - 1) for each time scale s: the same for every coordinate.
+Tensor time_features(std::int64_t t, DType dtype) {
+  std::array<double, Config::kTimescales.size()> values{};
+  for (std::size_t i = 0; i < values.size(); ++i)
+    values[i] = std::tanh(static_cast<double>(t) / Config::kTimescales[i] - 1);
+  return row(values, dtype);
+}
+
+}  // namespace
+
+MlpLoptUpdate mlp_lopt_step(const Tensor& phi, const MlpLoptConfig& config, const Tensor& param, const Tensor& grad,
+                            const Tensor& momenta, std::int64_t t) {
+  const DType dtype = param.dtype();
+  const std::int64_t n = param.numel(), m_count = static_cast<std::int64_t>(Config::kMomentumDecays.size());
+  const Weights w = unpack(phi.to(dtype));
+  const Tensor g = grad.reshape({n, 1}), p = param.reshape({n, 1});
+  const Tensor decays = row(Config::kMomentumDecays, dtype);
+  const Tensor m = (momenta.defined() ? momenta : zeros({n, m_count}, dtype)) * decays + g * (1.0 - decays);
+  // Each feature scaled by its root mean square over this tensor.
+  const Tensor features = cat({g, p, m}, 1);
+  const Tensor normalized = features / sqrt(mean(features * features, 0, true) + 1e-5);
+  const Tensor x = cat({normalized, expand(time_features(t, dtype), {n, std::ssize(Config::kTimescales)})}, 1);
+  const Tensor h1 = relu(matmul(x, w.w1) + w.b1);
+  const Tensor h2 = relu(matmul(h1, w.w2) + w.b2);
+  const Tensor out = matmul(h2, w.w3) + w.b3;
+  const Tensor direction = out.narrow(1, 0, 1), log_magnitude = out.narrow(1, 1, 1);
+  const Tensor step = direction * exp(log_magnitude * config.exp_mult) * config.step_mult;
+  return {param - step.reshape(param.shape()), m};
+}
+
+Tensor mlp_lopt_formula_weights(DType dtype) { return formula_weights(Config::parameter_count(), dtype); }
+
+Tensor mlp_lopt_initial_weights(Generator& generator, DType dtype) {
+  std::vector<double> values;
+  const auto layer = [&](std::int64_t inputs, std::int64_t outputs) {
+    // Truncation by rejection: the first draws within 2 standard deviations.
+    const std::int64_t count = inputs * outputs;
+    const std::vector<double> draws = randn({4 * count}, generator, DType::Float64).to_vector<double>();
+    const double deviation = 1 / std::sqrt(static_cast<double>(inputs));
+    std::int64_t taken = 0;
+    for (double z : draws)
+      if (taken < count && std::abs(z) <= 2) {
+        values.push_back(z * deviation);
+        ++taken;
+      }
+    MG_CHECK(taken == count, "mlp_lopt: too few draws within 2 standard deviations");  // p < 1e-300
+    values.resize(values.size() + static_cast<std::size_t>(outputs), 0.0);
+  };
+  layer(Config::kInputs, Config::kHidden);
+  layer(Config::kHidden, Config::kHidden);
+  layer(Config::kHidden, Config::kOutputs);
+  return Tensor::from_vector(values, {Config::parameter_count()}).to(dtype);
+}
+
+Tensor mlp_lopt_load_weights(const std::string& path, DType dtype) {
+  const auto values = read_weight_list(path, "mlp_lopt", static_cast<std::size_t>(Config::parameter_count()), "");
+  return Tensor::from_vector(values, {Config::parameter_count()}).to(dtype);
+}
+
+namespace {
+
+class MlpLoptOptimizer : public Optimizer {
+ public:
+  MlpLoptOptimizer(std::vector<ParamGroup> groups, Tensor phi)
+      : Optimizer("mlp_lopt", std::move(groups)), phi_(std::move(phi)) {
+    unpack(phi_);  // checks the length
+  }
+
+ protected:
+  // Each tensor is normalised on its own, so it steps on its own: one pass
+  // of GEMMs over its coordinates.
+  std::vector<Tensor> step_all(StepContext& context) override {
+    auto& global = *context.global;
+    const auto t = static_cast<std::int64_t>(global.count("step") ? global.at("step").item<double>() : 0.0);
+    const Tensor phi = context.differentiable ? phi_ : phi_.detach();
+    std::vector<Tensor> updated;
+    for (const Slot& slot : context.slots) {
+      auto& tensors = slot.state->tensors;
+      const MlpLoptConfig config{slot.group->number("exp_mult"), slot.group->number("step_mult")};
+      auto [param, momenta] = mlp_lopt_step(phi, config, slot.param, slot.grad,
+                                            tensors.count("momenta") ? tensors.at("momenta") : Tensor(), t);
+      tensors["momenta"] = momenta;
+      updated.push_back(param);
+    }
+    global["step"] = scalar_tensor(static_cast<double>(t + 1), DType::Float64);
+    return updated;
+  }
+
+  std::optional<Layout> state_layout(const std::string& field, const Tensor& param) const override {
+    if (field == "momenta") return Layout{{param.numel(), std::ssize(Config::kMomentumDecays)}, param.dtype()};
+    return std::nullopt;
+  }
+  std::optional<Layout> global_layout(const std::string& field) const override {
+    if (field == "step") return Layout{{}, DType::Float64};
+    return std::nullopt;
+  }
+
+ private:
+  Tensor phi_;
+};
+
+Schema mlp_lopt_schema() {
+  return {{"weights", Key::Kind::Word, std::nullopt, {}},
+          {"exp_mult", Key::Kind::Number, Value(1e-3), {}},
+          {"step_mult", Key::Kind::Number, Value(1e-3), {}}};
+}
+
+const bool registered = register_optimizer(
+    {"mlp_lopt",
+     "learned per-parameter MLP optimizer (Metz et al. 2019); weights=PATH of a JSON list of 1762 numbers, or "
+     "formula (tests)",
+     mlp_lopt_schema(), [](std::vector<ParamGroup> groups) -> std::unique_ptr<Optimizer> {
+       const std::string& weights = groups.front().word("weights");
+       for (const auto& group : groups)
+         MG_CHECK(group.word("weights") == weights, "mlp_lopt: all groups must use one weight file, not '{}' and '{}'",
+                  weights, group.word("weights"));
+       Tensor phi = weights == "formula" ? mlp_lopt_formula_weights(DType::Float64)
+                                         : mlp_lopt_load_weights(weights, DType::Float64);
+       return std::make_unique<MlpLoptOptimizer>(std::move(groups), std::move(phi));
+     }});
+
+}  // namespace
+
+std::unique_ptr<Optimizer> make_mlp_lopt_optimizer(const Tensor& phi, const MlpLoptConfig& config,
+                                                   const NamedParameters& params) {
+  const std::vector<std::pair<std::string, std::string>> arguments = {
+      {"weights", "given"},
+      {"exp_mult", fmt::format("{:.17g}", config.exp_mult)},
+      {"step_mult", fmt::format("{:.17g}", config.step_mult)}};
+  Values hyper = resolve(info("mlp_lopt").schema, arguments, "optimizer mlp_lopt");
+  std::vector<ParamGroup> groups;
+  groups.push_back({params, std::move(hyper)});
+  return std::make_unique<MlpLoptOptimizer>(std::move(groups), phi);
+}
+
+}  // namespace mg::optim::learned

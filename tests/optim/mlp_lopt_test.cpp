@@ -1,0 +1,149 @@
+// The learned MLP optimizer mlp_lopt (optimizers.md section 10.1): golden
+// trajectories from an independent float64 transcription of the section
+// (fixtures/generate_mlp_lopt_fixtures.py), derivatives of its step to the
+// second order, the plain and differentiable steps agreeing, its weight
+// files and initialisation, and meta-training it.
+#include <filesystem>
+#include <fstream>
+
+#include "../support/testing.hpp"
+#include "problems.hpp"
+
+namespace {
+
+using mg::Tensor;
+namespace learned = mg::optim::learned;
+constexpr auto f64 = mg::DType::Float64;
+
+Tensor values(std::vector<double> v, mg::Shape shape) { return Tensor::from_vector(v, std::move(shape)); }
+
+}  // namespace
+
+TEST_CASE("mlp_lopt follows the float64 transcription of section 10.1 over 20 steps, to 1e-10") {
+  const auto fixture = mg::testing::load_fixture("optim/fixtures/mlp_lopt.json");
+  REQUIRE(fixture["cases"].size() == 10);
+  for (const auto& c : fixture["cases"]) {
+    const std::string spec = c["spec"], problem = c["problem"];
+    CAPTURE(spec);
+    CAPTURE(problem);
+    const auto rows = mg::testing::trajectory(spec, problem, fixture["steps"].get<int>());
+    double moved = 0;
+    for (std::size_t t = 0; t < rows.size(); ++t) {
+      const auto expected = c["rows"][t].get<std::vector<double>>();
+      mg::testing::check_close(rows[t], expected, 0, 1e-10, "step " + std::to_string(t));
+      moved = std::max(moved, std::abs(rows[t][0] - rows[0][0]));
+    }
+    CHECK(moved > 1e-3);  // the steps are not negligible next to the tolerance
+  }
+}
+
+TEST_CASE("mlp_lopt's step passes gradcheck and gradgradcheck in phi, the parameter, the gradient and the momenta") {
+  const learned::MlpLoptConfig config{0.5, 0.05};
+  mg::Generator generator(3);
+  // A small, smooth corner of phi: every ReLU input stays away from zero.
+  const Tensor phi = (learned::mlp_lopt_initial_weights(generator, f64) * 0.5).requires_grad_();
+  const Tensor param = values({0.5, -1, 2, 0.25, -0.75, 1.5}, {2, 3}).requires_grad_();
+  const Tensor grad = values({0.3, -0.2, 0.1, -1, 0.4, 0.7}, {2, 3}).requires_grad_();
+  const Tensor momenta = (mg::rand({6, 6}, generator, f64) - 0.5).requires_grad_();
+  const auto step = [&](const std::vector<Tensor>& in) {
+    const auto update = learned::mlp_lopt_step(in[0], config, in[1], in[2], in[3], 7);
+    return std::vector<Tensor>{update.param, update.momenta};
+  };
+  CHECK(mg::autograd::gradcheck(step, {phi, param, grad, momenta}));
+  CHECK(mg::autograd::gradgradcheck(step, {phi, param, grad, momenta}));
+}
+
+TEST_CASE("mlp_lopt's differentiable step follows its plain step") {
+  const auto problem = mg::testing::make_problem("mlp", f64);
+  auto params = mg::testing::fresh_parameters(problem);
+  const std::string spec = "mlp_lopt(weights=formula, exp_mult=0.5, step_mult=0.05)";
+  auto optimizer = mg::optim::make(spec, params);
+  auto functional = mg::optim::make(spec, params);
+  std::vector<Tensor> current = mg::testing::tensors_of(params);
+  for (int t = 0; t < 20; ++t) {
+    mg::testing::set_gradients(problem, params);
+    std::vector<Tensor> grads;
+    for (const auto& [name, p] : params) grads.push_back(p.grad());
+    current = functional->differentiable_step(current, grads);
+    optimizer->step();
+  }
+  for (std::size_t i = 0; i < params.size(); ++i)
+    mg::testing::check_close(current[i], params[i].second, 0, 1e-14, params[i].first);
+}
+
+TEST_CASE("mlp_lopt weight files: round trip, and wrong lengths or bad numbers are one clear line") {
+  const auto dir = std::filesystem::temp_directory_path() / "metagrad-mlp-lopt-weights";
+  std::filesystem::create_directories(dir);
+  const std::string path = (dir / "w.json").string();
+  const Tensor phi = learned::mlp_lopt_formula_weights(f64) * 1.5;
+  learned::save_weights(path, phi);
+  CHECK(learned::mlp_lopt_load_weights(path, f64).to_vector<double>() == phi.to_vector<double>());
+  mg::optim::NamedParameters x{{"x", values({1, 2}, {2}).requires_grad_()}};
+  CHECK_NOTHROW(mg::optim::make("mlp_lopt(weights=" + path + ")", x));
+  const auto fails_with = [&](const std::string& text, const std::string& message) {
+    std::ofstream((dir / "bad.json").string()) << text;
+    CHECK_THROWS_WITH_AS(mg::optim::make("mlp_lopt(weights=" + (dir / "bad.json").string() + ")", x),
+                         doctest::Contains(message.c_str()), mg::Error);
+  };
+  fails_with("[1, 2, 3]", "mlp_lopt: weight file '" + (dir / "bad.json").string() + "' has 3 numbers, expected 1762");
+  std::string nearly = "[\"one\"";
+  for (int i = 1; i < 1762; ++i) nearly += ", 0";
+  fails_with(nearly + "]", "entry 0 is not a finite number");
+  fails_with("{\"weights\": []}", "should hold a JSON list of 1762 numbers");
+  fails_with("[1, 2,", "is not valid JSON");
+  CHECK_THROWS_WITH_AS(mg::optim::make("mlp_lopt(weights=/nonexistent.json)", x),
+                       doctest::Contains("mlp_lopt: weight file '/nonexistent.json' cannot be read"), mg::Error);
+  CHECK_THROWS_WITH_AS(mg::optim::make("mlp_lopt", x), doctest::Contains("key 'weights' is required"), mg::Error);
+}
+
+TEST_CASE("mlp_lopt's initialisation: truncated normals of deviation 1/sqrt(inputs), zero biases") {
+  mg::Generator generator(0);
+  const auto phi = learned::mlp_lopt_initial_weights(generator, f64).to_vector<double>();
+  REQUIRE(phi.size() == 1762);
+  struct Layer {
+    std::size_t offset, inputs, outputs;
+  };
+  for (const Layer layer : {Layer{0, 19, 32}, Layer{640, 32, 32}, Layer{1696, 32, 2}}) {
+    const double deviation = 1 / std::sqrt(static_cast<double>(layer.inputs));
+    const std::size_t count = layer.inputs * layer.outputs;
+    double squares = 0;
+    for (std::size_t i = 0; i < count; ++i) {
+      const double w = phi[layer.offset + i];
+      CHECK(std::abs(w) <= 2 * deviation);
+      squares += w * w;
+    }
+    // A normal truncated at 2 deviations has variance 0.774 deviation^2.
+    if (count > 100) CHECK(std::sqrt(squares / count) == doctest::Approx(0.88 * deviation).epsilon(0.1));
+    for (std::size_t i = 0; i < layer.outputs; ++i) CHECK(phi[layer.offset + count + i] == 0);
+  }
+}
+
+TEST_CASE("mlp_lopt meta-trains: its weights improve on their initialisation on quadratics, and load back") {
+  auto task = learned::make_task("quadratic");
+  task->steps = 20;
+  task->unroll = 10;
+  const auto dir = std::filesystem::temp_directory_path() / "metagrad-mlp-lopt-meta";
+  std::filesystem::remove_all(dir);
+  learned::MetaTrainOptions o;
+  o.epochs = 30;
+  o.eval_every = 30;
+  o.validation_problems = 4;
+  o.meta_optimizer = "adam(lr=1e-2)";
+  o.progress = false;
+  o.out_dir = dir.string();
+  auto mlp = learned::make_learned("mlp_lopt", *task, 0);
+  const auto factory = [&](const mg::optim::NamedParameters& params) { return mlp->make(params); };
+  const auto mean_final = [&](const learned::OptimizerFactory& make) {
+    double total = 0;
+    for (const auto& curve : learned::loss_curves(*task, make, learned::Split::Validation, 4, task->steps))
+      total += curve.back();
+    return total / 4;
+  };
+  const double before = mean_final(factory);
+  const std::atomic<bool> never{false};
+  const auto result = learned::meta_train(*task, *mlp, o, never);
+  CHECK(result.best_validation < 0.9 * before);
+  // meta-train's optimizer.json is an mlp_lopt weight list that meta-eval's loader reads.
+  const auto loaded = learned::load_learned((dir / "optimizer.json").string(), *task);
+  CHECK(mean_final(loaded) == doctest::Approx(result.best_validation).epsilon(1e-5));
+}
