@@ -17,11 +17,11 @@ struct Options {
   std::uint64_t seed = 0;
   int threads = 0;
   // Which options were given: each estimator takes only its own.
-  const CLI::Option *mode_option = nullptr, *meta_batch_option = nullptr, *population_option = nullptr,
-                    *sigma_option = nullptr;
+  const CLI::Option *mode_option = nullptr, *meta_batch_option = nullptr, *recompute_option = nullptr,
+                    *population_option = nullptr, *sigma_option = nullptr;
 };
 
-// tbptt takes --mode and --meta-batch; es and pes --population (pairs, each
+// tbptt takes --mode, --meta-batch and --recompute-every; es and pes --population (pairs, each
 // on its own problem: their meta-batch) and --sigma.
 void check_estimator_options(Options& o) {
   const bool evolution = o.train.estimator != "tbptt";
@@ -32,6 +32,7 @@ void check_estimator_options(Options& o) {
   if (evolution) {
     refuse(o.mode_option, "--mode");
     refuse(o.meta_batch_option, "--meta-batch");
+    refuse(o.recompute_option, "--recompute-every");
     o.train.meta_batch = o.population;
   } else {
     refuse(o.population_option, "--population");
@@ -91,6 +92,11 @@ void add_meta_train_command(CLI::App& app) {
   o->mode_option =
       cmd->add_option("--mode", o->mode, "tbptt: first_order (optimizee gradients detached) or second_order")
           ->check(CLI::IsMember({"first_order", "second_order"}));
+  o->recompute_option =
+      cmd->add_option("--recompute-every", o->train.recompute_every,
+                      "tbptt: keep the state every S steps of an unroll and recompute the rest in backward (memory "
+                      "grows with unroll/S + S instead of the unroll; same meta-gradients)")
+          ->check(CLI::Range(1, 1000000));
   o->population_option =
       cmd->add_option("--population", o->population,
                       "es, pes: antithetic pairs per meta-iteration (and rank), each on its own problem, run "

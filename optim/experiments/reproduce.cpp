@@ -63,6 +63,12 @@ const std::vector<Claim>& registry() {
         "Shampoo's roots are fragile.",
         true},
        reproduce_root_free},
+      {{"short-horizon", "Wu et al. 2018 (short-horizon bias, section 10.3)",
+        "Meta-gradients over short truncations favour learning rates that are too small for the whole run: sgd's lr "
+        "learned by truncated backprop on quadratics is below the lr that minimises the whole-run loss, while PES, "
+        "unbiased over whole runs, learns an lr within its spread of it.",
+        false},
+       reproduce_short_horizon},
   };
   return all;
 }

@@ -104,6 +104,17 @@ class Optimizer {
   // Keeps the differentiable state's values but cuts their graph: the
   // truncation of truncated back-propagation through time.
   void detach_differentiable_state();
+  // The differentiable mode's whole state, to save and put back (gradient
+  // checkpointing recomputes steps from a saved state).
+  struct DifferentiableState {
+    std::map<std::string, ParamState> params;
+    std::map<std::string, Tensor> global;
+  };
+  DifferentiableState differentiable_state() const { return {differentiable_state_, differentiable_global_}; }
+  void set_differentiable_state(DifferentiableState state) {
+    differentiable_state_ = std::move(state.params);
+    differentiable_global_ = std::move(state.global);
+  }
 
   // State and hyperparameters, keyed by parameter name and versioned.
   nn::NamedTensors state_dict() const;

@@ -121,10 +121,14 @@ MetaMode meta_mode(const std::string& name);  // first_order | second_order
 // Truncated back-propagation through time (section 5.3): each truncation of
 // `unroll` steps runs through differentiable_step and its summed loss is
 // back-propagated into the meta-parameters, through the optimizee gradients
-// too in second-order mode.
+// too in second-order mode. With `recompute_every` S > 0 (gradient
+// checkpointing) a truncation keeps only its state every S steps and
+// recomputes each segment's graph in backward: memory grows with
+// unroll / S + S instead of unroll, for about one more forward pass; the
+// meta-gradients are the plain unroll's (summed segment by segment).
 class TruncatedBptt : public MetaGradientEstimator {
  public:
-  TruncatedBptt(MetaMode mode, std::int64_t steps, std::int64_t unroll);
+  TruncatedBptt(MetaMode mode, std::int64_t steps, std::int64_t unroll, std::int64_t recompute_every = 0);
   std::string name() const override { return "tbptt"; }
   using Unroll = TruncationEstimate;
   std::unique_ptr<Run> start(const Problem& problem, std::uint64_t index,
@@ -139,7 +143,7 @@ class TruncatedBptt : public MetaGradientEstimator {
  private:
   class BpttRun;
   MetaMode mode_;
-  std::int64_t steps_, unroll_;
+  std::int64_t steps_, unroll_, recompute_every_;
 };
 
 // One meta-training step on a meta-batch: the runs of `problems` advance
@@ -161,6 +165,9 @@ struct MetaTrainOptions {
   MetaMode mode = MetaMode::FirstOrder;
   double sigma = 0.01;
   std::uint64_t seed = 0;
+  // tbptt: steps between the states kept for recomputation (0: none, the
+  // whole truncation's graph is kept).
+  std::int64_t recompute_every = 0;
   std::int64_t epochs = 1000;
   std::string meta_optimizer = "adam(lr=1e-3)";
   std::int64_t eval_every = 100;
@@ -177,6 +184,9 @@ struct MetaTrainOptions {
   // bits of 1 process x R * K (rank 0 writes). False: this process
   // meta-trains alone.
   bool data_parallel = true;
+  // Called after every epoch's meta-updates with the epoch count so far
+  // (e.g. to log or average the meta-parameters along the way).
+  std::function<void(std::int64_t epoch, const LearnedOptimizer&)> after_epoch;
 };
 
 struct MetaTrainResult {
