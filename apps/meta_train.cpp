@@ -84,7 +84,9 @@ void add_meta_train_command(CLI::App& app) {
   auto* cmd = app.add_subcommand("meta-train", "Meta-train a learned optimizer on a task family");
   cmd->add_option("--task", o->task, task_help())->check(CLI::IsMember(optim::learned::available_tasks()));
   cmd->add_option("--learned", o->learned,
-                  "lstm, mlp_lopt, or hparams(SPEC): per-tensor learned learning rates of any registry optimizer");
+                  "lstm (its output layer starts at zero: the optimizer starts by doing nothing), lstm(init=uniform) "
+                  "(section 5.1's start), mlp_lopt, or hparams(SPEC): per-tensor learned learning rates of any "
+                  "registry optimizer");
   cmd->add_option("--estimator", o->train.estimator,
                   "Meta-gradients by tbptt (truncated backprop), es (antithetic evolution strategies) or pes "
                   "(persistent ES, unbiased over whole runs)")

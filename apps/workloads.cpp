@@ -118,7 +118,9 @@ std::function<void()> meta_iteration(bool second_order, int meta_batch) {
   namespace learned = optim::learned;
   auto task = std::shared_ptr<learned::Task>(learned::make_task("mlp-synthetic"));
   task->steps = task->unroll = 20;
-  auto lstm = std::shared_ptr<learned::LearnedOptimizer>(learned::make_learned_lstm(*task, 0));
+  // Section 5.1's initialisation, as the PyTorch peer (bench/) starts.
+  auto lstm = std::shared_ptr<learned::LearnedOptimizer>(
+      learned::make_learned_lstm(*task, 0, DType::Float32, learned::LstmInit::Uniform));
   auto meta = std::shared_ptr<optim::Optimizer>(optim::make("adam(lr=1e-3)", lstm->meta_parameters()));
   auto problems = std::make_shared<std::vector<std::unique_ptr<learned::Problem>>>();
   for (int k = 0; k < meta_batch; ++k)

@@ -54,7 +54,8 @@ nlohmann::json meta_train_alone(ClaimContext& c, const Protocol& p, std::uint64_
   learned::Task& task = c.task(p.train_task, seed);
   task.steps = p.inner_steps;
   task.unroll = p.unroll;
-  auto lstm = learned::make_learned("lstm", task, seed);
+  // Section 5.1's initialisation: the protocol is the specification's.
+  auto lstm = learned::make_learned("lstm(init=uniform)", task, seed);
   learned::MetaTrainOptions o;
   o.epochs = p.epochs;
   o.eval_every = p.eval_every;

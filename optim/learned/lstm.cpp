@@ -105,9 +105,15 @@ Tensor formula_weights(const LstmConfig& config, DType dtype) {
   return formula_weights(config.parameter_count(), dtype);
 }
 
-Tensor initial_weights(const LstmConfig& config, Generator& generator, DType dtype) {
+Tensor initial_weights(const LstmConfig& config, Generator& generator, DType dtype, LstmInit init) {
   const double bound = 1 / std::sqrt(static_cast<double>(config.hidden));
-  return (rand({config.parameter_count()}, generator, DType::Float64) * (2 * bound) - bound).to(dtype);
+  Tensor phi = rand({config.parameter_count()}, generator, DType::Float64) * (2 * bound) - bound;
+  if (init == LstmInit::ZeroOutput) {
+    Weights w = unpack(phi, config);  // views of phi
+    w.out_w.zero_();
+    w.out_b.zero_();
+  }
+  return phi.to(dtype);
 }
 
 Tensor load_weights(const std::string& path, const LstmConfig& config, DType dtype) {

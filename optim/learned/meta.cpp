@@ -37,10 +37,11 @@ std::string net_file(const std::string& path, const std::string& net, std::size_
 
 class LearnedLstm : public LearnedOptimizer {
  public:
-  LearnedLstm(const Task& task, std::uint64_t seed, DType dtype) : config_(task.lstm_config()), net_of_(task.nets()) {
+  LearnedLstm(const Task& task, std::uint64_t seed, DType dtype, LstmInit init)
+      : config_(task.lstm_config()), net_of_(task.nets()) {
     Generator g(seed);
     for (const auto& net : task.net_names())
-      meta_.emplace_back(net, initial_weights(config_, g, dtype).requires_grad_());
+      meta_.emplace_back(net, initial_weights(config_, g, dtype, init).requires_grad_());
   }
   std::string name() const override { return "lstm"; }
   using LearnedOptimizer::make;
@@ -136,8 +137,8 @@ std::unique_ptr<LearnedOptimizer> make_learned_hyperparameters(const Task& task,
   return std::make_unique<LearnedHyperparameters>(task, spec);
 }
 
-std::unique_ptr<LearnedOptimizer> make_learned_lstm(const Task& task, std::uint64_t seed, DType dtype) {
-  return std::make_unique<LearnedLstm>(task, seed, dtype);
+std::unique_ptr<LearnedOptimizer> make_learned_lstm(const Task& task, std::uint64_t seed, DType dtype, LstmInit init) {
+  return std::make_unique<LearnedLstm>(task, seed, dtype, init);
 }
 
 std::unique_ptr<LearnedOptimizer> make_learned_mlp_lopt(std::uint64_t seed, DType dtype) {
@@ -145,12 +146,13 @@ std::unique_ptr<LearnedOptimizer> make_learned_mlp_lopt(std::uint64_t seed, DTyp
 }
 
 std::unique_ptr<LearnedOptimizer> make_learned(const std::string& family, const Task& task, std::uint64_t seed) {
-  if (family == "lstm") return make_learned_lstm(task, seed);
+  if (family == "lstm" || family == "lstm(init=zero_output)") return make_learned_lstm(task, seed);
+  if (family == "lstm(init=uniform)") return make_learned_lstm(task, seed, DType::Float32, LstmInit::Uniform);
   if (family == "mlp_lopt") return make_learned_mlp_lopt(seed);
   if (family.rfind("hparams(", 0) == 0 && family.back() == ')')
     return make_learned_hyperparameters(task, family.substr(8, family.size() - 9));
   throw Error("unknown learned optimizer '" + family +
-              "' (expected lstm, mlp_lopt or hparams(SPEC), e.g. hparams(adam(lr=1e-3)))");
+              "' (expected lstm, lstm(init=uniform), mlp_lopt or hparams(SPEC), e.g. hparams(adam(lr=1e-3)))");
 }
 
 OptimizerFactory load_learned(const std::string& path, const Task& task) {

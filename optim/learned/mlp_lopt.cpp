@@ -2,6 +2,7 @@
 #include "metagrad/optim/learned/mlp_lopt.hpp"
 
 #include <cmath>
+#include <map>
 #include <vector>
 
 #include "../../core/check.hpp"
@@ -108,6 +109,61 @@ Tensor mlp_lopt_load_weights(const std::string& path, DType dtype) {
 
 namespace {
 
+// The plain step of one dense tensor: the momenta and the features' sums of
+// squares in one pass, the network's inputs written once, the three layers
+// as GEMMs over the coordinates, the update in one more pass. The numbers
+// are mlp_lopt_step's up to the order of the sums of squares (summed here
+// in double).
+template <class E>
+void fused_step(const Weights& w, const MlpLoptConfig& config, Tensor& param, const Tensor& grad, Tensor& momenta,
+                std::int64_t t) {
+  constexpr std::size_t kMomenta = Config::kMomentumDecays.size(), kFeatures = 2 + kMomenta;
+  const std::int64_t n = param.numel();
+  E* p = param.data_ptr<E>();
+  const E* g = grad.data_ptr<E>();
+  E* m = momenta.data_ptr<E>();
+  std::array<E, kMomenta> decay{}, keep{};
+  for (std::size_t j = 0; j < kMomenta; ++j) {
+    decay[j] = static_cast<E>(Config::kMomentumDecays[j]);
+    keep[j] = E(1) - decay[j];
+  }
+  std::array<double, kFeatures> squares{};
+  for (std::int64_t i = 0; i < n; ++i) {
+    squares[0] += static_cast<double>(g[i]) * g[i];
+    squares[1] += static_cast<double>(p[i]) * p[i];
+    E* mi = m + i * static_cast<std::int64_t>(kMomenta);
+    for (std::size_t j = 0; j < kMomenta; ++j) {
+      mi[j] = mi[j] * decay[j] + g[i] * keep[j];
+      squares[2 + j] += static_cast<double>(mi[j]) * mi[j];
+    }
+  }
+  std::array<E, kFeatures> scale{};
+  for (std::size_t k = 0; k < kFeatures; ++k)
+    scale[k] = static_cast<E>(1 / std::sqrt(squares[k] / static_cast<double>(n) + 1e-5));
+  const std::vector<double> time = time_features(t, DType::Float64).to_vector<double>();
+  Tensor x = zeros({n, Config::kInputs}, param.dtype());
+  E* xi = x.data_ptr<E>();
+  for (std::int64_t i = 0; i < n; ++i, xi += Config::kInputs) {
+    xi[0] = g[i] * scale[0];
+    xi[1] = p[i] * scale[1];
+    for (std::size_t j = 0; j < kMomenta; ++j)
+      xi[2 + j] = m[i * static_cast<std::int64_t>(kMomenta) + j] * scale[2 + j];
+    for (std::size_t k = 0; k < time.size(); ++k) xi[kFeatures + k] = static_cast<E>(time[k]);
+  }
+  const Tensor h1 = relu(matmul(x, w.w1) + w.b1);
+  const Tensor h2 = relu(matmul(h1, w.w2) + w.b2);
+  const Tensor out = (matmul(h2, w.w3) + w.b3).contiguous();
+  const E* o = out.data_ptr<E>();
+  const auto exp_mult = static_cast<E>(config.exp_mult), step_mult = static_cast<E>(config.step_mult);
+  for (std::int64_t i = 0; i < n; ++i) p[i] -= o[2 * i] * std::exp(o[2 * i + 1] * exp_mult) * step_mult;
+}
+
+bool fusable(const Tensor& param, const Tensor& grad, const Tensor& momenta) {
+  const bool supported = param.dtype() == DType::Float32 || param.dtype() == DType::Float64;
+  return supported && param.is_contiguous() && grad.is_contiguous() && grad.dtype() == param.dtype() &&
+         (!momenta.defined() || (momenta.is_contiguous() && momenta.dtype() == param.dtype()));
+}
+
 class MlpLoptOptimizer : public Optimizer {
  public:
   MlpLoptOptimizer(std::vector<ParamGroup> groups, Tensor phi)
@@ -123,12 +179,26 @@ class MlpLoptOptimizer : public Optimizer {
     const auto t = static_cast<std::int64_t>(global.count("step") ? global.at("step").item<double>() : 0.0);
     const Tensor phi = context.differentiable ? phi_ : phi_.detach();
     std::vector<Tensor> updated;
+    std::map<DType, Weights> plain_weights;  // phi in each parameter dtype, for the fused plain step
     for (const Slot& slot : context.slots) {
       auto& tensors = slot.state->tensors;
       const MlpLoptConfig config{slot.group->number("exp_mult"), slot.group->number("step_mult")};
-      auto [param, momenta] = mlp_lopt_step(phi, config, slot.param, slot.grad,
-                                            tensors.count("momenta") ? tensors.at("momenta") : Tensor(), t);
-      tensors["momenta"] = momenta;
+      const Tensor momenta = tensors.count("momenta") ? tensors.at("momenta") : Tensor();
+      if (!context.differentiable && fusable(slot.param, slot.grad, momenta)) {
+        const DType dtype = slot.param.dtype();
+        if (!plain_weights.count(dtype)) plain_weights.emplace(dtype, unpack(phi.to(dtype).contiguous()));
+        Tensor& m = tensors["momenta"];
+        if (!m.defined()) m = zeros({slot.param.numel(), std::ssize(Config::kMomentumDecays)}, dtype);
+        Tensor param = slot.param;
+        if (dtype == DType::Float64)
+          fused_step<double>(plain_weights.at(dtype), config, param, slot.grad, m, t);
+        else
+          fused_step<float>(plain_weights.at(dtype), config, param, slot.grad, m, t);
+        updated.push_back(param);
+        continue;
+      }
+      auto [param, next] = mlp_lopt_step(phi, config, slot.param, slot.grad, momenta, t);
+      tensors["momenta"] = next;
       updated.push_back(param);
     }
     global["step"] = scalar_tensor(static_cast<double>(t + 1), DType::Float64);

@@ -393,7 +393,7 @@ TEST_CASE("learned hyperparameters: per-tensor learning rates of a registry opti
   CHECK(reloaded == doctest::Approx(result.best_validation).epsilon(1e-9));
   CHECK_THROWS_WITH_AS(learned::make_learned("hparams(adam(lr=-1))", *task, 0), doctest::Contains("lr=-1"), mg::Error);
   CHECK_THROWS_WITH_AS(learned::make_learned("genetic", *task, 0),
-                       doctest::Contains("expected lstm, mlp_lopt or hparams"), mg::Error);
+                       doctest::Contains("expected lstm, lstm(init=uniform), mlp_lopt or hparams"), mg::Error);
 }
 
 TEST_CASE("the cnn task: two nets, and second-order meta-gradients through batch norm and convolutions") {

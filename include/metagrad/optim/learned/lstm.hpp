@@ -42,12 +42,25 @@ struct LstmCoordinateState {
 std::pair<Tensor, LstmCoordinateState> lstm_step(const Tensor& phi, const LstmConfig& config, const Tensor& gradient,
                                                  const LstmCoordinateState& state);
 
+// How meta-training starts phi. Uniform: section 5.1's U(-1/sqrt(hidden),
+// 1/sqrt(hidden)) for every entry. ZeroOutput (the default): the same with
+// the output layer (out_W, out_b) zero. Measured on mlp and quadratic: from
+// the uniform start the optimizer's first updates are noise of about
+// scale * |out_W h2| per coordinate whatever the gradient, they raise the
+// loss, and the first meta-gradients learn to silence them: the do-nothing
+// plateau (mlp's loss stays ln 10), where the weak signal that would teach
+// the net to follow the gradient is lost. From a zero output the optimizer
+// starts by doing nothing, and out_W's first meta-gradient is the
+// correlation of the LSTM's state with the coming gradients: descent.
+enum class LstmInit { ZeroOutput, Uniform };
+
 // Weights: the test formula of section 9.1, phi[i] = (((37 i + 11) mod 101) - 50) / 256;
-// the meta-training initialisation U(-1/sqrt(hidden), 1/sqrt(hidden)); and
-// JSON files holding a list of P numbers (written atomically).
+// the meta-training initialisation; and JSON files holding a list of P
+// numbers (written atomically).
 Tensor formula_weights(const LstmConfig& config, DType dtype = DType::Float32);
 Tensor formula_weights(std::int64_t count, DType dtype = DType::Float32);  // any learned optimizer's P
-Tensor initial_weights(const LstmConfig& config, Generator& generator, DType dtype = DType::Float32);
+Tensor initial_weights(const LstmConfig& config, Generator& generator, DType dtype = DType::Float32,
+                       LstmInit init = LstmInit::ZeroOutput);
 Tensor load_weights(const std::string& path, const LstmConfig& config, DType dtype = DType::Float32);
 void save_weights(const std::string& path, const Tensor& phi);
 

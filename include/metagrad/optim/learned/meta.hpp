@@ -55,8 +55,9 @@ class LearnedOptimizer {
 std::unique_ptr<LearnedOptimizer> make_learned_hyperparameters(const Task& task, const std::string& spec);
 
 // The LSTM of section 5.1 with one net per name in `task.net_names()`,
-// initialised U(-1/sqrt(H), 1/sqrt(H)) from `seed`.
-std::unique_ptr<LearnedOptimizer> make_learned_lstm(const Task& task, std::uint64_t seed, DType dtype = DType::Float32);
+// initialised from `seed` as `init` says (lstm.hpp).
+std::unique_ptr<LearnedOptimizer> make_learned_lstm(const Task& task, std::uint64_t seed, DType dtype = DType::Float32,
+                                                    LstmInit init = LstmInit::ZeroOutput);
 
 // The MLP of section 10.1 (one net for every parameter), initialised as
 // the section says from `seed`.
@@ -67,7 +68,8 @@ std::unique_ptr<LearnedOptimizer> make_learned_mlp_lopt(std::uint64_t seed, DTyp
 // several nets reads optimizer.<net>.json for each) or learned
 // hyperparameters ({"spec": ..., "lr": {parameter: value}}).
 OptimizerFactory load_learned(const std::string& path, const Task& task);
-// "lstm", "mlp_lopt" or "hparams(SPEC)".
+// "lstm" (zero output layer), "lstm(init=uniform)" (section 5.1's
+// initialisation), "mlp_lopt" or "hparams(SPEC)".
 std::unique_ptr<LearnedOptimizer> make_learned(const std::string& family, const Task& task, std::uint64_t seed);
 
 // One truncation's result: the meta-loss (the sum of its optimizee losses)
