@@ -1,7 +1,8 @@
-// `metagrad meta-eval`: a learned optimizer against section 5.5's baselines,
+// `metagrad meta-eval`: learned optimizers against section 5.5's baselines,
 // each with its learning rate tuned on validation problems, all run on the
 // same fresh test problems; writes results.md, results.csv and curves.svg
-// and prints the verdict for the task's claim (optimizers.md 5.6). Every
+// and prints the verdict for the task's claim (optimizers.md 5.6) about the
+// first learned optimizer (the others are rows to compare with). Every
 // run (an optimizer on one problem) is a job of its own, spread over the
 // cores and, under mpirun, the ranks; the results do not depend on either.
 #include <cmath>
@@ -25,7 +26,8 @@ namespace {
 namespace learned = optim::learned;
 
 struct Options {
-  std::string task = "quadratic", weights, out = "meta-eval", data_dir;
+  std::string task = "quadratic", out = "meta-eval", data_dir;
+  std::vector<std::string> weights;  // one learned optimizer each
   std::int64_t steps = 100, test_problems = 100, validation_problems = 20;
   std::uint64_t seed = 0;
   int threads = 0;
@@ -48,12 +50,14 @@ struct Row {
   }
 };
 
-// The claim of section 5.6 for this task, decided on the test means.
-std::string verdict(const std::string& task, const std::vector<Row>& rows, std::int64_t steps) {
+// The claim of section 5.6 for this task about the first learned
+// optimizer, decided on the test means; the baselines are the rows after
+// the `learned` learned optimizers.
+std::string verdict(const std::string& task, const std::vector<Row>& rows, std::size_t learned, std::int64_t steps) {
   const Row& ours_row = rows.front();
   const auto best_baseline = [&](std::int64_t step) {
     double best = INFINITY;
-    for (std::size_t i = 1; i < rows.size(); ++i) best = std::min(best, rows[i].mean_at(step));
+    for (std::size_t i = learned; i < rows.size(); ++i) best = std::min(best, rows[i].mean_at(step));
     return best;
   };
   const std::int64_t at = std::min<std::int64_t>(100, steps);
@@ -104,10 +108,10 @@ std::vector<std::vector<double>> curves_in(const std::vector<std::string>& texts
 }
 
 // Every run of the evaluation, each a job of its own spread over the ranks
-// and each rank's cores: first the learned optimizer's test runs and every
+// and each rank's cores: first the learned optimizers' test runs and every
 // baseline's tuning runs (lr x validation problem), then the baselines'
 // test runs at their tuned lr. Fills `rows` (learned first) and the tuning table.
-void run_all(const Options& o, const learned::Task& task, const learned::OptimizerFactory& learned_factory,
+void run_all(const Options& o, const learned::Task& task, const std::vector<learned::OptimizerFactory>& factories,
              std::vector<Row>& rows, std::string& tuning) {
   const auto baselines = learned::paper2_baselines();
   const std::vector<double>& grid = optim::log_lr_grid();
@@ -115,23 +119,28 @@ void run_all(const Options& o, const learned::Task& task, const learned::Optimiz
     return encode({learned::run_optimizer(*task.problem(split, static_cast<std::uint64_t>(index)), make, o.steps)});
   };
   const auto tuning_runs = static_cast<std::int64_t>(grid.size()) * o.validation_problems;
+  const auto learned_runs = static_cast<std::int64_t>(factories.size()) * o.test_problems;
   const auto first = distributed::spread(
-      static_cast<std::size_t>(o.test_problems + static_cast<std::int64_t>(baselines.size()) * tuning_runs),
+      static_cast<std::size_t>(learned_runs + static_cast<std::int64_t>(baselines.size()) * tuning_runs),
       [&](std::size_t job) {
         const auto i = static_cast<std::int64_t>(job);
-        if (i < o.test_problems) return curve_of(learned_factory, learned::Split::Test, i);
-        const std::int64_t run = (i - o.test_problems) % tuning_runs, b = (i - o.test_problems) / tuning_runs;
+        if (i < learned_runs)
+          return curve_of(factories[static_cast<std::size_t>(i / o.test_problems)], learned::Split::Test,
+                          i % o.test_problems);
+        const std::int64_t run = (i - learned_runs) % tuning_runs, b = (i - learned_runs) / tuning_runs;
         const double lr = grid[static_cast<std::size_t>(run / o.validation_problems)];
         return curve_of(learned::spec_factory(baselines[static_cast<std::size_t>(b)].spec_template, lr),
                         learned::Split::Validation, run % o.validation_problems);
       });
-  rows.push_back({"learned", o.weights, curves_in(first, 0, o.test_problems)});
+  for (std::size_t l = 0; l < factories.size(); ++l)
+    rows.push_back({factories.size() == 1 ? "learned" : std::filesystem::path(o.weights[l]).stem().string(),
+                    o.weights[l], curves_in(first, static_cast<std::int64_t>(l) * o.test_problems, o.test_problems)});
   tuning = "| baseline | lr | validation loss at the last step |\n|---|---|---|\n";
   std::vector<double> tuned;
   for (std::size_t b = 0; b < baselines.size(); ++b) {
     std::map<double, double> score;  // the mean final validation loss of each lr
     for (std::size_t g = 0; g < grid.size(); ++g) {
-      const std::int64_t begin = o.test_problems + static_cast<std::int64_t>(b) * tuning_runs +
+      const std::int64_t begin = learned_runs + static_cast<std::int64_t>(b) * tuning_runs +
                                  static_cast<std::int64_t>(g) * o.validation_problems;
       double total = 0;
       for (const auto& curve : curves_in(first, begin, o.validation_problems)) total += curve.back();
@@ -159,7 +168,7 @@ void write_report(const Options& o, const std::vector<Row>& rows, const std::str
     if (s <= o.steps) report_steps.push_back(s);
   std::string table = fmt::format(
       "# meta-eval: {} on `{}`, {} test problems\n\nMean ± std of the loss over the test problems.\n\n| optimizer |",
-      o.weights, o.task, o.test_problems);
+      fmt::join(o.weights, ", "), o.task, o.test_problems);
   for (auto s : report_steps) table += fmt::format(" step {} |", s);
   table += "\n|---|";
   for (std::size_t i = 0; i < report_steps.size(); ++i) table += "---|";
@@ -178,7 +187,7 @@ void write_report(const Options& o, const std::vector<Row>& rows, const std::str
     }
     panel.series.push_back(series);
   }
-  const std::string decision = verdict(o.task, rows, o.steps);
+  const std::string decision = verdict(o.task, rows, o.weights.size(), o.steps);
   table += "\nBaselines' learning rates, tuned on " + std::to_string(o.validation_problems) +
            " validation problems over {1e-4, 3e-4, ..., 1, 3}:\n\n" + tuning + "\n" + decision + "\n";
   std::ofstream(o.out + "/results.md") << table;
@@ -192,16 +201,20 @@ void run(const Options& o) {
   task_options.data_dir = o.data_dir;
   task_options.seed = o.seed;
   auto task = learned::make_task(o.task, task_options);
-  const auto learned_factory = learned::load_learned(o.weights, *task);
+  std::vector<learned::OptimizerFactory> factories;
   const auto probe = task->problem(learned::Split::Test, 0)->initial();
-  learned_factory(probe);  // a bad file fails before any work
+  for (const auto& weights : o.weights) {
+    factories.push_back(learned::load_learned(weights, *task));
+    factories.back()(probe);  // a bad file fails before any work
+  }
   if (distributed::is_main()) std::filesystem::create_directories(o.out);
-  std::fprintf(stderr, "learned optimizer on %lld test problems; %zu baselines tuned on %lld validation problems\n",
-               static_cast<long long>(o.test_problems), learned::paper2_baselines().size(),
+  std::fprintf(stderr,
+               "%zu learned optimizer(s) on %lld test problems; %zu baselines tuned on %lld validation problems\n",
+               factories.size(), static_cast<long long>(o.test_problems), learned::paper2_baselines().size(),
                static_cast<long long>(o.validation_problems));
   std::vector<Row> rows;
   std::string tuning;
-  run_all(o, *task, learned_factory, rows, tuning);
+  run_all(o, *task, factories, rows, tuning);
   if (distributed::is_main()) write_report(o, rows, tuning);  // rank 0 writes
 }
 
@@ -209,9 +222,11 @@ void run(const Options& o) {
 
 void add_meta_eval_command(CLI::App& app) {
   auto o = std::make_shared<Options>();
-  auto* cmd = app.add_subcommand("meta-eval", "Evaluate a learned optimizer against tuned baselines");
+  auto* cmd = app.add_subcommand("meta-eval", "Evaluate learned optimizers against tuned baselines");
   cmd->add_option("--task", o->task, task_help())->check(CLI::IsMember(optim::learned::available_tasks()));
-  cmd->add_option("--learned", o->weights, "meta-train's optimizer.json (LSTM weights or learned hyperparameters)")
+  cmd->add_option("--learned", o->weights,
+                  "meta-train's optimizer.json (lstm or mlp_lopt weights, or learned hyperparameters); repeat to "
+                  "compare several, the verdict is about the first")
       ->required();
   cmd->add_option("--steps", o->steps, "Optimizee steps")->check(CLI::Range(1, 1000000));
   cmd->add_option("--test-problems", o->test_problems, "Fresh test problems")->check(CLI::Range(1, 100000));

@@ -82,6 +82,10 @@ std::string task_help() {
 void add_meta_train_command(CLI::App& app) {
   auto o = std::make_shared<Options>();
   auto* cmd = app.add_subcommand("meta-train", "Meta-train a learned optimizer on a task family");
+  cmd->footer(
+      "The defaults (lstm, tbptt first order, adam(lr=1e-3), 1000 epochs) were measured to leave the do-nothing "
+      "plateau within 10 epochs on mlp (seeds 0-4 and 11: validation loss 0.64-0.71 at epoch 100, against 2.303) "
+      "and quadratic (seeds 0-4: 1.10-1.29 at epoch 100); docs/cli.md has the figures.");
   cmd->add_option("--task", o->task, task_help())->check(CLI::IsMember(optim::learned::available_tasks()));
   cmd->add_option("--learned", o->learned,
                   "lstm (its output layer starts at zero: the optimizer starts by doing nothing), lstm(init=uniform) "

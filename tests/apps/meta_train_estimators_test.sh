@@ -2,7 +2,8 @@
 # `metagrad meta-train --estimator es|pes` and `--learned mlp_lopt` from the
 # command line: a tiny PES meta-training of mlp_lopt that resumes and whose
 # weights meta-eval reads, and options that belong to another estimator
-# refused with one clear line and a non-zero exit.
+# refused with one clear line and a non-zero exit; meta-eval of two learned
+# optimizers at once.
 # Usage: meta_train_estimators_test.sh METAGRAD WORK_DIR
 set -euo pipefail
 metagrad=$1 work=$2
@@ -15,9 +16,14 @@ small=(--task quadratic --steps 10 --unroll 5 --eval-every 2 --validation-proble
 "$metagrad" meta-train "${small[@]}" --learned mlp_lopt --estimator pes --population 3 --sigma 0.02 --epochs 4 \
   --out pes --resume | grep -q 'done after 4 epochs' || fail "pes did not resume to 4 epochs"
 [ "$(tr ',' '\n' <pes/optimizer.json | wc -l)" -eq 1762 ] || fail "optimizer.json is not an mlp_lopt weight list"
-"$metagrad" meta-eval --task quadratic --learned pes/optimizer.json --steps 10 --test-problems 2 \
-  --validation-problems 2 --out eval >/dev/null
+# meta-eval compares several learned optimizers: the verdict is about the first.
+pretrained=$(dirname "$0")/../../optim/learned/pretrained/quadratic.json
+"$metagrad" meta-eval --task quadratic --learned pes/optimizer.json --learned "$pretrained" --steps 10 \
+  --test-problems 2 --validation-problems 2 --out eval >/dev/null
 grep -q '^verdict: ' eval/results.md || fail "meta-eval of the mlp_lopt weights wrote no verdict"
+grep -q '^| `pes/optimizer.json` |' eval/results.md || fail "no row of the mlp_lopt weights"
+grep -q "^| \`$pretrained\` |" eval/results.md || fail "no row of the pretrained LSTM"
+[ "$(grep -c '^| `' eval/results.md)" -eq 6 ] || fail "expected 2 learned and 4 baseline rows"
 
 expect_error() {  # expect_error PATTERN ARGS...: a non-zero exit with one line matching PATTERN
   local pattern=$1; shift
