@@ -102,6 +102,13 @@ batch=(meta-train --task quadratic --steps 10 --unroll 5 --eval-every 2 --valida
   fail "one-process meta-training with a meta-batch of 4 failed"
 cmp "$dir/meta-2x2/optimizer.json" "$dir/meta-1x4/optimizer.json" ||
   fail "2 ranks x --meta-batch 2 meta-trained other weights than 1 process x --meta-batch 4"
+# The same for PES's pairs: their perturbations depend on the problem's index alone.
+"${mpi[@]}" "$metagrad" "${batch[@]}" --threads 1 --estimator pes --population 2 --out "$dir/pes-2x2" \
+  > "$dir/pes-2x2.log" 2>&1 || fail "two-rank pes meta-training failed"
+"$metagrad" "${batch[@]}" --threads 2 --estimator pes --population 4 --out "$dir/pes-1x4" > "$dir/pes-1x4.log" 2>&1 ||
+  fail "one-process pes meta-training with a population of 4 failed"
+cmp "$dir/pes-2x2/optimizer.json" "$dir/pes-1x4/optimizer.json" ||
+  fail "2 ranks x --population 2 meta-trained other weights than 1 process x --population 4"
 # 6. Runs spread over ranks, one thread each, give one process's results.
 for ranks in 1 2; do
   "$mpirun" --oversubscribe --allow-run-as-root -np $ranks "$metagrad" compare --no-progress --dataset synthetic \
