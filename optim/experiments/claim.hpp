@@ -19,6 +19,7 @@
 #include "metagrad/optim/experiments/reproduce.hpp"
 #include "metagrad/optim/experiments/statistics.hpp"
 #include "metagrad/optim/learned/evaluate.hpp"
+#include "metagrad/optim/learned/meta.hpp"
 #include "run_store.hpp"
 
 namespace mg::optim::experiments {
@@ -80,6 +81,11 @@ class ClaimContext {
                   int problems);
   // Training runs of `spec` on test problems 0..seeds-1.
   std::vector<Training> over_seeds(TrainingRequest request);
+  // Meta-trains `learned` on `task` in this process alone, into
+  // `options.out_dir`, resuming from the checkpoint there if there is one;
+  // throws mg::Interrupted (the checkpoint kept) when a stop was requested.
+  learned::MetaTrainResult meta_train(const learned::Task& task, learned::LearnedOptimizer& learned,
+                                      learned::MetaTrainOptions options);
   void figure(const std::string& file, const std::vector<Panel>& panels, const std::string& caption);
 
  private:

@@ -4,13 +4,9 @@
 // training, validation and test problems (TaskOptions::seed) and the LSTM's
 // initial weights; every number in the tables is a mean ± std over seeds of
 // the mean over a seed's test problems.
-#include <filesystem>
 #include <map>
 
 #include "claim.hpp"
-#include "metagrad/core/concurrent.hpp"
-#include "metagrad/core/distributed.hpp"
-#include "metagrad/optim/learned/meta.hpp"
 
 namespace mg::optim::experiments {
 namespace {
@@ -62,12 +58,7 @@ nlohmann::json meta_train_alone(ClaimContext& c, const Protocol& p, std::uint64_
   o.validation_problems = p.meta_validation_problems;
   o.meta_optimizer = p.meta_optimizer;
   o.out_dir = dir;
-  o.resume = std::filesystem::exists(dir + "/meta-checkpoint.mgt");
-  o.progress = c.options.progress && distributed::world_size() == 1 && !in_concurrent_run();
-  o.data_parallel = false;
-  const auto result = learned::meta_train(task, *lstm, o, c.store.stop());
-  if (result.interrupted)
-    throw Interrupted(fmt::format("meta-training stopped at epoch {} (checkpoint in {})", result.epochs_done, dir));
+  const auto result = c.meta_train(task, *lstm, o);
   return nlohmann::json{{"best_validation", json_number(result.best_validation)}, {"best_epoch", result.best_epoch}};
 }
 

@@ -7,6 +7,7 @@
 
 #include "../learned/json_file.hpp"
 #include "claim.hpp"
+#include "metagrad/core/concurrent.hpp"
 #include "metagrad/core/distributed.hpp"
 #include "metagrad/core/threading.hpp"
 #include "metagrad/data/dataset.hpp"
@@ -206,6 +207,19 @@ std::vector<Training> ClaimContext::over_seeds(TrainingRequest request) {
     requests.push_back(request);
   }
   return train_all(requests);
+}
+
+learned::MetaTrainResult ClaimContext::meta_train(const learned::Task& task, learned::LearnedOptimizer& learned,
+                                                  learned::MetaTrainOptions o) {
+  o.resume = std::filesystem::exists(o.out_dir + "/meta-checkpoint.mgt");
+  // One progress line only where nothing else writes progress at once.
+  o.progress = options.progress && distributed::world_size() == 1 && !in_concurrent_run();
+  o.data_parallel = false;
+  const auto result = learned::meta_train(task, learned, o, store.stop());
+  if (result.interrupted)
+    throw Interrupted(
+        fmt::format("meta-training stopped at epoch {} (checkpoint in {})", result.epochs_done, o.out_dir));
+  return result;
 }
 
 void ClaimContext::figure(const std::string& file, const std::vector<Panel>& panels, const std::string& caption) {

@@ -4,12 +4,8 @@
 // value that minimises the whole run's meta-loss on a fine grid, per seed
 // on the same validation problems.
 #include <cmath>
-#include <filesystem>
 
 #include "claim.hpp"
-#include "metagrad/core/concurrent.hpp"
-#include "metagrad/core/distributed.hpp"
-#include "metagrad/optim/learned/meta.hpp"
 
 namespace mg::optim::experiments {
 namespace {
@@ -60,17 +56,12 @@ nlohmann::json meta_train_lr(ClaimContext& c, const Setting& s, const std::strin
   o.validation_problems = s.validation_problems;
   o.meta_optimizer = s.meta_optimizer;
   o.out_dir = dir;
-  o.resume = std::filesystem::exists(dir + "/meta-checkpoint.mgt");
-  o.progress = false;
-  o.data_parallel = false;
   const std::int64_t averaged_from = s.epochs - s.epochs / 4;
   std::vector<double> log_lrs;  // a run resumed in its last quarter averages what it still sees
   o.after_epoch = [&](std::int64_t epoch, const learned::LearnedOptimizer& l) {
     if (epoch > averaged_from) log_lrs.push_back(l.meta_parameters().front().second.item<double>());
   };
-  const auto result = learned::meta_train(task, *sgd, o, c.store.stop());
-  if (result.interrupted)
-    throw Interrupted(fmt::format("meta-training stopped at epoch {} (checkpoint in {})", result.epochs_done, dir));
+  c.meta_train(task, *sgd, o);
   return {{"lr", std::exp(summarize(log_lrs).mean)},
           {"final_lr", std::exp(sgd->meta_parameters().front().second.item<double>())},
           {"spread", summarize(log_lrs).std / std::log(10.0)}};

@@ -35,9 +35,10 @@ diff <(skeleton smes/report.md) <(skeleton "$source_dir/docs/reproductions/smes/
   fail "the smoke report's structure differs from the committed docs/reproductions/smes/report.md"
 
 # Ctrl-C: stop, then the same command finishes without redoing the finished runs.
-"$metagrad" reproduce integrators --budget smoke --threads 1 --data-dir "$cifar" --out integrators 2>progress1.txt &
+: >progress1.txt  # there before the loop reads it (the background job opens it in its own time)
+"$metagrad" reproduce integrators --budget smoke --threads 1 --data-dir "$cifar" --out integrators 2>>progress1.txt &
 pid=$!
-while [ "$(grep -c '^integrators \[' progress1.txt 2>/dev/null || true)" -lt 3 ]; do
+while [ "$(grep -c '^integrators \[' progress1.txt || true)" -lt 3 ]; do
   kill -0 $pid 2>/dev/null || break  # finished before three runs were reported: the check below fails
   sleep 0.1
 done

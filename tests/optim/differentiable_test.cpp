@@ -102,18 +102,8 @@ TEST_CASE("differentiable mode follows the in-place trajectory bit for bit") {
     for (const auto dtype : {mg::DType::Float32, mg::DType::Float64}) {
       CAPTURE(spec);
       CAPTURE(dtype);
-      const auto problem = mg::testing::make_problem("mlp", dtype);
-      auto params = mg::testing::fresh_parameters(problem);
-      auto optimizer = mg::optim::make(spec, params);
-      auto functional = mg::optim::make(spec, params);
-      std::vector<Tensor> current = mg::testing::tensors_of(params);
-      for (int t = 0; t < 20; ++t) {
-        mg::testing::set_gradients(problem, params);
-        std::vector<Tensor> grads;
-        for (const auto& [name, p] : params) grads.push_back(p.grad());
-        current = functional->differentiable_step(current, grads);
-        optimizer->step();
-      }
+      const auto [current, params] =
+          mg::testing::differentiable_beside_plain(spec, mg::testing::make_problem("mlp", dtype), 20);
       for (std::size_t i = 0; i < params.size(); ++i)
         mg::testing::check_close(current[i], params[i].second, 0, 0, params[i].first);
     }

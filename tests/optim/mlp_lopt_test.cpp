@@ -56,19 +56,8 @@ TEST_CASE("mlp_lopt's step passes gradcheck and gradgradcheck in phi, the parame
 TEST_CASE("mlp_lopt's differentiable step follows its fused plain step") {
   for (const auto dtype : {mg::DType::Float64, mg::DType::Float32}) {
     CAPTURE(dtype);
-    const auto problem = mg::testing::make_problem("mlp", dtype);
-    auto params = mg::testing::fresh_parameters(problem);
-    const std::string spec = "mlp_lopt(weights=formula, exp_mult=0.5, step_mult=0.05)";
-    auto optimizer = mg::optim::make(spec, params);
-    auto functional = mg::optim::make(spec, params);
-    std::vector<Tensor> current = mg::testing::tensors_of(params);
-    for (int t = 0; t < 20; ++t) {
-      mg::testing::set_gradients(problem, params);
-      std::vector<Tensor> grads;
-      for (const auto& [name, p] : params) grads.push_back(p.grad());
-      current = functional->differentiable_step(current, grads);
-      optimizer->step();
-    }
+    const auto [current, params] = mg::testing::differentiable_beside_plain(
+        "mlp_lopt(weights=formula, exp_mult=0.5, step_mult=0.05)", mg::testing::make_problem("mlp", dtype), 20);
     // The fused step sums the features' squares in double, the tensor ops in the parameters' dtype.
     const double tolerance = dtype == f64 ? 1e-14 : 1e-5;
     for (std::size_t i = 0; i < params.size(); ++i)

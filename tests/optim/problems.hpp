@@ -137,6 +137,26 @@ inline void driver_step(const Problem& problem, optim::NamedParameters& params, 
   });
 }
 
+// `steps` plain steps of `spec` on `problem` and, beside them, as many
+// differentiable steps from the same start fed the same gradients: the
+// differentiable path's parameters, and the plain path's.
+inline std::pair<std::vector<Tensor>, optim::NamedParameters> differentiable_beside_plain(const std::string& spec,
+                                                                                          const Problem& problem,
+                                                                                          int steps) {
+  auto params = fresh_parameters(problem);
+  auto optimizer = optim::make(spec, params);
+  auto functional = optim::make(spec, params);
+  std::vector<Tensor> current = tensors_of(params);
+  for (int t = 0; t < steps; ++t) {
+    set_gradients(problem, params);
+    std::vector<Tensor> grads;
+    for (const auto& [name, p] : params) grads.push_back(p.grad());
+    current = functional->differentiable_step(current, grads);
+    optimizer->step();
+  }
+  return {current, params};
+}
+
 // The flattened parameters after 0, 1, ..., steps driver steps of `spec`.
 inline std::vector<std::vector<double>> trajectory(const std::string& spec, const std::string& problem_name, int steps,
                                                    DType dtype = DType::Float64) {
