@@ -1,5 +1,7 @@
-// Learned-optimizer factories, truncated back-propagation through time and
-// the meta-training loop (optimizers.md section 5.3).
+// Learned-optimizer families (lstm, mlp_lopt, hparams) and their files, the
+// choice of estimator, and the meta-training loop (optimizers.md sections
+// 5.3 and 10); truncated backprop is in truncated_bptt.cpp, evolution
+// strategies in evolution.cpp.
 #include "metagrad/optim/learned/meta.hpp"
 
 #include <unistd.h>
@@ -12,7 +14,6 @@
 
 #include "../../core/check.hpp"
 #include "json_file.hpp"
-#include "metagrad/core/autograd/engine.hpp"
 #include "metagrad/core/autograd/grad_mode.hpp"
 #include "metagrad/core/concurrent.hpp"
 #include "metagrad/core/distributed.hpp"
@@ -78,10 +79,6 @@ std::vector<Tensor> values_of(const NamedParameters& params) {
   std::vector<Tensor> out;
   for (const auto& [name, t] : params) out.push_back(t);
   return out;
-}
-
-void require_finite(double loss, std::int64_t step) {
-  MG_CHECK(std::isfinite(loss), "meta-training diverged: the optimizee loss is {} at step {}", loss, step);
 }
 
 // Per-tensor log learning rates of a registry optimizer. Each parameter gets
@@ -210,181 +207,6 @@ OptimizerFactory load_learned(const std::string& path, const Task& task) {
     }
     return make(spec, groups);
   };
-}
-
-MetaMode meta_mode(const std::string& name) {
-  if (name == "first_order") return MetaMode::FirstOrder;
-  if (name == "second_order") return MetaMode::SecondOrder;
-  throw Error("unknown meta-gradient mode '" + name + "' (expected first_order or second_order)");
-}
-
-TruncationEstimate MetaGradientEstimator::Run::next() {
-  for (std::int64_t part = 0; part < parts(); ++part) advance(part);
-  return estimate();
-}
-
-void MetaGradientEstimator::run(const Problem& problem, std::uint64_t index, const LearnedOptimizer& learned,
-                                const std::function<void(const TruncationEstimate&)>& on_truncation) const {
-  const auto run = start(problem, index, learned);
-  while (!run->done()) on_truncation(run->next());
-}
-
-TruncatedBptt::TruncatedBptt(MetaMode mode, std::int64_t steps, std::int64_t unroll, std::int64_t recompute_every)
-    : mode_(mode), steps_(steps), unroll_(unroll), recompute_every_(recompute_every) {
-  MG_CHECK(steps >= 1 && unroll >= 1 && steps % unroll == 0,
-           "truncated BPTT: steps ({}) must be a positive multiple of the unroll ({})", steps, unroll);
-  MG_CHECK(recompute_every >= 0, "truncated BPTT: recompute_every must be 0 (off) or positive, not {}",
-           recompute_every);
-}
-
-class TruncatedBptt::BpttRun : public MetaGradientEstimator::Run {
- public:
-  BpttRun(const TruncatedBptt& estimator, const Problem& problem, const LearnedOptimizer& learned)
-      : problem_(&problem),
-        learned_(&learned),
-        steps_(estimator.steps_),
-        unroll_(estimator.unroll_),
-        recompute_every_(estimator.recompute_every_),
-        second_order_(estimator.mode_ == MetaMode::SecondOrder) {
-    const NamedParameters initial = problem.initial();
-    optimizer_ = learned.make(initial);
-    for (const auto& [name, t] : initial) theta_.push_back(t.detach().requires_grad_());
-    g_ = autograd::grad({problem.loss(theta_, 0)}, theta_);  // g_0 at theta_0, a constant
-  }
-
-  void advance(std::int64_t) override {
-    MG_CHECK(!done(), "truncated BPTT: the run has done all its {} steps", steps_);
-    const std::vector<Tensor> meta = values_of(learned_->meta_parameters());
-    const std::map<std::string, Tensor> hyper = learned_->overrides();  // this unroll's meta-parameters
-    if (recompute_every_ > 0 && recompute_every_ < unroll_) {
-      estimate_ = recomputed_unroll(meta, hyper);
-    } else {
-      const Tensor meta_loss = steps(unroll_, hyper);
-      estimate_ = {meta_loss.item<double>(), autograd::grad({meta_loss}, meta)};
-    }
-    cut_graph();  // truncation: the next unroll starts from these values, without history
-  }
-  TruncationEstimate estimate() override { return std::move(estimate_); }
-  bool done() const override { return step_ >= steps_; }
-
- private:
-  // `count` steps from the current state, building the graph; returns
-  // `sum_before` plus the sum of their losses (added one by one, so that a
-  // recomputed unroll's segments add up with the plain unroll's bits).
-  Tensor steps(std::int64_t count, const std::map<std::string, Tensor>& hyper, Tensor sum_before = {}) {
-    Tensor meta_loss = std::move(sum_before);
-    for (std::int64_t t = 0; t < count; ++t) {
-      std::vector<Tensor> input = g_;
-      if (!second_order_)
-        for (auto& x : input) x = x.detach();
-      theta_ = optimizer_->differentiable_step(theta_, input, hyper);
-      const Tensor loss = problem_->loss(theta_, ++step_);
-      require_finite(loss.item<double>(), step_);
-      g_ = autograd::grad({loss}, theta_, {}, /*retain_graph=*/true, /*create_graph=*/second_order_);
-      meta_loss = meta_loss.defined() ? meta_loss + loss : loss;
-    }
-    return meta_loss;
-  }
-
-  void cut_graph() {
-    for (auto& t : theta_) t = t.detach().requires_grad_();
-    for (auto& x : g_) x = x.detach();
-    optimizer_->detach_differentiable_state();
-  }
-
-  // Everything a segment of the unroll starts from.
-  struct Checkpoint {
-    std::vector<Tensor> theta, g;
-    Optimizer::DifferentiableState state;
-    std::int64_t step;
-  };
-  Checkpoint checkpoint() const { return {theta_, g_, optimizer_->differentiable_state(), step_}; }
-
-  // The state's tensors by name, so that a segment's outputs meet the next
-  // segment's inputs: "theta.i", "g.i", "state.<parameter>.<field>",
-  // "global.<field>".
-  std::map<std::string, Tensor*> named_state(Checkpoint& c) {
-    std::map<std::string, Tensor*> named;
-    for (std::size_t i = 0; i < c.theta.size(); ++i) named["theta." + std::to_string(i)] = &c.theta[i];
-    if (second_order_)  // first order feeds g as a constant: nothing flows back through it
-      for (std::size_t i = 0; i < c.g.size(); ++i) named["g." + std::to_string(i)] = &c.g[i];
-    for (auto& [param, state] : c.state.params)
-      for (auto& [field, t] : state.tensors)
-        if (is_floating(t.dtype())) named["state." + param + "." + field] = &t;
-    for (auto& [field, t] : c.state.global)
-      if (is_floating(t.dtype())) named["global." + field] = &t;
-    return named;
-  }
-
-  // Gradient checkpointing: a forward pass keeps only the state at the start
-  // of every segment of recompute_every_ steps; then, last segment first,
-  // each segment is run again with its graph from that state (as leaves)
-  // and back-propagated with the cotangents its outputs received from the
-  // segment after it. Memory: unroll / recompute_every checkpoints and one
-  // segment's graph. The values are the plain unroll's; the meta-gradient
-  // is summed segment by segment.
-  TruncationEstimate recomputed_unroll(const std::vector<Tensor>& meta, const std::map<std::string, Tensor>& hyper) {
-    std::vector<Checkpoint> starts;
-    Tensor meta_loss;
-    for (std::int64_t done = 0; done < unroll_; done += recompute_every_) {
-      starts.push_back(checkpoint());
-      meta_loss = steps(std::min(recompute_every_, unroll_ - done), hyper, meta_loss).detach();
-      cut_graph();
-    }
-    const Checkpoint end = checkpoint();
-    std::vector<Tensor> meta_gradients(meta.size());
-    std::map<std::string, Tensor> cotangents;  // of the next segment's inputs
-    for (std::size_t j = starts.size(); j-- > 0;) {
-      Checkpoint start = starts[j];
-      std::vector<Tensor> inputs = meta;
-      std::vector<std::string> names;
-      for (auto& [name, t] : named_state(start)) {
-        *t = t->detach().requires_grad_();
-        inputs.push_back(*t);
-        names.push_back(name);
-      }
-      theta_ = start.theta;
-      g_ = start.g;
-      optimizer_->set_differentiable_state(start.state);
-      step_ = start.step;
-      const std::int64_t count = std::min(recompute_every_, unroll_ - static_cast<std::int64_t>(j) * recompute_every_);
-      std::vector<Tensor> outputs = {steps(count, hyper)}, weights = {scalar_tensor(1.0, outputs[0].dtype())};
-      Checkpoint reached = checkpoint();
-      for (const auto& [name, t] : named_state(reached))
-        if (auto it = cotangents.find(name); it != cotangents.end() && t->requires_grad()) {
-          outputs.push_back(*t);
-          weights.push_back(it->second);
-        }
-      const auto gradients = autograd::grad(outputs, inputs, weights, /*retain_graph=*/true, /*create_graph=*/false,
-                                            /*allow_unused=*/true);
-      for (std::size_t i = 0; i < meta.size(); ++i)
-        if (gradients[i].defined())
-          meta_gradients[i] = meta_gradients[i].defined() ? meta_gradients[i] + gradients[i] : gradients[i];
-      cotangents.clear();
-      for (std::size_t i = 0; i < names.size(); ++i)
-        if (gradients[meta.size() + i].defined()) cotangents[names[i]] = gradients[meta.size() + i];
-    }
-    for (std::size_t i = 0; i < meta.size(); ++i)
-      if (!meta_gradients[i].defined()) meta_gradients[i] = zeros_like(meta[i]);
-    theta_ = end.theta;
-    g_ = end.g;
-    optimizer_->set_differentiable_state(end.state);
-    step_ = end.step;
-    return {meta_loss.item<double>(), meta_gradients};
-  }
-
-  const Problem* problem_;
-  const LearnedOptimizer* learned_;
-  std::unique_ptr<Optimizer> optimizer_;
-  std::vector<Tensor> theta_, g_;
-  std::int64_t step_ = 0, steps_, unroll_, recompute_every_;
-  bool second_order_;
-  TruncationEstimate estimate_;
-};
-
-std::unique_ptr<MetaGradientEstimator::Run> TruncatedBptt::start(const Problem& problem, std::uint64_t,
-                                                                 const LearnedOptimizer& learned) const {
-  return std::make_unique<BpttRun>(*this, problem, learned);
 }
 
 std::unique_ptr<MetaGradientEstimator> make_estimator(const MetaTrainOptions& o, const Task& task) {
