@@ -56,6 +56,13 @@ Tensor time_features(std::int64_t t, DType dtype) {
   return row(values, dtype);
 }
 
+// The 19-32-32-2 network on every row of x: (direction, log magnitude) per row.
+Tensor network(const Weights& w, const Tensor& x) {
+  const Tensor h1 = relu(matmul(x, w.w1) + w.b1);
+  const Tensor h2 = relu(matmul(h1, w.w2) + w.b2);
+  return matmul(h2, w.w3) + w.b3;
+}
+
 }  // namespace
 
 MlpLoptUpdate mlp_lopt_step(const Tensor& phi, const MlpLoptConfig& config, const Tensor& param, const Tensor& grad,
@@ -70,9 +77,7 @@ MlpLoptUpdate mlp_lopt_step(const Tensor& phi, const MlpLoptConfig& config, cons
   const Tensor features = cat({g, p, m}, 1);
   const Tensor normalized = features / sqrt(mean(features * features, 0, true) + 1e-5);
   const Tensor x = cat({normalized, expand(time_features(t, dtype), {n, std::ssize(Config::kTimescales)})}, 1);
-  const Tensor h1 = relu(matmul(x, w.w1) + w.b1);
-  const Tensor h2 = relu(matmul(h1, w.w2) + w.b2);
-  const Tensor out = matmul(h2, w.w3) + w.b3;
+  const Tensor out = network(w, x);
   const Tensor direction = out.narrow(1, 0, 1), log_magnitude = out.narrow(1, 1, 1);
   const Tensor step = direction * exp(log_magnitude * config.exp_mult) * config.step_mult;
   return {param - step.reshape(param.shape()), m};
@@ -150,9 +155,7 @@ void fused_step(const Weights& w, const MlpLoptConfig& config, Tensor& param, co
       xi[2 + j] = m[i * static_cast<std::int64_t>(kMomenta) + j] * scale[2 + j];
     for (std::size_t k = 0; k < time.size(); ++k) xi[kFeatures + k] = static_cast<E>(time[k]);
   }
-  const Tensor h1 = relu(matmul(x, w.w1) + w.b1);
-  const Tensor h2 = relu(matmul(h1, w.w2) + w.b2);
-  const Tensor out = (matmul(h2, w.w3) + w.b3).contiguous();
+  const Tensor out = network(w, x).contiguous();
   const E* o = out.data_ptr<E>();
   const auto exp_mult = static_cast<E>(config.exp_mult), step_mult = static_cast<E>(config.step_mult);
   for (std::int64_t i = 0; i < n; ++i) p[i] -= o[2 * i] * std::exp(o[2 * i + 1] * exp_mult) * step_mult;
