@@ -9,6 +9,7 @@
 
 #include "commands.hpp"
 #include "interrupt.hpp"
+#include "metagrad/core/denormals.hpp"
 #include "metagrad/core/distributed.hpp"
 #include "metagrad/core/error.hpp"
 #include "metagrad/core/threading.hpp"
@@ -37,9 +38,10 @@ void run(Options o) {
   if (o.threads > 0) set_num_threads(o.threads);
   o.reproduce.progress = !o.no_progress;
   o.reproduce.command =
-      fmt::format("metagrad reproduce {} --budget {} --seeds {}{}{} --out {}", o.claim, o.reproduce.budget,
+      fmt::format("metagrad reproduce {} --budget {} --seeds {}{}{} --out {}{}", o.claim, o.reproduce.budget,
                   o.reproduce.seeds, o.reproduce.cifar_dir.empty() ? "" : " --data-dir " + o.reproduce.cifar_dir,
-                  o.threads > 0 ? fmt::format(" --threads {}", o.threads) : "", o.reproduce.out);
+                  o.threads > 0 ? fmt::format(" --threads {}", o.threads) : "", o.reproduce.out,
+                  flush_denormal() ? " --flush-denormal" : "");
   try {
     std::string verdict;
     {

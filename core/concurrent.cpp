@@ -17,6 +17,7 @@
 #include <thread>
 
 #include "check.hpp"
+#include "denormal_sync.hpp"
 #include "metagrad/core/autograd/grad_mode.hpp"
 #include "metagrad/core/threading.hpp"
 
@@ -43,6 +44,7 @@ void participate(Batch& batch, int p) {
   const int threads_before = omp_get_max_threads();
   in_job = true;
   omp_set_num_threads(batch.threads_each);  // this thread's own setting: its ops' team
+  sync_flush_denormal();
   {
     GradModeGuard grad(batch.grad_enabled);
     for (std::int64_t i = p; i < batch.count && !batch.failed; i = batch.next.fetch_add(1)) {

@@ -4,6 +4,7 @@
 #include <dnnl.h>
 #include <fmt/format.h>
 
+#include "metagrad/core/denormals.hpp"
 #include "metagrad/core/threading.hpp"
 
 namespace mg {
@@ -17,10 +18,12 @@ std::string build_info() {
       "compiler: gcc {}\n"
       "native code: {}\n"
       "threads: {}\n"
+      "denormals: {}\n"
       "openblas: {} ({})\n"
       "onednn: {}.{}.{}\n",
       version(), __VERSION__, MG_NATIVE_BUILD ? "yes (-march=native)" : "no (portable)", get_num_threads(),
-      openblas_get_corename(), openblas_get_config(), dnnl->major, dnnl->minor, dnnl->patch);
+      flush_denormal() ? "flushed to zero" : "kept", openblas_get_corename(), openblas_get_config(), dnnl->major,
+      dnnl->minor, dnnl->patch);
 }
 
 }  // namespace mg

@@ -6,6 +6,7 @@
 #include "metagrad/core/autograd/gradcheck.hpp"
 #include "metagrad/core/autograd/node.hpp"
 #include "metagrad/core/concurrent.hpp"
+#include "metagrad/core/denormals.hpp"
 #include "metagrad/core/distributed.hpp"
 #include "metagrad/core/dtype.hpp"
 #include "metagrad/core/error.hpp"

@@ -4,6 +4,7 @@
 // training, validation and test problems (TaskOptions::seed) and the LSTM's
 // initial weights; every number in the tables is a mean ± std over seeds of
 // the mean over a seed's test problems.
+#include <fstream>
 #include <map>
 
 #include "claim.hpp"
@@ -37,10 +38,22 @@ struct MetaTraining {
   std::string weights;
   double best_validation;
   std::int64_t best_epoch;
+  double hours;  // wall clock, over every stint of a resumed run
 };
 
 std::string meta_training_dir(const ClaimContext& c, const Protocol& p, std::uint64_t seed) {
   return fmt::format("{}/meta/{}-seed-{}", c.options.out, p.train_task, seed);
+}
+
+// The store records only the stint that finished a run; a meta-training's
+// metrics carry its wall clock over all of them.
+double meta_training_hours(const std::string& dir) {
+  std::ifstream metrics(dir + "/meta-metrics.jsonl");
+  std::string line, last;
+  while (std::getline(metrics, line))
+    if (!line.empty()) last = line;
+  MG_CHECK(!last.empty(), "reproduce: no meta-training metrics in {}/meta-metrics.jsonl", dir);
+  return nlohmann::json::parse(last).at("wall_s").get<double>() / 3600;
 }
 
 // Meta-trains (or resumes meta-training) the LSTM on `p.train_task` of
@@ -133,9 +146,11 @@ void report_meta_training(ClaimContext& c, const Protocol& p, const std::vector<
   std::vector<std::vector<std::string>> rows;
   for (std::size_t seed = 0; seed < trained.size(); ++seed)
     rows.push_back({std::to_string(seed), fmt::format("{:.4g}", trained[seed].best_validation),
-                    std::to_string(trained[seed].best_epoch)});
-  c.report += fmt::format("## Meta-training on `{}`\n\n", p.train_task) +
-              markdown_table({"seed", "best validation loss (mean at the last step)", "at epoch"}, rows) + "\n";
+                    std::to_string(trained[seed].best_epoch), fmt::format("{:.2f}", trained[seed].hours)});
+  c.report +=
+      fmt::format("## Meta-training on `{}`\n\n", p.train_task) +
+      markdown_table({"seed", "best validation loss (mean at the last step)", "at epoch", "wall clock (h)"}, rows) +
+      "\n";
 }
 
 // The table and plot of one evaluation task.
@@ -196,10 +211,12 @@ std::vector<MetaTraining> meta_train_seeds(ClaimContext& c, const Protocol& p) {
                                p.meta_optimizer, p.inner_steps, p.unroll));
   const auto stored = c.store.run_all(keys, [&](std::size_t seed) { return meta_train_alone(c, p, seed); });
   std::vector<MetaTraining> trained;
-  for (std::size_t seed = 0; seed < stored.size(); ++seed)
-    trained.push_back({meta_training_dir(c, p, seed) + "/optimizer.json",
+  for (std::size_t seed = 0; seed < stored.size(); ++seed) {
+    const std::string dir = meta_training_dir(c, p, seed);
+    trained.push_back({dir + "/optimizer.json",
                        json_numbers(nlohmann::json::array({stored[seed]["best_validation"]}))[0],
-                       stored[seed]["best_epoch"].get<std::int64_t>()});
+                       stored[seed]["best_epoch"].get<std::int64_t>(), meta_training_hours(dir)});
+  }
   return trained;
 }
 
