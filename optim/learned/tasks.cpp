@@ -266,11 +266,15 @@ class CnnProblem : public ImageProblem {
   Tensor logits(const std::vector<Tensor>& p, Tensor h) const override {
     for (std::size_t l = 0; l < 3; ++l) {
       h = F::conv2d(h, p[3 * l], p[3 * l + 1], 1, 2);
-      h = F::max_pool2d(relu(F::batch_norm(h, Tensor(), Tensor(), Tensor(), p[3 * l + 2], true, 0.1, 1e-5)), 2);
+      h = F::max_pool2d(batch_norm_relu(h, p[3 * l + 2]), 2);
     }
     h = F::linear(h.flatten(1), p[9], p[10]);
-    h = relu(F::batch_norm(h, Tensor(), Tensor(), Tensor(), p[11], true, 0.1, 1e-5));
-    return F::linear(h, p[12], p[13]);
+    return F::linear(batch_norm_relu(h, p[11]), p[12], p[13]);
+  }
+
+  // relu(batch_norm(h)) in one op: a pass less forward and backward.
+  static Tensor batch_norm_relu(const Tensor& h, const Tensor& offset) {
+    return F::batch_norm(h, Tensor(), Tensor(), Tensor(), offset, true, 0.1, 1e-5, {Tensor(), true});
   }
 
   std::int64_t classes_;
