@@ -13,6 +13,7 @@
 #include "commands.hpp"
 #include "metagrad/core/distributed.hpp"
 #include "metagrad/core/error.hpp"
+#include "metagrad/core/files.hpp"
 #include "metagrad/core/threading.hpp"
 #include "metagrad/optim/experiments/plot.hpp"
 #include "metagrad/optim/experiments/statistics.hpp"
@@ -106,9 +107,8 @@ void run_comparison(const Options& o) {
   const std::vector<TrainResult> results = train_all(runs, "training");
   if (!distributed::is_main()) return;  // rank 0 writes the results
 
-  std::ofstream csv(csv_path);
-  if (!csv) throw Error("compare: cannot write " + csv_path);
-  csv << "optimizer,seed,epoch,step,gradient_evaluations,train_loss,train_accuracy,test_loss,test_accuracy,lr,wall_s\n";
+  std::string csv =
+      "optimizer,seed,epoch,step,gradient_evaluations,train_loss,train_accuracy,test_loss,test_accuracy,lr,wall_s\n";
   const bool by_evaluations = o.base.budget == "evals";
   std::string table = fmt::format(
       "# {} on {}, {} seeds, {}\n\n| optimizer | test accuracy (%) | test loss | train loss | steps | gradient "
@@ -128,9 +128,9 @@ void run_comparison(const Options& o) {
       const TrainConfig& c = runs[next];
       const TrainResult& r = results[next++];
       for (const auto& e : r.epochs)
-        csv << fmt::format("\"{}\",{},{},{},{},{:.9g},{:.9g},{:.9g},{:.9g},{:.9g},{:.3f}\n", spec, c.seed, e.epoch,
-                           e.step, e.evaluations, e.train_loss, e.train_accuracy, e.test_loss, e.test_accuracy, e.lr,
-                           e.wall_s);
+        csv +=
+            fmt::format("\"{}\",{},{},{},{},{:.9g},{:.9g},{:.9g},{:.9g},{:.9g},{:.3f}\n", spec, c.seed, e.epoch, e.step,
+                        e.evaluations, e.train_loss, e.train_accuracy, e.test_loss, e.test_accuracy, e.lr, e.wall_s);
       const auto& last = r.epochs.back();
       accuracy_end.push_back(100 * last.test_accuracy);
       loss_end.push_back(last.test_loss);
@@ -162,8 +162,9 @@ void run_comparison(const Options& o) {
         "\nLearning rates chosen from {{{}}} by the final training loss of one run on seed {} (apart from the compared "
         "seeds):\n\n| spec | lr | training loss |\n|---|---|---|\n{}",
         fmt::join(o.lr_grid, ", "), tuning_seed(o), tuning_table);
-  std::ofstream(o.out + "/results.md") << table;
-  std::ofstream(o.out + "/curves.svg") << svg_chart({loss, accuracy});
+  write_file_atomically(csv_path, csv);
+  write_file_atomically(o.out + "/results.md", table);
+  write_file_atomically(o.out + "/curves.svg", svg_chart({loss, accuracy}));
   std::fputs(table.c_str(), stdout);
   std::printf("\nwrote %s/results.md, results.csv and curves.svg\n", o.out.c_str());
 }

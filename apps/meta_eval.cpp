@@ -173,8 +173,7 @@ void write_report(const Options& o, const std::vector<Row>& rows, const std::str
   table += "\n|---|";
   for (std::size_t i = 0; i < report_steps.size(); ++i) table += "---|";
   table += "\n";
-  std::ofstream csv(o.out + "/results.csv");
-  csv << "optimizer,spec,step,mean_loss,std_loss\n";
+  std::string csv = "optimizer,spec,step,mean_loss,std_loss\n";
   optim::experiments::Panel panel{"Mean loss on the test problems (" + o.task + ")", "step", "loss", {}, true};
   for (const auto& row : rows) {
     table += fmt::format("| `{}` |", row.spec);
@@ -182,7 +181,7 @@ void write_report(const Options& o, const std::vector<Row>& rows, const std::str
     table += "\n";
     optim::experiments::Series series{row.name, {}};
     for (std::int64_t s = 0; s <= o.steps; ++s) {
-      csv << fmt::format("{},\"{}\",{},{:.9g},{:.9g}\n", row.name, row.spec, s, row.mean_at(s), row.std_at(s));
+      csv += fmt::format("{},\"{}\",{},{:.9g},{:.9g}\n", row.name, row.spec, s, row.mean_at(s), row.std_at(s));
       series.points.emplace_back(static_cast<double>(s), row.mean_at(s));
     }
     panel.series.push_back(series);
@@ -190,8 +189,9 @@ void write_report(const Options& o, const std::vector<Row>& rows, const std::str
   const std::string decision = verdict(o.task, rows, o.weights.size(), o.steps);
   table += "\nBaselines' learning rates, tuned on " + std::to_string(o.validation_problems) +
            " validation problems over {1e-4, 3e-4, ..., 1, 3}:\n\n" + tuning + "\n" + decision + "\n";
-  std::ofstream(o.out + "/results.md") << table;
-  std::ofstream(o.out + "/curves.svg") << optim::experiments::svg_chart({panel});
+  write_file_atomically(o.out + "/results.csv", csv);
+  write_file_atomically(o.out + "/results.md", table);
+  write_file_atomically(o.out + "/curves.svg", optim::experiments::svg_chart({panel}));
   std::fputs(table.c_str(), stdout);
 }
 

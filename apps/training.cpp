@@ -198,10 +198,8 @@ TrainResult train(const TrainConfig& c, const std::atomic<bool>& stop) {
   }
   if (!c.checkpoint_dir.empty()) std::filesystem::create_directories(c.checkpoint_dir);
   std::ofstream metrics;  // rank 0 alone reports and saves
-  if (!c.metrics_path.empty() && ranks.is_main()) {
-    metrics.open(c.metrics_path, c.resume ? std::ios::app : std::ios::trunc);
-    require(metrics.good(), "cannot write metrics to " + c.metrics_path);
-  }
+  if (!c.metrics_path.empty() && ranks.is_main())
+    metrics = open_log(c.metrics_path, c.resume, "step", static_cast<double>(step));
 
   const auto started = Clock::now();
   auto wall = [&] { return wall_before + std::chrono::duration<double>(Clock::now() - started).count(); };

@@ -12,6 +12,7 @@
 
 #include "../core/check.hpp"
 #include "../core/tensor_impl.hpp"
+#include "metagrad/core/files.hpp"
 
 namespace mg::nn {
 namespace {
@@ -84,21 +85,6 @@ std::uint32_t crc32_of(const char* data, std::size_t n) {
   return static_cast<std::uint32_t>(crc32(0L, reinterpret_cast<const Bytef*>(data), static_cast<uInt>(n)));
 }
 
-void write_file_atomically(const std::string& path, const std::vector<char>& bytes) {
-  const std::string temporary = path + ".tmp." + std::to_string(::getpid());
-  std::FILE* file = std::fopen(temporary.c_str(), "wb");
-  MG_CHECK(file != nullptr, "cannot write {}: {}", temporary, std::strerror(errno));
-  const bool written = std::fwrite(bytes.data(), 1, bytes.size(), file) == bytes.size() && std::fflush(file) == 0 &&
-                       ::fsync(::fileno(file)) == 0;
-  const int error = errno;
-  std::fclose(file);
-  if (!written || std::rename(temporary.c_str(), path.c_str()) != 0) {
-    const int rename_error = written ? errno : error;
-    std::remove(temporary.c_str());
-    throw Error(fmt::format("cannot write {}: {}", path, std::strerror(rename_error)));
-  }
-}
-
 // The element count of `shape`, or -1 when it does not fit in 2^48.
 std::int64_t checked_numel(const Shape& shape) {
   std::int64_t n = 1;
@@ -127,7 +113,7 @@ void save_tensors(const std::string& path, const NamedTensors& tensors) {
     out.bytes(data.impl()->data(), nbytes);
   }
   out.put(crc32_of(out.buffer().data(), out.buffer().size()));
-  write_file_atomically(path, out.buffer());
+  write_file_atomically(path, std::string_view(out.buffer().data(), out.buffer().size()));
 }
 
 NamedTensors load_tensors(const std::string& path) {

@@ -10,6 +10,7 @@
 #include "metagrad/core/distributed.hpp"
 #include "metagrad/core/dtype.hpp"
 #include "metagrad/core/error.hpp"
+#include "metagrad/core/files.hpp"
 #include "metagrad/core/generator.hpp"
 #include "metagrad/core/linalg.hpp"
 #include "metagrad/core/nn_ops.hpp"

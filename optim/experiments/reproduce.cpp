@@ -9,6 +9,7 @@
 #include "claim.hpp"
 #include "metagrad/core/concurrent.hpp"
 #include "metagrad/core/distributed.hpp"
+#include "metagrad/core/files.hpp"
 #include "metagrad/core/threading.hpp"
 #include "metagrad/data/dataset.hpp"
 #include "metagrad/data/fetch.hpp"
@@ -317,8 +318,8 @@ std::string reproduce(const std::string& name, const ReproduceOptions& given, co
   const Verdict verdict = claim->run(context);
   const std::string line = fmt::format("verdict: {} ({})", verdict.outcome, verdict.numbers);
   if (!distributed::is_main()) return line;  // every rank has the whole report; rank 0 writes it
-  for (const auto& [file, svg] : context.figures) learned::write_file(options.out + "/" + file, svg);
-  learned::write_file(
+  for (const auto& [file, svg] : context.figures) write_file_atomically(options.out + "/" + file, svg);
+  write_file_atomically(
       options.out + "/report.md",
       fmt::format("# Reproduction: {}\n\n**Paper:** {}.\n\n**Claim:** {}\n\n{}\n## Command\n\n```\n{}\n```\n\n"
                   "Runs: {}, computed in {:.1f} minutes in all.\n\n{}\n",

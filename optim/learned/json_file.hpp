@@ -3,13 +3,13 @@
 // name the file and `what` it should be, written atomically (temp file +
 // rename).
 #include <cmath>
-#include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
 #include "../../core/check.hpp"
+#include "metagrad/core/files.hpp"
 
 namespace mg::optim::learned {
 
@@ -23,20 +23,9 @@ inline nlohmann::json read_json(const std::string& path, const std::string& what
   }
 }
 
-// Readers never see a half-written file: the text goes to a temporary file
-// that then replaces `path`.
-inline void write_file(const std::string& path, const std::string& text) {
-  const std::string temporary = path + ".tmp";
-  {
-    std::ofstream out(temporary);
-    MG_CHECK(out.good(), "cannot write '{}'", path);
-    out << text;
-    MG_CHECK(out.good(), "writing '{}' failed", path);
-  }
-  std::filesystem::rename(temporary, path);
+inline void write_json(const std::string& path, const nlohmann::json& value) {
+  write_file_atomically(path, value.dump() + '\n');
 }
-
-inline void write_json(const std::string& path, const nlohmann::json& value) { write_file(path, value.dump() + '\n'); }
 
 // A learned optimizer's weight file: a JSON list of exactly `count` finite
 // numbers. `optimizer` and `shape` (e.g. "preprocess=none, hidden=20") name

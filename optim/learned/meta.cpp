@@ -17,6 +17,7 @@
 #include "metagrad/core/autograd/grad_mode.hpp"
 #include "metagrad/core/concurrent.hpp"
 #include "metagrad/core/distributed.hpp"
+#include "metagrad/core/files.hpp"
 #include "metagrad/core/generator.hpp"
 #include "metagrad/core/ops.hpp"
 #include "metagrad/nn/serialize.hpp"
@@ -410,10 +411,8 @@ MetaTrainResult meta_train(const Task& task, LearnedOptimizer& learned, const Me
     for (std::size_t i = 0; i < meta.size(); ++i) meta[i].second.copy_(current[i]);
   };
   std::ofstream metrics;  // rank 0 alone writes
-  if (main_rank) {
-    metrics.open(o.out_dir + "/meta-metrics.jsonl", o.resume ? std::ios::app : std::ios::trunc);
-    MG_CHECK(metrics.good(), "meta-train: cannot write {}/meta-metrics.jsonl", o.out_dir);
-  }
+  if (main_rank)
+    metrics = open_log(o.out_dir + "/meta-metrics.jsonl", o.resume, "epoch", static_cast<double>(first_epoch));
   const bool terminal = ::isatty(::fileno(stderr)) != 0;
   const bool progress = o.progress && main_rank;
 
