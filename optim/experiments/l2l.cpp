@@ -38,22 +38,26 @@ struct MetaTraining {
   std::string weights;
   double best_validation;
   std::int64_t best_epoch;
-  double hours;  // wall clock, over every stint of a resumed run
+  double seconds;  // wall clock, over every stint of a resumed run
 };
 
 std::string meta_training_dir(const ClaimContext& c, const Protocol& p, std::uint64_t seed) {
   return fmt::format("{}/meta/{}-seed-{}", c.options.out, p.train_task, seed);
 }
 
+std::string duration(double seconds) {
+  return seconds < 5400 ? fmt::format("{:.1f} min", seconds / 60) : fmt::format("{:.1f} h", seconds / 3600);
+}
+
 // The store records only the stint that finished a run; a meta-training's
 // metrics carry its wall clock over all of them.
-double meta_training_hours(const std::string& dir) {
+double meta_training_seconds(const std::string& dir) {
   std::ifstream metrics(dir + "/meta-metrics.jsonl");
   std::string line, last;
   while (std::getline(metrics, line))
     if (!line.empty()) last = line;
   MG_CHECK(!last.empty(), "reproduce: no meta-training metrics in {}/meta-metrics.jsonl", dir);
-  return nlohmann::json::parse(last).at("wall_s").get<double>() / 3600;
+  return nlohmann::json::parse(last).at("wall_s").get<double>();
 }
 
 // Meta-trains (or resumes meta-training) the LSTM on `p.train_task` of
@@ -146,11 +150,10 @@ void report_meta_training(ClaimContext& c, const Protocol& p, const std::vector<
   std::vector<std::vector<std::string>> rows;
   for (std::size_t seed = 0; seed < trained.size(); ++seed)
     rows.push_back({std::to_string(seed), fmt::format("{:.4g}", trained[seed].best_validation),
-                    std::to_string(trained[seed].best_epoch), fmt::format("{:.2f}", trained[seed].hours)});
-  c.report +=
-      fmt::format("## Meta-training on `{}`\n\n", p.train_task) +
-      markdown_table({"seed", "best validation loss (mean at the last step)", "at epoch", "wall clock (h)"}, rows) +
-      "\n";
+                    std::to_string(trained[seed].best_epoch), duration(trained[seed].seconds)});
+  c.report += fmt::format("## Meta-training on `{}`\n\n", p.train_task) +
+              markdown_table({"seed", "best validation loss (mean at the last step)", "at epoch", "wall clock"}, rows) +
+              "\n";
 }
 
 // The table and plot of one evaluation task.
@@ -215,7 +218,7 @@ std::vector<MetaTraining> meta_train_seeds(ClaimContext& c, const Protocol& p) {
     const std::string dir = meta_training_dir(c, p, seed);
     trained.push_back({dir + "/optimizer.json",
                        json_numbers(nlohmann::json::array({stored[seed]["best_validation"]}))[0],
-                       stored[seed]["best_epoch"].get<std::int64_t>(), meta_training_hours(dir)});
+                       stored[seed]["best_epoch"].get<std::int64_t>(), meta_training_seconds(dir)});
   }
   return trained;
 }
