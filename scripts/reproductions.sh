@@ -7,14 +7,17 @@
 # (`metagrad data fetch cifar10`); the committed quick reports used the
 # 5,085-image slice the project's machines keep beside the repository
 # (MG_CIFAR_DIR=../shared/data/cifar-10-subset).
-# Usage: [MG_CIFAR_DIR=DIR] scripts/reproductions.sh [--budget quick|full] [--threads N] [CLAIM...]
+# A full-budget run goes to CLAIM-full/ (hours: Ctrl-C stops it, and the
+# same command continues it). --table only writes the table again.
+# Usage: [MG_CIFAR_DIR=DIR] scripts/reproductions.sh [--budget quick|full] [--threads N] [--table] [CLAIM...]
 set -euo pipefail
 cd "$(dirname "$0")/.."
-budget=quick threads=2 claims=()
+budget=quick threads=2 table_only=false claims=()
 while [ $# -gt 0 ]; do
   case $1 in
     --budget) budget=$2; shift 2 ;;
     --threads) threads=$2; shift 2 ;;
+    --table) table_only=true; shift ;;
     *) claims+=("$1"); shift ;;
   esac
 done
@@ -25,26 +28,44 @@ data_dir=()
 [ ${#claims[@]} -gt 0 ] || mapfile -t claims < <("$metagrad" reproduce --list | cut -d' ' -f1)
 out=docs/reproductions
 mkdir -p "$out"
-for claim in "${claims[@]}"; do
-  "$metagrad" reproduce "$claim" --budget "$budget" --threads "$threads" "${data_dir[@]}" --out "$out/$claim"
+$table_only || for claim in "${claims[@]}"; do
+  dir=$claim
+  [ "$budget" = full ] && dir=$claim-full
+  "$metagrad" reproduce "$claim" --budget "$budget" --threads "$threads" "${data_dir[@]}" --out "$out/$dir"
 done
+
+# One row per report: the quick run in CLAIM/, the specification's full
+# budget in CLAIM-full/ (its README's "Compute time:" line, when it has one,
+# gives the time of a run done in several stints; a run still in progress has
+# a README and no report yet).
+row() {  # row NAME DIR BUDGET
+  local report=$out/$2/report.md readme=$out/$2/README.md
+  if [ ! -f "$report" ]; then
+    [ -f "$readme" ] && echo "| [$1]($2/README.md) | | $3 | *in progress* | | |"
+    return 0
+  fi
+  local verdict outcome numbers paper time
+  verdict=$(grep '^verdict: ' "$report" | tail -1 | sed 's/^verdict: //')
+  outcome=${verdict%% (*} numbers=${verdict#* (}
+  paper=$(grep '^\*\*Paper:\*\*' "$report" | sed 's/^\*\*Paper:\*\* //; s/\.$//')
+  time=$(sed -n 's/^Runs: [0-9]*, computed in \([0-9.]*\) minutes.*/\1 min/p' "$report")
+  [ -f "$readme" ] && grep -q '^Compute time: ' "$readme" && time=$(sed -n 's/^Compute time: //p' "$readme")
+  echo "| [$1]($2/report.md) | $paper | $3 | **$outcome** | ${numbers%)} | $time |"
+}
 
 {
   echo "# Reproductions of the papers' claims"
   echo
-  echo "Each page is written by \`metagrad reproduce CLAIM --budget quick\` on this project's 2-core machine"
-  echo "(\`scripts/reproductions.sh\` regenerates all of them). A claim that does not reproduce is a result."
+  echo "Each page is written by \`metagrad reproduce CLAIM --budget quick|full\` on this project's 2-core machine"
+  echo "(\`scripts/reproductions.sh\` regenerates the quick ones, and the table). \`quick\` takes minutes; \`full\`"
+  echo "is the specification's protocol, hours each, run for paper 2's claims. A claim that does not reproduce is a"
+  echo "result."
   echo
-  echo "| claim | paper | verdict | deciding numbers | compute time |"
-  echo "|---|---|---|---|---|"
+  echo "| claim | paper | budget | verdict | deciding numbers | compute time |"
+  echo "|---|---|---|---|---|---|"
   "$metagrad" reproduce --list | while read -r name rest; do
-    report=$out/$name/report.md
-    [ -f "$report" ] || continue
-    verdict=$(grep '^verdict: ' "$report" | tail -1 | sed 's/^verdict: //')
-    outcome=${verdict%% (*} numbers=${verdict#* (}
-    paper=$(grep '^\*\*Paper:\*\*' "$report" | sed 's/^\*\*Paper:\*\* //; s/\.$//')
-    minutes=$(sed -n 's/^Runs: [0-9]*, computed in \([0-9.]*\) minutes.*/\1 min/p' "$report")
-    echo "| [$name]($name/report.md) | $paper | **$outcome** | ${numbers%)} | $minutes |"
+    row "$name" "$name" quick
+    row "$name" "$name-full" full
   done
 } >"$out/README.md"
 echo "wrote $out/README.md"

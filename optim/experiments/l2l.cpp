@@ -76,7 +76,9 @@ nlohmann::json meta_train_alone(ClaimContext& c, const Protocol& p, std::uint64_
   o.meta_optimizer = p.meta_optimizer;
   o.out_dir = dir;
   const auto result = c.meta_train(task, *lstm, o);
-  return nlohmann::json{{"best_validation", json_number(result.best_validation)}, {"best_epoch", result.best_epoch}};
+  return nlohmann::json{{"best_validation", json_number(result.best_validation)},
+                        {"best_epoch", result.best_epoch},
+                        {"wall_s", result.wall_seconds}};
 }
 
 // The mean loss curve (steps 0..steps) over `problems` problems of a split.

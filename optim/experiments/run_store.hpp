@@ -20,7 +20,10 @@ class RunStore {
   // The stored result of run `key`, or `compute()`'s, stored before it is
   // returned. Throws mg::Interrupted when a stop was requested. Under
   // mpirun rank 0 computes it and every rank gets the result: `compute`
-  // must not use collectives.
+  // must not use collectives. A run that continues the work of an earlier
+  // invocation (a meta-training resumed from its checkpoint) puts the wall
+  // clock of all of it in its result as "wall_s", and the store records
+  // that as its time rather than the last stint's.
   nlohmann::json run(const std::string& key, const std::function<nlohmann::json()>& compute);
   // Independent runs at once; under mpirun they are spread over the ranks
   // (each rank stores the runs it computes) and every rank gets every result.

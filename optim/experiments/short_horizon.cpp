@@ -61,10 +61,11 @@ nlohmann::json meta_train_lr(ClaimContext& c, const Setting& s, const std::strin
   o.after_epoch = [&](std::int64_t epoch, const learned::LearnedOptimizer& l) {
     if (epoch > averaged_from) log_lrs.push_back(l.meta_parameters().front().second.item<double>());
   };
-  c.meta_train(task, *sgd, o);
+  const auto result = c.meta_train(task, *sgd, o);
   return {{"lr", std::exp(summarize(log_lrs).mean)},
           {"final_lr", std::exp(sgd->meta_parameters().front().second.item<double>())},
-          {"spread", summarize(log_lrs).std / std::log(10.0)}};
+          {"spread", summarize(log_lrs).std / std::log(10.0)},
+          {"wall_s", result.wall_seconds}};
 }
 
 // The mean whole-run meta-loss, sum_{t=1..T} f(theta_t), over the

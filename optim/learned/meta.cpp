@@ -466,6 +466,7 @@ MetaTrainResult meta_train(const Task& task, LearnedOptimizer& learned, const Me
   if (progress && terminal) std::fputc('\n', stderr);
   result.epochs_done = epoch;
   result.interrupted = epoch < o.epochs;
+  result.wall_seconds = wall();
   save_checkpoint(epoch);
   save_best();
   return result;

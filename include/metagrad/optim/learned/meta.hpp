@@ -196,6 +196,7 @@ struct MetaTrainResult {
   double best_validation = 0;
   std::int64_t best_epoch = 0;
   bool interrupted = false;
+  double wall_seconds = 0;  // wall clock of the whole run, over every stint of a resumed one
 };
 
 // The estimator `options` name for `task`'s steps and unroll.
