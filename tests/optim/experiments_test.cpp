@@ -103,6 +103,23 @@ TEST_CASE("the run store computes a run once and reads it back; a stop request i
   std::filesystem::remove_all(dir);
 }
 
+TEST_CASE("the run store times a run that resumed earlier work by the wall clock it reports") {
+  const std::string dir = (std::filesystem::temp_directory_path() / "mg-run-store-wall-test").string();
+  std::filesystem::remove_all(dir);
+  std::atomic<bool> stop{false};
+  {
+    ex::RunStore store(dir, "test", false, stop);
+    store.run("meta-training resumed", [] { return nlohmann::json{{"wall_s", 5400.0}}; });
+    store.run("plain run", [] { return nlohmann::json{{"loss", 1}}; });
+    CHECK(store.run_seconds() >= 5400.0);
+    CHECK(store.run_seconds() < 5460.0);
+  }
+  ex::RunStore again(dir, "test", false, stop);  // read back: the same time
+  again.run("meta-training resumed", [] { return nlohmann::json{}; });
+  CHECK(again.run_seconds() == 5400.0);
+  std::filesystem::remove_all(dir);
+}
+
 TEST_CASE("plain training spends its budget in steps or in gradient evaluations") {
   const auto task = learned::make_task("mlp-synthetic");
   const auto problem = task->problem(learned::Split::Test, 0);
