@@ -10,6 +10,7 @@
 #include <filesystem>
 
 #include "../support/testing.hpp"
+#include "meta_training.hpp"
 
 namespace {
 
@@ -125,16 +126,9 @@ std::unique_ptr<learned::Task> small_quadratic() {
 }
 
 learned::MetaTrainOptions es_options(const std::string& estimator, const std::string& name, std::int64_t epochs) {
-  learned::MetaTrainOptions o;
+  auto o = mg::testing::short_meta_training("metagrad-es-" + name, epochs, 2, 2, "adam(lr=1e-2)");
   o.estimator = estimator;
-  o.epochs = epochs;
-  o.eval_every = 2;
-  o.validation_problems = 2;
   o.meta_batch = 3;  // the population: three pairs
-  o.meta_optimizer = "adam(lr=1e-2)";
-  o.progress = false;
-  o.out_dir = (std::filesystem::temp_directory_path() / ("metagrad-es-" + name)).string();
-  std::filesystem::remove_all(o.out_dir);
   return o;
 }
 

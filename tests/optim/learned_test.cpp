@@ -7,6 +7,7 @@
 #include <fstream>
 
 #include "../support/testing.hpp"
+#include "meta_training.hpp"
 #include "problems.hpp"
 
 namespace {
@@ -363,34 +364,22 @@ TEST_CASE("meta-training learns on quadratics and resumes bit for bit") {
 }
 
 TEST_CASE("learned hyperparameters: per-tensor learning rates of a registry optimizer improve on their start") {
-  const auto dir = std::filesystem::temp_directory_path() / "metagrad-meta-hparams";
-  std::filesystem::remove_all(dir);
   auto task = learned::make_task("quadratic");
   task->steps = 20;
   task->unroll = 10;
   auto hparams = learned::make_learned("hparams(sgd(lr=0.005, momentum=0.5))", *task, 0);
   CHECK(hparams->meta_parameters().size() == 1);  // quadratic has one tensor
-  learned::MetaTrainOptions o;
-  o.epochs = 30;
-  o.eval_every = 10;
-  o.validation_problems = 4;
-  o.meta_optimizer = "adam(lr=0.05)";
-  o.progress = false;
-  o.out_dir = dir.string();
+  const auto o = mg::testing::short_meta_training("metagrad-meta-hparams", 30, 10, 4, "adam(lr=0.05)");
   std::atomic<bool> never{false};
   const auto result = learned::meta_train(*task, *hparams, o, never);
-  double start = 0;
-  for (const auto& curve : learned::loss_curves(*task, learned::spec_factory("sgd(lr={}, momentum=0.5)", 0.005),
-                                                learned::Split::Validation, 4, 20))
-    start += curve.back() / 4;
+  const double start =
+      mg::testing::mean_final_validation_loss(*task, learned::spec_factory("sgd(lr={}, momentum=0.5)", 0.005), 4);
   MESSAGE("validation loss: " << start << " with the starting lr, " << result.best_validation << " learned");
   CHECK(result.best_validation < 0.9 * start);
   // The saved file drives the same optimizer.
-  const auto factory = learned::load_learned((dir / "optimizer.json").string(), *task);
-  double reloaded = 0;
-  for (const auto& curve : learned::loss_curves(*task, factory, learned::Split::Validation, 4, 20))
-    reloaded += curve.back() / 4;
-  CHECK(reloaded == doctest::Approx(result.best_validation).epsilon(1e-9));
+  const auto factory = learned::load_learned(o.out_dir + "/optimizer.json", *task);
+  CHECK(mg::testing::mean_final_validation_loss(*task, factory, 4) ==
+        doctest::Approx(result.best_validation).epsilon(1e-9));
   CHECK_THROWS_WITH_AS(learned::make_learned("hparams(adam(lr=-1))", *task, 0), doctest::Contains("lr=-1"), mg::Error);
   CHECK_THROWS_WITH_AS(learned::make_learned("genetic", *task, 0),
                        doctest::Contains("expected lstm, lstm(init=uniform), mlp_lopt or hparams"), mg::Error);

@@ -3,6 +3,7 @@
 #include <filesystem>
 
 #include "../support/testing.hpp"
+#include "meta_training.hpp"
 
 namespace {
 
@@ -19,15 +20,8 @@ std::unique_ptr<learned::Task> quadratic(mg::DType dtype = mg::DType::Float32) {
 }
 
 learned::MetaTrainOptions options(const std::string& name, std::int64_t epochs, std::int64_t meta_batch) {
-  const auto dir = std::filesystem::temp_directory_path() / ("metagrad-meta-batch-" + name);
-  learned::MetaTrainOptions o;
-  o.epochs = epochs;
-  o.eval_every = 2;
-  o.validation_problems = 3;
-  o.meta_optimizer = "adam(lr=3e-3)";
+  auto o = mg::testing::short_meta_training("metagrad-meta-batch-" + name, epochs, 2, 3, "adam(lr=3e-3)");
   o.meta_batch = meta_batch;
-  o.progress = false;
-  o.out_dir = dir.string();
   return o;
 }
 

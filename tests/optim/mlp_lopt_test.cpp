@@ -7,6 +7,7 @@
 #include <fstream>
 
 #include "../support/testing.hpp"
+#include "meta_training.hpp"
 #include "problems.hpp"
 
 namespace {
@@ -116,28 +117,15 @@ TEST_CASE("mlp_lopt meta-trains: its weights improve on their initialisation on 
   auto task = learned::make_task("quadratic");
   task->steps = 20;
   task->unroll = 10;
-  const auto dir = std::filesystem::temp_directory_path() / "metagrad-mlp-lopt-meta";
-  std::filesystem::remove_all(dir);
-  learned::MetaTrainOptions o;
-  o.epochs = 30;
-  o.eval_every = 30;
-  o.validation_problems = 4;
-  o.meta_optimizer = "adam(lr=1e-2)";
-  o.progress = false;
-  o.out_dir = dir.string();
+  const auto o = mg::testing::short_meta_training("metagrad-mlp-lopt-meta", 30, 30, 4, "adam(lr=1e-2)");
   auto mlp = learned::make_learned("mlp_lopt", *task, 0);
   const auto factory = [&](const mg::optim::NamedParameters& params) { return mlp->make(params); };
-  const auto mean_final = [&](const learned::OptimizerFactory& make) {
-    double total = 0;
-    for (const auto& curve : learned::loss_curves(*task, make, learned::Split::Validation, 4, task->steps))
-      total += curve.back();
-    return total / 4;
-  };
-  const double before = mean_final(factory);
+  const double before = mg::testing::mean_final_validation_loss(*task, factory, 4);
   const std::atomic<bool> never{false};
   const auto result = learned::meta_train(*task, *mlp, o, never);
   CHECK(result.best_validation < 0.9 * before);
   // meta-train's optimizer.json is an mlp_lopt weight list that meta-eval's loader reads.
-  const auto loaded = learned::load_learned((dir / "optimizer.json").string(), *task);
-  CHECK(mean_final(loaded) == doctest::Approx(result.best_validation).epsilon(1e-5));
+  const auto loaded = learned::load_learned(o.out_dir + "/optimizer.json", *task);
+  CHECK(mg::testing::mean_final_validation_loss(*task, loaded, 4) ==
+        doctest::Approx(result.best_validation).epsilon(1e-5));
 }
