@@ -49,8 +49,9 @@ std::string duration(double seconds) {
   return seconds < 5400 ? fmt::format("{:.1f} min", seconds / 60) : fmt::format("{:.1f} h", seconds / 3600);
 }
 
-// The store records only the stint that finished a run; a meta-training's
-// metrics carry its wall clock over all of them.
+// A meta-training's wall clock over every stint, from its metrics: runs
+// stored before results carried "wall_s" hold only their last stint's time,
+// so the metrics are the one source every stored run has.
 double meta_training_seconds(const std::string& dir) {
   std::ifstream metrics(dir + "/meta-metrics.jsonl");
   std::string line, last;
