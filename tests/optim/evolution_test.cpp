@@ -7,7 +7,6 @@
 // meta-training with them: the bits depend on no thread count, a stop
 // resumes exactly, and optimizers with no differentiable mode meta-train.
 #include <cmath>
-#include <filesystem>
 
 #include "../support/testing.hpp"
 #include "meta_training.hpp"
