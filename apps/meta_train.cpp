@@ -1,5 +1,5 @@
 // `metagrad meta-train`: meta-trains a learned optimizer on a task family
-// (library: optim/learned/meta.hpp); Ctrl-C stops after the current epoch
+// (library: optim/learned/meta_train.hpp); Ctrl-C stops after the current epoch
 // with a checkpoint that --resume continues bit for bit.
 #include <cstdio>
 
@@ -11,8 +11,11 @@ namespace mg::apps {
 namespace {
 
 struct Options {
-  std::string task = "quadratic", learned = "lstm", mode = "first_order", data_dir, sampling = "gaussian";
+  std::string task = "quadratic", learned = "lstm", estimator = "tbptt", mode = "first_order", data_dir,
+              sampling = "gaussian";
   optim::learned::MetaTrainOptions train;
+  optim::learned::TruncatedBpttOptions tbptt;
+  optim::learned::EvolutionStrategiesOptions evolution;
   std::int64_t steps = 100, unroll = 20, population = 8;
   std::uint64_t seed = 0;
   int threads = 0;
@@ -21,27 +24,31 @@ struct Options {
                     *population_option = nullptr, *sigma_option = nullptr;
 };
 
-// tbptt takes --mode, --meta-batch and --recompute-every; es and pes --population (pairs, each
-// on its own problem: their meta-batch) and --sigma.
-void check_estimator_options(Options& o) {
-  const bool evolution = o.train.estimator != "tbptt";
+// The estimator the flags name, built from its own options: tbptt takes
+// --mode, --meta-batch and --recompute-every; es and pes --population
+// (pairs, each on its own problem: their meta-batch) and --sigma.
+std::unique_ptr<optim::learned::MetaGradientEstimator> make_estimator(Options& o) {
   const auto refuse = [&](const CLI::Option* option, const char* flag) {
     if (option->count() > 0)
-      throw Error(std::string("meta-train: ") + flag + " does not apply to the " + o.train.estimator + " estimator");
+      throw Error(std::string("meta-train: ") + flag + " does not apply to the " + o.estimator + " estimator");
   };
-  if (evolution) {
-    refuse(o.mode_option, "--mode");
-    refuse(o.meta_batch_option, "--meta-batch");
-    refuse(o.recompute_option, "--recompute-every");
-    o.train.meta_batch = o.population;
-  } else {
+  if (o.estimator == "tbptt") {
     refuse(o.population_option, "--population");
     refuse(o.sigma_option, "--sigma");
+    o.tbptt.mode = optim::learned::meta_mode(o.mode);
+    return std::make_unique<optim::learned::TruncatedBptt>(o.tbptt);
   }
+  refuse(o.mode_option, "--mode");
+  refuse(o.meta_batch_option, "--meta-batch");
+  refuse(o.recompute_option, "--recompute-every");
+  o.train.meta_batch = o.population;
+  o.evolution.persistent = o.estimator == "pes";
+  o.evolution.seed = o.seed;
+  return std::make_unique<optim::learned::EvolutionStrategies>(o.evolution);
 }
 
 void run(Options o) {
-  check_estimator_options(o);
+  const auto estimator = make_estimator(o);
   if (o.threads > 0) set_num_threads(o.threads);
   optim::learned::TaskOptions task_options;
   task_options.data_dir = o.data_dir;
@@ -50,13 +57,11 @@ void run(Options o) {
   auto task = optim::learned::make_task(o.task, task_options);
   task->steps = o.steps;
   task->unroll = o.unroll;
-  o.train.mode = optim::learned::meta_mode(o.mode);
-  o.train.seed = o.seed;
   auto learned = optim::learned::make_learned(o.learned, *task, o.seed);
   optim::learned::MetaTrainResult result;
   {
     InterruptScope interrupt;
-    result = optim::learned::meta_train(*task, *learned, o.train, interrupt.requested());
+    result = optim::learned::meta_train(*task, *learned, *estimator, o.train, interrupt.requested());
   }
   if (!distributed::is_main()) {
     if (result.interrupted) throw CLI::RuntimeError(130);
@@ -89,9 +94,10 @@ void add_meta_train_command(CLI::App& app) {
   cmd->add_option("--task", o->task, task_help())->check(CLI::IsMember(optim::learned::available_tasks()));
   cmd->add_option("--learned", o->learned,
                   "lstm (its output layer starts at zero: the optimizer starts by doing nothing), lstm(init=uniform) "
-                  "(section 5.1's start), mlp_lopt, or hparams(SPEC): per-tensor learned learning rates of any "
+                  "(section 5.1's start), lstm(init=code) (the authors' code's start), mlp_lopt, or hparams(SPEC): "
+                  "per-tensor learned learning rates of any "
                   "registry optimizer");
-  cmd->add_option("--estimator", o->train.estimator,
+  cmd->add_option("--estimator", o->estimator,
                   "Meta-gradients by tbptt (truncated backprop), es (antithetic evolution strategies) or pes "
                   "(persistent ES, unbiased over whole runs)")
       ->check(CLI::IsMember({"tbptt", "es", "pes"}));
@@ -99,7 +105,7 @@ void add_meta_train_command(CLI::App& app) {
       cmd->add_option("--mode", o->mode, "tbptt: first_order (optimizee gradients detached) or second_order")
           ->check(CLI::IsMember({"first_order", "second_order"}));
   o->recompute_option =
-      cmd->add_option("--recompute-every", o->train.recompute_every,
+      cmd->add_option("--recompute-every", o->tbptt.recompute_every,
                       "tbptt: keep the state every S steps of an unroll and recompute the rest in backward (memory "
                       "grows with unroll/S + S instead of the unroll; same meta-gradients)")
           ->check(CLI::Range(1, 1000000));
@@ -108,7 +114,7 @@ void add_meta_train_command(CLI::App& app) {
                       "es, pes: antithetic pairs per meta-iteration (and rank), each on its own problem, run "
                       "concurrently (default 8)")
           ->check(CLI::Range(1, 100000));
-  o->sigma_option = cmd->add_option("--sigma", o->train.sigma, "es, pes: standard deviation of the perturbations")
+  o->sigma_option = cmd->add_option("--sigma", o->evolution.sigma, "es, pes: standard deviation of the perturbations")
                         ->check(CLI::PositiveNumber);
   cmd->add_option("--epochs", o->train.epochs, "Meta-training epochs (--meta-batch fresh problems each)")
       ->check(CLI::Range(1, 100000000));

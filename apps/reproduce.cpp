@@ -22,7 +22,7 @@ namespace experiments = optim::experiments;
 
 struct Options {
   experiments::ReproduceOptions reproduce;
-  std::string claim;
+  std::string claim, protocol = "paper";
   bool list = false, no_progress = false;
   int threads = 0;
 };
@@ -37,9 +37,11 @@ void run(Options o) {
   if (o.claim.empty()) throw Error("reproduce: name a claim (see `metagrad reproduce --list`)");
   if (o.threads > 0) set_num_threads(o.threads);
   o.reproduce.progress = !o.no_progress;
+  o.reproduce.protocol = experiments::parse_protocol(o.protocol);
   o.reproduce.command =
-      fmt::format("metagrad reproduce {} --budget {} --seeds {}{}{} --out {}{}", o.claim, o.reproduce.budget,
-                  o.reproduce.seeds, o.reproduce.cifar_dir.empty() ? "" : " --data-dir " + o.reproduce.cifar_dir,
+      fmt::format("metagrad reproduce {} --budget {}{} --seeds {}{}{} --out {}{}", o.claim, o.reproduce.budget,
+                  o.reproduce.protocol == experiments::Protocol::Code ? " --protocol code" : "", o.reproduce.seeds,
+                  o.reproduce.cifar_dir.empty() ? "" : " --data-dir " + o.reproduce.cifar_dir,
                   o.threads > 0 ? fmt::format(" --threads {}", o.threads) : "", o.reproduce.out,
                   flush_denormal() ? " --flush-denormal" : "");
   try {
@@ -64,6 +66,9 @@ void add_reproduce_command(CLI::App& app) {
   cmd->add_option("claim", o->claim, "The claim's name (--list shows them)");
   cmd->add_flag("--list", o->list, "List every claim");
   cmd->add_option("--budget", o->reproduce.budget, "quick (minutes) or full (the specification's protocol)");
+  cmd->add_option("--protocol", o->protocol,
+                  "The l2l claims: paper (the paper's text, default) or code (the authors' released code's p, scale, "
+                  "initialisation, epochs, validation and meta lr; optimizers.md 5.7)");
   cmd->add_option("--seeds", o->reproduce.seeds, "Test problems (seeds) per optimizer")->check(CLI::Range(1, 1000));
   cmd->add_option("--out", o->reproduce.out, "Folder for report.md, its plots and the finished runs");
   cmd->add_option("--data-dir", o->reproduce.cifar_dir, "Folder of CIFAR-10's binary files (claims on the cnn task)");

@@ -53,8 +53,6 @@ std::shared_ptr<nn::Module> make_model(const std::string& name, const Shape& inp
   throw Error("unknown model '" + name + "' (expected mlp, cnn or resnet20)");
 }
 
-Tensor scalar(double v) { return Tensor::from_vector(std::vector<double>{v}, {}); }
-
 void require(bool condition, const std::string& message) {
   if (!condition) throw Error(message);
 }
@@ -118,12 +116,47 @@ std::string checkpoint_path(const TrainConfig& c) { return c.checkpoint_dir + "/
 
 }  // namespace
 
+namespace {
+
+// An epoch's record by name, as the metrics log and to_json store it.
+nlohmann::json record_of(const EpochMetrics& m) {
+  return {{"epoch", m.epoch},
+          {"step", m.step},
+          {"gradient_evaluations", m.evaluations},
+          {"train_loss", m.train_loss},
+          {"train_accuracy", m.train_accuracy},
+          {"test_loss", m.test_loss},
+          {"test_accuracy", m.test_accuracy},
+          {"lr", m.lr},
+          {"images_per_s", std::round(m.images_per_s * 10) / 10},
+          {"wall_s", std::round(m.wall_s * 1000) / 1000}};
+}
+
+EpochMetrics metrics_of(const nlohmann::json& j) {
+  return {j.at("epoch").get<int>(),
+          j.at("step").get<std::int64_t>(),
+          j.at("gradient_evaluations").get<std::int64_t>(),
+          j.at("train_loss").get<double>(),
+          j.at("train_accuracy").get<double>(),
+          j.at("test_loss").get<double>(),
+          j.at("test_accuracy").get<double>(),
+          j.at("lr").get<double>(),
+          j.at("images_per_s").get<double>(),
+          j.at("wall_s").get<double>()};
+}
+
+}  // namespace
+
 std::string to_json(const TrainResult& r) {
   nlohmann::json epochs = nlohmann::json::array(), curve = nlohmann::json::array();
-  for (const auto& e : r.epochs)
-    epochs.push_back({e.epoch, e.step, e.evaluations, e.train_loss, e.train_accuracy, e.test_loss, e.test_accuracy,
-                      e.lr, e.images_per_s, e.wall_s});
-  for (const auto& p : r.loss_curve) curve.push_back({p.step, p.evaluations, p.loss});
+  for (const auto& e : r.epochs) {
+    nlohmann::json record = record_of(e);
+    record["images_per_s"] = e.images_per_s;  // exact, for the rank that reports it
+    record["wall_s"] = e.wall_s;
+    epochs.push_back(record);
+  }
+  for (const auto& p : r.loss_curve)
+    curve.push_back({{"step", p.step}, {"evaluations", p.evaluations}, {"loss", p.loss}});
   return nlohmann::json{{"epochs", epochs},
                         {"loss_curve", curve},
                         {"interrupted", r.interrupted},
@@ -134,12 +167,10 @@ std::string to_json(const TrainResult& r) {
 TrainResult train_result_from_json(const std::string& text) {
   const nlohmann::json j = nlohmann::json::parse(text);
   TrainResult r;
-  for (const auto& e : j.at("epochs"))
-    r.epochs.push_back({e[0].get<int>(), e[1].get<std::int64_t>(), e[2].get<std::int64_t>(), e[3].get<double>(),
-                        e[4].get<double>(), e[5].get<double>(), e[6].get<double>(), e[7].get<double>(),
-                        e[8].get<double>(), e[9].get<double>()});
+  for (const auto& e : j.at("epochs")) r.epochs.push_back(metrics_of(e));
   for (const auto& p : j.at("loss_curve"))
-    r.loss_curve.push_back({p[0].get<std::int64_t>(), p[1].get<std::int64_t>(), p[2].get<double>()});
+    r.loss_curve.push_back(
+        {p.at("step").get<std::int64_t>(), p.at("evaluations").get<std::int64_t>(), p.at("loss").get<double>()});
   r.interrupted = j.at("interrupted").get<bool>();
   r.data_wait_fraction = j.at("data_wait_fraction").get<double>();
   return r;
@@ -180,41 +211,34 @@ TrainResult train(const TrainConfig& c, const std::atomic<bool>& stop) {
       c.budget == "evals" ? static_cast<std::int64_t>(c.epochs) * train_loader.batches_per_epoch() : 0;
   const auto budget_spent = [&] { return max_evaluations > 0 && evaluations >= max_evaluations; };
   Sums sums;
-  double wall_before = 0;
+  optim::LoopPosition position;
   if (c.resume) {
     require(!c.checkpoint_dir.empty(), "--resume needs --checkpoint DIR");
-    std::map<std::string, double> position;
-    for (const auto& [key, t] : optim::load_checkpoint(checkpoint_path(c), *model, *optimizer, schedule.get()))
-      position[key] = t.item<double>();
-    for (const char* key : {"epoch", "batch", "step", "evaluations", "loss_sum", "correct", "seen", "wall"})
-      require(position.count(key) > 0,
-              fmt::format("{}: the checkpoint has no training position '{}'", checkpoint_path(c), key));
-    start_epoch = static_cast<int>(position["epoch"]);
-    start_batch = static_cast<std::int64_t>(position["batch"]);
-    step = static_cast<std::int64_t>(position["step"]);
-    evaluations = static_cast<std::int64_t>(position["evaluations"]);
-    sums = {position["loss_sum"], position["correct"], position["seen"]};
-    wall_before = position["wall"];
+    position = optim::LoopPosition(optim::load_checkpoint(checkpoint_path(c), *model, *optimizer, schedule.get()),
+                                   {"epoch", "batch", "step", "evaluations", "loss_sum", "correct", "seen"},
+                                   checkpoint_path(c));
+    start_epoch = static_cast<int>(position.number("epoch"));
+    start_batch = static_cast<std::int64_t>(position.number("batch"));
+    step = static_cast<std::int64_t>(position.number("step"));
+    evaluations = static_cast<std::int64_t>(position.number("evaluations"));
+    sums = {position.number("loss_sum"), position.number("correct"), position.number("seen")};
   }
   if (!c.checkpoint_dir.empty()) std::filesystem::create_directories(c.checkpoint_dir);
-  std::ofstream metrics;  // rank 0 alone reports and saves
+  optim::MetricsLog metrics;  // rank 0 alone reports and saves
   if (!c.metrics_path.empty() && ranks.is_main())
-    metrics = open_log(c.metrics_path, c.resume, "step", static_cast<double>(step));
+    metrics = optim::MetricsLog(c.metrics_path, c.resume, "step", static_cast<double>(step));
 
-  const auto started = Clock::now();
-  auto wall = [&] { return wall_before + std::chrono::duration<double>(Clock::now() - started).count(); };
   auto save = [&](int epoch, std::int64_t batch) {
     if (c.checkpoint_dir.empty()) return;
     if (ranks.is_main())
       optim::save_checkpoint(checkpoint_path(c), *model, *optimizer, schedule.get(),
-                             {{"epoch", scalar(epoch)},
-                              {"batch", scalar(static_cast<double>(batch))},
-                              {"step", scalar(static_cast<double>(step))},
-                              {"evaluations", scalar(static_cast<double>(evaluations))},
-                              {"loss_sum", scalar(sums.loss)},
-                              {"correct", scalar(sums.correct)},
-                              {"seen", scalar(sums.seen)},
-                              {"wall", scalar(wall())}});
+                             position.tensors({{"epoch", epoch},
+                                               {"batch", static_cast<double>(batch)},
+                                               {"step", static_cast<double>(step)},
+                                               {"evaluations", static_cast<double>(evaluations)},
+                                               {"loss_sum", sums.loss},
+                                               {"correct", sums.correct},
+                                               {"seen", sums.seen}}));
     // No rank goes on, or exits, before rank 0's checkpoint is complete (a
     // failure there ends the job from rank 0).
     ranks.barrier();
@@ -308,19 +332,10 @@ TrainResult train(const TrainConfig& c, const std::atomic<bool>& stop) {
                          test_accuracy,
                          lr,
                          static_cast<double>(images) / epoch_seconds,
-                         wall()};
+                         position.wall()};
     result.epochs.push_back(m);
     schedule->step(test_loss);
-    if (metrics.is_open()) {
-      metrics << fmt::format(
-                     "{{\"epoch\": {}, \"step\": {}, \"gradient_evaluations\": {}, \"train_loss\": {:.17g}, "
-                     "\"train_accuracy\": {:.17g}, "
-                     "\"test_loss\": {:.17g}, \"test_accuracy\": {:.17g}, \"lr\": {:.17g}, \"images_per_s\": {:.1f}, "
-                     "\"wall_s\": {:.3f}}}",
-                     m.epoch, m.step, m.evaluations, m.train_loss, m.train_accuracy, m.test_loss, m.test_accuracy, m.lr,
-                     m.images_per_s, m.wall_s)
-              << std::endl;
-    }
+    metrics.write(record_of(m));
     if (ranks.is_main())
       spdlog::info("epoch {}/{}: train loss {:.4f} accuracy {:.2f}%, test loss {:.4f} accuracy {:.2f}%, {:.0f} img/s",
                    m.epoch, c.epochs, m.train_loss, 100 * m.train_accuracy, m.test_loss, 100 * m.test_accuracy,

@@ -120,18 +120,18 @@ std::function<void()> meta_iteration(bool second_order, int meta_batch) {
   task->steps = task->unroll = 20;
   // Section 5.1's initialisation, as the PyTorch peer (bench/) starts.
   auto lstm = std::shared_ptr<learned::LearnedOptimizer>(
-      learned::make_learned_lstm(*task, 0, DType::Float32, learned::LstmInit::Uniform));
+      learned::make_learned_lstm(learned::lstm_settings(task->name()), 0, DType::Float32, learned::LstmInit::Uniform));
   auto meta = std::shared_ptr<optim::Optimizer>(optim::make("adam(lr=1e-3)", lstm->meta_parameters()));
   auto problems = std::make_shared<std::vector<std::unique_ptr<learned::Problem>>>();
   for (int k = 0; k < meta_batch; ++k)
     problems->push_back(
         task->problem(learned::Split::Train, static_cast<std::uint64_t>(distributed::rank() * meta_batch + k)));
-  const learned::TruncatedBptt estimator(second_order ? learned::MetaMode::SecondOrder : learned::MetaMode::FirstOrder,
-                                         20, 20);
+  const learned::TruncatedBptt estimator(
+      {.mode = second_order ? learned::MetaMode::SecondOrder : learned::MetaMode::FirstOrder});
   return [=] {
     std::vector<const learned::Problem*> batch;
     for (const auto& problem : *problems) batch.push_back(problem.get());
-    learned::meta_train_step(batch, *lstm, *meta, estimator, distributed::Ranks());
+    learned::meta_train_step(batch, {20, 20}, *lstm, *meta, estimator, distributed::Ranks());
   };
 }
 

@@ -161,9 +161,11 @@ int run(const Options& o) {
   auto schedule = mg::optim::make_schedule("cosine(t_max=" + std::to_string(o.epochs) + ")", *optimizer);
 
   std::int64_t first_epoch = 0;
+  mg::optim::LoopPosition position;  // the epoch, and the wall clock over every stint
   if (o.resume) {
-    for (const auto& [key, value] : mg::optim::load_checkpoint(o.checkpoint, net, *optimizer, schedule.get()))
-      if (key == "epoch") first_epoch = static_cast<std::int64_t>(value.item<double>());
+    position = mg::optim::LoopPosition(mg::optim::load_checkpoint(o.checkpoint, net, *optimizer, schedule.get()),
+                                       {"epoch"}, o.checkpoint);
+    first_epoch = static_cast<std::int64_t>(position.number("epoch"));
     std::printf("resumed from %s after epoch %lld\n", o.checkpoint.c_str(), static_cast<long long>(first_epoch));
   }
   std::printf("%lld training and %lld test images, %lld parameters\n", static_cast<long long>(train_set->size()),
@@ -178,10 +180,11 @@ int run(const Options& o) {
     schedule->step();
     if (!o.checkpoint.empty())
       mg::optim::save_checkpoint(o.checkpoint, net, *optimizer, schedule.get(),
-                                 {{"epoch", mg::scalar_tensor(epoch + 1.0, mg::DType::Float64)}});
-    std::printf("epoch %lld/%d  train loss %.4f acc %5.1f%%  test loss %.4f acc %5.1f%%  (%.1f s)\n",
+                                 position.tensors({{"epoch", static_cast<double>(epoch + 1)}}));
+    std::printf("epoch %lld/%d  train loss %.4f acc %5.1f%%  test loss %.4f acc %5.1f%%  (%.1f s, %.0f s in all)\n",
                 static_cast<long long>(epoch + 1), o.epochs, train.loss, 100 * train.accuracy, test.loss,
-                100 * test.accuracy, std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+                100 * test.accuracy, std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(),
+                position.wall());
   }
   if (last_epoch < o.epochs) {
     std::printf("stopped after epoch %lld; continue with --resume\n", static_cast<long long>(last_epoch));

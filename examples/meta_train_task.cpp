@@ -67,9 +67,6 @@ class LeastSquaresTask : public learned::Task {
   std::unique_ptr<LeastSquares> least_squares(learned::Split split, std::uint64_t index) const {
     return std::make_unique<LeastSquares>(4 * index + static_cast<std::uint64_t>(split));
   }
-  // log_sign: the network sees log|g| and sign(g), inputs of the same size
-  // whatever the problem's scale.
-  learned::LstmConfig lstm_config() const override { return {"log_sign", 10, 0.1, 20}; }
 };
 
 // A fresh folder for meta-training's files, removed with everything in it.
@@ -101,9 +98,9 @@ void meta_train(const learned::Task& task, const std::string& out_dir) {
   options.eval_every = 50;
   options.validation_problems = 16;
   options.out_dir = out_dir;
-  auto lstm = learned::make_learned_lstm(task, /*seed=*/0);
+  auto lstm = learned::make_learned("lstm", task, /*seed=*/0);
   const std::atomic<bool> never_stop = false;
-  const auto result = learned::meta_train(task, *lstm, options, never_stop);
+  const auto result = learned::meta_train(task, *lstm, learned::TruncatedBptt(), options, never_stop);
   std::printf("meta-trained %lld epochs: best validation loss %.4f (epoch %lld)\n",
               static_cast<long long>(result.epochs_done), result.best_validation,
               static_cast<long long>(result.best_epoch));

@@ -1,6 +1,7 @@
 #include "metagrad/nn/init.hpp"
 
 #include <cmath>
+#include <vector>
 
 #include "../core/check.hpp"
 #include "metagrad/core/autograd/grad_mode.hpp"
@@ -44,6 +45,17 @@ Tensor& uniform_(Tensor& t, double low, double high, Generator& generator) {
 Tensor& normal_(Tensor& t, double mean, double std, Generator& generator) {
   NoGradGuard no_grad;
   return t.copy_(randn(t.shape(), generator, t.dtype()) * std + mean);
+}
+
+Tensor& truncated_normal_(Tensor& t, double std, Generator& generator) {
+  NoGradGuard no_grad;
+  const std::int64_t count = t.numel();
+  std::vector<double> values;
+  for (double z : randn({4 * count}, generator, DType::Float64).to_vector<double>())
+    if (static_cast<std::int64_t>(values.size()) < count && std::abs(z) <= 2) values.push_back(z * std);
+  MG_CHECK(static_cast<std::int64_t>(values.size()) == count,
+           "truncated_normal_: too few draws within 2 standard deviations");  // p < 1e-300
+  return t.copy_(Tensor::from_vector(values, t.shape()).to(t.dtype()));
 }
 
 Tensor& constant_(Tensor& t, double value) {

@@ -45,4 +45,5 @@
 #include "metagrad/optim/registry.hpp"
 #include "metagrad/optim/schedule.hpp"
 #include "metagrad/optim/spec.hpp"
+#include "metagrad/optim/training_loop.hpp"
 #include "metagrad/optim/tuning.hpp"

@@ -85,6 +85,7 @@ class ClaimContext {
   // `options.out_dir`, resuming from the checkpoint there if there is one;
   // throws mg::Interrupted (the checkpoint kept) when a stop was requested.
   learned::MetaTrainResult meta_train(const learned::Task& task, learned::LearnedOptimizer& learned,
+                                      const learned::MetaGradientEstimator& estimator,
                                       learned::MetaTrainOptions options);
   void figure(const std::string& file, const std::vector<Panel>& panels, const std::string& caption);
 

@@ -33,22 +33,22 @@ const std::vector<Claim>& registry() {
       {{"l2l-quadratic", "paper 2 (learned LSTM optimizer, section 5)",
         "On random 10-dimensional quadratics, the LSTM optimizer meta-trained by gradient descent is clearly below "
         "every tuned hand-designed baseline (sgd, nag, rmsprop, adam) over 100 steps.",
-        false},
+        false, true},
        reproduce_l2l_quadratic},
       {{"l2l-mlp", "paper 2 (learned LSTM optimizer, section 5)",
         "On the 784-20-10 sigmoid MLP, the LSTM optimizer beats every tuned baseline by a clear margin at step 100, "
         "and keeps its lead when run for 200 steps.",
-        false},
+        false, true},
        reproduce_l2l_mlp},
       {{"l2l-generalization", "paper 2 (learned LSTM optimizer, section 5)",
         "The LSTM optimizer trained on the sigmoid MLP is still best with 40 hidden units or 2 hidden layers, and "
         "fails (the baselines win) with ReLU activations.",
-        false},
+        false, true},
        reproduce_l2l_generalization},
       {{"l2l-cnn", "paper 2 (learned LSTM optimizer, section 5)",
         "On CIFAR-10 with two nets (convolutions, fully connected), the LSTM optimizer learns faster than the tuned "
         "baselines.",
-        true},
+        true, true},
        reproduce_l2l_cnn},
       {{"integrators", "paper 3 (numerical integrators, section 6)",
         "Higher-order integrators of the gradient flow (ab2, ab3, heun, rk4) improve on SGD, which is forward Euler.",
@@ -106,6 +106,14 @@ nlohmann::json to_json(const learned::TrainingRun& run, const nlohmann::json& lo
 }
 
 }  // namespace
+
+Protocol parse_protocol(const std::string& name) {
+  if (name == "paper") return Protocol::Paper;
+  if (name == "code") return Protocol::Code;
+  throw Error("--protocol must be paper or code, not '" + name + "'");
+}
+
+const char* to_string(Protocol protocol) { return protocol == Protocol::Paper ? "paper" : "code"; }
 
 const char* split_name(learned::Split split) {
   switch (split) {
@@ -211,12 +219,13 @@ std::vector<Training> ClaimContext::over_seeds(TrainingRequest request) {
 }
 
 learned::MetaTrainResult ClaimContext::meta_train(const learned::Task& task, learned::LearnedOptimizer& learned,
+                                                  const learned::MetaGradientEstimator& estimator,
                                                   learned::MetaTrainOptions o) {
   o.resume = std::filesystem::exists(o.out_dir + "/meta-checkpoint.mgt");
   // One progress line only where nothing else writes progress at once.
   o.progress = options.progress && distributed::world_size() == 1 && !in_concurrent_run();
   o.data_parallel = false;
-  const auto result = learned::meta_train(task, learned, o, store.stop());
+  const auto result = learned::meta_train(task, learned, estimator, o, store.stop());
   if (result.interrupted)
     throw Interrupted(
         fmt::format("meta-training stopped at epoch {} (checkpoint in {})", result.epochs_done, o.out_dir));
@@ -304,6 +313,8 @@ std::string reproduce(const std::string& name, const ReproduceOptions& given, co
   MG_CHECK(options.budget == "quick" || options.budget == "full" || options.budget == "smoke",
            "--budget must be quick, full or smoke, not '{}'", options.budget);
   MG_CHECK(options.seeds >= 1, "--seeds must be at least 1, not {}", options.seeds);
+  MG_CHECK(options.protocol == Protocol::Paper || claim->info.has_code_protocol,
+           "--protocol code applies to the l2l claims (paper 2), not to {}", name);
   MG_CHECK(!options.out.empty(), "reproduce {}: give the report's folder (--out DIR)", name);
   if (claim->info.needs_cifar) {
     try {

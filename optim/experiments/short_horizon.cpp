@@ -45,12 +45,15 @@ nlohmann::json meta_train_lr(ClaimContext& c, const Setting& s, const std::strin
   const std::string dir = fmt::format("{}/meta/{}-seed-{}", c.options.out, estimator, seed);
   learned::Task& task = c.task("quadratic", seed);
   auto sgd = learned::make_learned(fmt::format("hparams(sgd(lr={:g}))", s.start_lr), task, seed);
+  std::unique_ptr<learned::MetaGradientEstimator> meta_gradients;
+  if (estimator == "pes")
+    meta_gradients = std::make_unique<learned::EvolutionStrategies>(
+        learned::EvolutionStrategiesOptions{.persistent = true, .sigma = s.sigma, .seed = seed});
+  else
+    meta_gradients =
+        std::make_unique<learned::TruncatedBptt>(learned::TruncatedBpttOptions{.mode = learned::MetaMode::SecondOrder});
   learned::MetaTrainOptions o;
-  o.estimator = estimator;
-  o.mode = learned::MetaMode::SecondOrder;
   o.meta_batch = estimator == "pes" ? s.population : 1;
-  o.sigma = s.sigma;
-  o.seed = seed;
   o.epochs = s.epochs;
   o.eval_every = s.eval_every;
   o.validation_problems = s.validation_problems;
@@ -61,7 +64,7 @@ nlohmann::json meta_train_lr(ClaimContext& c, const Setting& s, const std::strin
   o.after_epoch = [&](std::int64_t epoch, const learned::LearnedOptimizer& l) {
     if (epoch > averaged_from) log_lrs.push_back(l.meta_parameters().front().second.item<double>());
   };
-  const auto result = c.meta_train(task, *sgd, o);
+  const auto result = c.meta_train(task, *sgd, *meta_gradients, o);
   return {{"lr", std::exp(summarize(log_lrs).mean)},
           {"final_lr", std::exp(sgd->meta_parameters().front().second.item<double>())},
           {"spread", summarize(log_lrs).std / std::log(10.0)},

@@ -71,35 +71,42 @@ class PlainRun {
 
 }  // namespace
 
-EvolutionStrategies::EvolutionStrategies(bool persistent, std::int64_t steps, std::int64_t unroll, double sigma,
-                                         std::uint64_t seed)
-    : persistent_(persistent), steps_(steps), unroll_(unroll), sigma_(sigma), seed_(seed) {
-  MG_CHECK(steps >= 1 && unroll >= 1 && steps % unroll == 0,
-           "{}: steps ({}) must be a positive multiple of the unroll ({})", name(), steps, unroll);
-  MG_CHECK(std::isfinite(sigma) && sigma > 0, "{}: sigma must be positive, got {}", name(), sigma);
+EvolutionStrategies::EvolutionStrategies(EvolutionStrategiesOptions options) : options_(options) {
+  MG_CHECK(std::isfinite(options.sigma) && options.sigma > 0, "{}: sigma must be positive, got {}", name(),
+           options.sigma);
+}
+
+std::string EvolutionStrategies::config() const {
+  return fmt::format("{}(sigma={:.17g}, seed={})", name(), options_.sigma, options_.seed);
 }
 
 class EvolutionStrategies::PairRun : public MetaGradientEstimator::Run {
  public:
-  PairRun(const EvolutionStrategies& es, const Problem& problem, std::uint64_t index, const LearnedOptimizer& learned)
-      : es_(&es), learned_(&learned), index_(index), runs_{PlainRun(problem), PlainRun(problem)} {}
+  PairRun(const EvolutionStrategies& es, const Problem& problem, const Horizon& horizon, std::uint64_t index,
+          const LearnedOptimizer& learned)
+      : es_(&es),
+        options_(es.options()),
+        horizon_(horizon),
+        learned_(&learned),
+        index_(index),
+        runs_{PlainRun(problem), PlainRun(problem)} {}
 
   std::int64_t parts() const override { return 2; }
 
   // Part 0 runs phi + eps, part 1 phi - eps.
   void advance(std::int64_t part) override {
-    MG_CHECK(!done(), "{}: the run has done all its {} steps", es_->name(), es_->steps_);
+    MG_CHECK(!done(), "{}: the run has done all its {} steps", es_->name(), horizon_.steps);
     const auto at = static_cast<std::size_t>(part);
-    losses_.at(at) = runs_.at(at).advance(*learned_, perturbed(part == 0 ? 1.0 : -1.0), es_->unroll_);
+    losses_.at(at) = runs_.at(at).advance(*learned_, perturbed(part == 0 ? 1.0 : -1.0), horizon_.unroll);
   }
 
   TruncationEstimate estimate() override {
     NoGradGuard no_grad;
     const std::vector<Tensor> eps = perturbation();
-    const double scale = (losses_[0] - losses_[1]) / (2 * es_->sigma_ * es_->sigma_);
+    const double scale = (losses_[0] - losses_[1]) / (2 * options_.sigma * options_.sigma);
     TruncationEstimate result{(losses_[0] + losses_[1]) / 2, {}};
     for (std::size_t i = 0; i < eps.size(); ++i) {
-      if (!es_->persistent_) {
+      if (!options_.persistent) {
         result.meta_gradients.push_back(eps[i] * scale);
         continue;
       }
@@ -111,7 +118,7 @@ class EvolutionStrategies::PairRun : public MetaGradientEstimator::Run {
     return result;
   }
 
-  bool done() const override { return truncation_ >= es_->truncations(); }
+  bool done() const override { return truncation_ >= horizon_.truncations(); }
 
  private:
   // phi + sign * eps, as values without history.
@@ -128,14 +135,16 @@ class EvolutionStrategies::PairRun : public MetaGradientEstimator::Run {
   // seed, the problem's index and the truncation alone.
   std::vector<Tensor> perturbation() const {
     Generator generator(
-        splitmix64(splitmix64(splitmix64(es_->seed_) ^ index_) + static_cast<std::uint64_t>(truncation_)));
+        splitmix64(splitmix64(splitmix64(options_.seed) ^ index_) + static_cast<std::uint64_t>(truncation_)));
     std::vector<Tensor> eps;
     for (const auto& [name, phi] : learned_->meta_parameters())
-      eps.push_back(randn(phi.shape(), generator, phi.dtype()) * es_->sigma_);
+      eps.push_back(randn(phi.shape(), generator, phi.dtype()) * options_.sigma);
     return eps;
   }
 
   const EvolutionStrategies* es_;
+  EvolutionStrategiesOptions options_;
+  Horizon horizon_;
   const LearnedOptimizer* learned_;
   std::uint64_t index_;
   std::array<PlainRun, 2> runs_;
@@ -144,9 +153,11 @@ class EvolutionStrategies::PairRun : public MetaGradientEstimator::Run {
   std::int64_t truncation_ = 0;
 };
 
-std::unique_ptr<MetaGradientEstimator::Run> EvolutionStrategies::start(const Problem& problem, std::uint64_t index,
+std::unique_ptr<MetaGradientEstimator::Run> EvolutionStrategies::start(const Problem& problem, const Horizon& horizon,
+                                                                       std::uint64_t index,
                                                                        const LearnedOptimizer& learned) const {
-  return std::make_unique<PairRun>(*this, problem, index, learned);
+  check_horizon(horizon, name());
+  return std::make_unique<PairRun>(*this, problem, horizon, index, learned);
 }
 
 }  // namespace mg::optim::learned

@@ -13,6 +13,7 @@
 #include "json_file.hpp"
 #include "metagrad/core/autograd/grad_mode.hpp"
 #include "metagrad/core/nn_ops.hpp"
+#include "metagrad/nn/init.hpp"
 #include "metagrad/nn/serialize.hpp"
 #include "metagrad/optim/registry.hpp"
 
@@ -80,6 +81,31 @@ std::pair<Tensor, Tensor> cell(const Tensor& x, const Tensor& h, const Tensor& c
   return {out.narrow(0, 0, hidden), out.narrow(0, hidden, hidden)};
 }
 
+// The authors' code's start (LstmInit::Code), in float64: per layer, the
+// gate weights and the bias drawn in the order of Sonnet's variables (the
+// [input; hidden] matrix, then the bias), all with stddev 1/sqrt(fan in).
+Tensor code_initial_weights(const LstmConfig& config, Generator& generator) {
+  Tensor phi = zeros({config.parameter_count()}, DType::Float64);
+  Weights w = unpack(phi, config);  // views of phi
+  const std::int64_t h = config.hidden;
+  const auto gates = [&](Tensor& w_ih, Tensor& w_hh, Tensor& b_ih) {
+    const double deviation = 1 / std::sqrt(static_cast<double>(w_ih.size(1) + h));
+    Tensor matrix = zeros({4 * h, w_ih.size(1) + h}, DType::Float64);
+    nn::init::truncated_normal_(matrix, deviation, generator);
+    w_ih.copy_(matrix.narrow(1, 0, w_ih.size(1)));
+    w_hh.copy_(matrix.narrow(1, w_ih.size(1), h));
+    nn::init::truncated_normal_(b_ih, deviation, generator);
+    Tensor forget = b_ih.narrow(0, h, h);  // the f block of i, f, g, o
+    forget.copy_(forget + 1.0);
+  };
+  gates(w.w1_ih, w.w1_hh, w.b1_ih);
+  gates(w.w2_ih, w.w2_hh, w.b2_ih);
+  const double deviation = 1 / std::sqrt(static_cast<double>(h));
+  nn::init::truncated_normal_(w.out_w, deviation, generator);
+  nn::init::truncated_normal_(w.out_b, deviation, generator);
+  return phi;
+}
+
 }  // namespace
 
 std::pair<Tensor, LstmCoordinateState> lstm_step(const Tensor& phi, const LstmConfig& config, const Tensor& gradient,
@@ -106,6 +132,7 @@ Tensor formula_weights(const LstmConfig& config, DType dtype) {
 }
 
 Tensor initial_weights(const LstmConfig& config, Generator& generator, DType dtype, LstmInit init) {
+  if (init == LstmInit::Code) return code_initial_weights(config, generator).to(dtype);
   const double bound = 1 / std::sqrt(static_cast<double>(config.hidden));
   Tensor phi = rand({config.parameter_count()}, generator, DType::Float64) * (2 * bound) - bound;
   if (init == LstmInit::ZeroOutput) {
@@ -124,6 +151,12 @@ Tensor load_weights(const std::string& path, const LstmConfig& config, DType dty
 }
 
 void save_weights(const std::string& path, const Tensor& phi) { write_json(path, phi.to_vector<double>()); }
+
+std::string net_weights_file(const std::string& path, const std::string& net, std::size_t nets) {
+  std::filesystem::path file = path;
+  if (nets > 1) file.replace_extension("." + net + file.extension().string());
+  return file.string();
+}
 
 namespace {
 

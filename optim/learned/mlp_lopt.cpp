@@ -8,6 +8,7 @@
 #include "../../core/check.hpp"
 #include "../rule.hpp"
 #include "json_file.hpp"
+#include "metagrad/nn/init.hpp"
 #include "metagrad/optim/learned/lstm.hpp"
 #include "metagrad/optim/registry.hpp"
 
@@ -86,25 +87,17 @@ MlpLoptUpdate mlp_lopt_step(const Tensor& phi, const MlpLoptConfig& config, cons
 Tensor mlp_lopt_formula_weights(DType dtype) { return formula_weights(Config::parameter_count(), dtype); }
 
 Tensor mlp_lopt_initial_weights(Generator& generator, DType dtype) {
-  std::vector<double> values;
+  Tensor phi = zeros({Config::parameter_count()}, DType::Float64);
+  std::int64_t offset = 0;
   const auto layer = [&](std::int64_t inputs, std::int64_t outputs) {
-    // Truncation by rejection: the first draws within 2 standard deviations.
-    const std::int64_t count = inputs * outputs;
-    const std::vector<double> draws = randn({4 * count}, generator, DType::Float64).to_vector<double>();
-    const double deviation = 1 / std::sqrt(static_cast<double>(inputs));
-    std::int64_t taken = 0;
-    for (double z : draws)
-      if (taken < count && std::abs(z) <= 2) {
-        values.push_back(z * deviation);
-        ++taken;
-      }
-    MG_CHECK(taken == count, "mlp_lopt: too few draws within 2 standard deviations");  // p < 1e-300
-    values.resize(values.size() + static_cast<std::size_t>(outputs), 0.0);
+    Tensor w = phi.narrow(0, offset, inputs * outputs);
+    nn::init::truncated_normal_(w, 1 / std::sqrt(static_cast<double>(inputs)), generator);
+    offset += inputs * outputs + outputs;  // the bias stays 0
   };
   layer(Config::kInputs, Config::kHidden);
   layer(Config::kHidden, Config::kHidden);
   layer(Config::kHidden, Config::kOutputs);
-  return Tensor::from_vector(values, {Config::parameter_count()}).to(dtype);
+  return phi.to(dtype);
 }
 
 Tensor mlp_lopt_load_weights(const std::string& path, DType dtype) {

@@ -1,4 +1,4 @@
-// The task families of optimizers.md section 5.4.
+// The tasks of optimizers.md section 5.4.
 #include <functional>
 #include <map>
 #include <mutex>
@@ -60,7 +60,6 @@ class QuadraticTask : public Task {
   std::unique_ptr<Problem> problem(Split split, std::uint64_t index) const override {
     return std::make_unique<QuadraticProblem>(problem_seed(options_, split, index), options_);
   }
-  LstmConfig lstm_config() const override { return {"none", 10, 1.0, 20}; }
 
  private:
   TaskOptions options_;
@@ -207,7 +206,6 @@ class MlpTask : public Task {
         problem_seed(options_, split, index), widths_, activation_, load_images(kind, dir, dtype),
         [kind, dir, dtype] { return load_images(kind, dir, dtype, false); }, dtype);
   }
-  LstmConfig lstm_config() const override { return {"log_sign", 10, 0.1, 20}; }
 
  private:
   std::string name_, activation_;
@@ -298,14 +296,6 @@ class CnnTask : public Task {
     return std::make_unique<CnnProblem>(
         problem_seed(options_, split, index), classes_, load(true), [load] { return load(false); }, options_.dtype);
   }
-  LstmConfig lstm_config() const override { return {"log_sign", 10, 0.1, 20}; }
-  // "conv" for the three convolution kernels, "fc" for everything else.
-  NetOf nets() const override {
-    return [](const std::string& name) {
-      return name.rfind("conv", 0) == 0 && name.find(".weight") != std::string::npos ? "conv" : "fc";
-    };
-  }
-  std::vector<std::string> net_names() const override { return {"conv", "fc"}; }
 
  private:
   std::string name_;

@@ -1,12 +1,12 @@
 // Truncated back-propagation through time (optimizers.md section 5.3),
-// first or second order, with optional gradient checkpointing; and what
-// every meta-gradient estimator shares.
+// first or second order, with optional gradient checkpointing.
+#include "metagrad/optim/learned/truncated_bptt.hpp"
+
 #include <cmath>
 
 #include "../../core/check.hpp"
 #include "metagrad/core/autograd/engine.hpp"
 #include "metagrad/core/ops.hpp"
-#include "metagrad/optim/learned/meta.hpp"
 
 namespace mg::optim::learned {
 
@@ -16,34 +16,27 @@ MetaMode meta_mode(const std::string& name) {
   throw Error("unknown meta-gradient mode '" + name + "' (expected first_order or second_order)");
 }
 
-TruncationEstimate MetaGradientEstimator::Run::next() {
-  for (std::int64_t part = 0; part < parts(); ++part) advance(part);
-  return estimate();
+std::string to_string(MetaMode mode) { return mode == MetaMode::FirstOrder ? "first_order" : "second_order"; }
+
+TruncatedBptt::TruncatedBptt(TruncatedBpttOptions options) : options_(options) {
+  MG_CHECK(options.recompute_every >= 0, "truncated BPTT: recompute_every must be 0 (off) or positive, not {}",
+           options.recompute_every);
 }
 
-void MetaGradientEstimator::run(const Problem& problem, std::uint64_t index, const LearnedOptimizer& learned,
-                                const std::function<void(const TruncationEstimate&)>& on_truncation) const {
-  const auto run = start(problem, index, learned);
-  while (!run->done()) on_truncation(run->next());
-}
-
-TruncatedBptt::TruncatedBptt(MetaMode mode, std::int64_t steps, std::int64_t unroll, std::int64_t recompute_every)
-    : mode_(mode), steps_(steps), unroll_(unroll), recompute_every_(recompute_every) {
-  MG_CHECK(steps >= 1 && unroll >= 1 && steps % unroll == 0,
-           "truncated BPTT: steps ({}) must be a positive multiple of the unroll ({})", steps, unroll);
-  MG_CHECK(recompute_every >= 0, "truncated BPTT: recompute_every must be 0 (off) or positive, not {}",
-           recompute_every);
+std::string TruncatedBptt::config() const {
+  return fmt::format("tbptt(mode={}, recompute_every={})", to_string(options_.mode), options_.recompute_every);
 }
 
 class TruncatedBptt::BpttRun : public MetaGradientEstimator::Run {
  public:
-  BpttRun(const TruncatedBptt& estimator, const Problem& problem, const LearnedOptimizer& learned)
+  BpttRun(const TruncatedBpttOptions& options, const Problem& problem, const Horizon& horizon,
+          const LearnedOptimizer& learned)
       : problem_(&problem),
         learned_(&learned),
-        steps_(estimator.steps_),
-        unroll_(estimator.unroll_),
-        recompute_every_(estimator.recompute_every_),
-        second_order_(estimator.mode_ == MetaMode::SecondOrder) {
+        steps_(horizon.steps),
+        unroll_(horizon.unroll),
+        recompute_every_(options.recompute_every),
+        second_order_(options.mode == MetaMode::SecondOrder) {
     const NamedParameters initial = problem.initial();
     optimizer_ = learned.make(initial);
     for (const auto& [name, t] : initial) theta_.push_back(t.detach().requires_grad_());
@@ -182,9 +175,10 @@ class TruncatedBptt::BpttRun : public MetaGradientEstimator::Run {
   TruncationEstimate estimate_;
 };
 
-std::unique_ptr<MetaGradientEstimator::Run> TruncatedBptt::start(const Problem& problem, std::uint64_t,
-                                                                 const LearnedOptimizer& learned) const {
-  return std::make_unique<BpttRun>(*this, problem, learned);
+std::unique_ptr<MetaGradientEstimator::Run> TruncatedBptt::start(const Problem& problem, const Horizon& horizon,
+                                                                 std::uint64_t, const LearnedOptimizer& learned) const {
+  check_horizon(horizon, "truncated BPTT");
+  return std::make_unique<BpttRun>(options_, problem, horizon, learned);
 }
 
 }  // namespace mg::optim::learned

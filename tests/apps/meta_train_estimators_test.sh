@@ -37,5 +37,5 @@ expect_error "--population does not apply to the tbptt estimator" --population 4
 expect_error "--sigma does not apply to the tbptt estimator" --sigma 0.1 --out bad
 if "$metagrad" meta-train "${small[@]}" --epochs 1 --out bad --estimator nes 2>err.txt; then fail "--estimator nes succeeded"; fi
 grep -q "nes not in {tbptt,es,pes}" err.txt || { cat err.txt; fail "--estimator nes: no list of the estimators"; }
-expect_error "the run was meta-trained with the pes estimator, not es" --learned mlp_lopt --estimator es --resume --out pes
+expect_error "the run was meta-trained with pes(sigma=0.02, seed=0), not es(sigma=0.01, seed=0)" --learned mlp_lopt --estimator es --resume --out pes
 echo "ok: pes meta-trains mlp_lopt, resumes and meta-eval reads it; foreign options are refused"

@@ -43,7 +43,6 @@ class FixedQuadraticTask : public learned::Task {
   std::unique_ptr<learned::Problem> problem(learned::Split, std::uint64_t) const override {
     return std::make_unique<FixedQuadratic>();
   }
-  learned::LstmConfig lstm_config() const override { return {"none", 10, 1.0, 20}; }
 };
 
 constexpr double kLearningRate = 2e-3;  // stable: below 2 / the largest curvature (about 0.026 here)
@@ -78,11 +77,11 @@ TEST_CASE("the mean of many ES estimates is the autograd gradient of the truncat
   const FixedQuadratic problem;
   // The first truncation, K = 10 steps of a T = 100 run, second order: the
   // exact gradient of its meta-loss.
-  const learned::TruncatedBptt exact_estimator(learned::MetaMode::SecondOrder, 100, 10);
-  const double exact = gradient_of(exact_estimator.start(problem, 0, *sgd)->next());
-  const learned::EvolutionStrategies es(false, 100, 10, kSigma, 7);
+  const learned::TruncatedBptt exact_estimator({.mode = learned::MetaMode::SecondOrder});
+  const double exact = gradient_of(exact_estimator.start(problem, {100, 10}, 0, *sgd)->next());
+  const learned::EvolutionStrategies es({.persistent = false, .sigma = kSigma, .seed = 7});
   std::vector<double> estimates;
-  for (int i = 0; i < kPairs; ++i) estimates.push_back(gradient_of(es.start(problem, i, *sgd)->next()));
+  for (int i = 0; i < kPairs; ++i) estimates.push_back(gradient_of(es.start(problem, {100, 10}, i, *sgd)->next()));
   const Sample s = sample(estimates);
   MESSAGE("ES: " << s.mean << " +- " << s.standard_error << ", autograd: " << exact);
   CHECK(std::abs(exact) > 10 * s.standard_error);  // a test with teeth: the gradient is well resolved
@@ -95,16 +94,17 @@ TEST_CASE("over a run of 10 truncations, PES's estimates sum to the whole-run gr
   const FixedQuadratic problem;
   // The whole run's meta-loss sum_{t=1..100} f(theta_t), differentiated
   // through all 100 steps (one untruncated second-order unroll).
-  const double whole =
-      gradient_of(learned::TruncatedBptt(learned::MetaMode::SecondOrder, 100, 100).start(problem, 0, *sgd)->next());
+  const learned::TruncatedBptt second_order({.mode = learned::MetaMode::SecondOrder});
+  const double whole = gradient_of(second_order.start(problem, {100, 100}, 0, *sgd)->next());
   double truncated = 0;
-  learned::TruncatedBptt(learned::MetaMode::SecondOrder, 100, 10)
-      .run(problem, *sgd, [&](const learned::TruncationEstimate& e) { truncated += gradient_of(e); });
-  const learned::EvolutionStrategies pes(true, 100, 10, kSigma, 7);
+  second_order.run(problem, {100, 10}, *sgd,
+                   [&](const learned::TruncationEstimate& e) { truncated += gradient_of(e); });
+  const learned::EvolutionStrategies pes({.persistent = true, .sigma = kSigma, .seed = 7});
   std::vector<double> sums;
   for (int i = 0; i < kPairs; ++i) {
     double sum = 0;
-    pes.run(problem, i, *sgd, [&](const learned::TruncationEstimate& e) { sum += gradient_of(e); });
+    pes.run(
+        problem, {100, 10}, *sgd, [&](const learned::TruncationEstimate& e) { sum += gradient_of(e); }, i);
     sums.push_back(sum);
   }
   const Sample s = sample(sums);
@@ -124,18 +124,21 @@ std::unique_ptr<learned::Task> small_quadratic() {
   return task;
 }
 
-learned::MetaTrainOptions es_options(const std::string& estimator, const std::string& name, std::int64_t epochs) {
+learned::MetaTrainOptions es_options(const std::string& name, std::int64_t epochs) {
   auto o = mg::testing::short_meta_training("metagrad-es-" + name, epochs, 2, 2, "adam(lr=1e-2)");
-  o.estimator = estimator;
   o.meta_batch = 3;  // the population: three pairs
   return o;
 }
 
+learned::EvolutionStrategies evolution(const std::string& estimator) {
+  return learned::EvolutionStrategies({.persistent = estimator == "pes"});
+}
+
 std::vector<double> meta_trained(const learned::Task& task, const std::string& family,
-                                 const learned::MetaTrainOptions& o) {
+                                 const learned::MetaGradientEstimator& estimator, const learned::MetaTrainOptions& o) {
   auto l = learned::make_learned(family, task, 1);
   const std::atomic<bool> never{false};
-  learned::meta_train(task, *l, o, never);
+  learned::meta_train(task, *l, estimator, o, never);
   std::vector<double> out;
   for (const auto& [name, t] : l->meta_parameters())
     for (double v : t.to_vector<double>()) out.push_back(v);
@@ -152,35 +155,37 @@ TEST_CASE("es and pes meta-train with the same bits on 1 and 2 threads, and resu
     for (int threads : {1, 2}) {
       const int before = mg::get_num_threads();
       mg::set_num_threads(threads);
-      on[threads - 1] = meta_trained(*task, "lstm", es_options(estimator, estimator + "-threads", 4));
+      on[threads - 1] = meta_trained(*task, "lstm", evolution(estimator), es_options(estimator + "-threads", 4));
       mg::set_num_threads(before);
     }
     CHECK(on[0] == on[1]);
     auto initial = learned::make_learned("lstm", *task, 1);
     CHECK(on[0] != initial->meta_parameters()[0].second.to_vector<double>());  // it moved
 
-    auto split = es_options(estimator, estimator + "-split", 2);
-    meta_trained(*task, "lstm", split);
+    auto split = es_options(estimator + "-split", 2);
+    meta_trained(*task, "lstm", evolution(estimator), split);
     split.epochs = 4;
     split.resume = true;
-    CHECK(meta_trained(*task, "lstm", split) == on[0]);
-    split.estimator = estimator == "es" ? "pes" : "es";
-    const std::string mismatch = "meta-trained with the " + estimator + " estimator, not " + split.estimator;
-    CHECK_THROWS_WITH_AS(meta_trained(*task, "lstm", split), doctest::Contains(mismatch.c_str()), mg::Error);
+    CHECK(meta_trained(*task, "lstm", evolution(estimator), split) == on[0]);
+    const std::string other = estimator == "es" ? "pes" : "es";
+    const std::string mismatch =
+        "meta-trained with " + estimator + "(sigma=0.01, seed=0), not " + other + "(sigma=0.01, seed=0)";
+    CHECK_THROWS_WITH_AS(meta_trained(*task, "lstm", evolution(other), split), doctest::Contains(mismatch.c_str()),
+                         mg::Error);
+    // Another sigma is another estimator too.
+    CHECK_THROWS_WITH_AS(
+        meta_trained(*task, "lstm", learned::EvolutionStrategies({.persistent = estimator == "pes", .sigma = 0.02}),
+                     split),
+        doctest::Contains("sigma=0.02"), mg::Error);
   }
-  auto o = es_options("nes", "unknown", 1);
-  CHECK_THROWS_WITH_AS(meta_trained(*task, "lstm", o),
-                       doctest::Contains("unknown meta-gradient estimator 'nes' (expected tbptt, es or pes)"),
-                       mg::Error);
 }
 
 TEST_CASE("es meta-trains through an optimizer that has no differentiable mode") {
   const auto task = small_quadratic();
   const std::string family = "hparams(shampoo(lr=0.01, epsilon=1e-4))";
-  auto tbptt = es_options("tbptt", "shampoo-tbptt", 1);
-  CHECK_THROWS_WITH_AS(meta_trained(*task, family, tbptt), doctest::Contains("differentiable mode is not supported"),
-                       mg::Error);
-  const auto learned_log_lr = meta_trained(*task, family, es_options("pes", "shampoo-pes", 4));
+  CHECK_THROWS_WITH_AS(meta_trained(*task, family, learned::TruncatedBptt(), es_options("shampoo-tbptt", 1)),
+                       doctest::Contains("differentiable mode is not supported"), mg::Error);
+  const auto learned_log_lr = meta_trained(*task, family, evolution("pes"), es_options("shampoo-pes", 4));
   REQUIRE(learned_log_lr.size() == 1);
   CHECK(learned_log_lr[0] != std::log(0.01));
   CHECK(std::isfinite(learned_log_lr[0]));

@@ -39,23 +39,11 @@ class Toy : public learned::Problem {
   Tensor a_ = values({1, 4, 0.25, 2}), b_ = values({0.3, -0.2, 0.1, -1});
 };
 
-// A task that only supplies the LSTM's configuration.
-class ConfigTask : public learned::Task {
- public:
-  explicit ConfigTask(learned::LstmConfig config) : config_(std::move(config)) {}
-  std::string name() const override { return "toy"; }
-  std::unique_ptr<learned::Problem> problem(learned::Split, std::uint64_t) const override {
-    return std::make_unique<Toy>();
-  }
-  learned::LstmConfig lstm_config() const override { return config_; }
-
- private:
-  learned::LstmConfig config_;
-};
-
 // A learned LSTM holding the formula weights, in float64.
 std::unique_ptr<learned::LearnedOptimizer> formula_lstm(const learned::LstmConfig& config) {
-  auto lstm = learned::make_learned_lstm(ConfigTask(config), 0, f64);
+  learned::LstmTaskSettings settings;
+  settings.config = config;
+  auto lstm = learned::make_learned_lstm(settings, 0, f64);
   mg::NoGradGuard no_grad;
   lstm->meta_parameters()[0].second.copy_(learned::formula_weights(config, f64));
   return lstm;
@@ -217,9 +205,9 @@ TEST_CASE("meta-gradients match torch, first- and second-order; the modes differ
                                      std::pair{learned::MetaMode::SecondOrder, "second_order"}}) {
       CAPTURE(name);
       auto lstm = formula_lstm(config);
-      learned::TruncatedBptt estimator(mode, k, k);
+      learned::TruncatedBptt estimator({.mode = mode});
       int unrolls = 0;
-      estimator.run(Toy(), *lstm, [&](const learned::TruncatedBptt::Unroll& unroll) {
+      estimator.run(Toy(), {k, k}, *lstm, [&](const learned::TruncationEstimate& unroll) {
         ++unrolls;
         CHECK(unroll.meta_loss == doctest::Approx(entry[name]["loss"].get<double>()).epsilon(1e-13));
         const auto grad = unroll.meta_gradients[0].to_vector<double>();
@@ -261,7 +249,7 @@ TEST_CASE("meta-gradients equal finite differences (second order: of the meta-lo
     CAPTURE(mode == learned::MetaMode::FirstOrder);
     auto lstm = formula_lstm(config);
     std::vector<double> analytic;
-    learned::TruncatedBptt(mode, k, k).run(toy, *lstm, [&](const learned::TruncatedBptt::Unroll& unroll) {
+    learned::TruncatedBptt({.mode = mode}).run(toy, {k, k}, *lstm, [&](const learned::TruncationEstimate& unroll) {
       analytic = unroll.meta_gradients[0].to_vector<double>();
     });
     const std::vector<Tensor>* frozen = mode == learned::MetaMode::FirstOrder ? &gradients_seen : nullptr;
@@ -287,9 +275,7 @@ TEST_CASE("the optimizer's trajectory equals the meta-training unroll's forward 
     const auto losses = learned::run_optimizer(
         toy, [&](const mg::optim::NamedParameters& params) { return lstm->make(params); }, 6);
     std::vector<double> unrolled;
-    learned::TruncatedBptt(learned::MetaMode::FirstOrder, 6, 3).run(toy, *lstm, [&](const auto& unroll) {
-      unrolled.push_back(unroll.meta_loss);
-    });
+    learned::TruncatedBptt().run(toy, {6, 3}, *lstm, [&](const auto& unroll) { unrolled.push_back(unroll.meta_loss); });
     REQUIRE(unrolled.size() == 2);
     CHECK(unrolled[0] == doctest::Approx(losses[1] + losses[2] + losses[3]).epsilon(1e-13));
     CHECK(unrolled[1] == doctest::Approx(losses[4] + losses[5] + losses[6]).epsilon(1e-13));
@@ -337,12 +323,12 @@ TEST_CASE("meta-training learns on quadratics and resumes bit for bit") {
   o.progress = false;
   std::atomic<bool> never{false};
   const auto run = [&](const std::string& out, std::int64_t epochs, bool resume) {
-    auto lstm = learned::make_learned_lstm(*task, 1);
+    auto lstm = learned::make_learned("lstm", *task, 1);
     auto opts = o;
     opts.out_dir = (dir / out).string();
     opts.epochs = epochs;
     opts.resume = resume;
-    const auto result = learned::meta_train(*task, *lstm, opts, never);
+    const auto result = learned::meta_train(*task, *lstm, learned::TruncatedBptt(), opts, never);
     return std::pair{result, lstm->meta_parameters()[0].second.to_vector<double>()};
   };
   const auto [straight, weights] = run("straight", 40, false);
@@ -371,7 +357,7 @@ TEST_CASE("learned hyperparameters: per-tensor learning rates of a registry opti
   CHECK(hparams->meta_parameters().size() == 1);  // quadratic has one tensor
   const auto o = mg::testing::short_meta_training("metagrad-meta-hparams", 30, 10, 4, "adam(lr=0.05)");
   std::atomic<bool> never{false};
-  const auto result = learned::meta_train(*task, *hparams, o, never);
+  const auto result = learned::meta_train(*task, *hparams, learned::TruncatedBptt(), o, never);
   const double start =
       mg::testing::mean_final_validation_loss(*task, learned::spec_factory("sgd(lr={}, momentum=0.5)", 0.005), 4);
   MESSAGE("validation loss: " << start << " with the starting lr, " << result.best_validation << " learned");
@@ -382,7 +368,8 @@ TEST_CASE("learned hyperparameters: per-tensor learning rates of a registry opti
         doctest::Approx(result.best_validation).epsilon(1e-9));
   CHECK_THROWS_WITH_AS(learned::make_learned("hparams(adam(lr=-1))", *task, 0), doctest::Contains("lr=-1"), mg::Error);
   CHECK_THROWS_WITH_AS(learned::make_learned("genetic", *task, 0),
-                       doctest::Contains("expected lstm, lstm(init=uniform), mlp_lopt or hparams"), mg::Error);
+                       doctest::Contains("expected lstm, lstm(init=uniform), lstm(init=code), mlp_lopt or hparams"),
+                       mg::Error);
 }
 
 TEST_CASE("the cnn task: two nets, and second-order meta-gradients through batch norm and convolutions") {
@@ -394,12 +381,13 @@ TEST_CASE("the cnn task: two nets, and second-order meta-gradients through batch
   std::int64_t coordinates = 0;
   for (const auto& [name, t] : problem->initial()) coordinates += t.numel();
   CHECK(coordinates == 3 * 16 * 25 + 2 * 16 * 16 * 25 + 3 * 2 * 16 + 32 * 256 + 2 * 32 + 2 * 32 + 2);
-  CHECK(task->nets()("conv2.weight") == "conv");
-  CHECK(task->nets()("conv2.bias") == "fc");
-  auto lstm = learned::make_learned_lstm(*task, 3);
+  const auto settings = learned::lstm_settings(task->name());
+  CHECK(settings.net_of("conv2.weight") == "conv");
+  CHECK(settings.net_of("conv2.bias") == "fc");
+  auto lstm = learned::make_learned("lstm", *task, 3);
   REQUIRE(lstm->meta_parameters().size() == 2);
-  learned::TruncatedBptt(learned::MetaMode::SecondOrder, 2, 2)
-      .run(*problem, *lstm, [&](const learned::TruncatedBptt::Unroll& unroll) {
+  learned::TruncatedBptt({.mode = learned::MetaMode::SecondOrder})
+      .run(*problem, {2, 2}, *lstm, [&](const learned::TruncationEstimate& unroll) {
         CHECK(std::isfinite(unroll.meta_loss));
         for (const auto& g : unroll.meta_gradients) {
           const double norm = mg::sum(g * g).item<double>();
@@ -417,7 +405,7 @@ TEST_CASE("the cnn task: two nets, and second-order meta-gradients through batch
   o.progress = false;
   o.out_dir = out.string();
   std::atomic<bool> never{false};
-  learned::meta_train(*task, *lstm, o, never);
+  learned::meta_train(*task, *lstm, learned::TruncatedBptt(), o, never);
   CHECK(std::filesystem::exists(out / "optimizer.conv.json"));
   CHECK(std::filesystem::exists(out / "optimizer.fc.json"));
   const auto losses =

@@ -33,9 +33,9 @@ std::vector<std::vector<double>> weights_of(learned::LearnedOptimizer& l) {
 
 std::vector<std::vector<double>> meta_train(const learned::Task& task, const learned::MetaTrainOptions& o,
                                             std::uint64_t seed = 1) {
-  auto lstm = learned::make_learned_lstm(task, seed);
+  auto lstm = learned::make_learned("lstm", task, seed);
   const std::atomic<bool> never{false};
-  learned::meta_train(task, *lstm, o, never);
+  learned::meta_train(task, *lstm, learned::TruncatedBptt(), o, never);
   return weights_of(*lstm);
 }
 
@@ -55,13 +55,13 @@ TEST_CASE("a meta-batch of 1 meta-trains exactly as one problem an epoch did") {
   const auto trained = meta_train(*task, o);
   // The loop of one problem an epoch, written out: problem e of epoch e, a
   // meta-optimizer step after each unroll.
-  auto lstm = learned::make_learned_lstm(*task, 1);
+  auto lstm = learned::make_learned("lstm", *task, 1);
   auto& meta = lstm->meta_parameters();
   auto meta_optimizer = mg::optim::make(o.meta_optimizer, meta);
-  const learned::TruncatedBptt estimator(learned::MetaMode::FirstOrder, task->steps, task->unroll);
+  const learned::TruncatedBptt estimator;
   for (std::uint64_t epoch = 0; epoch < 3; ++epoch) {
     const auto problem = task->problem(learned::Split::Train, epoch);
-    estimator.run(*problem, *lstm, [&](const learned::TruncatedBptt::Unroll& unroll) {
+    estimator.run(*problem, {task->steps, task->unroll}, *lstm, [&](const learned::TruncationEstimate& unroll) {
       meta_optimizer->zero_grad();
       for (std::size_t i = 0; i < meta.size(); ++i) meta[i].second.set_grad(unroll.meta_gradients[i]);
       meta_optimizer->step();
@@ -76,20 +76,20 @@ TEST_CASE("a meta-batch's meta-gradient is the mean of its problems' meta-gradie
   auto o = options("mean", 1, 3);
   o.meta_optimizer = "sgd(lr=1)";  // phi moves by minus the meta-gradient
   std::filesystem::remove_all(o.out_dir);
-  auto lstm = learned::make_learned_lstm(*task, 2, mg::DType::Float64);
+  auto lstm = learned::make_learned_lstm(learned::lstm_settings(task->name()), 2, mg::DType::Float64);
   const std::vector<double> before = lstm->meta_parameters()[0].second.to_vector<double>();
   // Problems 0, 1, 2 of the training split, each alone with phi as it starts.
-  const learned::TruncatedBptt estimator(learned::MetaMode::FirstOrder, task->steps, task->unroll);
+  const learned::TruncatedBptt estimator;
   std::vector<double> mean(before.size(), 0.0);
   for (std::uint64_t k = 0; k < 3; ++k) {
     const auto problem = task->problem(learned::Split::Train, k);
-    estimator.run(*problem, *lstm, [&](const learned::TruncatedBptt::Unroll& unroll) {
+    estimator.run(*problem, {task->steps, task->unroll}, *lstm, [&](const learned::TruncationEstimate& unroll) {
       const auto g = unroll.meta_gradients[0].to_vector<double>();
       for (std::size_t i = 0; i < g.size(); ++i) mean[i] += g[i] / 3;
     });
   }
   const std::atomic<bool> never{false};
-  learned::meta_train(*task, *lstm, o, never);
+  learned::meta_train(*task, *lstm, estimator, o, never);
   const std::vector<double> after = lstm->meta_parameters()[0].second.to_vector<double>();
   double largest = 0, worst = 0;
   for (std::size_t i = 0; i < before.size(); ++i) {
@@ -127,10 +127,12 @@ TEST_CASE("a meta-batch resumes bit for bit, and only with the same meta-batch")
   split.resume = true;
   CHECK(meta_train(*task, split) == expected);
   split.meta_batch = 2;
-  auto lstm = learned::make_learned_lstm(*task, 1);
+  auto lstm = learned::make_learned("lstm", *task, 1);
   const std::atomic<bool> never{false};
-  CHECK_THROWS_WITH_AS(learned::meta_train(*task, *lstm, split, never), doctest::Contains("meta-batch of 3, not 2"),
-                       mg::Error);
+  const learned::TruncatedBptt tbptt;
+  CHECK_THROWS_WITH_AS(learned::meta_train(*task, *lstm, tbptt, split, never),
+                       doctest::Contains("meta-batch of 3, not 2"), mg::Error);
   split.meta_batch = 0;
-  CHECK_THROWS_WITH_AS(learned::meta_train(*task, *lstm, split, never), doctest::Contains("meta_batch"), mg::Error);
+  CHECK_THROWS_WITH_AS(learned::meta_train(*task, *lstm, tbptt, split, never), doctest::Contains("meta_batch"),
+                       mg::Error);
 }

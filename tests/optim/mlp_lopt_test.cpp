@@ -122,7 +122,7 @@ TEST_CASE("mlp_lopt meta-trains: its weights improve on their initialisation on 
   const auto factory = [&](const mg::optim::NamedParameters& params) { return mlp->make(params); };
   const double before = mg::testing::mean_final_validation_loss(*task, factory, 4);
   const std::atomic<bool> never{false};
-  const auto result = learned::meta_train(*task, *mlp, o, never);
+  const auto result = learned::meta_train(*task, *mlp, learned::TruncatedBptt(), o, never);
   CHECK(result.best_validation < 0.9 * before);
   // meta-train's optimizer.json is an mlp_lopt weight list that meta-eval's loader reads.
   const auto loaded = learned::load_learned(o.out_dir + "/optimizer.json", *task);

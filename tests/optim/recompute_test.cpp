@@ -14,12 +14,13 @@ namespace learned = mg::optim::learned;
 std::vector<std::vector<double>> estimates(const learned::Task& task, const learned::LearnedOptimizer& l,
                                            learned::MetaMode mode, std::int64_t recompute_every,
                                            std::vector<double>& losses) {
-  const learned::TruncatedBptt estimator(mode, task.steps, task.unroll, recompute_every);
+  const learned::TruncatedBptt estimator({.mode = mode, .recompute_every = recompute_every});
   std::vector<std::vector<double>> gradients;
-  estimator.run(*task.problem(learned::Split::Train, 3), l, [&](const learned::TruncationEstimate& e) {
-    losses.push_back(e.meta_loss);
-    for (const auto& g : e.meta_gradients) gradients.push_back(g.to_vector<double>());
-  });
+  estimator.run(*task.problem(learned::Split::Train, 3), {task.steps, task.unroll}, l,
+                [&](const learned::TruncationEstimate& e) {
+                  losses.push_back(e.meta_loss);
+                  for (const auto& g : e.meta_gradients) gradients.push_back(g.to_vector<double>());
+                });
   return gradients;
 }
 
@@ -32,7 +33,7 @@ TEST_CASE("a recomputed unroll gives the plain unroll's meta-gradients") {
   task->steps = 24;
   task->unroll = 12;  // two truncations, each recomputed in segments of 5, 5 and 2 steps
   std::vector<std::unique_ptr<learned::LearnedOptimizer>> families;
-  families.push_back(learned::make_learned_lstm(*task, 1, mg::DType::Float64));
+  families.push_back(learned::make_learned_lstm(learned::lstm_settings(task->name()), 1, mg::DType::Float64));
   families.push_back(learned::make_learned_mlp_lopt(1, mg::DType::Float64));
   families.push_back(learned::make_learned("hparams(adam(lr=0.05))", *task, 1));
   for (const auto& family : families) {
@@ -52,6 +53,6 @@ TEST_CASE("a recomputed unroll gives the plain unroll's meta-gradients") {
       CHECK(largest > 1e-6);  // real gradients
     }
   }
-  CHECK_THROWS_WITH_AS(learned::TruncatedBptt(learned::MetaMode::FirstOrder, 10, 5, -1),
+  CHECK_THROWS_WITH_AS(learned::TruncatedBptt({.recompute_every = -1}),
                        doctest::Contains("recompute_every must be 0 (off) or positive"), mg::Error);
 }

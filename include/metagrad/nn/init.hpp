@@ -11,6 +11,9 @@ enum class FanMode { FanIn, FanOut };
 
 Tensor& uniform_(Tensor& t, double low, double high, Generator& generator = default_generator());
 Tensor& normal_(Tensor& t, double mean, double std, Generator& generator = default_generator());
+// A normal truncated at two standard deviations, as TensorFlow's
+// truncated_normal: the first of 4 * numel float64 draws that lie within.
+Tensor& truncated_normal_(Tensor& t, double std, Generator& generator = default_generator());
 Tensor& constant_(Tensor& t, double value);
 Tensor& zeros_(Tensor& t);
 Tensor& ones_(Tensor& t);

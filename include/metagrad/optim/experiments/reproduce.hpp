@@ -10,8 +10,16 @@
 
 namespace mg::optim::experiments {
 
+// Whose settings paper 2's claims follow (optimizers.md 5.7): the paper's
+// text, or the authors' released code (p, scale, initialisation, epochs,
+// validation and the meta-optimizer's lr from google-deepmind/learning-to-learn).
+enum class Protocol { Paper, Code };
+Protocol parse_protocol(const std::string& name);  // paper | code
+const char* to_string(Protocol protocol);
+
 struct ReproduceOptions {
-  std::string budget = "quick";  // quick (minutes on 2 cores) or full (the specification's protocol)
+  std::string budget = "quick";         // quick (minutes on 2 cores) or full (the specification's protocol)
+  Protocol protocol = Protocol::Paper;  // the l2l claims only
   int seeds = 3;
   std::string out;          // the report's folder
   std::string cifar_dir;    // CIFAR-10 binary files (claims on the cnn task)
@@ -23,6 +31,7 @@ struct ReproduceOptions {
 struct ClaimInfo {
   std::string name, paper, statement;
   bool needs_cifar = false;
+  bool has_code_protocol = false;  // --protocol code applies
 };
 
 // Every claim, in the order `metagrad reproduce --list` shows them.

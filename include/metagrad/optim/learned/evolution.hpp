@@ -9,26 +9,33 @@
 // so that the mean over a meta-batch of N pairs is the section's estimate.
 // The inner runs take plain step()s: no graph, no derivative of the step,
 // so any registry optimizer (hparams(SPEC)) can be meta-trained this way.
-#include "metagrad/optim/learned/meta.hpp"
+#include <cstdint>
+
+#include "metagrad/optim/learned/estimator.hpp"
 
 namespace mg::optim::learned {
 
+struct EvolutionStrategiesOptions {
+  // Persistent (pes): unbiased over whole runs; antithetic (es): per truncation.
+  bool persistent = true;
+  double sigma = 0.01;
+  // Keys the perturbations: truncation u of problem `index` draws them
+  // from (seed, index, u) alone.
+  std::uint64_t seed = 0;
+};
+
 class EvolutionStrategies : public MetaGradientEstimator {
  public:
-  // `seed` keys the perturbations: truncation u of problem `index` draws
-  // them from (seed, index, u) alone.
-  EvolutionStrategies(bool persistent, std::int64_t steps, std::int64_t unroll, double sigma, std::uint64_t seed);
-  std::string name() const override { return persistent_ ? "pes" : "es"; }
-  std::unique_ptr<Run> start(const Problem& problem, std::uint64_t index,
+  explicit EvolutionStrategies(EvolutionStrategiesOptions options = {});
+  std::string name() const override { return options_.persistent ? "pes" : "es"; }
+  std::string config() const override;
+  std::unique_ptr<Run> start(const Problem& problem, const Horizon& horizon, std::uint64_t index,
                              const LearnedOptimizer& learned) const override;
-  std::int64_t truncations() const override { return steps_ / unroll_; }
+  const EvolutionStrategiesOptions& options() const { return options_; }
 
  private:
   class PairRun;
-  bool persistent_;
-  std::int64_t steps_, unroll_;
-  double sigma_;
-  std::uint64_t seed_;
+  EvolutionStrategiesOptions options_;
 };
 
 }  // namespace mg::optim::learned

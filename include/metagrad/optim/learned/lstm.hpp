@@ -52,7 +52,13 @@ std::pair<Tensor, LstmCoordinateState> lstm_step(const Tensor& phi, const LstmCo
 // the net to follow the gradient is lost. From a zero output the optimizer
 // starts by doing nothing, and out_W's first meta-gradient is the
 // correlation of the LSTM's state with the coming gradients: descent.
-enum class LstmInit { ZeroOutput, Uniform };
+// Code (optimizers.md 5.7, the authors' released code): every gate weight
+// and bias of a layer from a normal of standard deviation 1/sqrt(fan in),
+// fan in = the layer's inputs + hidden (Sonnet's one [input, hidden]
+// matrix), truncated at two standard deviations; the output layer's weights
+// and bias likewise with fan in = hidden; b_hh = 0 and +1 on the forget
+// block of b_ih (Sonnet's forget bias inside the sigmoid).
+enum class LstmInit { ZeroOutput, Uniform, Code };
 
 // Weights: the test formula of section 9.1, phi[i] = (((37 i + 11) mod 101) - 50) / 256;
 // the meta-training initialisation; and JSON files holding a list of P
@@ -63,6 +69,9 @@ Tensor initial_weights(const LstmConfig& config, Generator& generator, DType dty
                        LstmInit init = LstmInit::ZeroOutput);
 Tensor load_weights(const std::string& path, const LstmConfig& config, DType dtype = DType::Float32);
 void save_weights(const std::string& path, const Tensor& phi);
+// Where one of several nets' weights go: PATH with the net's name before the
+// extension (optimizer.conv.json); PATH itself for a single net.
+std::string net_weights_file(const std::string& path, const std::string& net, std::size_t nets);
 
 // An `lstm` optimizer over named parameters driven by live weight tensors
 // (meta-training: phi requires grad): `net_of` names the net each parameter

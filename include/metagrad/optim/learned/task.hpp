@@ -1,16 +1,15 @@
 #pragma once
-// Task families for meta-training and evaluating optimizers (optimizers.md
-// section 5.4): a task yields problems, each a starting point and a loss per
+// Tasks for meta-training and evaluating optimizers (optimizers.md section
+// 5.4): a task yields problems, each a starting point and a loss per
 // step (its mini-batch), from seeds that keep training, validation and test
 // problems disjoint. Every problem is a pure function of its seed, so runs
-// repeat exactly.
+// repeat exactly. A task knows no optimizer.
 #include <cstdint>
 #include <memory>
 #include <optional>
 #include <string>
 #include <vector>
 
-#include "metagrad/optim/learned/lstm.hpp"
 #include "metagrad/optim/optimizer.hpp"
 
 namespace mg::optim::learned {
@@ -48,11 +47,8 @@ class Task {
   virtual std::string name() const = 0;
   // Problem `index` of a split.
   virtual std::unique_ptr<Problem> problem(Split split, std::uint64_t index) const = 0;
-  // The learned optimizer's preprocessing and scale for this task (5.4).
-  virtual LstmConfig lstm_config() const = 0;
-  // Which net each parameter uses (the CNN's "conv" and "fc"); empty: one net.
-  virtual NetOf nets() const { return {}; }
-  virtual std::vector<std::string> net_names() const { return {"default"}; }
+  // The horizon of its problems: optimizee steps, and the truncations
+  // meta-training cuts them into.
   std::int64_t steps = 100, unroll = 20;
 };
 

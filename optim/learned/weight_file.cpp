@@ -1,0 +1,86 @@
+// load_learned: what meta-train wrote, told apart by its shape: an mlp_lopt
+// weight list, an LSTM weight list (one file per net), or learned
+// hyperparameters.
+#include <filesystem>
+#include <map>
+
+#include "../../core/check.hpp"
+#include "json_file.hpp"
+#include "metagrad/optim/learned/learned_optimizer.hpp"
+#include "metagrad/optim/learned/mlp_lopt.hpp"
+#include "metagrad/optim/registry.hpp"
+
+namespace mg::optim::learned {
+namespace {
+
+std::string lstm_spec(const std::string& weights, const LstmConfig& c) {
+  return fmt::format("lstm(weights={}, preprocess={}, p={}, scale={}, hidden={})", weights, c.preprocess, c.p, c.scale,
+                     c.hidden);
+}
+
+// The LSTM with one weight file per net, as meta-train writes them:
+// consecutive parameters of one net share a group.
+OptimizerFactory several_lstm_nets(const std::string& path, const LstmTaskSettings& settings) {
+  const auto& nets = settings.nets;
+  const std::string spec = lstm_spec(net_weights_file(path, nets.front(), nets.size()), settings.config);
+  return [=](const NamedParameters& params) {
+    std::vector<GroupSpec> groups;
+    std::string last;
+    for (const auto& [name, p] : params) {
+      const std::string net = settings.net_of(name);
+      if (groups.empty() || net != last)
+        groups.push_back({{}, {{"weights", net_weights_file(path, net, nets.size())}, {"net", net}}});
+      groups.back().params.emplace_back(name, p);
+      last = net;
+    }
+    return make(spec, groups);
+  };
+}
+
+OptimizerFactory learned_hyperparameters(const std::string& path, const nlohmann::json& file) {
+  MG_CHECK(file.is_object() && file.contains("spec") && file["spec"].is_string() && file.contains("lr") &&
+               file["lr"].is_object(),
+           "learned optimizer '{}' is neither an LSTM weight list nor {{\"spec\": ..., \"lr\": {{...}}}}", path);
+  const std::string spec = file["spec"];
+  std::map<std::string, double> lrs;
+  for (const auto& [name, lr] : file["lr"].items()) {
+    MG_CHECK(lr.is_number() && lr.get<double>() > 0, "learned optimizer '{}': lr of '{}' is not a positive number",
+             path, name);
+    lrs[name] = lr.get<double>();
+  }
+  return [spec, lrs, path](const NamedParameters& params) {
+    std::vector<GroupSpec> groups;
+    for (const auto& [name, p] : params) {
+      auto it = lrs.find(name);
+      MG_CHECK(it != lrs.end(), "learned optimizer '{}' has no lr for parameter '{}'", path, name);
+      groups.push_back({{{name, p}}, {{"lr", fmt::format("{:.17g}", it->second)}}});
+    }
+    return make(spec, groups);
+  };
+}
+
+}  // namespace
+
+OptimizerFactory load_learned(const std::string& path, const LstmTaskSettings& settings) {
+  // mlp_lopt has one net whatever the task; its list has 1762 numbers, no LSTM's length.
+  if (std::filesystem::exists(path)) {
+    const nlohmann::json file = read_json(path, "learned optimizer");
+    if (file.is_array() && static_cast<std::int64_t>(file.size()) == MlpLoptConfig::parameter_count()) {
+      const std::string spec = fmt::format("mlp_lopt(weights={})", path);
+      return [spec](const NamedParameters& params) { return make(spec, params); };
+    }
+  }
+  if (settings.nets.size() > 1) return several_lstm_nets(path, settings);
+  const nlohmann::json file = read_json(path, "learned optimizer");
+  if (file.is_array()) {
+    const std::string spec = lstm_spec(path, settings.config);
+    return [spec](const NamedParameters& params) { return make(spec, params); };
+  }
+  return learned_hyperparameters(path, file);
+}
+
+OptimizerFactory load_learned(const std::string& path, const Task& task) {
+  return load_learned(path, lstm_settings(task.name()));
+}
+
+}  // namespace mg::optim::learned
