@@ -8,8 +8,11 @@ install(TARGETS metagrad EXPORT metagradTargets
   ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR}
   LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR}
   INCLUDES DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
+# The reproduction harness is linked into the program, not the library:
+# its headers stay in the source tree.
 install(DIRECTORY ${PROJECT_SOURCE_DIR}/include/metagrad
-  DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
+  DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}
+  PATTERN experiments EXCLUDE)
 install(TARGETS metagrad_cli RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
 
 set(MG_CMAKE_DIR ${CMAKE_INSTALL_LIBDIR}/cmake/metagrad)

@@ -12,7 +12,7 @@
 #include <fstream>
 #include <string>
 
-#include "../core/check.hpp"
+#include "core/check.hpp"
 #include "metagrad/data/fetch.hpp"
 
 namespace mg::data {

@@ -17,7 +17,7 @@
 #include <set>
 #include <sstream>
 
-#include "../core/check.hpp"
+#include "core/check.hpp"
 #include "metagrad/data/dataset.hpp"
 
 namespace mg::data {

@@ -8,8 +8,8 @@
 #include <mutex>
 #include <thread>
 
-#include "../core/check.hpp"
-#include "../core/philox.hpp"
+#include "core/check.hpp"
+#include "core/philox.hpp"
 #include "metagrad/core/distributed.hpp"
 #include "metagrad/core/generator.hpp"
 

@@ -11,8 +11,8 @@
 #include <iterator>
 #include <vector>
 
-#include "../core/check.hpp"
-#include "../core/tensor_impl.hpp"
+#include "core/check.hpp"
+#include "core/tensor_impl.hpp"
 #include "metagrad/core/generator.hpp"
 #include "metagrad/core/ops.hpp"
 #include "metagrad/data/dataset.hpp"

@@ -1,6 +1,6 @@
 #include "metagrad/nn/functional.hpp"
 
-#include "../core/check.hpp"
+#include "core/check.hpp"
 #include "metagrad/core/nn_ops.hpp"
 #include "metagrad/core/ops.hpp"
 

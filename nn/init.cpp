@@ -3,7 +3,7 @@
 #include <cmath>
 #include <vector>
 
-#include "../core/check.hpp"
+#include "core/check.hpp"
 #include "metagrad/core/autograd/grad_mode.hpp"
 #include "metagrad/core/ops.hpp"
 

@@ -4,8 +4,8 @@
 #include <tuple>
 #include <vector>
 
-#include "../core/check.hpp"
-#include "../core/tensor_impl.hpp"
+#include "core/check.hpp"
+#include "core/tensor_impl.hpp"
 #include "metagrad/core/autograd/grad_mode.hpp"
 #include "metagrad/core/distributed.hpp"
 #include "metagrad/core/nn_ops.hpp"

@@ -1,6 +1,6 @@
 // Losses, composed from differentiable ops so that every order of
 // derivative is available.
-#include "../core/check.hpp"
+#include "core/check.hpp"
 #include "metagrad/core/ops.hpp"
 #include "metagrad/nn/functional.hpp"
 

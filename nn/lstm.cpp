@@ -2,7 +2,7 @@
 
 #include <cmath>
 
-#include "../core/check.hpp"
+#include "core/check.hpp"
 #include "metagrad/core/ops.hpp"
 #include "metagrad/nn/functional.hpp"
 #include "metagrad/nn/init.hpp"

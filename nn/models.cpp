@@ -1,6 +1,6 @@
 #include "metagrad/nn/models.hpp"
 
-#include "../core/check.hpp"
+#include "core/check.hpp"
 #include "metagrad/core/ops.hpp"
 #include "metagrad/nn/functional.hpp"
 #include "metagrad/nn/init.hpp"

@@ -2,7 +2,7 @@
 
 #include <set>
 
-#include "../core/check.hpp"
+#include "core/check.hpp"
 #include "metagrad/core/autograd/grad_mode.hpp"
 
 namespace mg::nn {

@@ -10,8 +10,8 @@
 #include <fstream>
 #include <iterator>
 
-#include "../core/check.hpp"
-#include "../core/tensor_impl.hpp"
+#include "core/check.hpp"
+#include "core/tensor_impl.hpp"
 #include "metagrad/core/files.hpp"
 
 namespace mg::nn {

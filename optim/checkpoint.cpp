@@ -1,7 +1,7 @@
 // Training checkpoints: model, optimizer and schedule state in one file.
 #include "metagrad/optim/checkpoint.hpp"
 
-#include "../core/check.hpp"
+#include "core/check.hpp"
 #include "metagrad/nn/serialize.hpp"
 
 namespace mg::optim {

@@ -2,7 +2,7 @@
 
 #include <cmath>
 
-#include "../core/check.hpp"
+#include "core/check.hpp"
 #include "metagrad/core/autograd/grad_mode.hpp"
 #include "metagrad/core/ops.hpp"
 

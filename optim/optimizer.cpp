@@ -5,7 +5,7 @@
 #include <optional>
 #include <set>
 
-#include "../core/check.hpp"
+#include "core/check.hpp"
 #include "metagrad/core/autograd/grad_mode.hpp"
 #include "metagrad/core/ops.hpp"
 #include "metagrad/core/profiler.hpp"

@@ -3,7 +3,7 @@
 #include <map>
 #include <set>
 
-#include "../core/check.hpp"
+#include "core/check.hpp"
 
 namespace mg::optim {
 namespace {

@@ -21,10 +21,10 @@
 #include <cmath>
 #include <type_traits>
 
-#include "../core/check.hpp"
-#include "../core/kernels/multiply_add.hpp"
-#include "../core/parallel.hpp"
-#include "../core/tensor_impl.hpp"
+#include "core/check.hpp"
+#include "core/kernels/multiply_add.hpp"
+#include "core/parallel.hpp"
+#include "core/tensor_impl.hpp"
 #include "metagrad/core/autograd/grad_mode.hpp"
 #include "metagrad/core/ops.hpp"
 #include "metagrad/optim/optimizer.hpp"

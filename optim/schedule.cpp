@@ -5,7 +5,7 @@
 #include <limits>
 #include <map>
 
-#include "../core/check.hpp"
+#include "core/check.hpp"
 
 namespace mg::optim {
 namespace {

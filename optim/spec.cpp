@@ -4,7 +4,7 @@
 #include <cstdlib>
 #include <set>
 
-#include "../core/check.hpp"
+#include "core/check.hpp"
 
 namespace mg::optim {
 namespace {

@@ -2,7 +2,7 @@
 // int64 tensor), the wall clock over stints, and metrics logs.
 #include "metagrad/optim/training_loop.hpp"
 
-#include "../core/check.hpp"
+#include "core/check.hpp"
 #include "metagrad/core/files.hpp"
 #include "metagrad/core/ops.hpp"
 

@@ -3,7 +3,7 @@
 #include <cmath>
 #include <limits>
 
-#include "../core/check.hpp"
+#include "core/check.hpp"
 #include "metagrad/core/concurrent.hpp"
 
 namespace mg::optim {

@@ -3,7 +3,7 @@
 // gradient to the leaf's .grad().
 #include <memory>
 
-#include "../tensor_impl.hpp"
+#include "core/tensor_impl.hpp"
 #include "metagrad/core/autograd/node.hpp"
 
 namespace mg::autograd {

@@ -9,11 +9,11 @@
 #include <utility>
 #include <vector>
 
-#include "../check.hpp"
-#include "../kernels/copy.hpp"
-#include "../profiling.hpp"
-#include "../tensor_impl.hpp"
 #include "accumulate_grad.hpp"
+#include "core/check.hpp"
+#include "core/kernels/copy.hpp"
+#include "core/profiling.hpp"
+#include "core/tensor_impl.hpp"
 #include "metagrad/core/autograd/grad_mode.hpp"
 #include "metagrad/core/ops.hpp"
 

@@ -4,8 +4,8 @@
 
 #include <cmath>
 
-#include "../check.hpp"
-#include "../tensor_impl.hpp"
+#include "core/check.hpp"
+#include "core/tensor_impl.hpp"
 #include "metagrad/core/autograd/engine.hpp"
 #include "metagrad/core/autograd/grad_mode.hpp"
 #include "metagrad/core/generator.hpp"

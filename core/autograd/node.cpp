@@ -3,11 +3,11 @@
 #include <algorithm>
 #include <mutex>
 
-#include "../check.hpp"
-#include "../kernels/copy.hpp"
-#include "../profiling.hpp"
-#include "../tensor_impl.hpp"
 #include "accumulate_grad.hpp"
+#include "core/check.hpp"
+#include "core/kernels/copy.hpp"
+#include "core/profiling.hpp"
+#include "core/tensor_impl.hpp"
 #include "metagrad/core/ops.hpp"
 
 namespace mg::autograd {

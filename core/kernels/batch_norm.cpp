@@ -7,9 +7,9 @@
 #include <utility>
 #include <vector>
 
-#include "../dispatch.hpp"
-#include "../parallel.hpp"
-#include "../profiling.hpp"
+#include "core/dispatch.hpp"
+#include "core/parallel.hpp"
+#include "core/profiling.hpp"
 #include "lanes.hpp"
 #include "rows.hpp"
 

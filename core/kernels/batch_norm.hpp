@@ -4,7 +4,7 @@
 #include <functional>
 #include <vector>
 
-#include "../tensor_impl.hpp"
+#include "core/tensor_impl.hpp"
 #include "metagrad/core/nn_ops.hpp"
 
 namespace mg::kernels {

@@ -4,7 +4,7 @@
 // plain reference loops, which also serve as the oracle in tests.
 #include <cstdint>
 
-#include "../tensor_impl.hpp"
+#include "core/tensor_impl.hpp"
 
 namespace mg::kernels {
 

@@ -21,10 +21,10 @@
 #include <tuple>
 #include <vector>
 
-#include "../check.hpp"
-#include "../profiling.hpp"
 #include "conv.hpp"
 #include "conv_reference.hpp"
+#include "core/check.hpp"
+#include "core/profiling.hpp"
 #include "metagrad/core/ops.hpp"
 #include "onednn.hpp"
 #include "rows.hpp"

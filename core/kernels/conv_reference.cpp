@@ -2,7 +2,7 @@
 // oracle the oneDNN path is tested against.
 #include "conv_reference.hpp"
 
-#include "../dispatch.hpp"
+#include "core/dispatch.hpp"
 #include "view4.hpp"
 
 namespace mg::kernels {

@@ -2,9 +2,9 @@
 
 #include <cstring>
 
-#include "../check.hpp"
-#include "../dispatch.hpp"
-#include "../profiling.hpp"
+#include "core/check.hpp"
+#include "core/dispatch.hpp"
+#include "core/profiling.hpp"
 #include "elementwise.hpp"
 #include "loop.hpp"
 

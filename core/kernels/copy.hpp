@@ -1,5 +1,5 @@
 #pragma once
-#include "../tensor_impl.hpp"
+#include "core/tensor_impl.hpp"
 
 namespace mg::kernels {
 

@@ -5,8 +5,8 @@
 // their own loops so the compiler can vectorise them. No autograd here.
 #include <cstdint>
 
-#include "../dispatch.hpp"
-#include "../profiling.hpp"
+#include "core/dispatch.hpp"
+#include "core/profiling.hpp"
 #include "loop.hpp"
 #include "metagrad/core/ops.hpp"
 

@@ -10,8 +10,8 @@
 #include <string>
 #include <utility>
 
-#include "../parallel.hpp"
-#include "../tensor_impl.hpp"
+#include "core/parallel.hpp"
+#include "core/tensor_impl.hpp"
 #include "metagrad/core/error.hpp"
 
 namespace mg::kernels {

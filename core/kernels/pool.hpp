@@ -3,7 +3,7 @@
 // which is the contiguous dim of channels-last activations).
 #include <cstdint>
 
-#include "../tensor_impl.hpp"
+#include "core/tensor_impl.hpp"
 
 namespace mg::kernels {
 

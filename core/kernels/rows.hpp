@@ -6,7 +6,7 @@
 #include <cstdint>
 #include <type_traits>
 
-#include "../parallel.hpp"
+#include "core/parallel.hpp"
 
 namespace mg::kernels {
 

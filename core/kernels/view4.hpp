@@ -2,7 +2,7 @@
 // Element (n, c, h, w) of a 4-D tensor of any strides.
 #include <cstdint>
 
-#include "../tensor_impl.hpp"
+#include "core/tensor_impl.hpp"
 
 namespace mg::kernels {
 

@@ -3,7 +3,7 @@
 // (distributed::synchronized_batch_norm). Private to the library.
 #include <functional>
 
-#include "../kernels/batch_norm.hpp"
+#include "core/kernels/batch_norm.hpp"
 
 namespace mg {
 

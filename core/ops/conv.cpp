@@ -1,6 +1,6 @@
 // conv2d and its two backward ops. Each one's gradient is written with the
 // other two, so derivatives of any order stay on oneDNN.
-#include "../kernels/conv.hpp"
+#include "core/kernels/conv.hpp"
 #include "layout.hpp"
 #include "metagrad/core/nn_ops.hpp"
 #include "op.hpp"

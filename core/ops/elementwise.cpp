@@ -3,9 +3,9 @@
 // results agree to rounding.
 #include <cmath>
 
-#include "../kernels/elementwise.hpp"
-#include "../kernels/multiply_add.hpp"
-#include "../kernels/vector_math.hpp"
+#include "core/kernels/elementwise.hpp"
+#include "core/kernels/multiply_add.hpp"
+#include "core/kernels/vector_math.hpp"
 #include "op.hpp"
 
 namespace mg {

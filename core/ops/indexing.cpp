@@ -3,9 +3,9 @@
 // the other's backward, so the set is closed under differentiation.
 #include <algorithm>
 
-#include "../dispatch.hpp"
-#include "../kernels/copy.hpp"
-#include "../kernels/elementwise.hpp"
+#include "core/dispatch.hpp"
+#include "core/kernels/copy.hpp"
+#include "core/kernels/elementwise.hpp"
 #include "op.hpp"
 
 namespace mg {

@@ -1,7 +1,7 @@
 #pragma once
 // Activation layout of the nn ops: float32 activations live channels-last,
 // the layout oneDNN's fast convolution kernels read and write.
-#include "../tensor_impl.hpp"
+#include "core/tensor_impl.hpp"
 #include "metagrad/core/tensor.hpp"
 
 namespace mg {

@@ -14,11 +14,11 @@
 // stay exact.
 #include <type_traits>
 
-#include "../dispatch.hpp"
-#include "../kernels/fast_math.hpp"
-#include "../kernels/vector_math.hpp"
-#include "../parallel.hpp"
-#include "../profiling.hpp"
+#include "core/dispatch.hpp"
+#include "core/kernels/fast_math.hpp"
+#include "core/kernels/vector_math.hpp"
+#include "core/parallel.hpp"
+#include "core/profiling.hpp"
 #include "op.hpp"
 
 namespace mg {

@@ -9,8 +9,8 @@
 #include <dnnl.hpp>
 #include <map>
 
-#include "../kernels/onednn.hpp"
-#include "../profiling.hpp"
+#include "core/kernels/onednn.hpp"
+#include "core/profiling.hpp"
 #include "op.hpp"
 
 namespace mg {

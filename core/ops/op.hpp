@@ -1,8 +1,8 @@
 #pragma once
 // What every op definition file needs: the public op declarations, the
 // recording helpers of the autograd engine, and argument checks.
-#include "../check.hpp"
-#include "../tensor_impl.hpp"
+#include "core/check.hpp"
+#include "core/tensor_impl.hpp"
 #include "metagrad/core/autograd/grad_mode.hpp"
 #include "metagrad/core/autograd/node.hpp"
 #include "metagrad/core/ops.hpp"

@@ -1,7 +1,7 @@
 // Pooling ops. Max pooling's gradient is a scatter to the argmax indices and
 // the scatter's gradient is the matching gather; average pooling and its
 // backward are each other's transposes. So every order of derivative exists.
-#include "../kernels/pool.hpp"
+#include "core/kernels/pool.hpp"
 #include "layout.hpp"
 #include "metagrad/core/nn_ops.hpp"
 #include "op.hpp"

@@ -5,9 +5,9 @@
 #include <limits>
 #include <vector>
 
-#include "../dispatch.hpp"
-#include "../parallel.hpp"
-#include "../profiling.hpp"
+#include "core/dispatch.hpp"
+#include "core/parallel.hpp"
+#include "core/profiling.hpp"
 #include "op.hpp"
 
 namespace mg {

@@ -3,7 +3,7 @@
 // the engine sums it back to the input's shape.
 #include <numeric>
 
-#include "../kernels/copy.hpp"
+#include "core/kernels/copy.hpp"
 #include "op.hpp"
 
 namespace mg {

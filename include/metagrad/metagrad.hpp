@@ -1,5 +1,6 @@
 #pragma once
-// The whole public API of metagrad.
+// The whole public API of metagrad (the paper-reproduction harness,
+// metagrad/optim/experiments/, is a library of its own: metagrad_experiments).
 #include "metagrad/core/allocator.hpp"
 #include "metagrad/core/autograd/engine.hpp"
 #include "metagrad/core/autograd/grad_mode.hpp"
@@ -32,9 +33,6 @@
 #include "metagrad/nn/serialize.hpp"
 #include "metagrad/optim/checkpoint.hpp"
 #include "metagrad/optim/clip.hpp"
-#include "metagrad/optim/experiments/plot.hpp"
-#include "metagrad/optim/experiments/reproduce.hpp"
-#include "metagrad/optim/experiments/statistics.hpp"
 #include "metagrad/optim/learned/evaluate.hpp"
 #include "metagrad/optim/learned/evolution.hpp"
 #include "metagrad/optim/learned/lstm.hpp"

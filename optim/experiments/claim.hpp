@@ -14,7 +14,7 @@
 #include <utility>
 #include <vector>
 
-#include "../../core/check.hpp"
+#include "core/check.hpp"
 #include "metagrad/optim/experiments/plot.hpp"
 #include "metagrad/optim/experiments/reproduce.hpp"
 #include "metagrad/optim/experiments/statistics.hpp"

@@ -5,7 +5,6 @@
 #include <filesystem>
 #include <limits>
 
-#include "../learned/json_file.hpp"
 #include "claim.hpp"
 #include "metagrad/core/concurrent.hpp"
 #include "metagrad/core/distributed.hpp"
@@ -14,6 +13,7 @@
 #include "metagrad/data/dataset.hpp"
 #include "metagrad/data/fetch.hpp"
 #include "metagrad/optim/registry.hpp"
+#include "optim/learned/json_file.hpp"
 
 namespace mg::optim::experiments {
 namespace {

@@ -3,8 +3,8 @@
 #include <cstdio>
 #include <filesystem>
 
-#include "../learned/json_file.hpp"
 #include "metagrad/core/distributed.hpp"
+#include "optim/learned/json_file.hpp"
 
 namespace mg::optim::experiments {
 

@@ -1,7 +1,7 @@
 // What every meta-gradient estimator shares.
 #include "metagrad/optim/learned/estimator.hpp"
 
-#include "../../core/check.hpp"
+#include "core/check.hpp"
 
 namespace mg::optim::learned {
 

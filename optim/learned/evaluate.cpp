@@ -3,7 +3,7 @@
 #include <cmath>
 #include <map>
 
-#include "../../core/check.hpp"
+#include "core/check.hpp"
 #include "metagrad/core/autograd/grad_mode.hpp"
 #include "metagrad/core/concurrent.hpp"
 #include "metagrad/optim/registry.hpp"

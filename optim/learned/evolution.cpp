@@ -4,7 +4,7 @@
 #include <array>
 #include <cmath>
 
-#include "../../core/check.hpp"
+#include "core/check.hpp"
 #include "metagrad/core/autograd/grad_mode.hpp"
 #include "metagrad/core/generator.hpp"
 #include "metagrad/core/ops.hpp"

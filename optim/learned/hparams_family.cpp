@@ -3,7 +3,7 @@
 // step() sees its own lr as a number.
 #include <cmath>
 
-#include "../../core/check.hpp"
+#include "core/check.hpp"
 #include "json_file.hpp"
 #include "metagrad/core/ops.hpp"
 #include "metagrad/optim/learned/learned_optimizer.hpp"

@@ -8,7 +8,7 @@
 #include <string>
 #include <vector>
 
-#include "../../core/check.hpp"
+#include "core/check.hpp"
 #include "metagrad/core/files.hpp"
 
 namespace mg::optim::learned {

@@ -2,7 +2,7 @@
 // the choice of family by name.
 #include "metagrad/optim/learned/learned_optimizer.hpp"
 
-#include "../../core/check.hpp"
+#include "core/check.hpp"
 
 namespace mg::optim::learned {
 

@@ -8,14 +8,14 @@
 #include <nlohmann/json.hpp>
 #include <set>
 
-#include "../../core/check.hpp"
-#include "../rule.hpp"
+#include "core/check.hpp"
 #include "json_file.hpp"
 #include "metagrad/core/autograd/grad_mode.hpp"
 #include "metagrad/core/nn_ops.hpp"
 #include "metagrad/nn/init.hpp"
 #include "metagrad/nn/serialize.hpp"
 #include "metagrad/optim/registry.hpp"
+#include "optim/rule.hpp"
 
 namespace mg::optim::learned {
 

@@ -8,7 +8,7 @@
 #include <cmath>
 #include <filesystem>
 
-#include "../../core/check.hpp"
+#include "core/check.hpp"
 #include "metagrad/core/autograd/grad_mode.hpp"
 #include "metagrad/core/concurrent.hpp"
 #include "metagrad/core/ops.hpp"

@@ -5,12 +5,12 @@
 #include <map>
 #include <vector>
 
-#include "../../core/check.hpp"
-#include "../rule.hpp"
+#include "core/check.hpp"
 #include "json_file.hpp"
 #include "metagrad/nn/init.hpp"
 #include "metagrad/optim/learned/lstm.hpp"
 #include "metagrad/optim/registry.hpp"
+#include "optim/rule.hpp"
 
 namespace mg::optim::learned {
 namespace {

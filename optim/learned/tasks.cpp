@@ -3,7 +3,7 @@
 #include <map>
 #include <mutex>
 
-#include "../../core/check.hpp"
+#include "core/check.hpp"
 #include "metagrad/core/autograd/grad_mode.hpp"
 #include "metagrad/core/ops.hpp"
 #include "metagrad/data/dataset.hpp"

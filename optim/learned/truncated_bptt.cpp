@@ -4,7 +4,7 @@
 
 #include <cmath>
 
-#include "../../core/check.hpp"
+#include "core/check.hpp"
 #include "metagrad/core/autograd/engine.hpp"
 #include "metagrad/core/ops.hpp"
 

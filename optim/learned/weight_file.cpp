@@ -4,7 +4,7 @@
 #include <filesystem>
 #include <map>
 
-#include "../../core/check.hpp"
+#include "core/check.hpp"
 #include "json_file.hpp"
 #include "metagrad/optim/learned/learned_optimizer.hpp"
 #include "metagrad/optim/learned/mlp_lopt.hpp"

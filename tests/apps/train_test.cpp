@@ -4,8 +4,8 @@
 #include <fstream>
 #include <thread>
 
-#include "../../apps/training.hpp"
 #include "../support/testing.hpp"
+#include "apps/training.hpp"
 #include "metagrad/optim/experiments/plot.hpp"
 
 namespace {

@@ -1,8 +1,8 @@
 // The benchmark workloads of `metagrad bench` (bench/run_nn.sh times them).
 #include <cmath>
 
-#include "../../apps/workloads.hpp"
 #include "../support/testing.hpp"
+#include "apps/workloads.hpp"
 
 TEST_CASE("every benchmark workload runs a step") {
   for (const auto& name : mg::apps::workload_names()) {

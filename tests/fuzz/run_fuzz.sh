@@ -18,7 +18,7 @@ case $target in
   *) echo "unknown fuzz target $target (readers or checkpoints)"; exit 2 ;;
 esac
 "$clang" -std=c++20 -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
-  -I"$src/include" "$src/tests/fuzz/${target}_fuzz.cpp" "${instrumented[@]}" \
+  -I"$src/include" -I"$src" "$src/tests/fuzz/${target}_fuzz.cpp" "${instrumented[@]}" \
   -L"$build/core" -Wl,-rpath,"$build/core" -lmetagrad -lfmt -lz -o "$work/fuzz"
 export ASAN_OPTIONS=detect_leaks=0
 case $target in

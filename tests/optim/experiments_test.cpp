@@ -9,8 +9,10 @@
 #include <fstream>
 #include <map>
 
-#include "../../optim/experiments/run_store.hpp"
 #include "metagrad/metagrad.hpp"
+#include "metagrad/optim/experiments/reproduce.hpp"
+#include "metagrad/optim/experiments/statistics.hpp"
+#include "optim/experiments/run_store.hpp"
 
 namespace ex = mg::optim::experiments;
 namespace learned = mg::optim::learned;

@@ -5,8 +5,8 @@
 #include <filesystem>
 #include <memory>
 
-#include "../../apps/training.hpp"
 #include "../support/testing.hpp"
+#include "apps/training.hpp"
 #include "meta_training.hpp"
 
 namespace {
