@@ -92,11 +92,13 @@ void add_meta_train_command(CLI::App& app) {
       "plateau within 10 epochs on mlp (seeds 0-4 and 11: validation loss 0.64-0.71 at epoch 100, against 2.303) "
       "and quadratic (seeds 0-4: 1.10-1.29 at epoch 100); docs/cli.md has the figures.");
   cmd->add_option("--task", o->task, task_help())->check(CLI::IsMember(optim::learned::available_tasks()));
-  cmd->add_option("--learned", o->learned,
-                  "lstm (its output layer starts at zero: the optimizer starts by doing nothing), lstm(init=uniform) "
-                  "(section 5.1's start), lstm(init=code) (the authors' code's start), mlp_lopt, or hparams(SPEC): "
-                  "per-tensor learned learning rates of any "
-                  "registry optimizer");
+  cmd->add_option(
+      "--learned", o->learned,
+      "lstm (its output layer starts at zero: the optimizer starts by doing nothing), lstm(init=uniform) "
+      "(section 5.1's start), lstm(init=code) (the authors' code's start), mlp_lopt, general (docs/general.md: "
+      "it starts as adam(lr=1e-3)), or hparams(SPEC): "
+      "per-tensor learned learning rates of any "
+      "registry optimizer");
   cmd->add_option("--estimator", o->estimator,
                   "Meta-gradients by tbptt (truncated backprop), es (antithetic evolution strategies) or pes "
                   "(persistent ES, unbiased over whole runs)")

@@ -35,6 +35,7 @@
 #include "metagrad/optim/clip.hpp"
 #include "metagrad/optim/learned/evaluate.hpp"
 #include "metagrad/optim/learned/evolution.hpp"
+#include "metagrad/optim/learned/general.hpp"
 #include "metagrad/optim/learned/lstm.hpp"
 #include "metagrad/optim/learned/meta.hpp"
 #include "metagrad/optim/learned/mlp_lopt.hpp"

@@ -35,10 +35,11 @@ std::unique_ptr<LearnedOptimizer> make_learned(const std::string& family, const 
   if (family == "lstm(init=uniform)") return make_learned_lstm(settings, seed, DType::Float32, LstmInit::Uniform);
   if (family == "lstm(init=code)") return make_learned_lstm(settings, seed, DType::Float32, LstmInit::Code);
   if (family == "mlp_lopt") return make_learned_mlp_lopt(seed);
+  if (family == "general") return make_learned_general(seed, {.horizon = task.steps});
   if (family.rfind("hparams(", 0) == 0 && family.back() == ')')
     return make_learned_hyperparameters(task, family.substr(8, family.size() - 9));
   throw Error("unknown learned optimizer '" + family +
-              "' (expected lstm, lstm(init=uniform), lstm(init=code), mlp_lopt or hparams(SPEC), e.g. "
+              "' (expected lstm, lstm(init=uniform), lstm(init=code), mlp_lopt, general or hparams(SPEC), e.g. "
               "hparams(adam(lr=1e-3)))");
 }
 

@@ -10,6 +10,7 @@
 #include "metagrad/nn/init.hpp"
 #include "metagrad/optim/learned/lstm.hpp"
 #include "metagrad/optim/registry.hpp"
+#include "optim/learned/per_parameter_mlp.hpp"
 #include "optim/rule.hpp"
 
 namespace mg::optim::learned {
@@ -17,36 +18,13 @@ namespace {
 
 using Config = MlpLoptConfig;
 
-// The views of phi in the section 10.1 layout, `x @ W` convention.
-struct Weights {
-  Tensor w1, b1, w2, b2, w3, b3;
-};
+using Weights = MlpWeights;
 
 Weights unpack(const Tensor& phi) {
   MG_CHECK(phi.dim() == 1 && phi.numel() == Config::parameter_count(),
            "mlp_lopt: the weights have {} numbers, expected {}", phi.numel(), Config::parameter_count());
   std::int64_t offset = 0;
-  const auto take = [&](Shape shape) {
-    std::int64_t size = 1;
-    for (std::int64_t d : shape) size *= d;
-    Tensor t = phi.narrow(0, offset, size).reshape(shape);
-    offset += size;
-    return t;
-  };
-  Weights w;
-  w.w1 = take({Config::kInputs, Config::kHidden});
-  w.b1 = take({1, Config::kHidden});
-  w.w2 = take({Config::kHidden, Config::kHidden});
-  w.b2 = take({1, Config::kHidden});
-  w.w3 = take({Config::kHidden, Config::kOutputs});
-  w.b3 = take({1, Config::kOutputs});
-  return w;
-}
-
-template <std::size_t N>
-Tensor row(const std::array<double, N>& values, DType dtype) {
-  return Tensor::from_vector(std::vector<double>(values.begin(), values.end()), {1, static_cast<std::int64_t>(N)})
-      .to(dtype);
+  return unpack_mlp(phi, Config::kInputs, Config::kHidden, Config::kOutputs, offset);
 }
 
 // tanh(t / s - 1) for each time scale s: the same for every coordinate.
@@ -54,14 +32,7 @@ Tensor time_features(std::int64_t t, DType dtype) {
   std::array<double, Config::kTimescales.size()> values{};
   for (std::size_t i = 0; i < values.size(); ++i)
     values[i] = std::tanh(static_cast<double>(t) / Config::kTimescales[i] - 1);
-  return row(values, dtype);
-}
-
-// The 19-32-32-2 network on every row of x: (direction, log magnitude) per row.
-Tensor network(const Weights& w, const Tensor& x) {
-  const Tensor h1 = relu(matmul(x, w.w1) + w.b1);
-  const Tensor h2 = relu(matmul(h1, w.w2) + w.b2);
-  return matmul(h2, w.w3) + w.b3;
+  return constant_row(values, dtype);
 }
 
 }  // namespace
@@ -72,13 +43,13 @@ MlpLoptUpdate mlp_lopt_step(const Tensor& phi, const MlpLoptConfig& config, cons
   const std::int64_t n = param.numel(), m_count = static_cast<std::int64_t>(Config::kMomentumDecays.size());
   const Weights w = unpack(phi.to(dtype));
   const Tensor g = grad.reshape({n, 1}), p = param.reshape({n, 1});
-  const Tensor decays = row(Config::kMomentumDecays, dtype);
+  const Tensor decays = constant_row(Config::kMomentumDecays, dtype);
   const Tensor m = (momenta.defined() ? momenta : zeros({n, m_count}, dtype)) * decays + g * (1.0 - decays);
   // Each feature scaled by its root mean square over this tensor.
   const Tensor features = cat({g, p, m}, 1);
   const Tensor normalized = features / sqrt(mean(features * features, 0, true) + 1e-5);
   const Tensor x = cat({normalized, expand(time_features(t, dtype), {n, std::ssize(Config::kTimescales)})}, 1);
-  const Tensor out = network(w, x);
+  const Tensor out = mlp_forward(w, x);
   const Tensor direction = out.narrow(1, 0, 1), log_magnitude = out.narrow(1, 1, 1);
   const Tensor step = direction * exp(log_magnitude * config.exp_mult) * config.step_mult;
   return {param - step.reshape(param.shape()), m};
@@ -148,7 +119,7 @@ void fused_step(const Weights& w, const MlpLoptConfig& config, Tensor& param, co
       xi[2 + j] = m[i * static_cast<std::int64_t>(kMomenta) + j] * scale[2 + j];
     for (std::size_t k = 0; k < time.size(); ++k) xi[kFeatures + k] = static_cast<E>(time[k]);
   }
-  const Tensor out = network(w, x).contiguous();
+  const Tensor out = mlp_forward(w, x).contiguous();
   const E* o = out.data_ptr<E>();
   const auto exp_mult = static_cast<E>(config.exp_mult), step_mult = static_cast<E>(config.step_mult);
   for (std::int64_t i = 0; i < n; ++i) p[i] -= o[2 * i] * std::exp(o[2 * i + 1] * exp_mult) * step_mult;

@@ -61,14 +61,16 @@ OptimizerFactory learned_hyperparameters(const std::string& path, const nlohmann
 
 }  // namespace
 
-OptimizerFactory load_learned(const std::string& path, const LstmTaskSettings& settings) {
-  // mlp_lopt has one net whatever the task; its list has 1762 numbers, no LSTM's length.
+OptimizerFactory load_learned(const std::string& path, const LstmTaskSettings& settings, std::int64_t horizon) {
+  // mlp_lopt and general have one net whatever the task; their lists have
+  // 1762 and 1763 numbers, no LSTM's length.
   if (std::filesystem::exists(path)) {
     const nlohmann::json file = read_json(path, "learned optimizer");
-    if (file.is_array() && static_cast<std::int64_t>(file.size()) == MlpLoptConfig::parameter_count()) {
-      const std::string spec = fmt::format("mlp_lopt(weights={})", path);
-      return [spec](const NamedParameters& params) { return make(spec, params); };
-    }
+    const auto size = static_cast<std::int64_t>(file.is_array() ? file.size() : 0);
+    std::string spec;
+    if (size == MlpLoptConfig::parameter_count()) spec = fmt::format("mlp_lopt(weights={})", path);
+    if (size == GeneralConfig::parameter_count()) spec = fmt::format("general(weights={}, horizon={})", path, horizon);
+    if (!spec.empty()) return [spec](const NamedParameters& params) { return make(spec, params); };
   }
   if (settings.nets.size() > 1) return several_lstm_nets(path, settings);
   const nlohmann::json file = read_json(path, "learned optimizer");
@@ -80,7 +82,7 @@ OptimizerFactory load_learned(const std::string& path, const LstmTaskSettings& s
 }
 
 OptimizerFactory load_learned(const std::string& path, const Task& task) {
-  return load_learned(path, lstm_settings(task.name()));
+  return load_learned(path, lstm_settings(task.name()), task.steps);
 }
 
 }  // namespace mg::optim::learned

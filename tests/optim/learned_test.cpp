@@ -367,9 +367,9 @@ TEST_CASE("learned hyperparameters: per-tensor learning rates of a registry opti
   CHECK(mg::testing::mean_final_validation_loss(*task, factory, 4) ==
         doctest::Approx(result.best_validation).epsilon(1e-9));
   CHECK_THROWS_WITH_AS(learned::make_learned("hparams(adam(lr=-1))", *task, 0), doctest::Contains("lr=-1"), mg::Error);
-  CHECK_THROWS_WITH_AS(learned::make_learned("genetic", *task, 0),
-                       doctest::Contains("expected lstm, lstm(init=uniform), lstm(init=code), mlp_lopt or hparams"),
-                       mg::Error);
+  CHECK_THROWS_WITH_AS(
+      learned::make_learned("genetic", *task, 0),
+      doctest::Contains("expected lstm, lstm(init=uniform), lstm(init=code), mlp_lopt, general or hparams"), mg::Error);
 }
 
 TEST_CASE("the cnn task: two nets, and second-order meta-gradients through batch norm and convolutions") {

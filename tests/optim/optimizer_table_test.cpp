@@ -43,6 +43,7 @@ const std::vector<Row>& table() {
       {"shampoo", "shampoo(lr=0.5, epsilon=1e-4)", 3000, 17000},
       {"lstm", "lstm(weights=formula)", 0, 0, {}, false},
       {"mlp_lopt", "mlp_lopt(weights=formula)", 0, 0, {}, false},
+      {"general", "general(weights=formula)", 0, 0, {}, false},
   };
   return rows;
 }

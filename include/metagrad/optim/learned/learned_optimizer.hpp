@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "metagrad/optim/learned/evaluate.hpp"
+#include "metagrad/optim/learned/general.hpp"
 #include "metagrad/optim/learned/lstm.hpp"
 #include "metagrad/optim/learned/task.hpp"
 #include "metagrad/optim/optimizer.hpp"
@@ -67,18 +68,25 @@ std::unique_ptr<LearnedOptimizer> make_learned_lstm(const LstmTaskSettings& sett
 // the section says from `seed`.
 std::unique_ptr<LearnedOptimizer> make_learned_mlp_lopt(std::uint64_t seed, DType dtype = DType::Float32);
 
+// `general` (docs/general.md), starting as adam(lr=1e-3), told the horizon
+// of the runs it will drive.
+std::unique_ptr<LearnedOptimizer> make_learned_general(std::uint64_t seed, const GeneralConfig& config,
+                                                       DType dtype = DType::Float32);
+
 // "lstm" (zero output layer), "lstm(init=uniform)" (section 5.1's
-// initialisation), "lstm(init=code)" (the authors' code's, 5.7), "mlp_lopt"
-// or "hparams(SPEC)", with the LSTM's settings for `task` from the table.
+// initialisation), "lstm(init=code)" (the authors' code's, 5.7), "mlp_lopt",
+// "general" (told the task's steps as its horizon) or "hparams(SPEC)", with
+// the LSTM's settings for `task` from the table.
 std::unique_ptr<LearnedOptimizer> make_learned(const std::string& family, const Task& task, std::uint64_t seed);
 
 // A learned optimizer from the file meta-train wrote (optimizer.json): an
-// mlp_lopt weight list (1762 numbers), an LSTM weight list (with
+// mlp_lopt weight list (1762 numbers), a general one (1763, driving runs of
+// `horizon` steps; 0: unknown), an LSTM weight list (with
 // `settings`' preprocessing and scale; several nets read
 // optimizer.<net>.json for each) or learned hyperparameters ({"spec": ...,
 // "lr": {parameter: value}}).
-OptimizerFactory load_learned(const std::string& path, const LstmTaskSettings& settings);
-// ... with the LSTM's settings for `task` from the table.
+OptimizerFactory load_learned(const std::string& path, const LstmTaskSettings& settings, std::int64_t horizon = 0);
+// ... with the LSTM's settings for `task` from the table and its steps as the horizon.
 OptimizerFactory load_learned(const std::string& path, const Task& task);
 
 }  // namespace mg::optim::learned
