@@ -129,9 +129,9 @@ std::function<void()> meta_iteration(bool second_order, int meta_batch) {
   const learned::TruncatedBptt estimator(
       {.mode = second_order ? learned::MetaMode::SecondOrder : learned::MetaMode::FirstOrder});
   return [=] {
-    std::vector<const learned::Problem*> batch;
-    for (const auto& problem : *problems) batch.push_back(problem.get());
-    learned::meta_train_step(batch, {20, 20}, *lstm, *meta, estimator, distributed::Ranks());
+    std::vector<learned::MetaBatchProblem> batch;
+    for (const auto& problem : *problems) batch.push_back({problem.get(), {20, 20}});
+    learned::meta_train_step(batch, *lstm, *meta, estimator, distributed::Ranks());
   };
 }
 

@@ -27,14 +27,14 @@ void carry_state(const Optimizer& from, Optimizer& to) {
 // meta-parameters; the new one continues the previous one's state.
 class PlainRun {
  public:
-  explicit PlainRun(const Problem& problem) : problem_(&problem), params_(problem.initial()) {
+  PlainRun(const Problem& problem, std::int64_t steps) : problem_(&problem), steps_(steps), params_(problem.initial()) {
     for (auto& [name, t] : params_) theta_.push_back(t.requires_grad_());
   }
 
   // `steps` steps with the optimizer `learned` makes from `meta`; returns the
   // sum of the losses after each step (the truncation's meta-loss).
   double advance(const LearnedOptimizer& learned, const std::vector<Tensor>& meta, std::int64_t steps) {
-    auto optimizer = learned.make(params_, meta);
+    auto optimizer = learned.make(params_, meta, steps_);
     if (optimizer_) carry_state(*optimizer_, *optimizer);
     optimizer_ = std::move(optimizer);
     if (step_ == 0) forward_backward();  // g_0
@@ -63,6 +63,7 @@ class PlainRun {
   }
 
   const Problem* problem_;
+  std::int64_t steps_;  // the run's length
   NamedParameters params_;
   std::vector<Tensor> theta_;
   std::unique_ptr<Optimizer> optimizer_;
@@ -89,7 +90,7 @@ class EvolutionStrategies::PairRun : public MetaGradientEstimator::Run {
         horizon_(horizon),
         learned_(&learned),
         index_(index),
-        runs_{PlainRun(problem), PlainRun(problem)} {}
+        runs_{PlainRun(problem, horizon.steps), PlainRun(problem, horizon.steps)} {}
 
   std::int64_t parts() const override { return 2; }
 

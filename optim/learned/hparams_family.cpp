@@ -26,7 +26,8 @@ class LearnedHyperparameters : public LearnedOptimizer {
   }
   std::string name() const override { return "hparams(" + spec_ + ")"; }
   using LearnedOptimizer::make;
-  std::unique_ptr<Optimizer> make(const NamedParameters& params, const std::vector<Tensor>& meta) const override {
+  std::unique_ptr<Optimizer> make(const NamedParameters& params, const std::vector<Tensor>& meta,
+                                  std::int64_t) const override {
     std::vector<GroupSpec> groups;
     for (const auto& [name, p] : params)
       groups.push_back({{{name, p}}, {{"lr", fmt::format("{:.17g}", std::exp(log_lr(name, meta)))}}});

@@ -6,10 +6,10 @@
 
 namespace mg::optim::learned {
 
-std::unique_ptr<Optimizer> LearnedOptimizer::make(const NamedParameters& params) const {
+std::unique_ptr<Optimizer> LearnedOptimizer::make(const NamedParameters& params, std::int64_t steps) const {
   std::vector<Tensor> meta;
   for (const auto& [name, t] : meta_) meta.push_back(t);
-  return make(params, meta);
+  return make(params, meta, steps);
 }
 
 LstmTaskSettings lstm_settings(const std::string& task_name) {
@@ -35,7 +35,7 @@ std::unique_ptr<LearnedOptimizer> make_learned(const std::string& family, const 
   if (family == "lstm(init=uniform)") return make_learned_lstm(settings, seed, DType::Float32, LstmInit::Uniform);
   if (family == "lstm(init=code)") return make_learned_lstm(settings, seed, DType::Float32, LstmInit::Code);
   if (family == "mlp_lopt") return make_learned_mlp_lopt(seed);
-  if (family == "general") return make_learned_general(seed, {.horizon = task.steps});
+  if (family == "general") return make_learned_general(seed);
   if (family.rfind("hparams(", 0) == 0 && family.back() == ')')
     return make_learned_hyperparameters(task, family.substr(8, family.size() - 9));
   throw Error("unknown learned optimizer '" + family +

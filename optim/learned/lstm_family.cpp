@@ -18,7 +18,8 @@ class LearnedLstm : public LearnedOptimizer {
   }
   std::string name() const override { return "lstm"; }
   using LearnedOptimizer::make;
-  std::unique_ptr<Optimizer> make(const NamedParameters& params, const std::vector<Tensor>& meta) const override {
+  std::unique_ptr<Optimizer> make(const NamedParameters& params, const std::vector<Tensor>& meta,
+                                  std::int64_t) const override {
     std::map<std::string, Tensor> nets;
     for (std::size_t i = 0; i < meta_.size(); ++i) nets[meta_[i].first] = meta.at(i);
     return make_lstm_optimizer(nets, settings_.config, params, settings_.net_of);

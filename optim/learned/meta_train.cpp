@@ -27,7 +27,7 @@ double validate(const Task& task, LearnedOptimizer& learned, std::int64_t proble
   const auto finals = map_concurrently<double>(mine.end - mine.begin, [&](std::int64_t i) {
     const auto problem = task.problem(Split::Validation, static_cast<std::uint64_t>(mine.begin + i));
     return run_optimizer(
-               *problem, [&](const NamedParameters& params) { return learned.make(params); }, task.steps)
+               *problem, [&](const NamedParameters& params) { return learned.make(params, task.steps); }, task.steps)
         .back();
   });
   double total = 0;
@@ -35,12 +35,12 @@ double validate(const Task& task, LearnedOptimizer& learned, std::int64_t proble
   return ranks.sum({total})[0] / static_cast<double>(problems);
 }
 
-// The mean of a meta-batch's values over every rank's problems, summed in
-// problem order (rank r's k-th problem is number r * K + k), so that the
-// bits do not depend on how the problems are split over ranks: each rank
-// contributes its rows to a sum that is zero elsewhere (adding zeros is
-// exact), then every rank adds the rows in order.
-Tensor meta_batch_mean(const std::vector<Tensor>& mine, const distributed::Ranks& ranks) {
+// The mean of a meta-batch's values over every rank's `active` runs (the
+// others give zeros), summed in problem order (rank r's k-th problem is
+// number r * K + k), so that the bits do not depend on how the problems are
+// split over ranks: each rank contributes its rows to a sum that is zero
+// elsewhere (adding zeros is exact), then every rank adds the rows in order.
+Tensor meta_batch_mean(const std::vector<Tensor>& mine, const distributed::Ranks& ranks, double active) {
   NoGradGuard no_grad;
   const auto k = static_cast<std::int64_t>(mine.size());
   if (!ranks.parallel() && k == 1) return mine.front();
@@ -56,16 +56,16 @@ Tensor meta_batch_mean(const std::vector<Tensor>& mine, const distributed::Ranks
   }
   Tensor total = rows.front();
   for (std::size_t i = 1; i < rows.size(); ++i) total = total + rows[i];
-  return total / static_cast<double>(rows.size());
+  return total / active;
 }
 
-double meta_batch_mean(const std::vector<double>& mine, const distributed::Ranks& ranks) {
+double meta_batch_mean(const std::vector<double>& mine, const distributed::Ranks& ranks, double active) {
   std::vector<double> all(static_cast<std::size_t>(ranks.size()) * mine.size(), 0.0);
   std::copy(mine.begin(), mine.end(), all.begin() + static_cast<std::ptrdiff_t>(ranks.rank() * mine.size()));
   all = ranks.sum(all);
   double total = 0;
   for (double v : all) total += v;
-  return total / static_cast<double>(all.size());
+  return total / active;
 }
 
 // The estimator a checkpoint names: its config, or (checkpoints from before
@@ -86,7 +86,7 @@ bool same_estimator(const std::string& saved, const MetaGradientEstimator& estim
 
 }  // namespace
 
-double meta_train_step(const std::vector<const Problem*>& problems, const Horizon& horizon, LearnedOptimizer& learned,
+double meta_train_step(const std::vector<MetaBatchProblem>& problems, LearnedOptimizer& learned,
                        Optimizer& meta_optimizer, const MetaGradientEstimator& estimator,
                        const distributed::Ranks& ranks, std::uint64_t epoch) {
   MG_CHECK(!problems.empty(), "meta-train: a meta-batch needs at least one problem");
@@ -96,21 +96,30 @@ double meta_train_step(const std::vector<const Problem*>& problems, const Horizo
   run_concurrently(k, [&](std::int64_t i) {
     const auto index =
         static_cast<std::uint64_t>((static_cast<std::int64_t>(epoch) * ranks.size() + ranks.rank()) * k + i);
-    runs[static_cast<std::size_t>(i)] =
-        estimator.start(*problems[static_cast<std::size_t>(i)], horizon, index, learned);
+    const MetaBatchProblem& p = problems[static_cast<std::size_t>(i)];
+    runs[static_cast<std::size_t>(i)] = estimator.start(*p.problem, p.horizon, index, learned);
   });
   const std::int64_t parts = runs.front()->parts();
   double meta_loss = 0;
   std::int64_t truncations = 0;
-  for (; !runs.front()->done(); ++truncations) {
-    run_concurrently(k * parts, [&](std::int64_t j) { runs[static_cast<std::size_t>(j / parts)]->advance(j % parts); });
-    std::vector<TruncationEstimate> estimates;
-    for (auto& run : runs) estimates.push_back(run->estimate());
+  for (;; ++truncations) {
+    std::vector<std::size_t> going;  // the runs that have not ended, in order
+    for (std::size_t i = 0; i < runs.size(); ++i)
+      if (!runs[i]->done()) going.push_back(i);
+    const double active = ranks.sum({static_cast<double>(going.size())})[0];
+    if (active == 0) break;
+    const auto n = static_cast<std::int64_t>(going.size());
+    run_concurrently(n * parts,
+                     [&](std::int64_t j) { runs[going[static_cast<std::size_t>(j / parts)]]->advance(j % parts); });
+    std::vector<TruncationEstimate> estimates(runs.size());
+    for (std::size_t i : going) estimates[i] = runs[i]->estimate();
     meta_optimizer.zero_grad();
     for (std::size_t i = 0; i < meta.size(); ++i) {
       std::vector<Tensor> gradients;
-      for (const auto& estimate : estimates) gradients.push_back(estimate.meta_gradients.at(i));
-      const Tensor gradient = meta_batch_mean(gradients, ranks);
+      for (const auto& estimate : estimates)
+        gradients.push_back(estimate.meta_gradients.empty() ? zeros_like(meta[i].second.detach())
+                                                            : estimate.meta_gradients.at(i));
+      const Tensor gradient = meta_batch_mean(gradients, ranks, active);
       const auto norm = sum(gradient * gradient).item<double>();
       MG_CHECK(std::isfinite(norm), "the meta-gradient of '{}' is not finite", meta[i].first);
       meta[i].second.set_grad(gradient);
@@ -118,7 +127,7 @@ double meta_train_step(const std::vector<const Problem*>& problems, const Horizo
     meta_optimizer.step();
     std::vector<double> losses;
     for (const auto& estimate : estimates) losses.push_back(estimate.meta_loss);
-    meta_loss += meta_batch_mean(losses, ranks);
+    meta_loss += meta_batch_mean(losses, ranks, active);
   }
   return meta_loss / static_cast<double>(std::max<std::int64_t>(truncations, 1));
 }
@@ -243,11 +252,10 @@ double MetaTraining::epoch_step(std::int64_t epoch) {
   for (std::int64_t i = 0; i < k; ++i)
     problems.push_back(
         task_.problem(Split::Train, static_cast<std::uint64_t>((epoch * ranks_.size() + ranks_.rank()) * k + i)));
-  std::vector<const Problem*> batch;
-  for (const auto& problem : problems) batch.push_back(problem.get());
+  std::vector<MetaBatchProblem> batch;
+  for (const auto& problem : problems) batch.push_back({problem.get(), task_.horizon()});
   try {
-    return meta_train_step(batch, {task_.steps, task_.unroll}, learned_, *meta_optimizer_, estimator_, ranks_,
-                           static_cast<std::uint64_t>(epoch));
+    return meta_train_step(batch, learned_, *meta_optimizer_, estimator_, ranks_, static_cast<std::uint64_t>(epoch));
   } catch (const Error& e) {
     throw Error(fmt::format("meta-train epoch {}: {}", epoch + 1, e.what()));
   }

@@ -15,7 +15,8 @@ class LearnedMlpLopt : public LearnedOptimizer {
   }
   std::string name() const override { return "mlp_lopt"; }
   using LearnedOptimizer::make;
-  std::unique_ptr<Optimizer> make(const NamedParameters& params, const std::vector<Tensor>& meta) const override {
+  std::unique_ptr<Optimizer> make(const NamedParameters& params, const std::vector<Tensor>& meta,
+                                  std::int64_t) const override {
     return make_mlp_lopt_optimizer(meta.at(0), MlpLoptConfig{}, params);
   }
   void save(const std::string& path) const override { save_weights(path, meta_.front().second.detach()); }

@@ -38,7 +38,7 @@ class TruncatedBptt::BpttRun : public MetaGradientEstimator::Run {
         recompute_every_(options.recompute_every),
         second_order_(options.mode == MetaMode::SecondOrder) {
     const NamedParameters initial = problem.initial();
-    optimizer_ = learned.make(initial);
+    optimizer_ = learned.make(initial, steps_);
     for (const auto& [name, t] : initial) theta_.push_back(t.detach().requires_grad_());
     g_ = autograd::grad({problem.loss(theta_, 0)}, theta_);  // g_0 at theta_0, a constant
   }

@@ -82,7 +82,7 @@ class FiniteDifferences : public learned::MetaGradientEstimator {
    private:
     double meta_loss(const std::vector<Tensor>& phi) const {  // the sum of the losses after each step
       const auto losses = learned::run_optimizer(
-          problem_, [&](const mg::optim::NamedParameters& p) { return learned_.make(p, phi); }, steps_);
+          problem_, [&](const mg::optim::NamedParameters& p) { return learned_.make(p, phi, steps_); }, steps_);
       double total = 0;
       for (std::size_t t = 1; t < losses.size(); ++t) total += losses[t];
       return total;

@@ -133,7 +133,7 @@ TEST_CASE("general meta-trains from adam(lr=1e-3) with truncated backprop and wi
     auto o = mg::testing::short_meta_training("metagrad-general-meta-" + estimator->name(), 30, 30, 4, "adam(lr=3e-2)");
     o.meta_batch = 2;
     auto general = learned::make_learned("general", *task, 0);
-    const auto start = [&](const mg::optim::NamedParameters& params) { return general->make(params); };
+    const auto start = [&](const mg::optim::NamedParameters& params) { return general->make(params, task->steps); };
     CHECK(mg::testing::mean_final_validation_loss(*task, start, 4) == doctest::Approx(adam).epsilon(1e-5));
     const std::atomic<bool> never{false};
     const auto result = learned::meta_train(*task, *general, *estimator, o, never);

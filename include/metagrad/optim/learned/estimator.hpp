@@ -16,15 +16,10 @@ namespace mg::optim::learned {
 // One truncation's result: the meta-loss (the sum of its optimizee losses)
 // and an estimate of its gradient with respect to each meta-parameter.
 struct TruncationEstimate {
-  double meta_loss;
+  double meta_loss = 0;
   std::vector<Tensor> meta_gradients;
 };
 
-// A run's length: `steps` optimizee steps in truncations of `unroll`.
-struct Horizon {
-  std::int64_t steps = 100, unroll = 20;
-  std::int64_t truncations() const { return steps / unroll; }
-};
 // Throws unless steps is a positive multiple of a positive unroll.
 void check_horizon(const Horizon& horizon, const std::string& estimator);
 

@@ -24,13 +24,15 @@ class LearnedOptimizer {
   // The meta-parameters (leaf tensors), by name.
   NamedParameters& meta_parameters() { return meta_; }
   const NamedParameters& meta_parameters() const { return meta_; }
-  // An optimizer for `params` driven by `meta`, one tensor per
-  // meta-parameter in their order: the meta-parameters themselves (its
-  // differentiable_step then carries gradients to them) or other values of
-  // them (evolution strategies' perturbed copies).
-  virtual std::unique_ptr<Optimizer> make(const NamedParameters& params, const std::vector<Tensor>& meta) const = 0;
+  // An optimizer for `params` over a run of `steps` steps (0: unknown;
+  // `general` reads it) driven by `meta`, one tensor per meta-parameter in
+  // their order: the meta-parameters themselves (its differentiable_step
+  // then carries gradients to them) or other values of them (evolution
+  // strategies' perturbed copies).
+  virtual std::unique_ptr<Optimizer> make(const NamedParameters& params, const std::vector<Tensor>& meta,
+                                          std::int64_t steps) const = 0;
   // ... driven by the current meta-parameters.
-  std::unique_ptr<Optimizer> make(const NamedParameters& params) const;
+  std::unique_ptr<Optimizer> make(const NamedParameters& params, std::int64_t steps = 0) const;
   // Hyperparameters the meta-parameters set as tensors in differentiable
   // mode (differentiable_step's `hyper`); the LSTM needs none.
   virtual std::map<std::string, Tensor> overrides() const { return {}; }
@@ -68,14 +70,13 @@ std::unique_ptr<LearnedOptimizer> make_learned_lstm(const LstmTaskSettings& sett
 // the section says from `seed`.
 std::unique_ptr<LearnedOptimizer> make_learned_mlp_lopt(std::uint64_t seed, DType dtype = DType::Float32);
 
-// `general` (docs/general.md), starting as adam(lr=1e-3), told the horizon
-// of the runs it will drive.
-std::unique_ptr<LearnedOptimizer> make_learned_general(std::uint64_t seed, const GeneralConfig& config,
-                                                       DType dtype = DType::Float32);
+// `general` (docs/general.md), starting as adam(lr=1e-3); each optimizer
+// it makes is told the length of its run as the horizon.
+std::unique_ptr<LearnedOptimizer> make_learned_general(std::uint64_t seed, DType dtype = DType::Float32);
 
 // "lstm" (zero output layer), "lstm(init=uniform)" (section 5.1's
 // initialisation), "lstm(init=code)" (the authors' code's, 5.7), "mlp_lopt",
-// "general" (told the task's steps as its horizon) or "hparams(SPEC)", with
+// "general" or "hparams(SPEC)", with
 // the LSTM's settings for `task` from the table.
 std::unique_ptr<LearnedOptimizer> make_learned(const std::string& family, const Task& task, std::uint64_t seed);
 

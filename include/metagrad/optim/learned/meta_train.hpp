@@ -16,13 +16,20 @@
 
 namespace mg::optim::learned {
 
+// A problem of a meta-batch and the length of its run.
+struct MetaBatchProblem {
+  const Problem* problem;
+  Horizon horizon;
+};
+
 // One meta-training step on a meta-batch: the runs of `problems` advance
-// concurrently (run_concurrently), a truncation at a time; after each
-// truncation `meta_optimizer` steps on the mean meta-gradient over every
-// rank's problems, summed in problem order (rank r's are numbers r * K ..
-// r * K + K - 1 of the `epoch`'s R * K), so the bits do not depend on the
-// thread or rank count. Returns the mean meta-loss of a truncation.
-double meta_train_step(const std::vector<const Problem*>& problems, const Horizon& horizon, LearnedOptimizer& learned,
+// concurrently (run_concurrently), a truncation at a time, until the
+// longest ends; after each truncation `meta_optimizer` steps on the mean
+// meta-gradient over every rank's runs that are still going, summed in
+// problem order (rank r's are numbers r * K .. r * K + K - 1 of the
+// `epoch`'s R * K), so the bits do not depend on the thread or rank count.
+// Returns the mean meta-loss of a truncation.
+double meta_train_step(const std::vector<MetaBatchProblem>& problems, LearnedOptimizer& learned,
                        Optimizer& meta_optimizer, const MetaGradientEstimator& estimator,
                        const distributed::Ranks& ranks, std::uint64_t epoch = 0);
 

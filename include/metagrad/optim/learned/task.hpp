@@ -34,6 +34,13 @@ class Problem {
 
 enum class Split { Train, Validation, Test };
 
+// A run's length: `steps` optimizee steps, in truncations of `unroll` when
+// meta-training cuts it.
+struct Horizon {
+  std::int64_t steps = 100, unroll = 20;
+  std::int64_t truncations() const { return steps / unroll; }
+};
+
 struct TaskOptions {
   std::string data_dir;               // empty: the task's default (Fashion-MNIST: Debian's package)
   std::uint64_t seed = 0;             // shifts every split's seeds
@@ -50,6 +57,7 @@ class Task {
   // The horizon of its problems: optimizee steps, and the truncations
   // meta-training cuts them into.
   std::int64_t steps = 100, unroll = 20;
+  Horizon horizon() const { return {steps, unroll}; }
 };
 
 // quadratic, mlp, mlp-relu, mlp-40, mlp-2layer, mlp-synthetic (the mlp on
