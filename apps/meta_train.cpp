@@ -11,8 +11,9 @@ namespace mg::apps {
 namespace {
 
 struct Options {
-  std::string task = "quadratic", learned = "lstm", estimator = "tbptt", mode = "first_order", data_dir,
-              sampling = "gaussian";
+  std::string task = "quadratic", family, learned = "lstm", estimator = "tbptt", mode = "first_order", data_dir,
+              fashion_dir, sampling = "gaussian";
+  std::int64_t min_steps = 100, max_steps = 2000;
   optim::learned::MetaTrainOptions train;
   optim::learned::TruncatedBpttOptions tbptt;
   optim::learned::EvolutionStrategiesOptions evolution;
@@ -54,14 +55,27 @@ void run(Options o) {
   task_options.data_dir = o.data_dir;
   task_options.seed = o.seed;
   task_options.sampling = o.sampling;
-  auto task = optim::learned::make_task(o.task, task_options);
+  auto task = optim::learned::make_task(o.family.empty() ? o.task : "quadratic", task_options);
   task->steps = o.steps;
   task->unroll = o.unroll;
+  std::unique_ptr<optim::learned::TaskFamily> family;
+  if (!o.family.empty()) {
+    optim::learned::TaskFamilyOptions family_options;
+    family_options.fashion_dir = o.fashion_dir;
+    family_options.cifar_dir = o.data_dir;
+    family_options.seed = o.seed;
+    family_options.min_steps = o.min_steps;
+    family_options.max_steps = o.max_steps;
+    family_options.unroll = o.unroll;
+    family = optim::learned::make_task_family(o.family, family_options);
+    task = family->task(0);  // what the learned optimizer is made for (hparams: its parameters)
+  }
   auto learned = optim::learned::make_learned(o.learned, *task, o.seed);
   optim::learned::MetaTrainResult result;
   {
     InterruptScope interrupt;
-    result = optim::learned::meta_train(*task, *learned, *estimator, o.train, interrupt.requested());
+    result = family ? optim::learned::meta_train(*family, *learned, *estimator, o.train, interrupt.requested())
+                    : optim::learned::meta_train(*task, *learned, *estimator, o.train, interrupt.requested());
   }
   if (!distributed::is_main()) {
     if (result.interrupted) throw CLI::RuntimeError(130);
@@ -91,7 +105,19 @@ void add_meta_train_command(CLI::App& app) {
       "The defaults (lstm, tbptt first order, adam(lr=1e-3), 1000 epochs) were measured to leave the do-nothing "
       "plateau within 10 epochs on mlp (seeds 0-4 and 11: validation loss 0.64-0.71 at epoch 100, against 2.303) "
       "and quadratic (seeds 0-4: 1.10-1.29 at epoch 100); docs/cli.md has the figures.");
-  cmd->add_option("--task", o->task, task_help())->check(CLI::IsMember(optim::learned::available_tasks()));
+  auto* task = cmd->add_option("--task", o->task, task_help())->check(CLI::IsMember(optim::learned::available_tasks()));
+  cmd->add_option("--family", o->family,
+                  "Meta-train on a task family instead of one task: mixed (MLPs and logistic regression on "
+                  "Fashion-MNIST, CNNs on CIFAR-10 from --data-dir, rotated quadratics; horizons log-uniform in "
+                  "[--min-steps, --max-steps])")
+      ->check(CLI::IsMember(optim::learned::available_task_families()))
+      ->excludes(task);
+  cmd->add_option("--min-steps", o->min_steps, "--family: the shortest horizon (default 100)")
+      ->check(CLI::Range(1, 100000000));
+  cmd->add_option("--max-steps", o->max_steps, "--family: the longest horizon (default 2000)")
+      ->check(CLI::Range(1, 100000000));
+  cmd->add_option("--fashion-mnist-dir", o->fashion_dir,
+                  "--family: Fashion-MNIST's IDX files (default: Debian's dataset-fashion-mnist)");
   cmd->add_option(
       "--learned", o->learned,
       "lstm (its output layer starts at zero: the optimizer starts by doing nothing), lstm(init=uniform) "

@@ -40,6 +40,7 @@
 #include "metagrad/optim/learned/meta.hpp"
 #include "metagrad/optim/learned/mlp_lopt.hpp"
 #include "metagrad/optim/learned/task.hpp"
+#include "metagrad/optim/learned/task_family.hpp"
 #include "metagrad/optim/optimizer.hpp"
 #include "metagrad/optim/registry.hpp"
 #include "metagrad/optim/schedule.hpp"

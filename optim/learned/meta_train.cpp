@@ -19,53 +19,72 @@
 namespace mg::optim::learned {
 namespace {
 
+// Where a meta-training's problems come from: one task's splits, or the
+// tasks of a family, each problem with its run's horizon (and the task it
+// belongs to, kept alive beside it).
+class ProblemSource {
+ public:
+  struct Drawn {
+    std::unique_ptr<Task> task;  // a family's; empty for one task
+    std::unique_ptr<Problem> problem;
+    Horizon horizon;
+  };
+  virtual ~ProblemSource() = default;
+  virtual Drawn training(std::uint64_t index) const = 0;
+  virtual Drawn validation(std::uint64_t index) const = 0;
+};
+
+class OneTask : public ProblemSource {
+ public:
+  explicit OneTask(const Task& task) : task_(task) {}
+  Drawn training(std::uint64_t index) const override {
+    return {nullptr, task_.problem(Split::Train, index), task_.horizon()};
+  }
+  Drawn validation(std::uint64_t index) const override {
+    return {nullptr, task_.problem(Split::Validation, index), task_.horizon()};
+  }
+
+ private:
+  const Task& task_;
+};
+
+// Training problem i is task i's first; validation problem i is the first
+// validation problem of task 2^40 + i, a task no training draws.
+class FamilyTasks : public ProblemSource {
+ public:
+  explicit FamilyTasks(const TaskFamily& family) : family_(family) {}
+  Drawn training(std::uint64_t index) const override { return draw(index, Split::Train); }
+  Drawn validation(std::uint64_t index) const override {
+    return draw((std::uint64_t{1} << 40) + index, Split::Validation);
+  }
+
+ private:
+  Drawn draw(std::uint64_t index, Split split) const {
+    Drawn drawn;
+    drawn.task = family_.task(index);
+    drawn.problem = drawn.task->problem(split, 0);
+    drawn.horizon = drawn.task->horizon();
+    return drawn;
+  }
+  const TaskFamily& family_;
+};
+
 // The mean final loss of the frozen learned optimizer on the validation
 // problems, each rank running its share of them concurrently, summed in
 // problem order.
-double validate(const Task& task, LearnedOptimizer& learned, std::int64_t problems, const distributed::Ranks& ranks) {
+double validate(const ProblemSource& source, LearnedOptimizer& learned, std::int64_t problems,
+                const distributed::Ranks& ranks) {
   const distributed::Range mine = distributed::shard(problems, ranks.rank(), ranks.size());
   const auto finals = map_concurrently<double>(mine.end - mine.begin, [&](std::int64_t i) {
-    const auto problem = task.problem(Split::Validation, static_cast<std::uint64_t>(mine.begin + i));
+    const auto drawn = source.validation(static_cast<std::uint64_t>(mine.begin + i));
+    const std::int64_t steps = drawn.horizon.steps;
     return run_optimizer(
-               *problem, [&](const NamedParameters& params) { return learned.make(params, task.steps); }, task.steps)
+               *drawn.problem, [&](const NamedParameters& params) { return learned.make(params, steps); }, steps)
         .back();
   });
   double total = 0;
   for (double final_loss : finals) total += final_loss;
   return ranks.sum({total})[0] / static_cast<double>(problems);
-}
-
-// The mean of a meta-batch's values over every rank's `active` runs (the
-// others give zeros), summed in problem order (rank r's k-th problem is
-// number r * K + k), so that the bits do not depend on how the problems are
-// split over ranks: each rank contributes its rows to a sum that is zero
-// elsewhere (adding zeros is exact), then every rank adds the rows in order.
-Tensor meta_batch_mean(const std::vector<Tensor>& mine, const distributed::Ranks& ranks, double active) {
-  NoGradGuard no_grad;
-  const auto k = static_cast<std::int64_t>(mine.size());
-  if (!ranks.parallel() && k == 1) return mine.front();
-  std::vector<Tensor> rows = mine;
-  if (ranks.parallel()) {
-    const Shape shape = mine.front().shape();
-    Tensor all = zeros({ranks.size() * k, mine.front().numel()}, mine.front().dtype());
-    for (std::int64_t i = 0; i < k; ++i)
-      all.narrow(0, ranks.rank() * k + i, 1).copy_(mine[static_cast<std::size_t>(i)].reshape({1, -1}));
-    distributed::all_reduce_(all);
-    rows.clear();
-    for (std::int64_t i = 0; i < all.size(0); ++i) rows.push_back(all.narrow(0, i, 1).reshape(shape));
-  }
-  Tensor total = rows.front();
-  for (std::size_t i = 1; i < rows.size(); ++i) total = total + rows[i];
-  return total / active;
-}
-
-double meta_batch_mean(const std::vector<double>& mine, const distributed::Ranks& ranks, double active) {
-  std::vector<double> all(static_cast<std::size_t>(ranks.size()) * mine.size(), 0.0);
-  std::copy(mine.begin(), mine.end(), all.begin() + static_cast<std::ptrdiff_t>(ranks.rank() * mine.size()));
-  all = ranks.sum(all);
-  double total = 0;
-  for (double v : all) total += v;
-  return total / active;
 }
 
 // The estimator a checkpoint names: its config, or (checkpoints from before
@@ -86,61 +105,15 @@ bool same_estimator(const std::string& saved, const MetaGradientEstimator& estim
 
 }  // namespace
 
-double meta_train_step(const std::vector<MetaBatchProblem>& problems, LearnedOptimizer& learned,
-                       Optimizer& meta_optimizer, const MetaGradientEstimator& estimator,
-                       const distributed::Ranks& ranks, std::uint64_t epoch) {
-  MG_CHECK(!problems.empty(), "meta-train: a meta-batch needs at least one problem");
-  const auto k = static_cast<std::int64_t>(problems.size());
-  NamedParameters& meta = learned.meta_parameters();
-  std::vector<std::unique_ptr<MetaGradientEstimator::Run>> runs(problems.size());
-  run_concurrently(k, [&](std::int64_t i) {
-    const auto index =
-        static_cast<std::uint64_t>((static_cast<std::int64_t>(epoch) * ranks.size() + ranks.rank()) * k + i);
-    const MetaBatchProblem& p = problems[static_cast<std::size_t>(i)];
-    runs[static_cast<std::size_t>(i)] = estimator.start(*p.problem, p.horizon, index, learned);
-  });
-  const std::int64_t parts = runs.front()->parts();
-  double meta_loss = 0;
-  std::int64_t truncations = 0;
-  for (;; ++truncations) {
-    std::vector<std::size_t> going;  // the runs that have not ended, in order
-    for (std::size_t i = 0; i < runs.size(); ++i)
-      if (!runs[i]->done()) going.push_back(i);
-    const double active = ranks.sum({static_cast<double>(going.size())})[0];
-    if (active == 0) break;
-    const auto n = static_cast<std::int64_t>(going.size());
-    run_concurrently(n * parts,
-                     [&](std::int64_t j) { runs[going[static_cast<std::size_t>(j / parts)]]->advance(j % parts); });
-    std::vector<TruncationEstimate> estimates(runs.size());
-    for (std::size_t i : going) estimates[i] = runs[i]->estimate();
-    meta_optimizer.zero_grad();
-    for (std::size_t i = 0; i < meta.size(); ++i) {
-      std::vector<Tensor> gradients;
-      for (const auto& estimate : estimates)
-        gradients.push_back(estimate.meta_gradients.empty() ? zeros_like(meta[i].second.detach())
-                                                            : estimate.meta_gradients.at(i));
-      const Tensor gradient = meta_batch_mean(gradients, ranks, active);
-      const auto norm = sum(gradient * gradient).item<double>();
-      MG_CHECK(std::isfinite(norm), "the meta-gradient of '{}' is not finite", meta[i].first);
-      meta[i].second.set_grad(gradient);
-    }
-    meta_optimizer.step();
-    std::vector<double> losses;
-    for (const auto& estimate : estimates) losses.push_back(estimate.meta_loss);
-    meta_loss += meta_batch_mean(losses, ranks, active);
-  }
-  return meta_loss / static_cast<double>(std::max<std::int64_t>(truncations, 1));
-}
-
 namespace {
 
 // The meta-training of one call: its state, what it saves and how it
 // reports; run() is the epoch loop.
 class MetaTraining {
  public:
-  MetaTraining(const Task& task, LearnedOptimizer& learned, const MetaGradientEstimator& estimator,
+  MetaTraining(const ProblemSource& source, LearnedOptimizer& learned, const MetaGradientEstimator& estimator,
                const MetaTrainOptions& o)
-      : task_(task),
+      : source_(source),
         learned_(learned),
         estimator_(estimator),
         o_(o),
@@ -169,7 +142,7 @@ class MetaTraining {
   double epoch_step(std::int64_t epoch);
   void report(std::int64_t epoch, double mean, double validation, bool evaluated);
 
-  const Task& task_;
+  const ProblemSource& source_;
   LearnedOptimizer& learned_;
   const MetaGradientEstimator& estimator_;
   const MetaTrainOptions& o_;
@@ -248,12 +221,11 @@ void MetaTraining::save_best() {
 // over all R * K of them.
 double MetaTraining::epoch_step(std::int64_t epoch) {
   const std::int64_t k = o_.meta_batch;
-  std::vector<std::unique_ptr<Problem>> problems;
+  std::vector<ProblemSource::Drawn> problems;
   for (std::int64_t i = 0; i < k; ++i)
-    problems.push_back(
-        task_.problem(Split::Train, static_cast<std::uint64_t>((epoch * ranks_.size() + ranks_.rank()) * k + i)));
+    problems.push_back(source_.training(static_cast<std::uint64_t>((epoch * ranks_.size() + ranks_.rank()) * k + i)));
   std::vector<MetaBatchProblem> batch;
-  for (const auto& problem : problems) batch.push_back({problem.get(), task_.horizon()});
+  for (const auto& drawn : problems) batch.push_back({drawn.problem.get(), drawn.horizon});
   try {
     return meta_train_step(batch, learned_, *meta_optimizer_, estimator_, ranks_, static_cast<std::uint64_t>(epoch));
   } catch (const Error& e) {
@@ -287,7 +259,7 @@ MetaTrainResult MetaTraining::run(const std::atomic<bool>& stop) {
     const bool evaluate = (epoch + 1) % o_.eval_every == 0 || epoch + 1 == o_.epochs;
     double validation = NAN;
     if (evaluate) {
-      validation = validate(task_, learned_, o_.validation_problems, ranks_);
+      validation = validate(source_, learned_, o_.validation_problems, ranks_);
       if (validation < result_.best_validation) {
         result_.best_validation = validation;
         result_.best_epoch = epoch + 1;
@@ -309,14 +281,29 @@ MetaTrainResult MetaTraining::run(const std::atomic<bool>& stop) {
 
 }  // namespace
 
-MetaTrainResult meta_train(const Task& task, LearnedOptimizer& learned, const MetaGradientEstimator& estimator,
-                           const MetaTrainOptions& o, const std::atomic<bool>& stop) {
+namespace {
+
+MetaTrainResult meta_train_on(const ProblemSource& source, LearnedOptimizer& learned,
+                              const MetaGradientEstimator& estimator, const MetaTrainOptions& o,
+                              const std::atomic<bool>& stop) {
   MG_CHECK(!o.out_dir.empty(), "meta-train: an output folder is required");
   MG_CHECK(o.epochs >= 1 && o.eval_every >= 1 && o.validation_problems >= 1 && o.meta_batch >= 1,
            "meta-train: epochs, eval_every, validation_problems and meta_batch must be positive");
   std::filesystem::create_directories(o.out_dir);
-  MetaTraining training(task, learned, estimator, o);
+  MetaTraining training(source, learned, estimator, o);
   return training.run(stop);
+}
+
+}  // namespace
+
+MetaTrainResult meta_train(const Task& task, LearnedOptimizer& learned, const MetaGradientEstimator& estimator,
+                           const MetaTrainOptions& o, const std::atomic<bool>& stop) {
+  return meta_train_on(OneTask(task), learned, estimator, o, stop);
+}
+
+MetaTrainResult meta_train(const TaskFamily& family, LearnedOptimizer& learned, const MetaGradientEstimator& estimator,
+                           const MetaTrainOptions& o, const std::atomic<bool>& stop) {
+  return meta_train_on(FamilyTasks(family), learned, estimator, o, stop);
 }
 
 }  // namespace mg::optim::learned

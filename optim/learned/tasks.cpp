@@ -10,6 +10,7 @@
 #include "metagrad/data/fetch.hpp"
 #include "metagrad/nn/functional.hpp"
 #include "metagrad/optim/learned/task.hpp"
+#include "optim/learned/image_problem.hpp"
 
 namespace mg::optim::learned {
 namespace {
@@ -19,11 +20,6 @@ namespace F = nn::functional;
 // Disjoint seeds for the problems of each split.
 std::uint64_t problem_seed(const TaskOptions& options, Split split, std::uint64_t index) {
   return splitmix64(splitmix64(splitmix64(options.seed) ^ static_cast<std::uint64_t>(split)) + index);
-}
-
-// A mini-batch's generator: a function of the problem and the step.
-Generator batch_generator(std::uint64_t seed, std::int64_t step) {
-  return Generator(splitmix64(seed ^ splitmix64(static_cast<std::uint64_t>(step) + 1)));
 }
 
 // ||W theta - y||^2 for 128 problems at once, W 10x10 and y 10-d with iid
@@ -63,96 +59,6 @@ class QuadraticTask : public Task {
 
  private:
   TaskOptions options_;
-};
-
-// A dataset held as one (N, features) float tensor /255 and its labels.
-struct Images {
-  Tensor inputs, labels;
-};
-
-// The training split (mini-batches) or the test split (evaluation).
-std::shared_ptr<const Images> load_images(const std::string& kind, const std::string& dir, DType dtype,
-                                          bool train = true) {
-  static std::mutex mutex;
-  static std::map<std::string, std::shared_ptr<const Images>> cache;
-  const std::string key = kind + "|" + dir + "|" + std::string(dtype_name(dtype)) + (train ? "|train" : "|test");
-  std::lock_guard<std::mutex> lock(mutex);
-  if (auto it = cache.find(key); it != cache.end()) return it->second;
-  auto images = std::make_shared<Images>();
-  if (kind == "synthetic") {  // 4096 random N(0, 1) "images" and labels: benchmarks and tests without a dataset
-    Generator g(train ? 20161 : 20162);
-    const std::int64_t count = train ? 4096 : 1024;
-    images->inputs = randn({count, 784}, g, dtype);
-    images->labels = (rand({count}, g, DType::Float64) * 10.0).to(DType::Int64);
-    cache[key] = images;
-    return images;
-  }
-  const auto dataset =
-      kind == "fashion-mnist" ? data::mnist_like(dir, train, "fashion-mnist") : data::cifar10(dir, train);
-  std::vector<Tensor> inputs;
-  std::vector<std::int64_t> labels;
-  for (std::int64_t i = 0; i < dataset->size(); ++i) {
-    const data::Example example = dataset->get(i);
-    inputs.push_back(example.input);
-    labels.push_back(example.label);
-  }
-  images->inputs = stack(inputs, 0).to(dtype);  // the readers give [0, 1]: pixels / 255
-  images->labels = Tensor::from_vector(labels, {static_cast<std::int64_t>(labels.size())});
-  cache[key] = images;
-  return images;
-}
-
-// A mini-batch of 128 drawn uniformly with replacement.
-std::pair<Tensor, Tensor> sample_batch(const Images& images, std::uint64_t seed, std::int64_t step) {
-  Generator g = batch_generator(seed, step);
-  const auto n = static_cast<double>(images.labels.numel());
-  const Tensor index = (rand({128}, g, DType::Float64) * n).to(DType::Int64);
-  return {index_select(images.inputs, 0, index), index_select(images.labels, 0, index)};
-}
-
-// Loss and accuracy over a whole image set, in chunks; `logits` maps a chunk
-// of inputs to class scores.
-using ImagesLoader = std::function<std::shared_ptr<const Images>()>;
-Evaluation evaluate_on(const Images& images, const std::function<Tensor(const Tensor&)>& logits) {
-  NoGradGuard no_grad;
-  const std::int64_t n = images.labels.numel(), chunk = 500;
-  double loss = 0, correct = 0;
-  for (std::int64_t begin = 0; begin < n; begin += chunk) {
-    const std::int64_t size = std::min(chunk, n - begin);
-    const Tensor scores = logits(images.inputs.narrow(0, begin, size));
-    const Tensor labels = images.labels.narrow(0, begin, size);
-    loss += F::cross_entropy(scores, labels).item<double>() * static_cast<double>(size);
-    correct += sum(eq(argmax(scores, 1), labels)).item<double>();
-  }
-  return {loss / static_cast<double>(n), correct / static_cast<double>(n)};
-}
-
-// A classifier trained on mini-batches of 128 drawn from its training
-// images and evaluated on the test images; subclasses give the parameters
-// and the network (`logits`).
-class ImageProblem : public Problem {
- public:
-  ImageProblem(std::uint64_t seed, std::shared_ptr<const Images> images, ImagesLoader test_images, DType dtype)
-      : seed_(seed), dtype_(dtype), images_(std::move(images)), test_images_(std::move(test_images)) {}
-
-  Tensor loss(const std::vector<Tensor>& params, std::int64_t step) const override {
-    const auto [inputs, labels] = sample_batch(*images_, seed_, step);
-    return F::cross_entropy(logits(params, inputs), labels);
-  }
-
-  std::optional<Evaluation> evaluate(const std::vector<Tensor>& params) const override {
-    return evaluate_on(*test_images_(), [&](const Tensor& inputs) { return logits(params, inputs); });
-  }
-
- protected:
-  virtual Tensor logits(const std::vector<Tensor>& params, Tensor inputs) const = 0;
-
-  std::uint64_t seed_;
-  DType dtype_;
-
- private:
-  std::shared_ptr<const Images> images_;
-  ImagesLoader test_images_;
 };
 
 // Fully connected layers with the given widths; weights and biases N(0, 0.01^2).
@@ -304,6 +210,29 @@ class CnnTask : public Task {
 };
 
 }  // namespace
+
+namespace {
+
+class FunctionTask : public Task {
+ public:
+  FunctionTask(std::string name, Horizon horizon, ProblemMaker problem)
+      : name_(std::move(name)), problem_(std::move(problem)) {
+    steps = horizon.steps;
+    unroll = horizon.unroll;
+  }
+  std::string name() const override { return name_; }
+  std::unique_ptr<Problem> problem(Split split, std::uint64_t index) const override { return problem_(split, index); }
+
+ private:
+  std::string name_;
+  ProblemMaker problem_;
+};
+
+}  // namespace
+
+std::unique_ptr<Task> make_task(std::string name, Horizon horizon, ProblemMaker problem) {
+  return std::make_unique<FunctionTask>(std::move(name), horizon, std::move(problem));
+}
 
 std::vector<std::string> available_tasks() {
   return {"quadratic", "mlp", "mlp-relu", "mlp-40", "mlp-2layer", "mlp-synthetic", "cnn", "cnn-cifar5", "cnn-cifar2"};

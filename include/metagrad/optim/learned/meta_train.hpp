@@ -13,6 +13,7 @@
 #include "metagrad/optim/learned/estimator.hpp"
 #include "metagrad/optim/learned/learned_optimizer.hpp"
 #include "metagrad/optim/learned/task.hpp"
+#include "metagrad/optim/learned/task_family.hpp"
 
 namespace mg::optim::learned {
 
@@ -70,6 +71,13 @@ struct MetaTrainResult {
 // estimator's config, and a resume with another is refused) and
 // out_dir/optimizer.json (the best meta-parameters so far).
 MetaTrainResult meta_train(const Task& task, LearnedOptimizer& learned, const MetaGradientEstimator& estimator,
+                           const MetaTrainOptions& options, const std::atomic<bool>& stop);
+
+// ... on a family's tasks: every problem of a meta-batch from a task of its
+// own (epoch e's k-th on rank r is task (e * R + r) * K + k), each run over
+// its task's horizon; validation on the first validation problems of tasks
+// 2^40, 2^40 + 1, ..., which no training draws.
+MetaTrainResult meta_train(const TaskFamily& family, LearnedOptimizer& learned, const MetaGradientEstimator& estimator,
                            const MetaTrainOptions& options, const std::atomic<bool>& stop);
 
 }  // namespace mg::optim::learned

@@ -5,6 +5,7 @@
 // problems disjoint. Every problem is a pure function of its seed, so runs
 // repeat exactly. A task knows no optimizer.
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -59,6 +60,11 @@ class Task {
   std::int64_t steps = 100, unroll = 20;
   Horizon horizon() const { return {steps, unroll}; }
 };
+
+// A task from a function: `problem(split, index)` makes its problems, over
+// `horizon` (task families' tasks in a few lines).
+using ProblemMaker = std::function<std::unique_ptr<Problem>(Split split, std::uint64_t index)>;
+std::unique_ptr<Task> make_task(std::string name, Horizon horizon, ProblemMaker problem);
 
 // quadratic, mlp, mlp-relu, mlp-40, mlp-2layer, mlp-synthetic (the mlp on
 // 4096 random images: benchmarks and machines without Fashion-MNIST), and

@@ -1,0 +1,73 @@
+#pragma once
+// What the image tasks share (mlp, cnn and the task families' models): a
+// dataset as tensors, mini-batches drawn from it by (seed, step), and a
+// classifier problem whose subclasses give the network.
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <utility>
+
+#include "metagrad/core/generator.hpp"
+#include "metagrad/nn/functional.hpp"
+#include "metagrad/optim/learned/task.hpp"
+
+namespace mg::optim::learned {
+
+// A dataset held as one (N, features) float tensor /255 and its labels.
+struct Images {
+  Tensor inputs, labels;
+};
+
+// The training split (mini-batches) or the test split (evaluation) of
+// "fashion-mnist", "cifar10" or "synthetic" (4096 random N(0, 1) images:
+// benchmarks and tests without a dataset); loaded once per process.
+std::shared_ptr<const Images> load_images(const std::string& kind, const std::string& dir, DType dtype,
+                                          bool train = true);
+using ImagesLoader = std::function<std::shared_ptr<const Images>()>;
+
+// A mini-batch's generator: a function of the problem and the step.
+Generator batch_generator(std::uint64_t seed, std::int64_t step);
+// A mini-batch drawn uniformly with replacement.
+std::pair<Tensor, Tensor> sample_batch(const Images& images, std::uint64_t seed, std::int64_t step,
+                                       std::int64_t batch_size = 128);
+
+// Loss and accuracy over a whole image set, in chunks; `logits` maps a chunk
+// of inputs to class scores.
+Evaluation evaluate_on(const Images& images, const std::function<Tensor(const Tensor&)>& logits);
+
+// A classifier trained on mini-batches of `batch_size` drawn from its
+// training images and evaluated on the test images; subclasses give the
+// parameters and the network (`logits`).
+class ImageProblem : public Problem {
+ public:
+  ImageProblem(std::uint64_t seed, std::shared_ptr<const Images> images, ImagesLoader test_images, DType dtype,
+               std::int64_t batch_size = 128)
+      : seed_(seed),
+        dtype_(dtype),
+        batch_size_(batch_size),
+        images_(std::move(images)),
+        test_images_(std::move(test_images)) {}
+
+  Tensor loss(const std::vector<Tensor>& params, std::int64_t step) const override {
+    const auto [inputs, labels] = sample_batch(*images_, seed_, step, batch_size_);
+    return nn::functional::cross_entropy(logits(params, inputs), labels);
+  }
+
+  std::optional<Evaluation> evaluate(const std::vector<Tensor>& params) const override {
+    return evaluate_on(*test_images_(), [&](const Tensor& inputs) { return logits(params, inputs); });
+  }
+
+ protected:
+  virtual Tensor logits(const std::vector<Tensor>& params, Tensor inputs) const = 0;
+
+  std::uint64_t seed_;
+  DType dtype_;
+  std::int64_t batch_size_;
+
+ private:
+  std::shared_ptr<const Images> images_;
+  ImagesLoader test_images_;
+};
+
+}  // namespace mg::optim::learned
