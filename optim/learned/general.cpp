@@ -257,46 +257,36 @@ bool contiguous_state(const GeneralState& s, DType dtype) {
   return true;
 }
 
-class GeneralOptimizer : public Optimizer {
+class GeneralOptimizer : public PerTensorOptimizer {
  public:
   GeneralOptimizer(std::vector<ParamGroup> groups, Tensor phi)
-      : Optimizer("general", std::move(groups)), phi_(std::move(phi)) {
+      : PerTensorOptimizer("general", std::move(groups), std::move(phi)) {
     unpack(phi_);  // checks the length
   }
 
  protected:
-  // Each tensor has its own statistics, so it steps on its own: one pass of
-  // GEMMs over its coordinates.
-  std::vector<Tensor> step_all(StepContext& context) override {
-    auto& global = *context.global;
-    const auto t = static_cast<std::int64_t>(global.count("step") ? global.at("step").item<double>() : 0.0);
-    const Tensor phi = context.differentiable ? phi_ : phi_.detach();
-    std::vector<Tensor> updated;
-    std::map<DType, Weights> plain_weights;  // phi in each parameter dtype, for the fused plain step
-    for (const Slot& slot : context.slots) {
-      auto& tensors = slot.state->tensors;
-      const GeneralConfig config{static_cast<std::int64_t>(slot.group->number("horizon"))};
-      if (!context.differentiable && fusable(slot.param, slot.grad)) {
-        GeneralState state = allocated(tensors, slot.param);
-        if (contiguous_state(state, slot.param.dtype())) {
-          const DType dtype = slot.param.dtype();
-          if (!plain_weights.count(dtype)) plain_weights.emplace(dtype, unpack(phi.to(dtype).contiguous()));
-          Tensor param = slot.param;
-          if (dtype == DType::Float64)
-            fused_step<double>(plain_weights.at(dtype), config, param, slot.grad, state, t);
-          else
-            fused_step<float>(plain_weights.at(dtype), config, param, slot.grad, state, t);
-          store(tensors, state);
-          updated.push_back(param);
-          continue;
-        }
+  // Each tensor has its own statistics.
+  Tensor step_tensor(const Slot& slot, bool differentiable, std::int64_t t) override {
+    auto& tensors = slot.state->tensors;
+    const GeneralConfig config{static_cast<std::int64_t>(slot.group->number("horizon"))};
+    if (!differentiable && fusable(slot.param, slot.grad)) {
+      GeneralState state = allocated(tensors, slot.param);
+      const DType dtype = slot.param.dtype();
+      if (contiguous_state(state, dtype)) {
+        const Weights w = unpack(weights(false, dtype));
+        Tensor param = slot.param;
+        if (dtype == DType::Float64)
+          fused_step<double>(w, config, param, slot.grad, state, t);
+        else
+          fused_step<float>(w, config, param, slot.grad, state, t);
+        store(tensors, state);
+        return param;
       }
-      auto [param, next] = general_step(phi, config, slot.param, slot.grad, read_state(tensors), t);
-      store(tensors, next);
-      updated.push_back(param);
     }
-    global["step"] = scalar_tensor(static_cast<double>(t + 1), DType::Float64);
-    return updated;
+    auto [param, next] = general_step(weights(differentiable, slot.param.dtype()), config, slot.param, slot.grad,
+                                      read_state(tensors), t);
+    store(tensors, next);
+    return param;
   }
 
   std::optional<Layout> state_layout(const std::string& field, const Tensor& param) const override {
@@ -307,13 +297,6 @@ class GeneralOptimizer : public Optimizer {
     if (field == "columns" && matrix.is_matrix) return Layout{{matrix.columns}, param.dtype()};
     return std::nullopt;
   }
-  std::optional<Layout> global_layout(const std::string& field) const override {
-    if (field == "step") return Layout{{}, DType::Float64};
-    return std::nullopt;
-  }
-
- private:
-  Tensor phi_;
 };
 
 Schema general_schema() {

@@ -70,4 +70,24 @@ Evaluation evaluate_on(const Images& images, const std::function<Tensor(const Te
   return {loss / static_cast<double>(n), correct / static_cast<double>(n)};
 }
 
+NamedParameters MlpProblem::initial() const {
+  Generator g(seed_);
+  NamedParameters params;
+  for (std::size_t l = 0; l + 1 < widths_.size(); ++l) {
+    const std::string layer = "fc" + std::to_string(l + 1);
+    params.emplace_back(layer + ".weight", init_({widths_[l + 1], widths_[l]}, widths_[l], g, dtype_));
+    params.emplace_back(layer + ".bias", init_({widths_[l + 1]}, widths_[l], g, dtype_));
+  }
+  return params;
+}
+
+Tensor MlpProblem::logits(const std::vector<Tensor>& params, Tensor inputs) const {
+  Tensor h = inputs.reshape({inputs.size(0), widths_.front()});
+  for (std::size_t l = 0; 2 * l < params.size(); ++l) {
+    h = F::linear(h, params[2 * l], params[2 * l + 1]);
+    if (2 * l + 2 < params.size()) h = activation_(h);
+  }
+  return h;
+}
+
 }  // namespace mg::optim::learned

@@ -7,6 +7,7 @@
 #include <memory>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "metagrad/core/generator.hpp"
 #include "metagrad/nn/functional.hpp"
@@ -68,6 +69,30 @@ class ImageProblem : public Problem {
  private:
   std::shared_ptr<const Images> images_;
   ImagesLoader test_images_;
+};
+
+// Fully connected layers of `widths` (input first) with `activation`
+// between them; each layer's weight and then its bias drawn by `init`
+// (shape, fan in, generator, dtype) from the problem's seed.
+class MlpProblem : public ImageProblem {
+ public:
+  using Activation = std::function<Tensor(const Tensor&)>;
+  using Init = std::function<Tensor(const Shape& shape, std::int64_t fan_in, Generator& generator, DType dtype)>;
+  MlpProblem(std::uint64_t seed, std::vector<std::int64_t> widths, Activation activation, Init init,
+             std::int64_t batch_size, std::shared_ptr<const Images> images, ImagesLoader test_images, DType dtype)
+      : ImageProblem(seed, std::move(images), std::move(test_images), dtype, batch_size),
+        widths_(std::move(widths)),
+        activation_(std::move(activation)),
+        init_(std::move(init)) {}
+
+  NamedParameters initial() const override;
+
+ private:
+  Tensor logits(const std::vector<Tensor>& params, Tensor inputs) const override;
+
+  std::vector<std::int64_t> widths_;
+  Activation activation_;
+  Init init_;
 };
 
 }  // namespace mg::optim::learned

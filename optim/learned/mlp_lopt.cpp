@@ -131,58 +131,41 @@ bool fusable(const Tensor& param, const Tensor& grad, const Tensor& momenta) {
          (!momenta.defined() || (momenta.is_contiguous() && momenta.dtype() == param.dtype()));
 }
 
-class MlpLoptOptimizer : public Optimizer {
+class MlpLoptOptimizer : public PerTensorOptimizer {
  public:
   MlpLoptOptimizer(std::vector<ParamGroup> groups, Tensor phi)
-      : Optimizer("mlp_lopt", std::move(groups)), phi_(std::move(phi)) {
+      : PerTensorOptimizer("mlp_lopt", std::move(groups), std::move(phi)) {
     unpack(phi_);  // checks the length
   }
 
  protected:
-  // Each tensor is normalised on its own, so it steps on its own: one pass
-  // of GEMMs over its coordinates.
-  std::vector<Tensor> step_all(StepContext& context) override {
-    auto& global = *context.global;
-    const auto t = static_cast<std::int64_t>(global.count("step") ? global.at("step").item<double>() : 0.0);
-    const Tensor phi = context.differentiable ? phi_ : phi_.detach();
-    std::vector<Tensor> updated;
-    std::map<DType, Weights> plain_weights;  // phi in each parameter dtype, for the fused plain step
-    for (const Slot& slot : context.slots) {
-      auto& tensors = slot.state->tensors;
-      const MlpLoptConfig config{slot.group->number("exp_mult"), slot.group->number("step_mult")};
-      const Tensor momenta = tensors.count("momenta") ? tensors.at("momenta") : Tensor();
-      if (!context.differentiable && fusable(slot.param, slot.grad, momenta)) {
-        const DType dtype = slot.param.dtype();
-        if (!plain_weights.count(dtype)) plain_weights.emplace(dtype, unpack(phi.to(dtype).contiguous()));
-        Tensor& m = tensors["momenta"];
-        if (!m.defined()) m = zeros({slot.param.numel(), std::ssize(Config::kMomentumDecays)}, dtype);
-        Tensor param = slot.param;
-        if (dtype == DType::Float64)
-          fused_step<double>(plain_weights.at(dtype), config, param, slot.grad, m, t);
-        else
-          fused_step<float>(plain_weights.at(dtype), config, param, slot.grad, m, t);
-        updated.push_back(param);
-        continue;
-      }
-      auto [param, next] = mlp_lopt_step(phi, config, slot.param, slot.grad, momenta, t);
-      tensors["momenta"] = next;
-      updated.push_back(param);
+  // Each tensor is normalised on its own.
+  Tensor step_tensor(const Slot& slot, bool differentiable, std::int64_t t) override {
+    auto& tensors = slot.state->tensors;
+    const MlpLoptConfig config{slot.group->number("exp_mult"), slot.group->number("step_mult")};
+    const Tensor momenta = tensors.count("momenta") ? tensors.at("momenta") : Tensor();
+    if (!differentiable && fusable(slot.param, slot.grad, momenta)) {
+      const DType dtype = slot.param.dtype();
+      const Weights w = unpack(weights(false, dtype));
+      Tensor& m = tensors["momenta"];
+      if (!m.defined()) m = zeros({slot.param.numel(), std::ssize(Config::kMomentumDecays)}, dtype);
+      Tensor param = slot.param;
+      if (dtype == DType::Float64)
+        fused_step<double>(w, config, param, slot.grad, m, t);
+      else
+        fused_step<float>(w, config, param, slot.grad, m, t);
+      return param;
     }
-    global["step"] = scalar_tensor(static_cast<double>(t + 1), DType::Float64);
-    return updated;
+    auto [param, next] =
+        mlp_lopt_step(weights(differentiable, slot.param.dtype()), config, slot.param, slot.grad, momenta, t);
+    tensors["momenta"] = next;
+    return param;
   }
 
   std::optional<Layout> state_layout(const std::string& field, const Tensor& param) const override {
     if (field == "momenta") return Layout{{param.numel(), std::ssize(Config::kMomentumDecays)}, param.dtype()};
     return std::nullopt;
   }
-  std::optional<Layout> global_layout(const std::string& field) const override {
-    if (field == "step") return Layout{{}, DType::Float64};
-    return std::nullopt;
-  }
-
- private:
-  Tensor phi_;
 };
 
 Schema mlp_lopt_schema() {

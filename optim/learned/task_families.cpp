@@ -61,40 +61,6 @@ Tensor default_init(const Shape& shape, std::int64_t fan_in, Generator& g, DType
   return rand(shape, g, dtype) * (2 * bound) - bound;
 }
 
-// Fully connected layers of `widths` (input first), `activation` between.
-class FamilyMlpProblem : public ImageProblem {
- public:
-  FamilyMlpProblem(std::uint64_t seed, std::vector<std::int64_t> widths, Activation activation, std::int64_t batch,
-                   std::shared_ptr<const Images> images, ImagesLoader test_images, DType dtype)
-      : ImageProblem(seed, std::move(images), std::move(test_images), dtype, batch),
-        widths_(std::move(widths)),
-        activation_(activation) {}
-
-  NamedParameters initial() const override {
-    Generator g(seed_);
-    NamedParameters params;
-    for (std::size_t l = 0; l + 1 < widths_.size(); ++l) {
-      const std::string layer = "fc" + std::to_string(l + 1);
-      params.emplace_back(layer + ".weight", default_init({widths_[l + 1], widths_[l]}, widths_[l], g, dtype_));
-      params.emplace_back(layer + ".bias", default_init({widths_[l + 1]}, widths_[l], g, dtype_));
-    }
-    return params;
-  }
-
- private:
-  Tensor logits(const std::vector<Tensor>& params, Tensor inputs) const override {
-    Tensor h = inputs.reshape({inputs.size(0), widths_.front()});
-    for (std::size_t l = 0; 2 * l < params.size(); ++l) {
-      h = F::linear(h, params[2 * l], params[2 * l + 1]);
-      if (2 * l + 2 < params.size()) h = activate(activation_, h);
-    }
-    return h;
-  }
-
-  std::vector<std::int64_t> widths_;
-  Activation activation_;
-};
-
 // Two blocks of [conv 3x3, `channels`, padding 1 -> batch norm (batch
 // statistics, learnt scale and offset) or a bias -> relu -> max pool 2],
 // then a linear classifier of 10 classes.
@@ -228,8 +194,9 @@ class MixedFamily : public TaskFamily {
     const DType dtype = o_.dtype;
     return family_task(std::move(name), seed, horizon, [=](std::uint64_t problem_seed) {
       const std::string dir = data::locate_dataset("fashion-mnist", given);
-      return std::make_unique<FamilyMlpProblem>(
-          problem_seed, widths, activation, batch, load_images("fashion-mnist", dir, dtype),
+      return std::make_unique<MlpProblem>(
+          problem_seed, widths, [activation](const Tensor& h) { return activate(activation, h); }, default_init, batch,
+          load_images("fashion-mnist", dir, dtype),
           [dir, dtype] { return load_images("fashion-mnist", dir, dtype, false); }, dtype);
     });
   }

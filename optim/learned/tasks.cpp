@@ -61,40 +61,6 @@ class QuadraticTask : public Task {
   TaskOptions options_;
 };
 
-// Fully connected layers with the given widths; weights and biases N(0, 0.01^2).
-class MlpProblem : public ImageProblem {
- public:
-  MlpProblem(std::uint64_t seed, std::vector<std::int64_t> widths, std::string activation,
-             std::shared_ptr<const Images> images, ImagesLoader test_images, DType dtype)
-      : ImageProblem(seed, std::move(images), std::move(test_images), dtype),
-        widths_(std::move(widths)),
-        activation_(std::move(activation)) {}
-
-  NamedParameters initial() const override {
-    Generator g(seed_);
-    NamedParameters params;
-    for (std::size_t l = 0; l + 1 < widths_.size(); ++l) {
-      const std::string layer = "fc" + std::to_string(l + 1);
-      params.emplace_back(layer + ".weight", randn({widths_[l + 1], widths_[l]}, g, dtype_) * 0.01);
-      params.emplace_back(layer + ".bias", randn({widths_[l + 1]}, g, dtype_) * 0.01);
-    }
-    return params;
-  }
-
- private:
-  Tensor logits(const std::vector<Tensor>& params, Tensor inputs) const override {
-    Tensor h = inputs.reshape({inputs.size(0), widths_.front()});
-    for (std::size_t l = 0; 2 * l < params.size(); ++l) {
-      h = F::linear(h, params[2 * l], params[2 * l + 1]);
-      if (2 * l + 2 < params.size()) h = activation_ == "relu" ? relu(h) : sigmoid(h);
-    }
-    return h;
-  }
-
-  std::vector<std::int64_t> widths_;
-  std::string activation_;
-};
-
 class MlpTask : public Task {
  public:
   MlpTask(std::string name, std::vector<std::int64_t> hidden, std::string activation, TaskOptions options)
@@ -108,8 +74,13 @@ class MlpTask : public Task {
     const std::string kind = name_ == "mlp-synthetic" ? "synthetic" : "fashion-mnist";
     const std::string dir = kind == "synthetic" ? std::string() : data::locate_dataset(kind, options_.data_dir);
     const DType dtype = options_.dtype;
+    // Weights and biases N(0, 0.01^2) (section 5.4).
+    const auto init = [](const Shape& shape, std::int64_t, Generator& g, DType d) { return randn(shape, g, d) * 0.01; };
+    const auto activation = [relu_hidden = activation_ == "relu"](const Tensor& h) {
+      return relu_hidden ? relu(h) : sigmoid(h);
+    };
     return std::make_unique<MlpProblem>(
-        problem_seed(options_, split, index), widths_, activation_, load_images(kind, dir, dtype),
+        problem_seed(options_, split, index), widths_, activation, init, 128, load_images(kind, dir, dtype),
         [kind, dir, dtype] { return load_images(kind, dir, dtype, false); }, dtype);
   }
 
