@@ -21,21 +21,7 @@ Tensor values(std::vector<double> v, mg::Shape shape) { return Tensor::from_vect
 }  // namespace
 
 TEST_CASE("mlp_lopt follows the float64 transcription of section 10.1 over 20 steps, to 1e-10") {
-  const auto fixture = mg::testing::load_fixture("optim/fixtures/mlp_lopt.json");
-  REQUIRE(fixture["cases"].size() == 10);
-  for (const auto& c : fixture["cases"]) {
-    const std::string spec = c["spec"], problem = c["problem"];
-    CAPTURE(spec);
-    CAPTURE(problem);
-    const auto rows = mg::testing::trajectory(spec, problem, fixture["steps"].get<int>());
-    double moved = 0;
-    for (std::size_t t = 0; t < rows.size(); ++t) {
-      const auto expected = c["rows"][t].get<std::vector<double>>();
-      mg::testing::check_close(rows[t], expected, 0, 1e-10, "step " + std::to_string(t));
-      moved = std::max(moved, std::abs(rows[t][0] - rows[0][0]));
-    }
-    CHECK(moved > 1e-3);  // the steps are not negligible next to the tolerance
-  }
+  mg::testing::check_fixture_trajectories(mg::testing::load_fixture("optim/fixtures/mlp_lopt.json"), 10, 1e-10);
 }
 
 TEST_CASE("mlp_lopt's step passes gradcheck and gradgradcheck in phi, the parameter, the gradient and the momenta") {

@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "../support/testing.hpp"
 #include "metagrad/metagrad.hpp"
 
 namespace mg::testing {
@@ -169,6 +170,27 @@ inline std::vector<std::vector<double>> trajectory(const std::string& spec, cons
     rows.push_back(flatten(params));
   }
   return rows;
+}
+
+// Every case of a trajectory fixture ({"steps", "cases": [{"spec",
+// "problem", "rows"}]}, a learned optimizer's transcription) followed to
+// `atol`; each case must move its first coordinate by more than 1e-3, so
+// that the steps are not negligible next to the tolerance.
+inline void check_fixture_trajectories(const nlohmann::json& fixture, std::size_t cases, double atol) {
+  REQUIRE(fixture["cases"].size() == cases);
+  for (const auto& c : fixture["cases"]) {
+    const std::string spec = c["spec"], problem = c["problem"];
+    CAPTURE(spec);
+    CAPTURE(problem);
+    const auto rows = trajectory(spec, problem, fixture["steps"].get<int>());
+    double moved = 0;
+    for (std::size_t t = 0; t < rows.size(); ++t) {
+      const auto expected = c["rows"][t].get<std::vector<double>>();
+      check_close(rows[t], expected, 0, atol, "step " + std::to_string(t));
+      moved = std::max(moved, std::abs(rows[t][0] - rows[0][0]));
+    }
+    CHECK(moved > 1e-3);
+  }
 }
 
 }  // namespace mg::testing
