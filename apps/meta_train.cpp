@@ -155,6 +155,12 @@ void add_meta_train_command(CLI::App& app) {
                       "averaged")
           ->check(CLI::Range(1, 100000));
   cmd->add_option("--meta-optimizer", o->train.meta_optimizer, "Registry spec of the meta-optimizer");
+  cmd->add_option("--clip-meta-gradients", o->train.update.clip,
+                  "Clip each entry of every meta-gradient to [-C, C] before the meta-optimizer sees it (0: off)")
+      ->check(CLI::NonNegativeNumber);
+  cmd->add_flag("--skip-non-finite", o->train.update.skip_non_finite,
+                "A NaN or infinite meta-gradient skips its meta-update (counted as skipped_updates in "
+                "meta-metrics.jsonl) instead of stopping the run");
   cmd->add_option("--eval-every", o->train.eval_every, "Validate (and checkpoint) every N epochs")
       ->check(CLI::Range(1, 100000000));
   cmd->add_option("--validation-problems", o->train.validation_problems, "Fixed validation problems")

@@ -136,11 +136,14 @@ class MetaTraining {
 
  private:
   std::string checkpoint_path() const { return o_.out_dir + "/meta-checkpoint.mgt"; }
+  std::string update_config() const {
+    return fmt::format("clip={:.17g}, skip_non_finite={:d}", o_.update.clip, o_.update.skip_non_finite);
+  }
   void resume();
   void save_checkpoint(std::int64_t epoch) const;
   void save_best();
-  double epoch_step(std::int64_t epoch);
-  void report(std::int64_t epoch, double mean, double validation, bool evaluated);
+  MetaStepResult epoch_step(std::int64_t epoch);
+  void report(std::int64_t epoch, const MetaStepResult& step, double validation, bool evaluated);
 
   const ProblemSource& source_;
   LearnedOptimizer& learned_;
@@ -166,6 +169,10 @@ void MetaTraining::resume() {
       MG_CHECK(by_key.count(prefix + name) && by_key.at(prefix + name).shape() == t.shape(),
                "{}: the checkpoint has no '{}{}' of shape {} (another task or learned optimizer?)", checkpoint_path(),
                prefix, name, mg::to_string(t.shape()));
+  // A checkpoint from before clipping and the guard had neither.
+  const std::string update = position_.has("meta_update") ? position_.word("meta_update") : "clip=0, skip_non_finite=0";
+  MG_CHECK(update == update_config(), "{}: the run was meta-trained with {}, not {} (resume with the same options)",
+           checkpoint_path(), update, update_config());
   const std::string estimator = saved_estimator(position_);
   MG_CHECK(same_estimator(estimator, estimator_),
            "{}: the run was meta-trained with {}, not {} (resume with the same estimator and options)",
@@ -200,7 +207,7 @@ void MetaTraining::save_checkpoint(std::int64_t epoch) const {
                                         {"best_validation", result_.best_validation},
                                         {"best_epoch", static_cast<double>(result_.best_epoch)},
                                         {"meta_batch", static_cast<double>(o_.meta_batch)}},
-                                       {{"estimator_config", estimator_.config()}}))
+                                       {{"estimator_config", estimator_.config()}, {"meta_update", update_config()}}))
     all.push_back(std::move(entry));
   nn::save_tensors(checkpoint_path(), all);
 }
@@ -219,7 +226,7 @@ void MetaTraining::save_best() {
 // K problems per rank, run concurrently: rank r of R takes training problems
 // (epoch * R + r) * K + k, and each truncation's meta-gradient is the mean
 // over all R * K of them.
-double MetaTraining::epoch_step(std::int64_t epoch) {
+MetaStepResult MetaTraining::epoch_step(std::int64_t epoch) {
   const std::int64_t k = o_.meta_batch;
   std::vector<ProblemSource::Drawn> problems;
   for (std::int64_t i = 0; i < k; ++i)
@@ -227,15 +234,18 @@ double MetaTraining::epoch_step(std::int64_t epoch) {
   std::vector<MetaBatchProblem> batch;
   for (const auto& drawn : problems) batch.push_back({drawn.problem.get(), drawn.horizon});
   try {
-    return meta_train_step(batch, learned_, *meta_optimizer_, estimator_, ranks_, static_cast<std::uint64_t>(epoch));
+    return meta_train_step(batch, learned_, *meta_optimizer_, estimator_, ranks_, static_cast<std::uint64_t>(epoch),
+                           o_.update);
   } catch (const Error& e) {
     throw Error(fmt::format("meta-train epoch {}: {}", epoch + 1, e.what()));
   }
 }
 
-void MetaTraining::report(std::int64_t epoch, double mean, double validation, bool evaluated) {
+void MetaTraining::report(std::int64_t epoch, const MetaStepResult& step, double validation, bool evaluated) {
   if (!ranks_.is_main()) return;
+  const double mean = step.meta_loss;
   nlohmann::json record = {{"epoch", epoch + 1}, {"meta_loss", mean}};
+  if (step.skipped > 0) record["skipped_updates"] = step.skipped;  // non-finite meta-gradients
   if (evaluated) record["validation_loss"] = validation;
   record["wall_s"] = std::round(position_.wall() * 1000) / 1000;
   metrics_.write(record);
@@ -254,7 +264,8 @@ MetaTrainResult MetaTraining::run(const std::atomic<bool>& stop) {
   const auto stop_requested = [&] { return ranks_.max(stop.load() ? 1.0 : 0.0) > 0; };
   std::int64_t epoch = first_epoch_;
   for (; epoch < o_.epochs && !stop_requested(); ++epoch) {
-    const double mean = epoch_step(epoch);
+    const MetaStepResult step = epoch_step(epoch);
+    result_.skipped_updates += step.skipped;
     if (o_.after_epoch) o_.after_epoch(epoch + 1, learned_);
     const bool evaluate = (epoch + 1) % o_.eval_every == 0 || epoch + 1 == o_.epochs;
     double validation = NAN;
@@ -267,7 +278,7 @@ MetaTrainResult MetaTraining::run(const std::atomic<bool>& stop) {
         save_best();
       }
     }
-    report(epoch, mean, validation, evaluate);
+    report(epoch, step, validation, evaluate);
     if (evaluate) save_checkpoint(epoch + 1);
   }
   if (o_.progress && ranks_.is_main() && terminal_) std::fputc('\n', stderr);

@@ -49,10 +49,11 @@ double meta_batch_mean(const std::vector<double>& mine, const distributed::Ranks
 
 }  // namespace
 
-double meta_train_step(const std::vector<MetaBatchProblem>& problems, LearnedOptimizer& learned,
-                       Optimizer& meta_optimizer, const MetaGradientEstimator& estimator,
-                       const distributed::Ranks& ranks, std::uint64_t epoch) {
+MetaStepResult meta_train_step(const std::vector<MetaBatchProblem>& problems, LearnedOptimizer& learned,
+                               Optimizer& meta_optimizer, const MetaGradientEstimator& estimator,
+                               const distributed::Ranks& ranks, std::uint64_t epoch, const MetaUpdateOptions& update) {
   MG_CHECK(!problems.empty(), "meta-train: a meta-batch needs at least one problem");
+  MG_CHECK(update.clip >= 0, "meta-train: the meta-gradient clip must be 0 (off) or positive, not {}", update.clip);
   const auto k = static_cast<std::int64_t>(problems.size());
   NamedParameters& meta = learned.meta_parameters();
   std::vector<std::unique_ptr<MetaGradientEstimator::Run>> runs(problems.size());
@@ -63,7 +64,7 @@ double meta_train_step(const std::vector<MetaBatchProblem>& problems, LearnedOpt
     runs[static_cast<std::size_t>(i)] = estimator.start(*p.problem, p.horizon, index, learned);
   });
   const std::int64_t parts = runs.front()->parts();
-  double meta_loss = 0;
+  MetaStepResult result;
   std::int64_t truncations = 0;
   for (;; ++truncations) {
     std::vector<std::size_t> going;  // the runs that have not ended, in order
@@ -76,23 +77,34 @@ double meta_train_step(const std::vector<MetaBatchProblem>& problems, LearnedOpt
                      [&](std::int64_t j) { runs[going[static_cast<std::size_t>(j / parts)]]->advance(j % parts); });
     std::vector<TruncationEstimate> estimates(runs.size());
     for (std::size_t i : going) estimates[i] = runs[i]->estimate();
-    meta_optimizer.zero_grad();
+    std::vector<Tensor> gradients;
+    bool finite = true;
     for (std::size_t i = 0; i < meta.size(); ++i) {
-      std::vector<Tensor> gradients;
+      std::vector<Tensor> rows;
       for (const auto& estimate : estimates)
-        gradients.push_back(estimate.meta_gradients.empty() ? zeros_like(meta[i].second.detach())
-                                                            : estimate.meta_gradients.at(i));
-      const Tensor gradient = meta_batch_mean(gradients, ranks, active);
+        rows.push_back(estimate.meta_gradients.empty() ? zeros_like(meta[i].second.detach())
+                                                       : estimate.meta_gradients.at(i));
+      Tensor gradient = meta_batch_mean(rows, ranks, active);
       const auto norm = sum(gradient * gradient).item<double>();
-      MG_CHECK(std::isfinite(norm), "the meta-gradient of '{}' is not finite", meta[i].first);
-      meta[i].second.set_grad(gradient);
+      MG_CHECK(std::isfinite(norm) || update.skip_non_finite, "the meta-gradient of '{}' is not finite", meta[i].first);
+      finite = finite && std::isfinite(norm);
+      if (update.clip > 0) gradient = clamp(gradient, -update.clip, update.clip);
+      gradients.push_back(gradient);
     }
-    meta_optimizer.step();
+    if (finite) {
+      meta_optimizer.zero_grad();
+      for (std::size_t i = 0; i < meta.size(); ++i) meta[i].second.set_grad(gradients[i]);
+      meta_optimizer.step();
+      ++result.updates;
+    } else {
+      ++result.skipped;
+    }
     std::vector<double> losses;
     for (const auto& estimate : estimates) losses.push_back(estimate.meta_loss);
-    meta_loss += meta_batch_mean(losses, ranks, active);
+    result.meta_loss += meta_batch_mean(losses, ranks, active);
   }
-  return meta_loss / static_cast<double>(std::max<std::int64_t>(truncations, 1));
+  result.meta_loss /= static_cast<double>(std::max<std::int64_t>(truncations, 1));
+  return result;
 }
 
 }  // namespace mg::optim::learned

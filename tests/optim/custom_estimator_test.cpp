@@ -135,3 +135,70 @@ TEST_CASE("meta_train runs a user's estimator: the learned learning rates beat t
                        doctest::Contains("meta-trained with finite-differences, not tbptt(mode=first_order"),
                        mg::Error);
 }
+
+namespace {
+
+// An estimator whose meta-gradients are given: one truncation per run.
+class GivenGradients : public learned::MetaGradientEstimator {
+ public:
+  explicit GivenGradients(std::vector<double> gradients) : gradients_(std::move(gradients)) {}
+  std::string name() const override { return "given"; }
+  std::unique_ptr<Run> start(const learned::Problem&, const learned::Horizon&, std::uint64_t,
+                             const learned::LearnedOptimizer&) const override {
+    return std::make_unique<Given>(gradients_);
+  }
+
+ private:
+  class Given : public Run {
+   public:
+    explicit Given(std::vector<double> gradients) : gradients_(std::move(gradients)) {}
+    void advance(std::int64_t) override { done_ = true; }
+    learned::TruncationEstimate estimate() override {
+      learned::TruncationEstimate e;
+      for (double g : gradients_) e.meta_gradients.push_back(mg::scalar_tensor(g, f64));
+      return e;
+    }
+    bool done() const override { return done_; }
+
+   private:
+    std::vector<double> gradients_;
+    bool done_ = false;
+  };
+  std::vector<double> gradients_;
+};
+
+}  // namespace
+
+TEST_CASE("meta-gradients are clipped entry by entry, and a non-finite one is skipped and counted, or stops") {
+  const TwoTensorTask task;
+  const std::atomic<bool> never{false};
+  const auto log_lrs = [&](const learned::MetaGradientEstimator& estimator, learned::MetaUpdateOptions update,
+                           const std::string& folder) {
+    auto sgd = learned::make_learned("hparams(sgd(lr=0.01))", task, 0);
+    auto o = mg::testing::short_meta_training(folder, 2, 2, 1, "sgd(lr=1)");  // phi moves by minus the gradient
+    o.update = update;
+    const auto result = learned::meta_train(task, *sgd, estimator, o, never);
+    return std::pair{result, std::vector<double>{sgd->meta_parameters()[0].second.item<double>(),
+                                                 sgd->meta_parameters()[1].second.item<double>()}};
+  };
+  const double start = std::log(0.01);
+  const auto [clipped, clipped_lrs] = log_lrs(GivenGradients({0.3, -5}), {.clip = 1}, "metagrad-clip");
+  CHECK(clipped_lrs[0] == doctest::Approx(start - 2 * 0.3));
+  CHECK(clipped_lrs[1] == doctest::Approx(start + 2 * 1.0));  // -5 clipped to -1, twice
+  const GivenGradients nan({0.3, NAN});
+  const auto [skipped, skipped_lrs] = log_lrs(nan, {.skip_non_finite = true}, "metagrad-skip");
+  CHECK(skipped.skipped_updates == 2);
+  CHECK(skipped_lrs[0] == start);  // nothing moved
+  CHECK_THROWS_WITH_AS(log_lrs(nan, {}, "metagrad-nan"), doctest::Contains("meta-gradient of 'y' is not finite"),
+                       mg::Error);
+  // A checkpoint records the options: resuming with others is one clear line.
+  auto sgd = learned::make_learned("hparams(sgd(lr=0.01))", task, 0);
+  auto o = mg::testing::short_meta_training("metagrad-clip-resume", 2, 2, 1, "sgd(lr=1)");
+  o.update.clip = 1;
+  learned::meta_train(task, *sgd, GivenGradients({0.3, -5}), o, never);
+  o.update.clip = 2;
+  o.resume = true;
+  o.epochs = 3;
+  CHECK_THROWS_WITH_AS(learned::meta_train(task, *sgd, GivenGradients({0.3, -5}), o, never),
+                       doctest::Contains("meta-trained with clip=1, skip_non_finite=0, not clip=2"), mg::Error);
+}

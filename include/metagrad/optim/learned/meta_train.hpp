@@ -23,16 +23,30 @@ struct MetaBatchProblem {
   Horizon horizon;
 };
 
+// What a meta-update does with its meta-gradient before the
+// meta-optimizer sees it (learned_optimization's GradientClipOptimizer and
+// NaN guard, for long horizons).
+struct MetaUpdateOptions {
+  double clip = 0;               // each entry clipped to [-clip, clip]; 0: off
+  bool skip_non_finite = false;  // a NaN or infinite meta-gradient skips the update (counted) instead of stopping
+};
+
+struct MetaStepResult {
+  double meta_loss = 0;      // the mean meta-loss of a truncation
+  std::int64_t updates = 0;  // meta-updates made
+  std::int64_t skipped = 0;  // ... skipped for a non-finite meta-gradient
+};
+
 // One meta-training step on a meta-batch: the runs of `problems` advance
 // concurrently (run_concurrently), a truncation at a time, until the
 // longest ends; after each truncation `meta_optimizer` steps on the mean
 // meta-gradient over every rank's runs that are still going, summed in
 // problem order (rank r's are numbers r * K .. r * K + K - 1 of the
 // `epoch`'s R * K), so the bits do not depend on the thread or rank count.
-// Returns the mean meta-loss of a truncation.
-double meta_train_step(const std::vector<MetaBatchProblem>& problems, LearnedOptimizer& learned,
-                       Optimizer& meta_optimizer, const MetaGradientEstimator& estimator,
-                       const distributed::Ranks& ranks, std::uint64_t epoch = 0);
+MetaStepResult meta_train_step(const std::vector<MetaBatchProblem>& problems, LearnedOptimizer& learned,
+                               Optimizer& meta_optimizer, const MetaGradientEstimator& estimator,
+                               const distributed::Ranks& ranks, std::uint64_t epoch = 0,
+                               const MetaUpdateOptions& update = {});
 
 struct MetaTrainOptions {
   std::int64_t epochs = 1000;
@@ -44,6 +58,7 @@ struct MetaTrainOptions {
   // process's cores; their meta-gradients are averaged (evolution
   // strategies: antithetic pairs, one on each problem: the population).
   std::int64_t meta_batch = 1;
+  MetaUpdateOptions update;  // meta-gradient clipping and the non-finite guard
   bool resume = false;
   bool progress = true;
   // Under mpirun: each rank takes `meta_batch` problems an epoch (rank r's
@@ -62,7 +77,8 @@ struct MetaTrainResult {
   double best_validation = 0;
   std::int64_t best_epoch = 0;
   bool interrupted = false;
-  double wall_seconds = 0;  // wall clock of the whole run, over every stint of a resumed one
+  double wall_seconds = 0;           // wall clock of the whole run, over every stint of a resumed one
+  std::int64_t skipped_updates = 0;  // in this stint, for non-finite meta-gradients (MetaUpdateOptions)
 };
 
 // Meta-trains `learned` on `task`'s problems over the task's horizon
