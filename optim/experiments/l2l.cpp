@@ -7,22 +7,9 @@
 #include <fstream>
 #include <map>
 
-#include "claim.hpp"
+#include "optim/experiments/l2l.hpp"
 
-namespace mg::optim::experiments {
-namespace {
-
-struct L2lProtocol {
-  std::string train_task;  // what the LSTM is meta-trained on
-  std::int64_t epochs, eval_every, meta_validation_problems;
-  std::string meta_optimizer;
-  int validation_problems, test_problems;  // for the baselines' lr and the comparison
-  std::vector<double> grid;
-  std::int64_t inner_steps = 100;  // optimizee steps of a problem (meta-training and tuning)
-  std::int64_t unroll = 20;
-  Protocol source = Protocol::Paper;
-};
-
+namespace mg::optim::experiments::l2l {
 // --protocol code (optimizers.md 5.7): the authors' code's p = 5, scale
 // 0.01, initialisation and meta lr (train.py: Adam at 1e-3); at the full
 // budget its 10000 epochs (cnn: the paper protocol's 300, for cost) and
@@ -77,13 +64,6 @@ std::string describe(const L2lProtocol& p, const ClaimContext& c) {
              p.meta_validation_problems, fmt::join(p.grid, ", "), p.inner_steps, p.validation_problems, p.test_problems,
              c.options.budget);
 }
-
-struct MetaTraining {
-  std::string weights;
-  double best_validation;
-  std::int64_t best_epoch;
-  double seconds;  // wall clock, over every stint of a resumed run
-};
 
 std::string meta_training_dir(const ClaimContext& c, const L2lProtocol& p, std::uint64_t seed) {
   return fmt::format("{}/meta/{}-seed-{}", c.options.out, p.train_task, seed);
@@ -145,17 +125,6 @@ std::vector<double> mean_loss_curve(ClaimContext& c, const std::string& task_nam
     return mean;
   }));
 }
-
-struct Curves {
-  std::string name;
-  std::vector<std::vector<double>> per_seed;  // [seed][step]: the mean over the seed's test problems
-  std::vector<double> lrs;                    // per seed: the tuned lr (baselines)
-  Stats at(std::int64_t step) const {
-    std::vector<double> values;
-    for (const auto& curve : per_seed) values.push_back(curve[static_cast<std::size_t>(step)]);
-    return summarize(values);
-  }
-};
 
 // The learned optimizer (curves.front()) and the tuned baselines on `eval_task`, steps 0..steps.
 std::vector<Curves> evaluate(ClaimContext& c, const L2lProtocol& p, const std::vector<MetaTraining>& trained,
@@ -290,118 +259,4 @@ std::string meta_lr_note(const L2lProtocol& p) {
                "(optim/learned/pretrained/README.md).\n\n";
 }
 
-}  // namespace
-
-Verdict reproduce_l2l_quadratic(ClaimContext& c) {
-  const L2lProtocol p = following(
-      c, {"quadratic", c.by_budget<std::int64_t>(3000, 5000, 2), c.by_budget<std::int64_t>(100, 100, 1),
-          c.by_budget<std::int64_t>(20, 20, 2), "adam(lr=1e-3)", c.by_budget(20, 20, 2), c.by_budget(100, 100, 2),
-          c.by_budget<std::vector<double>>(log_lr_grid(), log_lr_grid(), {0.01, 0.1}),
-          c.by_budget<std::int64_t>(100, 100, 10), c.by_budget<std::int64_t>(20, 20, 5)});
-  plan(c, p, 1);
-  c.report += describe(p, c) +
-              "An independent PyTorch implementation of this specification needed about 3,000 meta-training epochs "
-              "to beat every baseline on two seeds (2,500 were not enough).\n\n";
-  const auto trained = meta_train_seeds(c, p);
-  report_meta_training(c, p, trained);
-  const auto rows = evaluate(c, p, trained, "quadratic", p.inner_steps);
-  report_evaluation(c, "quadratic", rows, p.inner_steps);
-  std::string numbers;
-  const Difference at_end = below_all(rows, p.inner_steps, numbers);
-  c.report +=
-      "\nThe verdict: the LSTM's loss at the last step is below every tuned baseline's by more than the sum "
-      "of the two standard deviations (over seeds).\n";
-  return {outcome_everywhere({at_end}), numbers};
-}
-
-Verdict reproduce_l2l_mlp(ClaimContext& c) {
-  const L2lProtocol p = mlp_protocol(c, 50);
-  const std::int64_t steps = 2 * p.inner_steps;
-  plan(c, p, 1);
-  c.report += describe(p, c) + meta_lr_note(p) +
-              fmt::format(
-                  "The test problems run for {} steps (the LSTM was meta-trained on {}): the paper says it "
-                  "keeps its lead.\n\n",
-                  steps, p.inner_steps);
-  const auto trained = meta_train_seeds(c, p);
-  report_meta_training(c, p, trained);
-  const auto rows = evaluate(c, p, trained, "mlp", steps);
-  report_evaluation(c, "mlp", rows, steps);
-  std::string numbers;
-  const Difference at_trained = below_all(rows, p.inner_steps, numbers), at_double = below_all(rows, steps, numbers);
-  c.report +=
-      "\nThe verdict: the LSTM is below every tuned baseline at the meta-training horizon and at twice it, "
-      "each by more than the sum of the two standard deviations (over seeds).\n";
-  return {outcome_everywhere({at_trained, at_double}), numbers};
-}
-
-Verdict reproduce_l2l_generalization(ClaimContext& c) {
-  const L2lProtocol p = mlp_protocol(c, 30);
-  const std::vector<std::string> variants = {"mlp-40", "mlp-2layer", "mlp-relu"};
-  plan(c, p, variants.size());
-  c.report += describe(p, c) + meta_lr_note(p) +
-              "The LSTM meta-trained on `mlp` (784-20-10, sigmoid) then optimizes, unchanged, the variants of 5.4: 40 "
-              "hidden units, two hidden layers of 20, and ReLU instead of sigmoid; the baselines are tuned on each "
-              "variant. The paper: still best with 40 units or 2 layers, worse than the baselines with ReLU.\n\n";
-  const auto trained = meta_train_seeds(c, p);
-  report_meta_training(c, p, trained);
-  std::vector<Difference> required;
-  std::string numbers;
-  for (const auto& variant : variants) {
-    const auto rows = evaluate(c, p, trained, variant, p.inner_steps);
-    report_evaluation(c, variant, rows, p.inner_steps);
-    std::string detail;
-    const Difference d = below_all(rows, p.inner_steps, detail);
-    // ReLU: the claim is that the LSTM fails, i.e. is worse than the baselines.
-    required.push_back(variant != "mlp-relu"     ? d
-                       : d == Difference::Worse  ? Difference::Better
-                       : d == Difference::Better ? Difference::Worse
-                                                 : Difference::WithinSpread);
-    numbers += fmt::format("{}{}: {}", numbers.empty() ? "" : "; ", variant, detail);
-  }
-  c.report +=
-      "\nThe verdict: on mlp-40 and mlp-2layer the LSTM is below every tuned baseline at the last step, and "
-      "on mlp-relu it is above the best of them, each by more than the sum of the two standard deviations "
-      "(over seeds).\n";
-  return {outcome_everywhere(required), numbers};
-}
-
-Verdict reproduce_l2l_cnn(ClaimContext& c) {
-  const L2lProtocol p = following(
-      c, {"cnn", c.by_budget<std::int64_t>(20, 300, 1), c.by_budget<std::int64_t>(10, 25, 1),
-          c.by_budget<std::int64_t>(5, 20, 1), "adam(lr=1e-2)", c.by_budget(3, 20, 1), c.by_budget(10, 100, 2),
-          c.by_budget<std::vector<double>>({1e-3, 1e-2, 1e-1, 1}, log_lr_grid(), {0.01, 0.1}),
-          c.by_budget<std::int64_t>(100, 100, 4), c.by_budget<std::int64_t>(20, 20, 2)});
-  plan(c, p, 1);
-  c.report += describe(p, c) + meta_lr_note(p) +
-              "Two nets as in 5.4: `conv` for the three convolution kernels, `fc` for everything else. The paper: the "
-              "LSTM learns faster than the baselines; the project's criterion is its curve below every baseline for "
-              "most of the steps.\n\n";
-  const auto trained = meta_train_seeds(c, p);
-  report_meta_training(c, p, trained);
-  const auto rows = evaluate(c, p, trained, "cnn", p.inner_steps);
-  report_evaluation(c, "cnn", rows, p.inner_steps);
-  // Per seed: the fraction of steps 1..T where the LSTM's mean loss is below every baseline's.
-  std::vector<double> fractions;
-  for (std::size_t seed = 0; seed < rows.front().per_seed.size(); ++seed) {
-    int below = 0;
-    for (std::int64_t t = 1; t <= p.inner_steps; ++t) {
-      bool lowest = true;
-      for (std::size_t i = 1; i < rows.size(); ++i)
-        lowest = lowest && rows[0].per_seed[seed][static_cast<std::size_t>(t)] <
-                               rows[i].per_seed[seed][static_cast<std::size_t>(t)];
-      below += lowest;
-    }
-    fractions.push_back(static_cast<double>(below) / static_cast<double>(p.inner_steps));
-  }
-  const Stats fraction = summarize(fractions);
-  c.report += fmt::format(
-      "\nThe LSTM's mean loss is below every baseline's on {} of the steps (mean ± std over "
-      "seeds). The verdict: that fraction exceeds one half by more than its standard deviation.\n",
-      plus_minus(fraction, 3));
-  std::string numbers = fmt::format("below every baseline on a fraction {} of the steps", plus_minus(fraction, 3));
-  below_all(rows, p.inner_steps, numbers);
-  return {outcome_everywhere({compare(fraction, Stats{0.5, 0, 0}, true)}), numbers};
-}
-
-}  // namespace mg::optim::experiments
+}  // namespace mg::optim::experiments::l2l
