@@ -1,7 +1,11 @@
-// Meta-training and training give the same bits as before the learned layer
+// Meta-training and training give what they gave before the learned layer
 // became objects (issue 30): a few epochs of each estimator and of `train`,
-// compared with values the code printed before the change (exact doubles,
-// as hexadecimal literals).
+// compared with values the code printed before the change (as hexadecimal
+// literals, from the Release build with -march=native). That build gives
+// them bit for bit; other builds round float32 differently (the
+// sanitizers' -O1 build moves tbptt's sum by 8e-6 relative), so the check
+// allows 1e-4 relative, which no change of what is computed (another
+// problem, seed, order or formula) stays within.
 #include <filesystem>
 #include <memory>
 
@@ -40,7 +44,7 @@ Pinned meta_train_briefly(const learned::MetaGradientEstimator& estimator, const
 
 }  // namespace
 
-TEST_CASE("meta-training gives the bits it gave before the learned layer became objects") {
+TEST_CASE("meta-training gives what it gave before the learned layer became objects") {
   using Estimator = std::shared_ptr<const learned::MetaGradientEstimator>;
   struct Case {
     Estimator estimator;
@@ -65,12 +69,12 @@ TEST_CASE("meta-training gives the bits it gave before the learned layer became 
     CAPTURE(c.estimator->config());
     CAPTURE(c.family);
     const Pinned got = meta_train_briefly(*c.estimator, c.family);
-    CHECK(got.parameter_sum == c.expected.parameter_sum);
-    CHECK(got.best_validation == c.expected.best_validation);
+    CHECK(got.parameter_sum == doctest::Approx(c.expected.parameter_sum).epsilon(1e-4));
+    CHECK(got.best_validation == doctest::Approx(c.expected.best_validation).epsilon(1e-4));
   }
 }
 
-TEST_CASE("train gives the bits it gave before the training loop became one helper") {
+TEST_CASE("train gives what it gave before the training loop became one helper") {
   mg::apps::TrainConfig c;
   c.model = "mlp";
   c.dataset = "synthetic";
@@ -85,7 +89,7 @@ TEST_CASE("train gives the bits it gave before the training loop became one help
   const auto result = mg::apps::train(c, never);
   REQUIRE(result.epochs.size() == 2);
   const auto& last = result.epochs.back();
-  CHECK(last.train_loss == 0x1.42e71f9cp-2);
-  CHECK(last.test_loss == 0x1.52f59f1ep+0);
-  CHECK(last.test_accuracy == 0x1.018p-1);
+  CHECK(last.train_loss == doctest::Approx(0x1.42e71f9cp-2).epsilon(1e-4));
+  CHECK(last.test_loss == doctest::Approx(0x1.52f59f1ep+0).epsilon(1e-4));
+  CHECK(last.test_accuracy == doctest::Approx(0x1.018p-1).epsilon(1e-4));
 }
