@@ -243,11 +243,16 @@ std::vector<MetaTraining> meta_train_seeds(ClaimContext& c, const L2lProtocol& p
 }
 
 L2lProtocol mlp_protocol(const ClaimContext& c, int quick_test_problems) {
-  return following(c, {"mlp", c.by_budget<std::int64_t>(100, 1000, 2), c.by_budget<std::int64_t>(20, 50, 1),
-                       c.by_budget<std::int64_t>(20, 20, 2), "adam(lr=1e-2)", c.by_budget(10, 20, 2),
-                       c.by_budget(quick_test_problems, 100, 2),
-                       c.by_budget<std::vector<double>>(log_lr_grid(), log_lr_grid(), {0.01, 0.1}),
-                       c.by_budget<std::int64_t>(100, 100, 10), c.by_budget<std::int64_t>(20, 20, 5)});
+  return following(c, {.train_task = "mlp",
+                       .epochs = c.by_budget<std::int64_t>(100, 1000, 2),
+                       .eval_every = c.by_budget<std::int64_t>(20, 50, 1),
+                       .meta_validation_problems = c.by_budget<std::int64_t>(20, 20, 2),
+                       .meta_optimizer = "adam(lr=1e-2)",
+                       .validation_problems = c.by_budget(10, 20, 2),
+                       .test_problems = c.by_budget(quick_test_problems, 100, 2),
+                       .grid = c.by_budget<std::vector<double>>(log_lr_grid(), log_lr_grid(), {0.01, 0.1}),
+                       .inner_steps = c.by_budget<std::int64_t>(100, 100, 10),
+                       .unroll = c.by_budget<std::int64_t>(20, 20, 5)});
 }
 
 // Why the paper protocol's meta lr is 1e-2 (the code protocol takes the code's 1e-3).

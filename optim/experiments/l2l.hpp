@@ -13,9 +13,9 @@ namespace mg::optim::experiments::l2l {
 
 struct L2lProtocol {
   std::string train_task;  // what the LSTM is meta-trained on
-  std::int64_t epochs, eval_every, meta_validation_problems;
+  std::int64_t epochs = 0, eval_every = 0, meta_validation_problems = 0;
   std::string meta_optimizer;
-  int validation_problems, test_problems;  // for the baselines' lr and the comparison
+  int validation_problems = 0, test_problems = 0;  // for the baselines' lr and the comparison
   std::vector<double> grid;
   std::int64_t inner_steps = 100;  // optimizee steps of a problem (meta-training and tuning)
   std::int64_t unroll = 20;

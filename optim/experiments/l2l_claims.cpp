@@ -7,11 +7,17 @@ namespace mg::optim::experiments {
 using namespace l2l;
 
 Verdict reproduce_l2l_quadratic(ClaimContext& c) {
-  const L2lProtocol p = following(
-      c, {"quadratic", c.by_budget<std::int64_t>(3000, 5000, 2), c.by_budget<std::int64_t>(100, 100, 1),
-          c.by_budget<std::int64_t>(20, 20, 2), "adam(lr=1e-3)", c.by_budget(20, 20, 2), c.by_budget(100, 100, 2),
-          c.by_budget<std::vector<double>>(log_lr_grid(), log_lr_grid(), {0.01, 0.1}),
-          c.by_budget<std::int64_t>(100, 100, 10), c.by_budget<std::int64_t>(20, 20, 5)});
+  const L2lProtocol p =
+      following(c, {.train_task = "quadratic",
+                    .epochs = c.by_budget<std::int64_t>(3000, 5000, 2),
+                    .eval_every = c.by_budget<std::int64_t>(100, 100, 1),
+                    .meta_validation_problems = c.by_budget<std::int64_t>(20, 20, 2),
+                    .meta_optimizer = "adam(lr=1e-3)",
+                    .validation_problems = c.by_budget(20, 20, 2),
+                    .test_problems = c.by_budget(100, 100, 2),
+                    .grid = c.by_budget<std::vector<double>>(log_lr_grid(), log_lr_grid(), {0.01, 0.1}),
+                    .inner_steps = c.by_budget<std::int64_t>(100, 100, 10),
+                    .unroll = c.by_budget<std::int64_t>(20, 20, 5)});
   plan(c, p, 1);
   c.report += describe(p, c) +
               "An independent PyTorch implementation of this specification needed about 3,000 meta-training epochs "
@@ -81,11 +87,17 @@ Verdict reproduce_l2l_generalization(ClaimContext& c) {
 }
 
 Verdict reproduce_l2l_cnn(ClaimContext& c) {
-  const L2lProtocol p = following(
-      c, {"cnn", c.by_budget<std::int64_t>(20, 300, 1), c.by_budget<std::int64_t>(10, 25, 1),
-          c.by_budget<std::int64_t>(5, 20, 1), "adam(lr=1e-2)", c.by_budget(3, 20, 1), c.by_budget(10, 100, 2),
-          c.by_budget<std::vector<double>>({1e-3, 1e-2, 1e-1, 1}, log_lr_grid(), {0.01, 0.1}),
-          c.by_budget<std::int64_t>(100, 100, 4), c.by_budget<std::int64_t>(20, 20, 2)});
+  const L2lProtocol p =
+      following(c, {.train_task = "cnn",
+                    .epochs = c.by_budget<std::int64_t>(20, 300, 1),
+                    .eval_every = c.by_budget<std::int64_t>(10, 25, 1),
+                    .meta_validation_problems = c.by_budget<std::int64_t>(5, 20, 1),
+                    .meta_optimizer = "adam(lr=1e-2)",
+                    .validation_problems = c.by_budget(3, 20, 1),
+                    .test_problems = c.by_budget(10, 100, 2),
+                    .grid = c.by_budget<std::vector<double>>({1e-3, 1e-2, 1e-1, 1}, log_lr_grid(), {0.01, 0.1}),
+                    .inner_steps = c.by_budget<std::int64_t>(100, 100, 4),
+                    .unroll = c.by_budget<std::int64_t>(20, 20, 2)});
   plan(c, p, 1);
   c.report += describe(p, c) + meta_lr_note(p) +
               "Two nets as in 5.4: `conv` for the three convolution kernels, `fc` for everything else. The paper: the "
