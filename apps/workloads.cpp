@@ -188,8 +188,8 @@ WorkloadResult run_workload(const std::string& name, int threads, int batch, int
     };
   } else {
     step = [&] {
-      const auto grads =
-          autograd::grad({F::cross_entropy(w.model->forward(x), labels)}, params, {}, false, /*create_graph=*/true);
+      const auto grads = autograd::grad({F::cross_entropy(w.model->forward(x), labels)}, params,
+                                        autograd::GradOptions{.create_graph = true});
       autograd::grad(grads, params, directions);
     };
   }

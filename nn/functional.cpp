@@ -28,6 +28,10 @@ Tensor batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor& run
   return mg::batch_norm(x, running_mean, running_var, weight, bias, training, momentum, eps, then);
 }
 
+Tensor batch_norm(const Tensor& x, const BatchNormOptions& o) {
+  return mg::batch_norm(x, o.running_mean, o.running_var, o.weight, o.bias, o.training, o.momentum, o.eps, o.then);
+}
+
 Tensor linear(const Tensor& x, const Tensor& w, const Tensor& b) {
   MG_CHECK(x.defined() && w.defined() && w.dim() == 2 && x.dim() >= 1,
            "linear: expected an input (..., in) and a weight (out, in)");

@@ -292,6 +292,10 @@ std::vector<Tensor> grad(const std::vector<Tensor>& outputs, const std::vector<T
   return run_backward(outputs, grad_outputs, retain_graph || create_graph, create_graph, &inputs, allow_unused);
 }
 
+std::vector<Tensor> grad(const std::vector<Tensor>& outputs, const std::vector<Tensor>& inputs, const GradOptions& o) {
+  return grad(outputs, inputs, o.grad_outputs, o.retain_graph, o.create_graph, o.allow_unused);
+}
+
 void backward(const std::vector<Tensor>& outputs, const std::vector<Tensor>& grad_outputs, bool retain_graph,
               bool create_graph) {
   run_backward(outputs, grad_outputs, retain_graph || create_graph, create_graph, nullptr, false);

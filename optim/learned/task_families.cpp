@@ -98,7 +98,7 @@ class FamilyCnnProblem : public ImageProblem {
     for (int l = 0; l < 2; ++l) {
       if (batch_norm_) {
         h = F::conv2d(h, p[i], Tensor(), 1, 1);
-        h = F::batch_norm(h, Tensor(), Tensor(), p[i + 1], p[i + 2], true, 0.1, 1e-5);
+        h = F::batch_norm(h, {.weight = p[i + 1], .bias = p[i + 2], .training = true});
         i += 3;
       } else {
         h = F::conv2d(h, p[i], p[i + 1], 1, 1);

@@ -149,7 +149,7 @@ class CnnProblem : public ImageProblem {
 
   // relu(batch_norm(h)) in one op: a pass less forward and backward.
   static Tensor batch_norm_relu(const Tensor& h, const Tensor& offset) {
-    return F::batch_norm(h, Tensor(), Tensor(), Tensor(), offset, true, 0.1, 1e-5, {Tensor(), true});
+    return F::batch_norm(h, {.bias = offset, .training = true, .then = {.relu = true}});
   }
 
   std::int64_t classes_;

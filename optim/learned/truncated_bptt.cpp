@@ -73,7 +73,7 @@ class TruncatedBptt::BpttRun : public MetaGradientEstimator::Run {
       const Tensor loss = problem_->loss(theta_, ++step_);
       const auto value = loss.item<double>();
       MG_CHECK(std::isfinite(value), "meta-training diverged: the optimizee loss is {} at step {}", value, step_);
-      g_ = autograd::grad({loss}, theta_, {}, /*retain_graph=*/true, /*create_graph=*/second_order_);
+      g_ = autograd::grad({loss}, theta_, autograd::GradOptions{.retain_graph = true, .create_graph = second_order_});
       meta_loss = meta_loss.defined() ? meta_loss + loss : loss;
     }
     return meta_loss;
@@ -148,8 +148,8 @@ class TruncatedBptt::BpttRun : public MetaGradientEstimator::Run {
           outputs.push_back(*t);
           weights.push_back(it->second);
         }
-      const auto gradients = autograd::grad(outputs, inputs, weights, /*retain_graph=*/true, /*create_graph=*/false,
-                                            /*allow_unused=*/true);
+      const auto gradients = autograd::grad(
+          outputs, inputs, autograd::GradOptions{.grad_outputs = weights, .retain_graph = true, .allow_unused = true});
       for (std::size_t i = 0; i < meta.size(); ++i)
         if (gradients[i].defined())
           meta_gradients[i] = meta_gradients[i].defined() ? meta_gradients[i] + gradients[i] : gradients[i];

@@ -265,3 +265,15 @@ TEST_CASE("backward errors name what is wrong") {
   CHECK_THROWS_WITH_AS(mg::ones({1}).backward(), doctest::Contains("does not require grad"), mg::Error);
   CHECK_THROWS_AS(mg::zeros({2}, mg::DType::Int64).requires_grad_(), mg::Error);
 }
+
+TEST_CASE("grad's options by name give what its positional arguments give, second order included") {
+  const auto f64 = mg::DType::Float64;
+  const mg::Tensor x = mg::Tensor::from_vector(std::vector<double>{1.5, -2}, {2}).to(f64).requires_grad_();
+  const mg::Tensor y = mg::sum(x * x * x);
+  const auto positional = mg::autograd::grad({y}, {x}, {}, /*retain_graph=*/true, /*create_graph=*/true);
+  const auto named = mg::autograd::grad({y}, {x}, mg::autograd::GradOptions{.create_graph = true});
+  CHECK(named[0].to_vector<double>() == positional[0].to_vector<double>());  // 3 x^2
+  CHECK(named[0].to_vector<double>() == std::vector<double>{6.75, 12});
+  const auto second = mg::autograd::grad({mg::sum(named[0])}, {x});  // 6 x
+  CHECK(second[0].to_vector<double>() == std::vector<double>{9, -12});
+}

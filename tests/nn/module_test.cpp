@@ -269,3 +269,14 @@ TEST_CASE("a stacked LSTM runs its cells in sequence and is differentiable") {
   CHECK(first->weight_ih.grad().defined());
   CHECK_THROWS_WITH_AS(lstm.forward(mg::zeros({5, 3})), doctest::Contains("(T, N, input)"), mg::Error);
 }
+
+TEST_CASE("batch_norm's options by name give what its positional arguments give") {
+  mg::Generator g(4);
+  const mg::Tensor x = mg::randn({4, 3, 2, 2}, g), weight = mg::rand({3}, g), bias = mg::randn({3}, g);
+  const mg::Tensor positional = mg::nn::functional::batch_norm(x, mg::Tensor(), mg::Tensor(), weight, bias, true, 0.1,
+                                                               1e-3, {mg::Tensor(), true});
+  const mg::Tensor named = mg::nn::functional::batch_norm(
+      x, {.weight = weight, .bias = bias, .training = true, .eps = 1e-3, .then = {.relu = true}});
+  CHECK(named.to_vector<double>() == positional.to_vector<double>());
+  CHECK(mg::min(named).item<double>() == 0);  // the ReLU applied
+}

@@ -64,7 +64,7 @@ namespace mg {
 // when defined and the ReLU when asked. In training on channels-last (or
 // 2-D) inputs the whole op is one pass forward and one backward.
 struct BatchNormEpilogue {
-  Tensor residual;
+  Tensor residual{};
   bool relu = false;
 };
 Tensor batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor& running_var, const Tensor& weight,

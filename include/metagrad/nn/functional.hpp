@@ -17,6 +17,15 @@ Tensor adaptive_avg_pool2d(const Tensor& x, std::int64_t out_height, std::int64_
 Tensor batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor& running_var, const Tensor& weight,
                   const Tensor& bias, bool training, double momentum = 0.1, double eps = 1e-5,
                   const BatchNormEpilogue& then = {});
+// The same with its options by name:
+//   F::batch_norm(x, {.weight = gamma, .bias = beta, .training = true, .then = {.relu = true}})
+struct BatchNormOptions {
+  Tensor running_mean{}, running_var{}, weight{}, bias{};  // each may be undefined
+  bool training = true;
+  double momentum = 0.1, eps = 1e-5;
+  BatchNormEpilogue then{};
+};
+Tensor batch_norm(const Tensor& x, const BatchNormOptions& options);
 // y = x w^T + b, with w of shape (out, in); b may be undefined.
 Tensor linear(const Tensor& x, const Tensor& w, const Tensor& b = Tensor());
 Tensor relu(const Tensor& x);

@@ -15,6 +15,15 @@ std::vector<Tensor> grad(const std::vector<Tensor>& outputs, const std::vector<T
                          const std::vector<Tensor>& grad_outputs = {}, bool retain_graph = false,
                          bool create_graph = false, bool allow_unused = false);
 
+// The same with its options by name:
+//   autograd::grad({loss}, params, GradOptions{.retain_graph = true, .create_graph = second_order})
+struct GradOptions {
+  std::vector<Tensor> grad_outputs{};  // empty for scalar outputs
+  bool retain_graph = false, create_graph = false, allow_unused = false;
+};
+std::vector<Tensor> grad(const std::vector<Tensor>& outputs, const std::vector<Tensor>& inputs,
+                         const GradOptions& options);
+
 // Accumulates gradients into the .grad() of every leaf the outputs depend on.
 void backward(const std::vector<Tensor>& outputs, const std::vector<Tensor>& grad_outputs = {},
               bool retain_graph = false, bool create_graph = false);
