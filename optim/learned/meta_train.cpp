@@ -103,10 +103,6 @@ bool same_estimator(const std::string& saved, const MetaGradientEstimator& estim
   return saved == estimator.config() || (saved.find('(') == std::string::npos && saved == estimator.name());
 }
 
-}  // namespace
-
-namespace {
-
 // The meta-training of one call: its state, what it saves and how it
 // reports; run() is the epoch loop.
 class MetaTraining {
