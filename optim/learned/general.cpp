@@ -194,7 +194,7 @@ void fused_step(const Weights& w, const GeneralConfig& config, Tensor& param, co
   const auto eps = static_cast<E>(Config::kEps), root = static_cast<E>(c.second_root),
              limit = static_cast<E>(Config::kClip);
   const auto factored_scale = static_cast<E>(1 / (mean_rows + 1e-30) / c.factored);
-  const auto inverse_scale = static_cast<E>(scale) + eps;
+  const auto scale_plus_eps = static_cast<E>(scale) + eps;
   const auto clip = [&](E z) { return std::min(std::max(z, -limit), limit); };
   Tensor x = zeros({n, Config::kInputs}, param.dtype());
   E* xi = x.data_ptr<E>();
@@ -206,7 +206,7 @@ void fused_step(const Weights& w, const GeneralConfig& config, Tensor& param, co
     for (std::int64_t j = 0; j < kMomenta; ++j) xi[1 + j] = clip(mi[j] * correct[j] / d);
     xi[4] = clip(g[i] / e);
     xi[5] = clip(mi[1] * correct[1] / e);
-    xi[6] = clip(p[i] / inverse_scale);
+    xi[6] = clip(p[i] / scale_plus_eps);
     for (std::size_t k = 0; k < shared.size(); ++k)
       xi[kPerCoordinate + static_cast<std::int64_t>(k)] = static_cast<E>(shared[k]);
   }
