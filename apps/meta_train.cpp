@@ -54,7 +54,8 @@ void run(Options o) {
   optim::learned::TaskOptions task_options;
   task_options.data_dir = o.data_dir;
   task_options.seed = o.seed;
-  task_options.sampling = o.sampling;
+  task_options.sampling =
+      o.sampling == "uniform" ? optim::learned::Sampling::Uniform : optim::learned::Sampling::Gaussian;
   auto task = optim::learned::make_task(o.family.empty() ? o.task : "quadratic", task_options);
   task->steps = o.steps;
   task->unroll = o.unroll;

@@ -22,7 +22,7 @@ namespace experiments = optim::experiments;
 
 struct Options {
   experiments::ReproduceOptions reproduce;
-  std::string claim, protocol = "paper";
+  std::string claim, protocol = "paper", budget = "quick";
   bool list = false, no_progress = false;
   int threads = 0;
 };
@@ -38,8 +38,9 @@ void run(Options o) {
   if (o.threads > 0) set_num_threads(o.threads);
   o.reproduce.progress = !o.no_progress;
   o.reproduce.protocol = experiments::parse_protocol(o.protocol);
+  o.reproduce.budget = experiments::parse_budget(o.budget);
   o.reproduce.command =
-      fmt::format("metagrad reproduce {} --budget {}{} --seeds {}{}{} --out {}{}", o.claim, o.reproduce.budget,
+      fmt::format("metagrad reproduce {} --budget {}{} --seeds {}{}{} --out {}{}", o.claim, o.budget,
                   o.reproduce.protocol == experiments::Protocol::Code ? " --protocol code" : "", o.reproduce.seeds,
                   o.reproduce.cifar_dir.empty() ? "" : " --data-dir " + o.reproduce.cifar_dir,
                   o.threads > 0 ? fmt::format(" --threads {}", o.threads) : "", o.reproduce.out,
@@ -65,7 +66,7 @@ void add_reproduce_command(CLI::App& app) {
   auto* cmd = app.add_subcommand("reproduce", "Check a paper's claim with the project's protocol and write a report");
   cmd->add_option("claim", o->claim, "The claim's name (--list shows them)");
   cmd->add_flag("--list", o->list, "List every claim");
-  cmd->add_option("--budget", o->reproduce.budget, "quick (minutes) or full (the specification's protocol)");
+  cmd->add_option("--budget", o->budget, "quick (minutes) or full (the specification's protocol)");
   cmd->add_option("--protocol", o->protocol,
                   "The l2l claims: paper (the paper's text, default) or code (the authors' released code's p, scale, "
                   "initialisation, epochs, validation and meta lr; optimizers.md 5.7)");

@@ -46,7 +46,7 @@ std::shared_ptr<nn::Module> make_model(const std::string& name, const Shape& inp
   if (name == "mlp") {
     std::int64_t features = 1;
     for (std::int64_t d : input) features *= d;
-    return std::make_shared<nn::MLP>(std::vector<std::int64_t>{features, 256, classes}, "relu", g);
+    return std::make_shared<nn::MLP>(std::vector<std::int64_t>{features, 256, classes}, nn::Activation::Relu, g);
   }
   if (name == "cnn") return std::make_shared<nn::SmallCnn>(input[0], classes, g);
   if (name == "resnet20") return std::make_shared<nn::ResNet20>(input[0], classes, g);

@@ -37,9 +37,10 @@ Workload make_workload(const std::string& name) {
   if (name == "resnet20-train" || name == "resnet20-infer")
     return {std::make_shared<nn::ResNet20>(3, 10, g), {3, 32, 32}, kind};
   if (name == "mlp-train")
-    return {std::make_shared<nn::MLP>(std::vector<std::int64_t>{784, 256, 256, 10}, "relu", g), {784}, kind};
+    return {
+        std::make_shared<nn::MLP>(std::vector<std::int64_t>{784, 256, 256, 10}, nn::Activation::Relu, g), {784}, kind};
   if (name == "mlp-small-train")
-    return {std::make_shared<nn::MLP>(std::vector<std::int64_t>{784, 20, 10}, "sigmoid", g), {784}, kind};
+    return {std::make_shared<nn::MLP>(std::vector<std::int64_t>{784, 20, 10}, nn::Activation::Sigmoid, g), {784}, kind};
   std::string valid;
   for (const auto& n : workload_names()) valid += (valid.empty() ? "" : ", ") + n;
   throw Error("unknown workload '" + name + "' (expected one of: " + valid + ")");

@@ -50,7 +50,7 @@ std::vector<mg::optim::GroupSpec> weights_and_biases(const mg::nn::Module& model
 double train_with_groups_and_schedule() {
   const Regression data = make_regression(256, 8, mg::DType::Float32, 1);
   mg::Generator init(2);
-  mg::nn::MLP model({8, 32, 1}, "tanh", init);
+  mg::nn::MLP model({8, 32, 1}, mg::nn::Activation::Tanh, init);
   auto optimizer = mg::optim::make("adamw(lr=0.03, weight_decay=0.05)", weights_and_biases(model));
   auto schedule = mg::optim::make_schedule("cosine(t_max=100)", *optimizer);
   for (const auto& group : optimizer->param_groups())

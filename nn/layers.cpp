@@ -43,9 +43,6 @@ Linear::Linear(const LinearOptions& options, Generator& generator) {
   register_parameter("bias", &bias);
 }
 
-Linear::Linear(std::int64_t in_features, std::int64_t out_features, bool with_bias, Generator& generator)
-    : Linear(LinearOptions(in_features, out_features).bias(with_bias), generator) {}
-
 Tensor Linear::forward(const Tensor& x) { return F::linear(x, weight, bias); }
 
 Conv2d::Conv2d(const Conv2dOptions& options, Generator& generator)
@@ -65,17 +62,6 @@ Conv2d::Conv2d(const Conv2dOptions& options, Generator& generator)
   register_parameter("bias", &bias);
 }
 
-Conv2d::Conv2d(std::int64_t in_channels, std::int64_t out_channels, std::int64_t kernel, std::int64_t stride_,
-               std::int64_t padding_, bool with_bias, std::int64_t dilation_, std::int64_t groups_,
-               Generator& generator)
-    : Conv2d(Conv2dOptions(in_channels, out_channels, kernel)
-                 .stride(stride_)
-                 .padding(padding_)
-                 .bias(with_bias)
-                 .dilation(dilation_)
-                 .groups(groups_),
-             generator) {}
-
 Tensor Conv2d::forward(const Tensor& x) { return F::conv2d(x, weight, bias, stride, padding, dilation, groups); }
 
 BatchNorm2d::BatchNorm2d(const BatchNorm2dOptions& options) : eps(options.eps()), momentum(options.momentum()) {
@@ -93,8 +79,7 @@ BatchNorm2d::BatchNorm2d(const BatchNorm2dOptions& options) : eps(options.eps())
   register_buffer("num_batches_tracked", &num_batches_tracked);
 }
 
-BatchNorm2d::BatchNorm2d(std::int64_t channels, double eps_, double momentum_)
-    : BatchNorm2d(BatchNorm2dOptions(channels).eps(eps_).momentum(momentum_)) {}
+BatchNorm2d::BatchNorm2d(std::int64_t channels) : BatchNorm2d(BatchNorm2dOptions(channels)) {}
 
 Tensor BatchNorm2d::forward(const Tensor& x) { return forward(x, {}); }
 

@@ -9,14 +9,12 @@ namespace mg::nn {
 
 namespace F = functional;
 
-MLP::MLP(const std::vector<std::int64_t>& widths, const std::string& activation, Generator& generator)
+MLP::MLP(const std::vector<std::int64_t>& widths, Activation activation, Generator& generator)
     : activation_(activation) {
   MG_CHECK(widths.size() >= 2, "MLP: expected at least an input and an output width, got {}", widths.size());
-  MG_CHECK(activation == "relu" || activation == "sigmoid" || activation == "tanh",
-           "MLP: unknown activation '{}' (expected relu, sigmoid or tanh)", activation);
   for (std::size_t i = 0; i + 1 < widths.size(); ++i)
     layers_.push_back(register_module("fc" + std::to_string(i + 1),
-                                      std::make_shared<Linear>(widths[i], widths[i + 1], true, generator)));
+                                      std::make_shared<Linear>(LinearOptions(widths[i], widths[i + 1]), generator)));
 }
 
 Tensor MLP::forward(const Tensor& x) {
@@ -24,7 +22,7 @@ Tensor MLP::forward(const Tensor& x) {
   for (std::size_t i = 0; i < layers_.size(); ++i) {
     h = layers_[i]->forward(h);
     if (i + 1 == layers_.size()) break;
-    h = activation_ == "relu" ? relu(h) : activation_ == "sigmoid" ? sigmoid(h) : tanh(h);
+    h = activate(activation_, h);
   }
   return h;
 }
@@ -34,11 +32,12 @@ SmallCnn::SmallCnn(std::int64_t in_channels, std::int64_t classes, Generator& ge
   std::shared_ptr<Conv2d>* convs[] = {&conv1_, &conv2_, &conv3_, &conv4_};
   std::shared_ptr<BatchNorm2d>* norms[] = {&bn1_, &bn2_, &bn3_, &bn4_};
   for (int i = 0; i < 4; ++i) {
-    *convs[i] = register_module("conv" + std::to_string(i + 1),
-                                std::make_shared<Conv2d>(widths[i], widths[i + 1], 3, 1, 1, false, 1, 1, generator));
+    *convs[i] = register_module(
+        "conv" + std::to_string(i + 1),
+        std::make_shared<Conv2d>(Conv2dOptions(widths[i], widths[i + 1], 3).padding(1).bias(false), generator));
     *norms[i] = register_module("bn" + std::to_string(i + 1), std::make_shared<BatchNorm2d>(widths[i + 1]));
   }
-  fc_ = register_module("fc", std::make_shared<Linear>(64, classes, true, generator));
+  fc_ = register_module("fc", std::make_shared<Linear>(LinearOptions(64, classes), generator));
 }
 
 Tensor SmallCnn::forward(const Tensor& x) {
@@ -56,9 +55,11 @@ class BasicBlock : public Module {
  public:
   BasicBlock(std::int64_t in, std::int64_t out, std::int64_t stride, Generator& generator)
       : in_(in), out_(out), stride_(stride) {
-    conv1_ = register_module("conv1", std::make_shared<Conv2d>(in, out, 3, stride, 1, false, 1, 1, generator));
+    conv1_ = register_module(
+        "conv1", std::make_shared<Conv2d>(Conv2dOptions(in, out, 3).stride(stride).padding(1).bias(false), generator));
     bn1_ = register_module("bn1", std::make_shared<BatchNorm2d>(out));
-    conv2_ = register_module("conv2", std::make_shared<Conv2d>(out, out, 3, 1, 1, false, 1, 1, generator));
+    conv2_ = register_module("conv2",
+                             std::make_shared<Conv2d>(Conv2dOptions(out, out, 3).padding(1).bias(false), generator));
     bn2_ = register_module("bn2", std::make_shared<BatchNorm2d>(out));
   }
 
@@ -94,12 +95,13 @@ std::shared_ptr<Sequential> stage(std::int64_t in, std::int64_t out, std::int64_
 }  // namespace
 
 ResNet20::ResNet20(std::int64_t in_channels, std::int64_t classes, Generator& generator) {
-  conv1_ = register_module("conv1", std::make_shared<Conv2d>(in_channels, 16, 3, 1, 1, false, 1, 1, generator));
+  conv1_ = register_module(
+      "conv1", std::make_shared<Conv2d>(Conv2dOptions(in_channels, 16, 3).padding(1).bias(false), generator));
   bn1_ = register_module("bn1", std::make_shared<BatchNorm2d>(16));
   layer1_ = register_module("layer1", stage(16, 16, 1, generator));
   layer2_ = register_module("layer2", stage(16, 32, 2, generator));
   layer3_ = register_module("layer3", stage(32, 64, 2, generator));
-  fc_ = register_module("fc", std::make_shared<Linear>(64, classes, true, generator));
+  fc_ = register_module("fc", std::make_shared<Linear>(LinearOptions(64, classes), generator));
   // He initialisation for every convolution and the classifier, as in the paper.
   apply([&generator](Module& m) {
     if (auto* conv = dynamic_cast<Conv2d*>(&m))

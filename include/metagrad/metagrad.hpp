@@ -33,6 +33,7 @@
 #include "metagrad/nn/serialize.hpp"
 #include "metagrad/optim/checkpoint.hpp"
 #include "metagrad/optim/clip.hpp"
+#include "metagrad/optim/configs.hpp"
 #include "metagrad/optim/learned/evaluate.hpp"
 #include "metagrad/optim/learned/evolution.hpp"
 #include "metagrad/optim/learned/general.hpp"

@@ -66,7 +66,7 @@ class ClaimContext {
   // everything: tests of the reports' structure, numbers meaningless).
   template <class T>
   T by_budget(T quick, T full, T smoke) const {
-    return options.budget == "quick" ? quick : options.budget == "full" ? full : smoke;
+    return options.budget == Budget::Quick ? quick : options.budget == Budget::Full ? full : smoke;
   }
   int seeds() const { return options.seeds; }
   // Task `name` with its problems drawn from `seed` (TaskOptions::seed).

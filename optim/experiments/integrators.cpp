@@ -90,7 +90,8 @@ Verdict reproduce_integrators(ClaimContext& c) {
       "by the mean mini-batch loss over the last tenth of the steps on {} validation problem(s) at equal steps; then "
       "{} test problems (seeds: fresh initialisations and batch orders) run at **equal steps** (mlp {}, cnn {}) and at "
       "**equal gradient evaluations** (the same numbers; heun takes 2 a step, rk4 4). Budget `{}`.\n\n",
-      fmt::join(grid, ", "), tuning_problems, c.seeds(), settings[0].steps, settings[1].steps, c.options.budget);
+      fmt::join(grid, ", "), tuning_problems, c.seeds(), settings[0].steps, settings[1].steps,
+      to_string(c.options.budget));
 
   std::vector<Difference> comparisons;
   std::string decisive;

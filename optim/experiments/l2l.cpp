@@ -18,7 +18,7 @@ L2lProtocol following(const ClaimContext& c, L2lProtocol p) {
   p.source = c.options.protocol;
   if (p.source == Protocol::Paper) return p;
   p.meta_optimizer = "adam(lr=1e-3)";
-  if (c.options.budget == "full") {
+  if (c.options.budget == Budget::Full) {
     if (p.train_task != "cnn") p.epochs = 10000;
     p.eval_every = 1000;
   }
@@ -28,7 +28,7 @@ L2lProtocol following(const ClaimContext& c, L2lProtocol p) {
 // The LSTM's settings for `task` under the protocol.
 learned::LstmTaskSettings lstm_settings(const L2lProtocol& p, const std::string& task) {
   auto settings = learned::lstm_settings(task);
-  if (p.source == Protocol::Code && settings.config.preprocess == "log_sign") {
+  if (p.source == Protocol::Code && settings.config.preprocess == learned::Preprocess::LogSign) {
     settings.config.p = 5;
     settings.config.scale = 0.01;
   }
@@ -62,7 +62,7 @@ std::string describe(const L2lProtocol& p, const ClaimContext& c) {
              "problems; run everything on the same {} fresh test problems and mini-batches. Budget `{}`.\n\n",
              c.seeds(), p.unroll, p.inner_steps, p.train_task, p.epochs, p.meta_optimizer, p.eval_every,
              p.meta_validation_problems, fmt::join(p.grid, ", "), p.inner_steps, p.validation_problems, p.test_problems,
-             c.options.budget);
+             to_string(c.options.budget));
 }
 
 std::string meta_training_dir(const ClaimContext& c, const L2lProtocol& p, std::uint64_t seed) {

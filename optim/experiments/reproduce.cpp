@@ -115,6 +115,17 @@ Protocol parse_protocol(const std::string& name) {
 
 const char* to_string(Protocol protocol) { return protocol == Protocol::Paper ? "paper" : "code"; }
 
+Budget parse_budget(const std::string& name) {
+  if (name == "smoke") return Budget::Smoke;
+  if (name == "quick") return Budget::Quick;
+  if (name == "full") return Budget::Full;
+  throw Error("--budget must be quick, full or smoke, not '" + name + "'");
+}
+
+const char* to_string(Budget budget) {
+  return budget == Budget::Smoke ? "smoke" : budget == Budget::Quick ? "quick" : "full";
+}
+
 const char* split_name(learned::Split split) {
   switch (split) {
     case learned::Split::Train:
@@ -310,8 +321,6 @@ std::string reproduce(const std::string& name, const ReproduceOptions& given, co
     names += (names.empty() ? "" : ", ") + c.info.name;
   }
   MG_CHECK(claim, "unknown claim '{}'; the claims are: {}", name, names);
-  MG_CHECK(options.budget == "quick" || options.budget == "full" || options.budget == "smoke",
-           "--budget must be quick, full or smoke, not '{}'", options.budget);
   MG_CHECK(options.seeds >= 1, "--seeds must be at least 1, not {}", options.seeds);
   MG_CHECK(options.protocol == Protocol::Paper || claim->info.has_code_protocol,
            "--protocol code applies to the l2l claims (paper 2), not to {}", name);

@@ -59,7 +59,7 @@ Verdict reproduce_rllc(ClaimContext& c) {
       "steps on {} validation problem(s); then {} test problems (fresh initialisations and batch orders) run with the "
       "chosen values. RLLC presets use their defaults otherwise (scope global, law_update pinv). Budget `{}`.\n\n",
       settings[0].steps, settings[1].steps, fmt::join(grid, ", "), fmt::join(law_lrs, ", "), tuning_problems, c.seeds(),
-      c.options.budget);
+      to_string(c.options.budget));
 
   std::vector<Difference> comparisons;
   std::string decisive;

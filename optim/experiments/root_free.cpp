@@ -85,7 +85,7 @@ Verdict reproduce_root_free(ClaimContext& c) {
       "uniform: momentum in [0, 0.99]), scored by the mean mini-batch loss over the last tenth of the steps on one "
       "validation problem; the best point then runs on {} test problems (fresh initialisations and batch orders). "
       "adamw reads the point as beta1 = momentum, beta2 = 1 - lr_cov, eps = damping (8.5's mapping). Budget `{}`.\n\n",
-      steps, trials, c.seeds(), c.options.budget);
+      steps, trials, c.seeds(), to_string(c.options.budget));
 
   std::vector<std::vector<std::string>> rows;
   Panel panel{"Training loss", "step", "mini-batch loss", {}, true};

@@ -175,7 +175,7 @@ Verdict reproduce_short_horizon(ClaimContext& c) {
       "mean of the lr over the last quarter of the epochs; \"sgd diverges from\" is the smallest grid lr at which "
       "some validation run diverges. Budget `{}`.\n\n",
       c.seeds(), s.start_lr, s.steps, s.unroll, s.epochs, s.meta_optimizer, s.population, s.sigma,
-      s.validation_problems, s.grid.size(), s.grid.front(), s.grid.back(), c.options.budget);
+      s.validation_problems, s.grid.size(), s.grid.front(), s.grid.back(), to_string(c.options.budget));
   const std::vector<Seed> seeds = run_seeds(c, s);
 
   std::vector<std::vector<std::string>> rows;

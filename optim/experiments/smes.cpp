@@ -19,7 +19,8 @@ Verdict reproduce_smes(ClaimContext& c) {
       "{{{}}} by the mean mini-batch loss over the last tenth of the steps on {} validation problem(s); then {} test "
       "problems (fresh initialisations and batch orders) run with it. Test accuracy on the held-out test images every "
       "{} steps. Budget `{}`.\n\n",
-      steps, fmt::join(exponents, ", "), fmt::join(grid, ", "), tuning_problems, c.seeds(), every, c.options.budget);
+      steps, fmt::join(exponents, ", "), fmt::join(grid, ", "), tuning_problems, c.seeds(), every,
+      to_string(c.options.budget));
 
   std::vector<std::vector<std::string>> rows;
   Panel train_panel{"Training loss", "step", "mini-batch loss", {}, true};

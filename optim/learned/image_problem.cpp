@@ -85,7 +85,7 @@ Tensor MlpProblem::logits(const std::vector<Tensor>& params, Tensor inputs) cons
   Tensor h = inputs.reshape({inputs.size(0), widths_.front()});
   for (std::size_t l = 0; 2 * l < params.size(); ++l) {
     h = F::linear(h, params[2 * l], params[2 * l + 1]);
-    if (2 * l + 2 < params.size()) h = activation_(h);
+    if (2 * l + 2 < params.size()) h = nn::activate(activation_, h);
   }
   return h;
 }

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "metagrad/core/generator.hpp"
+#include "metagrad/nn/activation.hpp"
 #include "metagrad/nn/functional.hpp"
 #include "metagrad/optim/learned/task.hpp"
 
@@ -76,13 +77,12 @@ class ImageProblem : public Problem {
 // (shape, fan in, generator, dtype) from the problem's seed.
 class MlpProblem : public ImageProblem {
  public:
-  using Activation = std::function<Tensor(const Tensor&)>;
   using Init = std::function<Tensor(const Shape& shape, std::int64_t fan_in, Generator& generator, DType dtype)>;
-  MlpProblem(std::uint64_t seed, std::vector<std::int64_t> widths, Activation activation, Init init,
+  MlpProblem(std::uint64_t seed, std::vector<std::int64_t> widths, nn::Activation activation, Init init,
              std::int64_t batch_size, std::shared_ptr<const Images> images, ImagesLoader test_images, DType dtype)
       : ImageProblem(seed, std::move(images), std::move(test_images), dtype, batch_size),
         widths_(std::move(widths)),
-        activation_(std::move(activation)),
+        activation_(activation),
         init_(std::move(init)) {}
 
   NamedParameters initial() const override;
@@ -91,7 +91,7 @@ class MlpProblem : public ImageProblem {
   Tensor logits(const std::vector<Tensor>& params, Tensor inputs) const override;
 
   std::vector<std::int64_t> widths_;
-  Activation activation_;
+  nn::Activation activation_;
   Init init_;
 };
 

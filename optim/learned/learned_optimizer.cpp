@@ -15,10 +15,10 @@ std::unique_ptr<Optimizer> LearnedOptimizer::make(const NamedParameters& params,
 LstmTaskSettings lstm_settings(const std::string& task_name) {
   LstmTaskSettings settings;
   if (task_name == "quadratic") {
-    settings.config = {.preprocess = "none", .p = 10, .scale = 1.0, .hidden = 20};
+    settings.config = {.preprocess = Preprocess::None, .p = 10, .scale = 1.0, .hidden = 20};
     return settings;
   }
-  settings.config = {.preprocess = "log_sign", .p = 10, .scale = 0.1, .hidden = 20};
+  settings.config = {.preprocess = Preprocess::LogSign, .p = 10, .scale = 0.1, .hidden = 20};
   if (task_name == "cnn" || task_name.rfind("cnn-", 0) == 0) {
     // "conv" for the three convolution kernels, "fc" for everything else.
     settings.nets = {"conv", "fc"};

@@ -19,6 +19,14 @@
 
 namespace mg::optim::learned {
 
+Preprocess parse_preprocess(const std::string& name) {
+  if (name == "log_sign") return Preprocess::LogSign;
+  MG_CHECK(name == "none", "lstm: preprocess must be log_sign or none, not '{}'", name);
+  return Preprocess::None;
+}
+
+const char* to_string(Preprocess preprocess) { return preprocess == Preprocess::LogSign ? "log_sign" : "none"; }
+
 std::int64_t LstmConfig::parameter_count() const {
   const std::int64_t h = hidden, g = 4 * hidden;
   return g * features() + g * h + 2 * g + g * h + g * h + 2 * g + h + 1;
@@ -26,7 +34,7 @@ std::int64_t LstmConfig::parameter_count() const {
 
 Tensor preprocess(const Tensor& gradient, const LstmConfig& config) {
   const Tensor g = gradient.reshape({1, gradient.numel()});
-  if (config.preprocess == "none") return g.t();
+  if (config.preprocess == Preprocess::None) return g.t();
   // The branch form, so that derivatives are exact in second-order mode;
   // the log never sees a value that would make its masked-out derivative inf.
   const DType dtype = g.dtype();
@@ -48,7 +56,7 @@ struct Weights {
 Weights unpack(const Tensor& phi, const LstmConfig& config) {
   MG_CHECK(phi.dim() == 1 && phi.numel() == config.parameter_count(),
            "lstm: the weights have {} numbers, expected {} for preprocess={} hidden={}", phi.numel(),
-           config.parameter_count(), config.preprocess, config.hidden);
+           config.parameter_count(), to_string(config.preprocess), config.hidden);
   const std::int64_t h = config.hidden, g = 4 * h;
   std::int64_t offset = 0;
   const auto vector = [&](std::int64_t size) {
@@ -146,7 +154,7 @@ Tensor initial_weights(const LstmConfig& config, Generator& generator, DType dty
 Tensor load_weights(const std::string& path, const LstmConfig& config, DType dtype) {
   const std::vector<double> values =
       read_weight_list(path, "lstm", static_cast<std::size_t>(config.parameter_count()),
-                       fmt::format("preprocess={}, hidden={}", config.preprocess, config.hidden));
+                       fmt::format("preprocess={}, hidden={}", to_string(config.preprocess), config.hidden));
   return Tensor::from_vector(values, {config.parameter_count()}).to(dtype);
 }
 
@@ -161,7 +169,7 @@ std::string net_weights_file(const std::string& path, const std::string& net, st
 namespace {
 
 LstmConfig config_of(const ParamGroup& group) {
-  return {group.word("preprocess"), group.number("p"), group.number("scale"),
+  return {parse_preprocess(group.word("preprocess")), group.number("p"), group.number("scale"),
           static_cast<std::int64_t>(group.number("hidden"))};
 }
 
@@ -327,7 +335,7 @@ std::unique_ptr<Optimizer> make_lstm_optimizer(const std::map<std::string, Tenso
   for (auto& [net, members] : runs) {
     const std::vector<std::pair<std::string, std::string>> arguments = {{"weights", "given"},
                                                                         {"net", net},
-                                                                        {"preprocess", config.preprocess},
+                                                                        {"preprocess", to_string(config.preprocess)},
                                                                         {"p", fmt::format("{:.17g}", config.p)},
                                                                         {"scale", fmt::format("{:.17g}", config.scale)},
                                                                         {"hidden", std::to_string(config.hidden)}};

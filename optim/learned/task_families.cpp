@@ -14,23 +14,7 @@ namespace {
 
 namespace F = nn::functional;
 
-enum class Activation { Sigmoid, Tanh, Relu };
-
-Tensor activate(Activation activation, const Tensor& x) {
-  switch (activation) {
-    case Activation::Sigmoid:
-      return sigmoid(x);
-    case Activation::Tanh:
-      return tanh(x);
-    case Activation::Relu:
-      break;
-  }
-  return relu(x);
-}
-
-const char* to_string(Activation activation) {
-  return activation == Activation::Sigmoid ? "sigmoid" : activation == Activation::Tanh ? "tanh" : "relu";
-}
+using nn::Activation;
 
 // The draws of one task: uniform numbers from a generator keyed by the
 // family's seed and the task's index.
@@ -169,7 +153,8 @@ class MixedFamily : public TaskFamily {
       std::vector<std::int64_t> widths = {784};
       for (std::int64_t l = 0; l < layers; ++l) widths.push_back(draws.log_uniform_int(16, 128));
       widths.push_back(10);
-      const auto activation = static_cast<Activation>(std::min<int>(static_cast<int>(draws.uniform() * 3), 2));
+      constexpr Activation kActivations[] = {Activation::Sigmoid, Activation::Tanh, Activation::Relu};
+      const Activation activation = kActivations[std::min(static_cast<int>(draws.uniform() * 3), 2)];
       return mlp(fmt::format("mlp {} {}, batch {}", fmt::join(widths, "-"), to_string(activation), batch), seed, widths,
                  activation, batch, horizon);
     }
@@ -195,8 +180,7 @@ class MixedFamily : public TaskFamily {
     return family_task(std::move(name), seed, horizon, [=](std::uint64_t problem_seed) {
       const std::string dir = data::locate_dataset("fashion-mnist", given);
       return std::make_unique<MlpProblem>(
-          problem_seed, widths, [activation](const Tensor& h) { return activate(activation, h); }, default_init, batch,
-          load_images("fashion-mnist", dir, dtype),
+          problem_seed, widths, activation, default_init, batch, load_images("fashion-mnist", dir, dtype),
           [dir, dtype] { return load_images("fashion-mnist", dir, dtype, false); }, dtype);
     });
   }

@@ -29,7 +29,7 @@ class QuadraticProblem : public Problem {
   QuadraticProblem(std::uint64_t seed, const TaskOptions& options) {
     Generator g(seed);
     const auto draw = [&](const Shape& shape) {
-      return options.sampling == "uniform" ? rand(shape, g, options.dtype) : randn(shape, g, options.dtype);
+      return options.sampling == Sampling::Uniform ? rand(shape, g, options.dtype) : randn(shape, g, options.dtype);
     };
     w_ = draw({kProblems, 10, 10});
     y_ = draw({kProblems, 10, 1});
@@ -48,10 +48,7 @@ class QuadraticProblem : public Problem {
 
 class QuadraticTask : public Task {
  public:
-  explicit QuadraticTask(TaskOptions options) : options_(std::move(options)) {
-    MG_CHECK(options_.sampling == "gaussian" || options_.sampling == "uniform",
-             "task quadratic: sampling must be gaussian or uniform, not '{}'", options_.sampling);
-  }
+  explicit QuadraticTask(TaskOptions options) : options_(std::move(options)) {}
   std::string name() const override { return "quadratic"; }
   std::unique_ptr<Problem> problem(Split split, std::uint64_t index) const override {
     return std::make_unique<QuadraticProblem>(problem_seed(options_, split, index), options_);
@@ -63,8 +60,8 @@ class QuadraticTask : public Task {
 
 class MlpTask : public Task {
  public:
-  MlpTask(std::string name, std::vector<std::int64_t> hidden, std::string activation, TaskOptions options)
-      : name_(std::move(name)), activation_(std::move(activation)), options_(std::move(options)) {
+  MlpTask(std::string name, std::vector<std::int64_t> hidden, nn::Activation activation, TaskOptions options)
+      : name_(std::move(name)), activation_(activation), options_(std::move(options)) {
     widths_ = {784};
     widths_.insert(widths_.end(), hidden.begin(), hidden.end());
     widths_.push_back(10);
@@ -76,16 +73,14 @@ class MlpTask : public Task {
     const DType dtype = options_.dtype;
     // Weights and biases N(0, 0.01^2) (section 5.4).
     const auto init = [](const Shape& shape, std::int64_t, Generator& g, DType d) { return randn(shape, g, d) * 0.01; };
-    const auto activation = [relu_hidden = activation_ == "relu"](const Tensor& h) {
-      return relu_hidden ? relu(h) : sigmoid(h);
-    };
     return std::make_unique<MlpProblem>(
-        problem_seed(options_, split, index), widths_, activation, init, 128, load_images(kind, dir, dtype),
+        problem_seed(options_, split, index), widths_, activation_, init, 128, load_images(kind, dir, dtype),
         [kind, dir, dtype] { return load_images(kind, dir, dtype, false); }, dtype);
   }
 
  private:
-  std::string name_, activation_;
+  std::string name_;
+  nn::Activation activation_;
   std::vector<std::int64_t> widths_;
   TaskOptions options_;
 };
@@ -211,16 +206,19 @@ std::vector<std::string> available_tasks() {
 
 std::unique_ptr<Task> make_task(const std::string& name, const TaskOptions& options) {
   if (name == "quadratic") return std::make_unique<QuadraticTask>(options);
-  if (name == "mlp") return std::make_unique<MlpTask>(name, std::vector<std::int64_t>{20}, "sigmoid", options);
+  if (name == "mlp")
+    return std::make_unique<MlpTask>(name, std::vector<std::int64_t>{20}, nn::Activation::Sigmoid, options);
   if (name == "cnn") return std::make_unique<CnnTask>(name, 10, options);
   if (name == "cnn-cifar5") return std::make_unique<CnnTask>(name, 5, options);
   if (name == "cnn-cifar2") return std::make_unique<CnnTask>(name, 2, options);
   if (name == "mlp-synthetic")  // the mlp on random data (benchmarks, machines without Fashion-MNIST)
-    return std::make_unique<MlpTask>(name, std::vector<std::int64_t>{20}, "sigmoid", options);
-  if (name == "mlp-relu") return std::make_unique<MlpTask>(name, std::vector<std::int64_t>{20}, "relu", options);
-  if (name == "mlp-40") return std::make_unique<MlpTask>(name, std::vector<std::int64_t>{40}, "sigmoid", options);
+    return std::make_unique<MlpTask>(name, std::vector<std::int64_t>{20}, nn::Activation::Sigmoid, options);
+  if (name == "mlp-relu")
+    return std::make_unique<MlpTask>(name, std::vector<std::int64_t>{20}, nn::Activation::Relu, options);
+  if (name == "mlp-40")
+    return std::make_unique<MlpTask>(name, std::vector<std::int64_t>{40}, nn::Activation::Sigmoid, options);
   if (name == "mlp-2layer")
-    return std::make_unique<MlpTask>(name, std::vector<std::int64_t>{20, 20}, "sigmoid", options);
+    return std::make_unique<MlpTask>(name, std::vector<std::int64_t>{20, 20}, nn::Activation::Sigmoid, options);
   std::string names;
   for (const auto& n : available_tasks()) names += (names.empty() ? "" : ", ") + n;
   throw Error(fmt::format("unknown task '{}'; available: {}", name, names));

@@ -14,8 +14,8 @@ namespace mg::optim::learned {
 namespace {
 
 std::string lstm_spec(const std::string& weights, const LstmConfig& c) {
-  return fmt::format("lstm(weights={}, preprocess={}, p={}, scale={}, hidden={})", weights, c.preprocess, c.p, c.scale,
-                     c.hidden);
+  return fmt::format("lstm(weights={}, preprocess={}, p={}, scale={}, hidden={})", weights, to_string(c.preprocess),
+                     c.p, c.scale, c.hidden);
 }
 
 // The LSTM with one weight file per net, as meta-train writes them:

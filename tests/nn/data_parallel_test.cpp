@@ -28,7 +28,7 @@ std::vector<Tensor> train(const std::string& model_name, int steps, bool data_pa
   Generator init(11);
   std::shared_ptr<nn::Module> model;
   if (model_name == "mlp")
-    model = std::make_shared<nn::MLP>(std::vector<std::int64_t>{144, 32, 4}, "relu", init);
+    model = std::make_shared<nn::MLP>(std::vector<std::int64_t>{144, 32, 4}, nn::Activation::Relu, init);
   else
     model = std::make_shared<nn::SmallCnn>(1, 4, init);
   if (data_parallel && distributed::rank() > 0) {  // the broadcast must undo a different initialisation

@@ -79,13 +79,13 @@ TEST_CASE("the zoo's parameter names and counts") {
   CHECK(names.back().first == "fc.bias");
   mg::nn::SmallCnn cnn;
   CHECK(count(cnn) == 3 * 32 * 9 + 32 * 32 * 9 + 32 * 64 * 9 + 64 * 64 * 9 + 2 * (32 + 32 + 64 + 64) + 650);
-  mg::nn::MLP mlp({784, 20, 10}, "sigmoid");
+  mg::nn::MLP mlp({784, 20, 10}, mg::nn::Activation::Sigmoid);
   CHECK(count(mlp) == 15910);  // the learned-optimizer paper's optimizee
   CHECK(mlp.named_parameters()[2].first == "fc2.weight");
   mg::Generator g(0);
   CHECK(resnet(mg::randn({2, 3, 32, 32}, g)).shape() == mg::Shape{2, 10});
   CHECK(mlp(mg::randn({3, 1, 28, 28}, g)).shape() == mg::Shape{3, 10});
-  CHECK_THROWS_WITH_AS(mg::nn::MLP({4, 2}, "gelu"), doctest::Contains("gelu"), mg::Error);
+  CHECK_THROWS_WITH_AS(mg::nn::MLP({4}), doctest::Contains("at least an input and an output"), mg::Error);
 }
 
 namespace {
@@ -110,7 +110,7 @@ struct EvalConvBn {
   mg::nn::Conv2d conv;
   mg::nn::BatchNorm2d bn;
   EvalConvBn(std::int64_t in, std::int64_t out, std::int64_t stride, mg::Generator& g)
-      : conv(in, out, 3, stride, 1, true, 1, 1, g), bn(out) {
+      : conv(mg::nn::Conv2dOptions(in, out, 3).stride(stride).padding(1), g), bn(out) {
     randomize_batch_norms(bn, g);
     conv.eval();
     bn.eval();

@@ -18,7 +18,7 @@ constexpr auto f64 = mg::DType::Float64;
 
 learned::LstmConfig config_of(const nlohmann::json& entry) {
   learned::LstmConfig c;
-  c.preprocess = entry["preprocess"];
+  c.preprocess = learned::parse_preprocess(entry["preprocess"]);
   c.p = entry["p"];
   c.scale = entry["scale"];
   return c;
@@ -73,7 +73,7 @@ TEST_CASE("lstm steps equal two torch LSTMCells and a Linear, in both preprocess
   const auto fixture = mg::testing::load_fixture("optim/fixtures/lstm.json");
   for (const auto& entry : fixture["steps"]) {
     const learned::LstmConfig config = config_of(entry);
-    CAPTURE(config.preprocess);
+    CAPTURE(learned::to_string(config.preprocess));
     CHECK(config.parameter_count() == entry["P"].get<std::int64_t>());
     const Tensor phi = learned::formula_weights(config, f64);
     learned::LstmCoordinateState state;
@@ -267,7 +267,7 @@ TEST_CASE("meta-gradients equal finite differences (second order: of the meta-lo
 }
 
 TEST_CASE("the optimizer's trajectory equals the meta-training unroll's forward pass") {
-  for (const std::string preprocess : {"log_sign", "none"}) {
+  for (const auto preprocess : {learned::Preprocess::LogSign, learned::Preprocess::None}) {
     learned::LstmConfig config;
     config.preprocess = preprocess;
     auto lstm = formula_lstm(config);

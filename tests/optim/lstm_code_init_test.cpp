@@ -19,7 +19,7 @@ TEST_CASE("lstm(init=code) draws every block of the weight layout from its trunc
   for (const std::string preprocess : {"log_sign", "none"}) {
     CAPTURE(preprocess);
     learned::LstmConfig config;
-    config.preprocess = preprocess;
+    config.preprocess = learned::parse_preprocess(preprocess);
     const auto& expected = fixture[preprocess];
     REQUIRE(config.parameter_count() == expected["parameter_count"].get<std::int64_t>());
     constexpr int kSeeds = 200;

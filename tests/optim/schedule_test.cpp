@@ -58,7 +58,7 @@ TEST_CASE("a training run resumed from a checkpoint continues bit for bit") {
   auto start = [] {
     mg::Generator init(1);
     Run run;
-    run.model = std::make_shared<mg::nn::MLP>(std::vector<std::int64_t>{8, 16, 3}, "tanh", init);
+    run.model = std::make_shared<mg::nn::MLP>(std::vector<std::int64_t>{8, 16, 3}, mg::nn::Activation::Tanh, init);
     run.optimizer = mg::optim::make("adamw(lr=0.01, weight_decay=0.01)", run.model->named_parameters());
     run.schedule = mg::optim::make_schedule("warmup_cosine(warmup=3, t_max=20)", *run.optimizer);
     return run;

@@ -37,9 +37,10 @@ int main() {
   auto logits2 = F::linear(feat.flatten(1), mg::randn({3, 64}, generator), mg::Tensor());
   auto ce = F::cross_entropy(logits2, mg::Tensor::from_vector(std::vector<int64_t>{0, 2}, {2})) +
             F::mse_loss(logits2, mg::zeros_like(logits2));
-  mg::nn::Sequential net({std::make_shared<mg::nn::Conv2d>(3, 4, 3, 1, 1), std::make_shared<mg::nn::BatchNorm2d>(4),
-                          std::make_shared<mg::nn::ReLU>(), std::make_shared<mg::nn::MaxPool2d>(2),
-                          std::make_shared<mg::nn::Flatten>(), std::make_shared<mg::nn::Linear>(64, 3)});
+  mg::nn::Sequential net({std::make_shared<mg::nn::Conv2d>(mg::nn::Conv2dOptions(3, 4, 3).padding(1)),
+                          std::make_shared<mg::nn::BatchNorm2d>(4), std::make_shared<mg::nn::ReLU>(),
+                          std::make_shared<mg::nn::MaxPool2d>(2), std::make_shared<mg::nn::Flatten>(),
+                          std::make_shared<mg::nn::Linear>(mg::nn::LinearOptions(64, 3))});
   net.train();
   auto net_out = net(img);
   net.eval();

@@ -34,8 +34,6 @@ struct LinearOptions {
 class Linear : public Module {
  public:
   explicit Linear(const LinearOptions& options, Generator& generator = default_generator());
-  Linear(std::int64_t in_features, std::int64_t out_features, bool bias = true,
-         Generator& generator = default_generator());
   Tensor forward(const Tensor& x) override;
   std::string type_name() const override { return "Linear"; }
   Tensor weight, bias;
@@ -83,9 +81,6 @@ struct Conv2dOptions {
 class Conv2d : public Module {
  public:
   explicit Conv2d(const Conv2dOptions& options, Generator& generator = default_generator());
-  Conv2d(std::int64_t in_channels, std::int64_t out_channels, std::int64_t kernel, std::int64_t stride = 1,
-         std::int64_t padding = 0, bool bias = true, std::int64_t dilation = 1, std::int64_t groups = 1,
-         Generator& generator = default_generator());
   Tensor forward(const Tensor& x) override;
   std::string type_name() const override { return "Conv2d"; }
   Tensor weight, bias;
@@ -117,7 +112,7 @@ struct BatchNorm2dOptions {
 class BatchNorm2d : public Module {
  public:
   explicit BatchNorm2d(const BatchNorm2dOptions& options);
-  explicit BatchNorm2d(std::int64_t channels, double eps = 1e-5, double momentum = 0.1);
+  explicit BatchNorm2d(std::int64_t channels);  // eps 1e-5, momentum 0.1
   Tensor forward(const Tensor& x) override;
   // relu(batch_norm(x) + residual), as one op (see mg::batch_norm).
   Tensor forward(const Tensor& x, const BatchNormEpilogue& then);

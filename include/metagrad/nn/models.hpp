@@ -5,24 +5,25 @@
 #include <vector>
 
 #include "metagrad/core/generator.hpp"
+#include "metagrad/nn/activation.hpp"
 #include "metagrad/nn/layers.hpp"
 
 namespace mg::nn {
 
 // Fully connected layers fc1, fc2, ... of the given widths (input first),
-// with `activation` (relu, sigmoid or tanh) between them. The 784-20-10
-// sigmoid net of "Learning to learn by gradient descent by gradient descent"
-// is MLP({784, 20, 10}, "sigmoid").
+// with `activation` between them. The 784-20-10 sigmoid net of "Learning to
+// learn by gradient descent by gradient descent" is
+// MLP({784, 20, 10}, Activation::Sigmoid).
 class MLP : public Module {
  public:
-  explicit MLP(const std::vector<std::int64_t>& widths, const std::string& activation = "relu",
+  explicit MLP(const std::vector<std::int64_t>& widths, Activation activation = Activation::Relu,
                Generator& generator = default_generator());
   Tensor forward(const Tensor& x) override;  // x (N, ...) is flattened to (N, widths[0])
   std::string type_name() const override { return "MLP"; }
 
  private:
   std::vector<std::shared_ptr<Linear>> layers_;
-  std::string activation_;
+  Activation activation_;
 };
 
 // The small CIFAR CNN: four 3x3 convolutions (C->32, 32->32, pool, 32->64,

@@ -17,8 +17,14 @@ enum class Protocol { Paper, Code };
 Protocol parse_protocol(const std::string& name);  // paper | code
 const char* to_string(Protocol protocol);
 
+// How much compute a reproduction spends: smoke (seconds; the tests'),
+// quick (minutes on 2 cores) or full (the specification's protocol).
+enum class Budget { Smoke, Quick, Full };
+Budget parse_budget(const std::string& name);  // smoke | quick | full
+const char* to_string(Budget budget);
+
 struct ReproduceOptions {
-  std::string budget = "quick";         // quick (minutes on 2 cores) or full (the specification's protocol)
+  Budget budget = Budget::Quick;
   Protocol protocol = Protocol::Paper;  // the l2l claims only
   int seeds = 3;
   std::string out;          // the report's folder

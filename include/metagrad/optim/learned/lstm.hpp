@@ -16,13 +16,18 @@
 
 namespace mg::optim::learned {
 
+// Section 5.1's features of a gradient: (log|g|/p, sign g) or g itself.
+enum class Preprocess { LogSign, None };
+Preprocess parse_preprocess(const std::string& name);  // log_sign | none
+const char* to_string(Preprocess preprocess);
+
 struct LstmConfig {
-  std::string preprocess = "log_sign";  // log_sign (2 features) or none (1)
-  double p = 10;                        // log_sign's threshold exp(-p)
-  double scale = 0.1;                   // delta = scale * (out_W h2 + out_b)
+  Preprocess preprocess = Preprocess::LogSign;
+  double p = 10;       // log_sign's threshold exp(-p)
+  double scale = 0.1;  // delta = scale * (out_W h2 + out_b)
   std::int64_t hidden = 20;
 
-  std::int64_t features() const { return preprocess == "log_sign" ? 2 : 1; }
+  std::int64_t features() const { return preprocess == Preprocess::LogSign ? 2 : 1; }
   // P: 5301 for log_sign, 5221 for none (hidden 20).
   std::int64_t parameter_count() const;
 };

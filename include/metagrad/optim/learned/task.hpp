@@ -42,11 +42,14 @@ struct Horizon {
   std::int64_t truncations() const { return steps / unroll; }
 };
 
+// The quadratic task's W and y: N(0, 1) or U[0, 1) entries.
+enum class Sampling { Gaussian, Uniform };
+
 struct TaskOptions {
-  std::string data_dir;               // empty: the task's default (Fashion-MNIST: Debian's package)
-  std::uint64_t seed = 0;             // shifts every split's seeds
-  DType dtype = DType::Float32;       // of the optimizee
-  std::string sampling = "gaussian";  // quadratic: gaussian or uniform entries of W and y
+  std::string data_dir;                    // empty: the task's default (Fashion-MNIST: Debian's package)
+  std::uint64_t seed = 0;                  // shifts every split's seeds
+  DType dtype = DType::Float32;            // of the optimizee
+  Sampling sampling = Sampling::Gaussian;  // quadratic only
 };
 
 class Task {
