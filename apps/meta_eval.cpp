@@ -18,7 +18,10 @@
 
 #include "commands.hpp"
 #include "metagrad/metagrad.hpp"
+#include "interrupt.hpp"
 #include "metagrad/optim/experiments/plot.hpp"
+#include "metagrad/optim/experiments/suite_eval.hpp"
+#include "metagrad/optim/learned/task_suite.hpp"
 
 namespace mg::apps {
 namespace {
@@ -26,7 +29,8 @@ namespace {
 namespace learned = optim::learned;
 
 struct Options {
-  std::string task = "quadratic", out = "meta-eval", data_dir;
+  std::string task = "quadratic", out = "meta-eval", data_dir, suite, budget = "quick", fashion_dir;
+  int seeds = 3;
   std::vector<std::string> weights;  // one learned optimizer each
   std::int64_t steps = 100, test_problems = 100, validation_problems = 20;
   std::uint64_t seed = 0;
@@ -195,8 +199,38 @@ void write_report(const Options& o, const std::vector<Row>& rows, const std::str
   std::fputs(table.c_str(), stdout);
 }
 
+// --suite: every task of the suite, the baselines tuned per task.
+void run_suite(const Options& o) {
+  optim::experiments::SuiteEvalOptions suite;
+  suite.suite = o.suite;
+  suite.budget = optim::experiments::parse_budget(o.budget);
+  suite.learned = o.weights;
+  suite.seeds = o.seeds;
+  suite.out = o.out;
+  suite.fashion_dir = o.fashion_dir;
+  suite.cifar_dir = o.data_dir;
+  std::string learned;
+  for (const auto& w : o.weights) learned += " --learned " + w;
+  suite.command = fmt::format("metagrad meta-eval --suite {} --budget {} --seeds {}{}{}{} --out {}", o.suite, o.budget,
+                              o.seeds, learned, o.data_dir.empty() ? "" : " --data-dir " + o.data_dir,
+                              o.threads > 0 ? fmt::format(" --threads {}", o.threads) : "", o.out);
+  try {
+    std::string line;
+    {
+      InterruptScope interrupt;
+      line = optim::experiments::evaluate_suite(suite, interrupt.requested());
+    }
+    if (distributed::is_main()) std::printf("%s\nreport: %s/report.md\n", line.c_str(), o.out.c_str());
+  } catch (const Interrupted&) {
+    std::fprintf(stderr, "interrupted: the finished runs are kept in %s/runs; run the same command to continue\n",
+                 o.out.c_str());
+    throw CLI::RuntimeError(130);
+  }
+}
+
 void run(const Options& o) {
   if (o.threads > 0) set_num_threads(o.threads);
+  if (!o.suite.empty()) return run_suite(o);
   learned::TaskOptions task_options;
   task_options.data_dir = o.data_dir;
   task_options.seed = o.seed;
@@ -235,7 +269,14 @@ void add_meta_eval_command(CLI::App& app) {
   cmd->add_option("--seed", o->seed, "Seed of the problems (as given to meta-train)");
   cmd->add_option("--threads", o->threads, "Threads (default: all cores)")->check(CLI::Range(1, 1024));
   cmd->add_option("--data-dir", o->data_dir, "Folder of the task's dataset");
-  cmd->add_option("--out", o->out, "Folder for results.md, results.csv and curves.svg");
+  cmd->add_option("--out", o->out, "Folder for results.md, results.csv and curves.svg (--suite: report.md)");
+  cmd->add_option("--suite", o->suite,
+                  "Evaluate on every task of a suite instead of one task, against adam, adamw and nag tuned per task")
+      ->check(CLI::IsMember(optim::learned::available_suites()))
+      ->excludes("--task");
+  cmd->add_option("--budget", o->budget, "--suite: smoke, quick (a tenth of each horizon) or full");
+  cmd->add_option("--seeds", o->seeds, "--suite: test problems per optimizer and task")->check(CLI::Range(1, 1000));
+  cmd->add_option("--fashion-mnist-dir", o->fashion_dir, "--suite: Fashion-MNIST's IDX files (default: Debian's)");
   cmd->callback([o] { run(*o); });
 }
 

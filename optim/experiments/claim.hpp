@@ -69,6 +69,8 @@ class ClaimContext {
     return options.budget == Budget::Quick ? quick : options.budget == Budget::Full ? full : smoke;
   }
   int seeds() const { return options.seeds; }
+  // Where tasks come from when not from learned::make_task (a task suite's).
+  std::function<std::unique_ptr<learned::Task>(const std::string& name)> task_maker;
   // Task `name` with its problems drawn from `seed` (TaskOptions::seed).
   learned::Task& task(const std::string& name, std::uint64_t seed = 0);
 

@@ -152,6 +152,7 @@ ClaimContext::ClaimContext(const ReproduceOptions& o, const std::string& claim, 
 learned::Task& ClaimContext::task(const std::string& name, std::uint64_t seed) {
   const std::lock_guard<std::mutex> lock(tasks_mutex_);  // concurrent runs ask for tasks too
   auto& slot = tasks_[{name, seed}];
+  if (!slot && task_maker) slot = task_maker(name);
   if (!slot) {
     learned::TaskOptions task_options;
     task_options.data_dir = name.rfind("cnn", 0) == 0 ? options.cifar_dir : options.fashion_dir;

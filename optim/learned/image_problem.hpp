@@ -12,6 +12,7 @@
 #include "metagrad/core/generator.hpp"
 #include "metagrad/nn/activation.hpp"
 #include "metagrad/nn/functional.hpp"
+#include "metagrad/nn/module.hpp"
 #include "metagrad/optim/learned/task.hpp"
 
 namespace mg::optim::learned {
@@ -72,6 +73,10 @@ class ImageProblem : public Problem {
   ImagesLoader test_images_;
 };
 
+// PyTorch's default for Linear and Conv2d: weights and biases
+// U(-1/sqrt(fan in), 1/sqrt(fan in)).
+Tensor default_init(const Shape& shape, std::int64_t fan_in, Generator& g, DType dtype);
+
 // Fully connected layers of `widths` (input first) with `activation`
 // between them; each layer's weight and then its bias drawn by `init`
 // (shape, fan in, generator, dtype) from the problem's seed.
@@ -93,6 +98,45 @@ class MlpProblem : public ImageProblem {
   std::vector<std::int64_t> widths_;
   nn::Activation activation_;
   Init init_;
+};
+
+// Two blocks of [conv 3x3, `channels`, padding 1 -> batch norm (batch
+// statistics, learnt scale and offset) or a bias -> relu -> max pool 2],
+// then a linear classifier of 10 classes; PyTorch's default initialisation.
+class SmallCnnProblem : public ImageProblem {
+ public:
+  struct Layout {
+    std::int64_t in_channels, side;  // of the images: 3 and 32 for CIFAR-10, 1 and 28 for Fashion-MNIST
+    std::int64_t channels;
+    bool batch_norm;
+  };
+  SmallCnnProblem(std::uint64_t seed, Layout layout, std::int64_t batch, std::shared_ptr<const Images> images,
+                  ImagesLoader test_images, DType dtype)
+      : ImageProblem(seed, std::move(images), std::move(test_images), dtype, batch), layout_(layout) {}
+
+  NamedParameters initial() const override;
+
+ private:
+  Tensor logits(const std::vector<Tensor>& params, Tensor inputs) const override;
+
+  Layout layout_;
+};
+
+// ResNet-20 (nn::ResNet20, He initialisation) on 32x32 colour images,
+// called with the problem's parameters in place of the model's; batch norm
+// uses batch statistics throughout.
+class ResNetProblem : public ImageProblem {
+ public:
+  ResNetProblem(std::uint64_t seed, std::int64_t batch, std::shared_ptr<const Images> images,
+                ImagesLoader test_images, DType dtype);
+
+  NamedParameters initial() const override;
+
+ private:
+  Tensor logits(const std::vector<Tensor>& params, Tensor inputs) const override;
+
+  std::shared_ptr<nn::Module> model_;  // its parameters are only the shapes and names
+  std::vector<std::string> names_;
 };
 
 }  // namespace mg::optim::learned

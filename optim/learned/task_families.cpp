@@ -8,6 +8,7 @@
 #include "metagrad/nn/functional.hpp"
 #include "metagrad/optim/learned/task_family.hpp"
 #include "optim/learned/image_problem.hpp"
+#include "optim/learned/seeded_task.hpp"
 
 namespace mg::optim::learned {
 namespace {
@@ -32,103 +33,6 @@ class Draws {
  private:
   Generator generator_;
 };
-
-// Disjoint problem seeds per split.
-std::uint64_t split_seed(std::uint64_t task_seed, Split split, std::uint64_t index) {
-  return splitmix64(splitmix64(task_seed ^ (static_cast<std::uint64_t>(split) + 1)) + index);
-}
-
-// PyTorch's default for Linear and Conv2d: weights and biases
-// U(-1/sqrt(fan in), 1/sqrt(fan in)).
-Tensor default_init(const Shape& shape, std::int64_t fan_in, Generator& g, DType dtype) {
-  const double bound = 1 / std::sqrt(static_cast<double>(fan_in));
-  return rand(shape, g, dtype) * (2 * bound) - bound;
-}
-
-// Two blocks of [conv 3x3, `channels`, padding 1 -> batch norm (batch
-// statistics, learnt scale and offset) or a bias -> relu -> max pool 2],
-// then a linear classifier of 10 classes.
-class FamilyCnnProblem : public ImageProblem {
- public:
-  FamilyCnnProblem(std::uint64_t seed, std::int64_t channels, bool batch_norm, std::int64_t batch,
-                   std::shared_ptr<const Images> images, ImagesLoader test_images, DType dtype)
-      : ImageProblem(seed, std::move(images), std::move(test_images), dtype, batch),
-        channels_(channels),
-        batch_norm_(batch_norm) {}
-
-  NamedParameters initial() const override {
-    Generator g(seed_);
-    NamedParameters params;
-    std::int64_t in = 3;
-    for (int l = 1; l <= 2; ++l) {
-      const std::string n = std::to_string(l);
-      params.emplace_back("conv" + n + ".weight", default_init({channels_, in, 3, 3}, in * 9, g, dtype_));
-      if (batch_norm_) {
-        params.emplace_back("bn" + n + ".weight", ones({channels_}, dtype_));
-        params.emplace_back("bn" + n + ".bias", zeros({channels_}, dtype_));
-      } else {
-        params.emplace_back("conv" + n + ".bias", default_init({channels_}, in * 9, g, dtype_));
-      }
-      in = channels_;
-    }
-    params.emplace_back("fc.weight", default_init({10, channels_ * 64}, channels_ * 64, g, dtype_));
-    params.emplace_back("fc.bias", default_init({10}, channels_ * 64, g, dtype_));
-    return params;
-  }
-
- private:
-  Tensor logits(const std::vector<Tensor>& p, Tensor h) const override {
-    std::size_t i = 0;
-    for (int l = 0; l < 2; ++l) {
-      if (batch_norm_) {
-        h = F::conv2d(h, p[i], Tensor(), 1, 1);
-        h = F::batch_norm(h, {.weight = p[i + 1], .bias = p[i + 2], .training = true});
-        i += 3;
-      } else {
-        h = F::conv2d(h, p[i], p[i + 1], 1, 1);
-        i += 2;
-      }
-      h = F::max_pool2d(relu(h), 2);
-    }
-    return F::linear(h.flatten(1), p[i], p[i + 1]);
-  }
-
-  std::int64_t channels_;
-  bool batch_norm_;
-};
-
-// 0.5 (x - x*)^T A (x - x*) / f(x_0), A = Q diag(lambda) Q^T with lambda
-// log-spaced from 1 to the condition number and Q a random rotation: the
-// loss starts at 1 whatever the scale. The task fixes A and x*; a
-// problem draws x_0.
-class RotatedQuadratic : public Problem {
- public:
-  RotatedQuadratic(Tensor a, Tensor optimum, std::uint64_t seed, DType dtype)
-      : a_(std::move(a)), optimum_(std::move(optimum)) {
-    Generator g(seed);
-    x0_ = randn({optimum_.numel()}, g, dtype);
-    const Tensor r = x0_ - optimum_;
-    scale_ = 1 / (0.5 * sum(r * matmul(a_, r.reshape({-1, 1})).reshape({-1})).item<double>());
-  }
-  NamedParameters initial() const override { return {{"x", x0_.clone()}}; }
-  Tensor loss(const std::vector<Tensor>& params, std::int64_t) const override {
-    const Tensor r = params[0] - optimum_;
-    return sum(r * matmul(a_, r.reshape({-1, 1})).reshape({-1})) * (0.5 * scale_);
-  }
-
- private:
-  Tensor a_, optimum_, x0_;
-  double scale_ = 1;
-};
-
-// A task of the family: problem `index` of a split is made from a seed of
-// its own.
-using SeededMaker = std::function<std::unique_ptr<Problem>(std::uint64_t seed)>;
-std::unique_ptr<Task> family_task(std::string name, std::uint64_t seed, Horizon horizon, SeededMaker make) {
-  return make_task(std::move(name), horizon, [seed, make = std::move(make)](Split split, std::uint64_t index) {
-    return make(split_seed(seed, split, index));
-  });
-}
 
 class MixedFamily : public TaskFamily {
  public:
@@ -177,7 +81,7 @@ class MixedFamily : public TaskFamily {
                             Activation activation, std::int64_t batch, Horizon horizon) const {
     const std::string given = o_.fashion_dir;  // located when a problem is made: naming a task reads nothing
     const DType dtype = o_.dtype;
-    return family_task(std::move(name), seed, horizon, [=](std::uint64_t problem_seed) {
+    return seeded_task(std::move(name), seed, horizon, [=](std::uint64_t problem_seed) {
       const std::string dir = data::locate_dataset("fashion-mnist", given);
       return std::make_unique<MlpProblem>(
           problem_seed, widths, activation, default_init, batch, load_images("fashion-mnist", dir, dtype),
@@ -189,34 +93,22 @@ class MixedFamily : public TaskFamily {
                             std::int64_t batch, Horizon horizon) const {
     const std::string given = o_.cifar_dir;
     const DType dtype = o_.dtype;
-    return family_task(std::move(name), seed, horizon, [=](std::uint64_t problem_seed) {
+    return seeded_task(std::move(name), seed, horizon, [=](std::uint64_t problem_seed) {
       std::string dir;
       try {
         dir = data::locate_dataset("cifar10", given);
       } catch (const Error& e) {
         throw Error(fmt::format("task family mixed: its CNN tasks read CIFAR-10: {}", e.what()));
       }
-      return std::make_unique<FamilyCnnProblem>(
-          problem_seed, channels, batch_norm, batch, load_images("cifar10", dir, dtype),
+      return std::make_unique<SmallCnnProblem>(
+          problem_seed, SmallCnnProblem::Layout{3, 32, channels, batch_norm}, batch, load_images("cifar10", dir, dtype),
           [dir, dtype] { return load_images("cifar10", dir, dtype, false); }, dtype);
     });
   }
 
   std::unique_ptr<Task> quadratic(std::int64_t dimension, double condition, std::uint64_t seed, Horizon horizon) const {
-    Generator g(seed);
-    const Tensor gaussian = randn({dimension, dimension}, g, DType::Float64);
-    const Tensor rotation = eigh(gaussian + gaussian.t()).vectors;
-    std::vector<double> spectrum(static_cast<std::size_t>(dimension));
-    for (std::int64_t i = 0; i < dimension; ++i)
-      spectrum[static_cast<std::size_t>(i)] =
-          std::pow(condition, dimension > 1 ? static_cast<double>(i) / static_cast<double>(dimension - 1) : 0.0);
-    const Tensor a = matmul(rotation * Tensor::from_vector(spectrum, {1, dimension}), rotation.t()).to(o_.dtype);
-    const Tensor optimum = randn({dimension}, g, o_.dtype);
-    const DType dtype = o_.dtype;
-    return family_task(fmt::format("quadratic {} dimensions, condition {:.3g}", dimension, condition), seed, horizon,
-                       [=](std::uint64_t problem_seed) {
-                         return std::make_unique<RotatedQuadratic>(a, optimum, problem_seed, dtype);
-                       });
+    return rotated_quadratic_task(fmt::format("quadratic {} dimensions, condition {:.3g}", dimension, condition),
+                                  dimension, condition, seed, horizon, o_.dtype);
   }
 
   TaskFamilyOptions o_;

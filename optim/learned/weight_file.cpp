@@ -59,26 +59,33 @@ OptimizerFactory learned_hyperparameters(const std::string& path, const nlohmann
   };
 }
 
+// mlp_lopt and general have one net whatever the task; their lists have
+// 1762 and 1763 numbers, no LSTM's length. Empty for other files.
+std::string one_net_spec(const std::string& path, const nlohmann::json& file, const LstmTaskSettings& settings,
+                         std::int64_t horizon) {
+  if (!file.is_array()) return {};
+  const auto size = static_cast<std::int64_t>(file.size());
+  if (size == MlpLoptConfig::parameter_count()) return fmt::format("mlp_lopt(weights={})", path);
+  if (size == GeneralConfig::parameter_count()) return fmt::format("general(weights={}, horizon={})", path, horizon);
+  return settings.nets.size() > 1 ? std::string() : lstm_spec(path, settings.config);
+}
+
 }  // namespace
 
 OptimizerFactory load_learned(const std::string& path, const LstmTaskSettings& settings, std::int64_t horizon) {
-  // mlp_lopt and general have one net whatever the task; their lists have
-  // 1762 and 1763 numbers, no LSTM's length.
-  if (std::filesystem::exists(path)) {
-    const nlohmann::json file = read_json(path, "learned optimizer");
-    const auto size = static_cast<std::int64_t>(file.is_array() ? file.size() : 0);
-    std::string spec;
-    if (size == MlpLoptConfig::parameter_count()) spec = fmt::format("mlp_lopt(weights={})", path);
-    if (size == GeneralConfig::parameter_count()) spec = fmt::format("general(weights={}, horizon={})", path, horizon);
-    if (!spec.empty()) return [spec](const NamedParameters& params) { return make(spec, params); };
-  }
+  const nlohmann::json file = std::filesystem::exists(path) || settings.nets.size() <= 1
+                                  ? read_json(path, "learned optimizer")
+                                  : nlohmann::json();  // several nets: optimizer.<net>.json each
+  const std::string spec = one_net_spec(path, file, settings, horizon);
+  if (!spec.empty()) return [spec](const NamedParameters& params) { return make(spec, params); };
   if (settings.nets.size() > 1) return several_lstm_nets(path, settings);
-  const nlohmann::json file = read_json(path, "learned optimizer");
-  if (file.is_array()) {
-    const std::string spec = lstm_spec(path, settings.config);
-    return [spec](const NamedParameters& params) { return make(spec, params); };
-  }
   return learned_hyperparameters(path, file);
+}
+
+std::string learned_spec(const std::string& path, const LstmTaskSettings& settings, std::int64_t horizon) {
+  const std::string spec = one_net_spec(path, read_json(path, "learned optimizer"), settings, horizon);
+  MG_CHECK(!spec.empty(), "learned optimizer '{}' is not one weight list (mlp_lopt, general or a one-net lstm)", path);
+  return spec;
 }
 
 OptimizerFactory load_learned(const std::string& path, const Task& task) {

@@ -90,4 +90,10 @@ OptimizerFactory load_learned(const std::string& path, const LstmTaskSettings& s
 // ... with the LSTM's settings for `task` from the table and its steps as the horizon.
 OptimizerFactory load_learned(const std::string& path, const Task& task);
 
+// The spec string of a one-net learned optimizer file (mlp_lopt, general or
+// an LSTM weight list with `settings`), e.g. "general(weights=PATH,
+// horizon=1000)"; throws mg::Error for files a spec cannot name (several
+// nets, learned hyperparameters).
+std::string learned_spec(const std::string& path, const LstmTaskSettings& settings, std::int64_t horizon = 0);
+
 }  // namespace mg::optim::learned
