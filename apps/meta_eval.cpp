@@ -17,8 +17,8 @@
 #include <nlohmann/json.hpp>
 
 #include "commands.hpp"
-#include "metagrad/metagrad.hpp"
 #include "interrupt.hpp"
+#include "metagrad/metagrad.hpp"
 #include "metagrad/optim/experiments/plot.hpp"
 #include "metagrad/optim/experiments/suite_eval.hpp"
 #include "metagrad/optim/learned/task_suite.hpp"
@@ -31,7 +31,9 @@ namespace learned = optim::learned;
 struct Options {
   std::string task = "quadratic", out = "meta-eval", data_dir, suite, budget = "quick", fashion_dir;
   int seeds = 3;
+  bool no_progress = false;
   std::vector<std::string> weights;  // one learned optimizer each
+  std::vector<std::string> suite_tasks;
   std::int64_t steps = 100, test_problems = 100, validation_problems = 20;
   std::uint64_t seed = 0;
   int threads = 0;
@@ -205,14 +207,17 @@ void run_suite(const Options& o) {
   suite.suite = o.suite;
   suite.budget = optim::experiments::parse_budget(o.budget);
   suite.learned = o.weights;
+  suite.tasks = o.suite_tasks;
+  suite.progress = !o.no_progress;
   suite.seeds = o.seeds;
   suite.out = o.out;
   suite.fashion_dir = o.fashion_dir;
   suite.cifar_dir = o.data_dir;
   std::string learned;
   for (const auto& w : o.weights) learned += " --learned " + w;
-  suite.command = fmt::format("metagrad meta-eval --suite {} --budget {} --seeds {}{}{}{} --out {}", o.suite, o.budget,
-                              o.seeds, learned, o.data_dir.empty() ? "" : " --data-dir " + o.data_dir,
+  suite.command = fmt::format("metagrad meta-eval --suite {}{} --budget {} --seeds {}{}{}{} --out {}", o.suite,
+                              o.suite_tasks.empty() ? "" : fmt::format(" --tasks {}", fmt::join(o.suite_tasks, ",")),
+                              o.budget, o.seeds, learned, o.data_dir.empty() ? "" : " --data-dir " + o.data_dir,
                               o.threads > 0 ? fmt::format(" --threads {}", o.threads) : "", o.out);
   try {
     std::string line;
@@ -274,6 +279,10 @@ void add_meta_eval_command(CLI::App& app) {
                   "Evaluate on every task of a suite instead of one task, against adam, adamw and nag tuned per task")
       ->check(CLI::IsMember(optim::learned::available_suites()))
       ->excludes("--task");
+  cmd->add_option("--tasks", o->suite_tasks, "--suite: only these of its tasks (comma-separated)")
+      ->delimiter(',')
+      ->needs("--suite");
+  cmd->add_flag("--no-progress", o->no_progress, "--suite: no line per finished run on stderr");
   cmd->add_option("--budget", o->budget, "--suite: smoke, quick (a tenth of each horizon) or full");
   cmd->add_option("--seeds", o->seeds, "--suite: test problems per optimizer and task")->check(CLI::Range(1, 1000));
   cmd->add_option("--fashion-mnist-dir", o->fashion_dir, "--suite: Fashion-MNIST's IDX files (default: Debian's)");

@@ -3,6 +3,7 @@
 // claims.
 #include "metagrad/optim/experiments/suite_eval.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
 
@@ -126,8 +127,9 @@ void evaluate_task(ClaimContext& c, const SuiteEvalOptions& o, const learned::Su
     panel.series.push_back({row.name, loss_curve(row.runs)});
   }
   c.report += fmt::format("\n### {}\n\n{}; {} steps. Tuned: {}.\n\n", task.name, task.description, steps, tuning);
-  c.report += markdown_table({"optimizer", "training loss at the horizon", "test loss", "steps tuned Adam needs to reach "
-                                                                                       "it (speed-up)",
+  c.report += markdown_table({"optimizer", "training loss at the horizon", "test loss",
+                              "steps tuned Adam needs to reach "
+                              "it (speed-up)",
                               "against tuned Adam"},
                              table);
   c.figure(task.name + ".svg", {panel}, fmt::format("{}: mean training loss over {} seeds", task.name, c.seeds()));
@@ -138,7 +140,12 @@ void evaluate_task(ClaimContext& c, const SuiteEvalOptions& o, const learned::Su
 std::string evaluate_suite(const SuiteEvalOptions& o, const std::atomic<bool>& stop) {
   MG_CHECK(!o.out.empty(), "meta-eval --suite {}: give the report's folder (--out DIR)", o.suite);
   MG_CHECK(o.seeds >= 1, "--seeds must be at least 1, not {}", o.seeds);
-  const auto& tasks = learned::suite_tasks(o.suite);
+  std::vector<learned::SuiteTask> tasks;
+  for (const auto& task : learned::suite_tasks(o.suite))
+    if (o.tasks.empty() || std::find(o.tasks.begin(), o.tasks.end(), task.name) != o.tasks.end()) tasks.push_back(task);
+  for (const auto& name : o.tasks)
+    MG_CHECK(std::any_of(tasks.begin(), tasks.end(), [&](const auto& t) { return t.name == name; }),
+             "suite {} has no task '{}'", o.suite, name);
   for (const auto& path : o.learned) learned::learned_spec(path, learned::lstm_settings("mlp"));  // fail early
   ReproduceOptions options;
   options.budget = o.budget;
@@ -168,20 +175,21 @@ std::string evaluate_suite(const SuiteEvalOptions& o, const std::atomic<bool>& s
     const double geomean = r.speedups > 0 ? std::exp(r.log_speedup / r.speedups) : 0.0;
     rows.push_back({learned_name(o.learned[l]), std::to_string(r.won), std::to_string(r.even), std::to_string(r.lost),
                     std::to_string(r.diverged), fmt::format("{:.2f}x", geomean)});
-    line += fmt::format("{}{}: wins {} of {} tasks against tuned Adam ({} even, {} lost, {} diverged; geometric mean "
-                        "speed-up {:.2f}x)",
-                        line.empty() ? "" : "; ", learned_name(o.learned[l]), r.won, tasks.size(), r.even, r.lost,
-                        r.diverged, geomean);
+    line += fmt::format(
+        "{}{}: wins {} of {} tasks against tuned Adam ({} even, {} lost, {} diverged; geometric mean "
+        "speed-up {:.2f}x)",
+        line.empty() ? "" : "; ", learned_name(o.learned[l]), r.won, tasks.size(), r.even, r.lost, r.diverged, geomean);
   }
-  summary = "\n## Summary\n\n" +
-            markdown_table({"learned optimizer", "wins", "even", "losses", "diverged", "geometric mean speed-up"}, rows);
+  summary =
+      "\n## Summary\n\n" +
+      markdown_table({"learned optimizer", "wins", "even", "losses", "diverged", "geometric mean speed-up"}, rows);
   if (!distributed::is_main()) return line;
   for (const auto& [file, svg] : c.figures) write_file_atomically(o.out + "/" + file, svg);
-  write_file_atomically(o.out + "/report.md",
-                        fmt::format("# Suite `{}`: learned optimizers against per-task tuned baselines\n\n{}\n{}\n"
-                                    "## Command\n\n```\n{}\n```\n\nRuns: {}, computed in {:.1f} minutes in all.\n\n{}\n",
-                                    o.suite, summary, c.report, o.command, c.store.runs(),
-                                    c.store.run_seconds() / 60, line));
+  write_file_atomically(
+      o.out + "/report.md",
+      fmt::format("# Suite `{}`: learned optimizers against per-task tuned baselines\n\n{}\n{}\n"
+                  "## Command\n\n```\n{}\n```\n\nRuns: {}, computed in {:.1f} minutes in all.\n\n{}\n",
+                  o.suite, summary, c.report, o.command, c.store.runs(), c.store.run_seconds() / 60, line));
   return line;
 }
 

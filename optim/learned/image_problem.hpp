@@ -127,8 +127,8 @@ class SmallCnnProblem : public ImageProblem {
 // uses batch statistics throughout.
 class ResNetProblem : public ImageProblem {
  public:
-  ResNetProblem(std::uint64_t seed, std::int64_t batch, std::shared_ptr<const Images> images,
-                ImagesLoader test_images, DType dtype);
+  ResNetProblem(std::uint64_t seed, std::int64_t batch, std::shared_ptr<const Images> images, ImagesLoader test_images,
+                DType dtype);
 
   NamedParameters initial() const override;
 

@@ -70,8 +70,9 @@ std::vector<Entry> heldout_entries() {
       {{"mlp-batch16", "Fashion-MNIST MLP 784-64-10, relu, batch 16", 2000}, fashion_mlp({64}, Activation::Relu, 16)},
       {{"mlp-batch512", "Fashion-MNIST MLP 784-128-10, sigmoid, batch 512", 500},
        fashion_mlp({128}, Activation::Sigmoid, 512)},
-      {{"mlp-cifar10", "CIFAR-10 MLP 3072-256-10, relu, batch 128", 1000},
-       from_problems([](const SuiteOptions& o) { return mlp("cifar10", {3072, 256, 10}, Activation::Relu, 128, o); })},
+      {{"mlp-cifar10", "CIFAR-10 MLP 3072-256-10, relu, batch 128", 1000}, from_problems([](const SuiteOptions& o) {
+         return mlp("cifar10", {3072, 256, 10}, Activation::Relu, 128, o);
+       })},
       {{"cnn-fashion-mnist", "Fashion-MNIST CNN: two 3x3 convolutions of 24 channels with batch norm, batch 64", 1000},
        from_problems([](const SuiteOptions& o) -> SeededMaker {
          const std::string given = o.fashion_dir;
@@ -88,12 +89,13 @@ std::vector<Entry> heldout_entries() {
          return [given](std::uint64_t seed) {
            const std::string dir = locate("cifar10", given, "resnet20-cifar10");
            return std::make_unique<ResNetProblem>(
-               seed, 32, load_images("cifar10", dir, kFloat), [dir] { return load_images("cifar10", dir, kFloat, false); },
-               kFloat);
+               seed, 32, load_images("cifar10", dir, kFloat),
+               [dir] { return load_images("cifar10", dir, kFloat, false); }, kFloat);
          };
        })},
-      {{"char-lstm", "character-level LSTM language model (embedding 32, LSTM 64) on Debian's licence texts, batch 32 "
-                     "windows of 32 characters",
+      {{"char-lstm",
+        "character-level LSTM language model (embedding 32, LSTM 64) on Debian's licence texts, batch 32 "
+        "windows of 32 characters",
         1000},
        from_problems([](const SuiteOptions& o) -> SeededMaker {
          const std::string dir = o.text_dir;

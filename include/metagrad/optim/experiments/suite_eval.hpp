@@ -18,8 +18,9 @@ namespace mg::optim::experiments {
 
 struct SuiteEvalOptions {
   std::string suite = "heldout";
-  Budget budget = Budget::Quick;  // quick: a tenth of each horizon; smoke: 3 steps (tests)
+  Budget budget = Budget::Quick;     // quick: a tenth of each horizon; smoke: 3 steps (tests)
   std::vector<std::string> learned;  // weight files (general, mlp_lopt, a one-net lstm)
+  std::vector<std::string> tasks;    // a subset of the suite's tasks; empty: all
   int seeds = 3;                     // test problems per optimizer and task
   std::string out, fashion_dir, cifar_dir, text_dir = "/usr/share/common-licenses";
   bool progress = true;

@@ -14,8 +14,8 @@
 namespace mg::optim::learned {
 
 struct SuiteOptions {
-  std::string fashion_dir;  // Fashion-MNIST's IDX files; empty: Debian's dataset-fashion-mnist
-  std::string cifar_dir;    // CIFAR-10's binary files; empty: the default data folder
+  std::string fashion_dir{};  // Fashion-MNIST's IDX files; empty: Debian's dataset-fashion-mnist
+  std::string cifar_dir{};    // CIFAR-10's binary files; empty: the default data folder
   std::string text_dir = "/usr/share/common-licenses";
 };
 
