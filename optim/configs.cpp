@@ -46,29 +46,23 @@ std::string Sgd::spec() const {
                  common);
 }
 
-std::string Adam::spec() const {
-  return spec_of("adam",
-                 {{"lr", lr},
-                  {"beta1", beta1},
-                  {"beta2", beta2},
-                  {"eps", eps},
-                  {"weight_decay", weight_decay},
-                  {"amsgrad", amsgrad},
-                  {"maximize", maximize}},
-                 common);
+// Adam and AdamW take the same keys; only the name (and a default) differ.
+template <class Config>
+std::string adam_spec(const char* name, const Config& c) {
+  return spec_of(name,
+                 {{"lr", c.lr},
+                  {"beta1", c.beta1},
+                  {"beta2", c.beta2},
+                  {"eps", c.eps},
+                  {"weight_decay", c.weight_decay},
+                  {"amsgrad", c.amsgrad},
+                  {"maximize", c.maximize}},
+                 c.common);
 }
 
-std::string AdamW::spec() const {
-  return spec_of("adamw",
-                 {{"lr", lr},
-                  {"beta1", beta1},
-                  {"beta2", beta2},
-                  {"eps", eps},
-                  {"weight_decay", weight_decay},
-                  {"amsgrad", amsgrad},
-                  {"maximize", maximize}},
-                 common);
-}
+std::string Adam::spec() const { return adam_spec("adam", *this); }
+
+std::string AdamW::spec() const { return adam_spec("adamw", *this); }
 
 std::string NAdam::spec() const {
   return spec_of("nadam",
