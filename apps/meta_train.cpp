@@ -12,7 +12,7 @@ namespace {
 
 struct Options {
   std::string task = "quadratic", family, learned = "lstm", estimator = "tbptt", mode = "first_order", data_dir,
-              fashion_dir, sampling = "gaussian";
+              fashion_dir, sampling = "gaussian", objective = "train";
   std::int64_t min_steps = 100, max_steps = 2000;
   optim::learned::MetaTrainOptions train;
   optim::learned::TruncatedBpttOptions tbptt;
@@ -33,7 +33,9 @@ std::unique_ptr<optim::learned::MetaGradientEstimator> make_estimator(Options& o
     if (option->count() > 0)
       throw Error(std::string("meta-train: ") + flag + " does not apply to the " + o.estimator + " estimator");
   };
+  const auto objective = optim::learned::parse_meta_objective(o.objective);
   if (o.estimator == "tbptt") {
+    o.tbptt.objective = objective;
     refuse(o.population_option, "--population");
     refuse(o.sigma_option, "--sigma");
     o.tbptt.mode = optim::learned::meta_mode(o.mode);
@@ -45,6 +47,7 @@ std::unique_ptr<optim::learned::MetaGradientEstimator> make_estimator(Options& o
   o.train.meta_batch = o.population;
   o.evolution.persistent = o.estimator == "pes";
   o.evolution.seed = o.seed;
+  o.evolution.objective = objective;
   return std::make_unique<optim::learned::EvolutionStrategies>(o.evolution);
 }
 
@@ -130,6 +133,10 @@ void add_meta_train_command(CLI::App& app) {
                   "Meta-gradients by tbptt (truncated backprop), es (antithetic evolution strategies) or pes "
                   "(persistent ES, unbiased over whole runs)")
       ->check(CLI::IsMember({"tbptt", "es", "pes"}));
+  cmd->add_option("--meta-objective", o->objective,
+                  "What an unroll's meta-loss sums: the training batches' losses (train, default) or those of "
+                  "held-out batches at the same parameters (validation)")
+      ->check(CLI::IsMember({"train", "validation"}));
   o->mode_option =
       cmd->add_option("--mode", o->mode, "tbptt: first_order (optimizee gradients detached) or second_order")
           ->check(CLI::IsMember({"first_order", "second_order"}));

@@ -5,6 +5,21 @@
 
 namespace mg::optim::learned {
 
+MetaObjective parse_meta_objective(const std::string& name) {
+  if (name == "train") return MetaObjective::TrainingBatches;
+  MG_CHECK(name == "validation", "unknown meta-objective '{}' (expected train or validation)", name);
+  return MetaObjective::ValidationBatches;
+}
+
+std::string to_string(MetaObjective objective) {
+  return objective == MetaObjective::TrainingBatches ? "train" : "validation";
+}
+
+// Old checkpoints' configs (and the default's) name no objective.
+std::string objective_suffix(MetaObjective objective) {
+  return objective == MetaObjective::TrainingBatches ? "" : ", objective=validation";
+}
+
 void check_horizon(const Horizon& h, const std::string& estimator) {
   MG_CHECK(h.steps >= 1 && h.unroll >= 1 && h.steps % h.unroll == 0,
            "{}: steps ({}) must be a positive multiple of the unroll ({})", estimator, h.steps, h.unroll);

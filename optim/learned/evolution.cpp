@@ -27,7 +27,11 @@ void carry_state(const Optimizer& from, Optimizer& to) {
 // meta-parameters; the new one continues the previous one's state.
 class PlainRun {
  public:
-  PlainRun(const Problem& problem, std::int64_t steps) : problem_(&problem), steps_(steps), params_(problem.initial()) {
+  PlainRun(const Problem& problem, std::int64_t steps, MetaObjective objective)
+      : problem_(&problem),
+        steps_(steps),
+        validation_(objective == MetaObjective::ValidationBatches),
+        params_(problem.initial()) {
     for (auto& [name, t] : params_) theta_.push_back(t.requires_grad_());
   }
 
@@ -48,12 +52,17 @@ class PlainRun {
       const double loss = forward_backward().item<double>();
       MG_CHECK(std::isfinite(loss), "meta-training diverged: the optimizee loss of a perturbed run is {} at step {}",
                loss, step_);
-      meta_loss += loss;
+      meta_loss += validation_ ? validation_loss() : loss;
     }
     return meta_loss;
   }
 
  private:
+  double validation_loss() const {
+    NoGradGuard no_grad;
+    return problem_->validation_loss(theta_, step_).item<double>();
+  }
+
   // The loss at this step's mini-batch, its gradient left in the parameters.
   Tensor forward_backward() {
     for (auto& t : theta_) t.set_grad(Tensor());
@@ -64,6 +73,7 @@ class PlainRun {
 
   const Problem* problem_;
   std::int64_t steps_;  // the run's length
+  bool validation_;
   NamedParameters params_;
   std::vector<Tensor> theta_;
   std::unique_ptr<Optimizer> optimizer_;
@@ -78,7 +88,8 @@ EvolutionStrategies::EvolutionStrategies(EvolutionStrategiesOptions options) : o
 }
 
 std::string EvolutionStrategies::config() const {
-  return fmt::format("{}(sigma={:.17g}, seed={})", name(), options_.sigma, options_.seed);
+  return fmt::format("{}(sigma={:.17g}, seed={}{})", name(), options_.sigma, options_.seed,
+                     objective_suffix(options_.objective));
 }
 
 class EvolutionStrategies::PairRun : public MetaGradientEstimator::Run {
@@ -90,7 +101,8 @@ class EvolutionStrategies::PairRun : public MetaGradientEstimator::Run {
         horizon_(horizon),
         learned_(&learned),
         index_(index),
-        runs_{PlainRun(problem, horizon.steps), PlainRun(problem, horizon.steps)} {}
+        runs_{PlainRun(problem, horizon.steps, es.options().objective),
+              PlainRun(problem, horizon.steps, es.options().objective)} {}
 
   std::int64_t parts() const override { return 2; }
 

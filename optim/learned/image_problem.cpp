@@ -14,6 +14,8 @@ namespace mg::optim::learned {
 
 namespace F = nn::functional;
 
+std::uint64_t validation_stream(std::uint64_t seed) { return splitmix64(seed ^ 0x76616c6964ULL); }
+
 Generator batch_generator(std::uint64_t seed, std::int64_t step) {
   return Generator(splitmix64(seed ^ splitmix64(static_cast<std::uint64_t>(step) + 1)));
 }

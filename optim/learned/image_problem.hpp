@@ -29,6 +29,9 @@ std::shared_ptr<const Images> load_images(const std::string& kind, const std::st
                                           bool train = true);
 using ImagesLoader = std::function<std::shared_ptr<const Images>()>;
 
+// The seed of a problem's validation batches, apart from its training ones.
+std::uint64_t validation_stream(std::uint64_t seed);
+
 // A mini-batch's generator: a function of the problem and the step.
 Generator batch_generator(std::uint64_t seed, std::int64_t step);
 // A mini-batch drawn uniformly with replacement.
@@ -59,6 +62,12 @@ class ImageProblem : public Problem {
 
   std::optional<Evaluation> evaluate(const std::vector<Tensor>& params) const override {
     return evaluate_on(*test_images_(), [&](const Tensor& inputs) { return logits(params, inputs); });
+  }
+
+  // A batch of the test images, drawn by (seed, step) from a stream of its own.
+  Tensor validation_loss(const std::vector<Tensor>& params, std::int64_t step) const override {
+    const auto [inputs, labels] = sample_batch(*test_images_(), validation_stream(seed_), step, batch_size_);
+    return nn::functional::cross_entropy(logits(params, inputs), labels);
   }
 
  protected:

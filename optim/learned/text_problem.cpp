@@ -106,12 +106,21 @@ Tensor CharLmProblem::window_loss(const std::vector<Tensor>& params, const Tenso
   return F::cross_entropy(scores, targets);
 }
 
-Tensor CharLmProblem::loss(const std::vector<Tensor>& params, std::int64_t step) const {
-  Generator g = batch_generator(seed_, step);
-  const auto room = static_cast<double>(text_->train.numel() - shape_.length - 1);
+Tensor CharLmProblem::random_windows_loss(const std::vector<Tensor>& params, const Tensor& codes, std::uint64_t seed,
+                                          std::int64_t step) const {
+  Generator g = batch_generator(seed, step);
+  const auto room = static_cast<double>(codes.numel() - shape_.length - 1);
   const std::vector<std::int64_t> starts =
       (rand({batch_}, g, DType::Float64) * room).to(DType::Int64).to_vector<std::int64_t>();
-  return window_loss(params, text_->train, starts, nullptr);
+  return window_loss(params, codes, starts, nullptr);
+}
+
+Tensor CharLmProblem::loss(const std::vector<Tensor>& params, std::int64_t step) const {
+  return random_windows_loss(params, text_->train, seed_, step);
+}
+
+Tensor CharLmProblem::validation_loss(const std::vector<Tensor>& params, std::int64_t step) const {
+  return random_windows_loss(params, text_->test, validation_stream(seed_), step);
 }
 
 std::optional<Evaluation> CharLmProblem::evaluate(const std::vector<Tensor>& params) const {

@@ -35,10 +35,14 @@ class CharLmProblem : public Problem {
 
   NamedParameters initial() const override;
   Tensor loss(const std::vector<Tensor>& params, std::int64_t step) const override;
+  // Windows of the test text, drawn by (seed, step) as the training ones are.
+  Tensor validation_loss(const std::vector<Tensor>& params, std::int64_t step) const override;
   // On 64 evenly spaced windows of the test text.
   std::optional<Evaluation> evaluate(const std::vector<Tensor>& params) const override;
 
  private:
+  Tensor random_windows_loss(const std::vector<Tensor>& params, const Tensor& codes, std::uint64_t seed,
+                             std::int64_t step) const;
   Tensor window_loss(const std::vector<Tensor>& params, const Tensor& codes, const std::vector<std::int64_t>& starts,
                      Tensor* correct) const;
 

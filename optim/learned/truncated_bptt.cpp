@@ -24,7 +24,8 @@ TruncatedBptt::TruncatedBptt(TruncatedBpttOptions options) : options_(options) {
 }
 
 std::string TruncatedBptt::config() const {
-  return fmt::format("tbptt(mode={}, recompute_every={})", to_string(options_.mode), options_.recompute_every);
+  return fmt::format("tbptt(mode={}, recompute_every={}{})", to_string(options_.mode), options_.recompute_every,
+                     objective_suffix(options_.objective));
 }
 
 class TruncatedBptt::BpttRun : public MetaGradientEstimator::Run {
@@ -36,7 +37,8 @@ class TruncatedBptt::BpttRun : public MetaGradientEstimator::Run {
         steps_(horizon.steps),
         unroll_(horizon.unroll),
         recompute_every_(options.recompute_every),
-        second_order_(options.mode == MetaMode::SecondOrder) {
+        second_order_(options.mode == MetaMode::SecondOrder),
+        validation_(options.objective == MetaObjective::ValidationBatches) {
     const NamedParameters initial = problem.initial();
     optimizer_ = learned.make(initial, steps_);
     for (const auto& [name, t] : initial) theta_.push_back(t.detach().requires_grad_());
@@ -74,7 +76,8 @@ class TruncatedBptt::BpttRun : public MetaGradientEstimator::Run {
       const auto value = loss.item<double>();
       MG_CHECK(std::isfinite(value), "meta-training diverged: the optimizee loss is {} at step {}", value, step_);
       g_ = autograd::grad({loss}, theta_, autograd::GradOptions{.retain_graph = true, .create_graph = second_order_});
-      meta_loss = meta_loss.defined() ? meta_loss + loss : loss;
+      const Tensor objective = validation_ ? problem_->validation_loss(theta_, step_) : loss;
+      meta_loss = meta_loss.defined() ? meta_loss + objective : objective;
     }
     return meta_loss;
   }
@@ -171,7 +174,7 @@ class TruncatedBptt::BpttRun : public MetaGradientEstimator::Run {
   std::unique_ptr<Optimizer> optimizer_;
   std::vector<Tensor> theta_, g_;
   std::int64_t step_ = 0, steps_, unroll_, recompute_every_;
-  bool second_order_;
+  bool second_order_, validation_;
   TruncationEstimate estimate_;
 };
 

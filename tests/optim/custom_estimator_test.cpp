@@ -2,7 +2,9 @@
 // to the library: central finite differences of a truncation's meta-loss,
 // on learned sgd learning rates of a two-tensor problem (two
 // meta-parameters). Its estimates match truncated backprop's exact
-// (second-order) meta-gradient, and meta-training with it learns.
+// (second-order) meta-gradient, and meta-training with it learns. On the
+// same problem, the validation meta-objective of truncated backprop and of
+// ES is the sum of the held-out losses along the run.
 #include <cmath>
 
 #include "../support/testing.hpp"
@@ -32,6 +34,11 @@ class TwoTensors : public learned::Problem {
     const Tensor r = mg::matmul(a_, p[0]) - b_, s = mg::matmul(c_, p[1]) - d_;
     return mg::sum(r * r) + mg::sum(s * s);
   }
+  // Held-out data: the same matrices, other targets.
+  Tensor validation_loss(const std::vector<Tensor>& p, std::int64_t) const override {
+    const Tensor r = mg::matmul(a_, p[0]) - b_ * 0.5, s = mg::matmul(c_, p[1]) - d_ + 1.0;
+    return mg::sum(r * r) + mg::sum(s * s);
+  }
 
  private:
   Tensor a_, b_, c_, d_;
@@ -45,6 +52,25 @@ class TwoTensorTask : public learned::Task {
     return std::make_unique<TwoTensors>(3 * index + static_cast<std::uint64_t>(split));
   }
 };
+
+// The sum of the losses after each of `steps` plain steps of the optimizer
+// made from `phi`: training losses, or held-out ones at the same parameters.
+double objective(const learned::Problem& problem, const learned::LearnedOptimizer& learned,
+                 const std::vector<Tensor>& phi, std::int64_t steps, bool validation = false) {
+  std::vector<Tensor> theta;
+  mg::optim::NamedParameters params = problem.initial();
+  for (auto& [name, t] : params) theta.push_back(t.requires_grad_());
+  auto optimizer = learned.make(params, phi, steps);
+  double total = 0;
+  for (std::int64_t t = 0; t < steps; ++t) {
+    optimizer->zero_grad();
+    problem.loss(theta, t).backward();
+    optimizer->step();
+    const mg::NoGradGuard no_grad;
+    total += (validation ? problem.validation_loss(theta, t + 1) : problem.loss(theta, t + 1)).item<double>();
+  }
+  return total;
+}
 
 // The user's estimator: one truncation per run (steps = unroll), each
 // meta-parameter's derivative from two plain runs at phi +- h.
@@ -80,13 +106,7 @@ class FiniteDifferences : public learned::MetaGradientEstimator {
     bool done() const override { return done_; }
 
    private:
-    double meta_loss(const std::vector<Tensor>& phi) const {  // the sum of the losses after each step
-      const auto losses = learned::run_optimizer(
-          problem_, [&](const mg::optim::NamedParameters& p) { return learned_.make(p, phi, steps_); }, steps_);
-      double total = 0;
-      for (std::size_t t = 1; t < losses.size(); ++t) total += losses[t];
-      return total;
-    }
+    double meta_loss(const std::vector<Tensor>& phi) const { return objective(problem_, learned_, phi, steps_); }
 
     const learned::Problem& problem_;
     std::int64_t steps_;
@@ -201,4 +221,38 @@ TEST_CASE("meta-gradients are clipped entry by entry, and a non-finite one is sk
   o.epochs = 3;
   CHECK_THROWS_WITH_AS(learned::meta_train(task, *sgd, GivenGradients({0.3, -5}), o, never),
                        doctest::Contains("meta-trained with clip=1, skip_non_finite=0, not clip=2"), mg::Error);
+}
+
+TEST_CASE("the validation meta-objective sums the held-out losses, for truncated backprop and for ES") {
+  const TwoTensorTask task;
+  auto sgd = learned::make_learned("hparams(sgd(lr=0.01))", task, 0);
+  const auto problem = task.problem(learned::Split::Train, 0);
+  std::vector<Tensor> phi;
+  for (const auto& [name, t] : sgd->meta_parameters()) phi.push_back(t.detach().clone());
+  const double train = objective(*problem, *sgd, phi, 10), held_out = objective(*problem, *sgd, phi, 10, true);
+  REQUIRE(std::abs(train - held_out) > 1.0);  // the objectives differ
+  const auto exact = learned::TruncatedBptt({.mode = learned::MetaMode::SecondOrder,
+                                             .objective = learned::MetaObjective::ValidationBatches})
+                         .start(*problem, {10, 10}, 0, *sgd)
+                         ->next();
+  CHECK(exact.meta_loss == doctest::Approx(held_out).epsilon(1e-12));
+  // Its meta-gradient is that of the held-out sum (central differences).
+  for (std::size_t i = 0; i < phi.size(); ++i) {
+    const double h = 1e-5, at = phi[i].item<double>();
+    auto shifted = phi;
+    shifted[i] = mg::scalar_tensor(at + h, f64);
+    const double plus = objective(*problem, *sgd, shifted, 10, true);
+    shifted[i] = mg::scalar_tensor(at - h, f64);
+    const double minus = objective(*problem, *sgd, shifted, 10, true);
+    CAPTURE(i);
+    CHECK(exact.meta_gradients[i].item<double>() == doctest::Approx((plus - minus) / (2 * h)).epsilon(1e-6));
+  }
+  // ES: the pair's mean meta-loss is the held-out sum at phi, to O(sigma^2).
+  const auto es = learned::EvolutionStrategies(
+                      {.persistent = false, .sigma = 1e-6, .objective = learned::MetaObjective::ValidationBatches})
+                      .start(*problem, {10, 10}, 0, *sgd)
+                      ->next();
+  CHECK(es.meta_loss == doctest::Approx(held_out).epsilon(1e-6));
+  CHECK(learned::EvolutionStrategies({.objective = learned::MetaObjective::ValidationBatches}).config() ==
+        "pes(sigma=0.01, seed=0, objective=validation)");
 }

@@ -20,6 +20,17 @@ struct TruncationEstimate {
   std::vector<Tensor> meta_gradients;
 };
 
+// What a truncation's meta-loss sums: the losses of the training
+// mini-batches the optimizer steps on, or those of held-out batches at the
+// same parameters (Problem::validation_loss; learned_optimization's
+// "outer" batches): a meta-objective that rewards generalization, not
+// only fitting.
+enum class MetaObjective { TrainingBatches, ValidationBatches };
+MetaObjective parse_meta_objective(const std::string& name);  // train | validation
+std::string to_string(MetaObjective objective);
+// ", objective=validation", or nothing for the default (configs stay those of older checkpoints).
+std::string objective_suffix(MetaObjective objective);
+
 // Throws unless steps is a positive multiple of a positive unroll.
 void check_horizon(const Horizon& horizon, const std::string& estimator);
 

@@ -22,6 +22,7 @@ struct EvolutionStrategiesOptions {
   // Keys the perturbations: truncation u of problem `index` draws them
   // from (seed, index, u) alone.
   std::uint64_t seed = 0;
+  MetaObjective objective = MetaObjective::TrainingBatches;
 };
 
 class EvolutionStrategies : public MetaGradientEstimator {

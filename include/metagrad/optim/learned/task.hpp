@@ -31,6 +31,12 @@ class Problem {
   // The parameters' loss and accuracy on the dataset's test split (plain
   // training runs report it); nullopt for tasks without one (quadratic).
   virtual std::optional<Evaluation> evaluate(const std::vector<Tensor>&) const { return std::nullopt; }
+  // The loss at `step` on a batch of held-out data (the validation
+  // meta-objective, MetaObjective::ValidationBatches); problems without
+  // held-out data (quadratics) give their training loss.
+  virtual Tensor validation_loss(const std::vector<Tensor>& params, std::int64_t step) const {
+    return loss(params, step);
+  }
 };
 
 enum class Split { Train, Validation, Test };

@@ -18,6 +18,7 @@ struct TruncatedBpttOptions {
   // Steps between the states kept for recomputation (0: none, the whole
   // truncation's graph is kept).
   std::int64_t recompute_every = 0;
+  MetaObjective objective = MetaObjective::TrainingBatches;
 };
 
 // Each truncation runs through differentiable_step and its summed loss is
