@@ -56,6 +56,9 @@ GeneralUpdate general_step(const Tensor& phi, const GeneralConfig& config, const
 Tensor general_formula_weights(DType dtype = DType::Float32);
 Tensor general_initial_weights(Generator& generator, DType dtype = DType::Float32);
 Tensor general_load_weights(const std::string& path, DType dtype = DType::Float32);
+// The shipped weights (optim/learned/pretrained/general.json, compiled in):
+// `general` with no weights= uses them.
+Tensor general_shipped_weights(DType dtype = DType::Float32);
 
 // A `general` optimizer over `params` driven by a live weight tensor
 // (meta-training: phi requires grad).
