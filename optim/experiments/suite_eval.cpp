@@ -57,10 +57,20 @@ struct Row {
 double train_loss(const Training& t) { return t.diverged || !std::isfinite(t.final_loss) ? INFINITY : t.final_loss; }
 double test_loss(const Training& t) { return t.diverged || !std::isfinite(t.test_loss) ? INFINITY : t.test_loss; }
 
-// The first step at which the mean loss curve of `runs` is at or below `target`; -1 if never.
-double steps_to_reach(const std::vector<Training>& runs, double target) {
-  for (const auto& [step, loss] : loss_curve(runs))
-    if (loss <= target) return std::max(step, 1.0);
+// The first step at which the runs' mean loss, averaged over the last tenth
+// of the horizon's steps before it (the window of the final training loss,
+// so that like is compared with like), is at or below `target`; -1 if never.
+double steps_to_reach(const std::vector<Training>& runs, double target, std::int64_t steps) {
+  std::vector<double> mean(static_cast<std::size_t>(steps + 1), 0.0);
+  for (const auto& run : runs)
+    for (std::size_t t = 0; t < mean.size() && t < run.losses.size(); ++t)
+      mean[t] += run.losses[t] / static_cast<double>(runs.size());
+  const auto window = static_cast<std::size_t>(std::max<std::int64_t>(steps / 10, 1));
+  double sum = 0;
+  for (std::size_t t = 0; t < mean.size(); ++t) {
+    sum += mean[t] - (t >= window ? mean[t - window] : 0.0);
+    if (t + 1 >= window && sum / static_cast<double>(window) <= target) return std::max<double>(t, 1);
+  }
   return -1;
 }
 
@@ -112,7 +122,7 @@ void evaluate_task(ClaimContext& c, const SuiteEvalOptions& o, const learned::Su
       (d == Difference::Better ? outcome.won : d == Difference::Worse ? outcome.lost : outcome.even) += 1;
       verdict = diverged ? "diverged" : d == Difference::Better ? "wins" : d == Difference::Worse ? "loses" : "even";
       if (!diverged) {
-        const double needed = steps_to_reach(adam.runs, train.mean);
+        const double needed = steps_to_reach(adam.runs, train.mean, steps);
         // VeLO's measure: Adam's steps to the learned optimizer's loss over the
         // learned optimizer's; never reached within the horizon counts as 1x,
         // a lower bound.
@@ -164,7 +174,7 @@ std::string evaluate_suite(const SuiteEvalOptions& o, const std::atomic<bool>& s
       "test problems (seeds). The training loss at the horizon is the mean mini-batch loss over the last tenth "
       "of the steps; a learned optimizer wins or loses a task when its mean is better or worse than tuned Adam's "
       "by more than the sum of the two standard deviations. The steps tuned Adam needs are read off its mean loss "
-      "curve (window means).\n",
+      "curve, averaged like the final loss over the last tenth of the steps before each step.\n",
       c.by_budget(1, 2, 1), o.seeds);
   std::vector<Outcome> outcomes(o.learned.size());
   for (const auto& task : tasks) evaluate_task(c, o, task, outcomes);
