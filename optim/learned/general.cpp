@@ -11,6 +11,7 @@
 #include "metagrad/nn/init.hpp"
 #include "metagrad/optim/learned/lstm.hpp"
 #include "metagrad/optim/registry.hpp"
+#include "optim/learned/blocked_mlp.hpp"
 #include "optim/learned/json_file.hpp"
 #include "optim/learned/per_parameter_mlp.hpp"
 #include "optim/rule.hpp"
@@ -151,10 +152,38 @@ Tensor general_load_weights(const std::string& path, DType dtype) {
 
 namespace {
 
-// The plain step of one dense tensor: the state and the sums in one pass,
-// the network's inputs written once, the three layers as GEMMs over the
-// coordinates, the update in one more pass. The numbers are general_step's
-// up to the order of the sums (summed here in double).
+// The factored statistics' step (rows r, columns q: decayed means of g^2
+// along each axis), each row and each column summed in its own order so
+// that the bits do not depend on the thread count; returns r's mean.
+template <class E>
+double update_factored(const E* g, const Matrix& matrix, E* r, E* q) {
+  const auto bf = static_cast<E>(Config::kFactoredDecay), keep_f = E(1) - bf;
+  const std::int64_t rows = matrix.rows, columns = matrix.columns;
+  parallel_for(0, rows, grain_for(columns), [&](std::int64_t lo, std::int64_t hi) {
+    for (std::int64_t i = lo; i < hi; ++i) {
+      double sum = 0;
+      for (std::int64_t j = 0; j < columns; ++j) sum += static_cast<double>(g[i * columns + j] * g[i * columns + j]);
+      r[i] = r[i] * bf + static_cast<E>(sum / static_cast<double>(columns)) * keep_f;
+    }
+  });
+  parallel_for(0, columns, grain_for(rows), [&](std::int64_t lo, std::int64_t hi) {
+    std::vector<double> sums(static_cast<std::size_t>(hi - lo), 0.0);
+    for (std::int64_t i = 0; i < rows; ++i)
+      for (std::int64_t j = lo; j < hi; ++j)
+        sums[static_cast<std::size_t>(j - lo)] += static_cast<double>(g[i * columns + j] * g[i * columns + j]);
+    for (std::int64_t j = lo; j < hi; ++j)
+      q[j] = q[j] * bf + static_cast<E>(sums[static_cast<std::size_t>(j - lo)] / static_cast<double>(rows)) * keep_f;
+  });
+  double mean_rows = 0;
+  for (std::int64_t i = 0; i < rows; ++i) mean_rows += r[i];
+  return mean_rows / static_cast<double>(rows);
+}
+
+// The plain step of one dense tensor: the state and the sums in one
+// parallel pass, then the network in blocks (blocked_mlp.hpp), each block's
+// inputs written and its update applied while they are in cache. The
+// numbers are general_step's up to the order of the sums (summed here in
+// double) and of the network's products.
 template <class E>
 void fused_step(const Weights& w, const GeneralConfig& config, Tensor& param, const Tensor& grad, GeneralState& state,
                 std::int64_t t) {
@@ -172,33 +201,18 @@ void fused_step(const Weights& w, const GeneralConfig& config, Tensor& param, co
     correct[j] = static_cast<E>(c.momentum[j]);
   }
   const auto b2 = static_cast<E>(Config::kSecondMomentDecay), keep2 = E(1) - b2;
-  double squares = 0;
-  std::vector<double> row_sums(static_cast<std::size_t>(matrix.rows), 0.0),
-      column_sums(static_cast<std::size_t>(matrix.columns), 0.0);
-  for (std::int64_t i = 0; i < n; ++i) {
-    E* mi = m + i * kMomenta;
-    for (std::int64_t j = 0; j < kMomenta; ++j) mi[j] = mi[j] * decay[j] + g[i] * keep[j];
-    const E g2 = g[i] * g[i];
-    v[i] = v[i] * b2 + g2 * keep2;
-    squares += static_cast<double>(p[i]) * p[i];
-    if (matrix.is_matrix) {
-      row_sums[static_cast<std::size_t>(i / matrix.columns)] += g2;
-      column_sums[static_cast<std::size_t>(i % matrix.columns)] += g2;
+  const double squares = chunked_sums<1>(n, [&](std::int64_t lo, std::int64_t hi, std::array<double, 1>& sums) {
+    for (std::int64_t i = lo; i < hi; ++i) {
+      E* mi = m + i * kMomenta;
+      for (std::int64_t j = 0; j < kMomenta; ++j) mi[j] = mi[j] * decay[j] + g[i] * keep[j];
+      v[i] = v[i] * b2 + g[i] * g[i] * keep2;
+      sums[0] += static_cast<double>(p[i]) * p[i];
     }
-  }
+  })[0];
   E* r = matrix.is_matrix ? state.rows.data_ptr<E>() : nullptr;
   E* q = matrix.is_matrix ? state.columns.data_ptr<E>() : nullptr;
   double mean_rows = 0;
-  const auto bf = static_cast<E>(Config::kFactoredDecay), keep_f = E(1) - bf;
-  for (std::int64_t i = 0; matrix.is_matrix && i < matrix.rows; ++i) {
-    r[i] = r[i] * bf +
-           static_cast<E>(row_sums[static_cast<std::size_t>(i)] / static_cast<double>(matrix.columns)) * keep_f;
-    mean_rows += r[i];
-  }
-  for (std::int64_t j = 0; matrix.is_matrix && j < matrix.columns; ++j)
-    q[j] = q[j] * bf +
-           static_cast<E>(column_sums[static_cast<std::size_t>(j)] / static_cast<double>(matrix.rows)) * keep_f;
-  mean_rows /= static_cast<double>(matrix.rows);
+  if (matrix.is_matrix) mean_rows = update_factored(g, matrix, r, q);
   const double scale = std::sqrt(squares / static_cast<double>(n));
   const std::vector<double> shared = shared_features(scale, matrix, t, config.horizon);
   const auto eps = static_cast<E>(Config::kEps), root = static_cast<E>(c.second_root),
@@ -206,29 +220,29 @@ void fused_step(const Weights& w, const GeneralConfig& config, Tensor& param, co
   const auto factored_scale = static_cast<E>(1 / (mean_rows + 1e-30) / c.factored);
   const auto scale_plus_eps = static_cast<E>(scale) + eps;
   const auto clip = [&](E z) { return std::min(std::max(z, -limit), limit); };
-  Tensor x = zeros({n, Config::kInputs}, param.dtype());
-  E* xi = x.data_ptr<E>();
-  for (std::int64_t i = 0; i < n; ++i, xi += Config::kInputs) {
-    const E* mi = m + i * kMomenta;
-    const E d = std::sqrt(v[i]) / root + eps;
-    const E e = matrix.is_matrix ? std::sqrt(r[i / matrix.columns] * q[i % matrix.columns] * factored_scale) + eps : d;
-    xi[0] = clip(g[i] / d);
-    for (std::int64_t j = 0; j < kMomenta; ++j) xi[1 + j] = clip(mi[j] * correct[j] / d);
-    xi[4] = clip(g[i] / e);
-    xi[5] = clip(mi[1] * correct[1] / e);
-    xi[6] = clip(p[i] / scale_plus_eps);
-    for (std::size_t k = 0; k < shared.size(); ++k)
-      xi[kPerCoordinate + static_cast<std::int64_t>(k)] = static_cast<E>(shared[k]);
-  }
-  const Tensor out = mlp_forward(w.network, x).contiguous();
-  const E* o = out.data_ptr<E>();
+  const auto features = [&](std::int64_t begin, std::int64_t count, E* x) {
+    for (std::int64_t i = begin; i < begin + count; ++i, x += kPerCoordinate) {
+      const E* mi = m + i * kMomenta;
+      const E d = std::sqrt(v[i]) / root + eps;
+      const E e =
+          matrix.is_matrix ? std::sqrt(r[i / matrix.columns] * q[i % matrix.columns] * factored_scale) + eps : d;
+      x[0] = clip(g[i] / d);
+      for (std::int64_t j = 0; j < kMomenta; ++j) x[1 + j] = clip(mi[j] * correct[j] / d);
+      x[4] = clip(g[i] / e);
+      x[5] = clip(mi[1] * correct[1] / e);
+      x[6] = clip(p[i] / scale_plus_eps);
+    }
+  };
   const E log_lr = w.log_lr.item<E>(), reach = static_cast<E>(Config::kLrReach);
-  for (std::int64_t i = 0; i < n; ++i) {
-    const E d = std::sqrt(v[i]) / root + eps;
-    const E adam = m[i * kMomenta + 1] * correct[1] / d;
-    const E lr = std::exp(log_lr + std::tanh(o[2 * i]) * reach);
-    p[i] -= lr * (adam + std::tanh(o[2 * i + 1]));
-  }
+  const auto update = [&](std::int64_t begin, std::int64_t count, const E* o) {
+    for (std::int64_t i = begin; i < begin + count; ++i, o += 2) {
+      const E d = std::sqrt(v[i]) / root + eps;
+      const E adam = m[i * kMomenta + 1] * correct[1] / d;
+      const E lr = std::exp(log_lr + std::tanh(o[0]) * reach);
+      p[i] -= lr * (adam + std::tanh(o[1]));
+    }
+  };
+  mlp_in_blocks<E>(w.network, n, kPerCoordinate, shared, features, update);
 }
 
 bool fusable(const Tensor& param, const Tensor& grad) {

@@ -10,6 +10,7 @@
 #include "metagrad/nn/init.hpp"
 #include "metagrad/optim/learned/lstm.hpp"
 #include "metagrad/optim/registry.hpp"
+#include "optim/learned/blocked_mlp.hpp"
 #include "optim/learned/per_parameter_mlp.hpp"
 #include "optim/rule.hpp"
 
@@ -79,10 +80,11 @@ Tensor mlp_lopt_load_weights(const std::string& path, DType dtype) {
 namespace {
 
 // The plain step of one dense tensor: the momenta and the features' sums of
-// squares in one pass, the network's inputs written once, the three layers
-// as GEMMs over the coordinates, the update in one more pass. The numbers
-// are mlp_lopt_step's up to the order of the sums of squares (summed here
-// in double).
+// squares in one parallel pass, then the network in blocks
+// (blocked_mlp.hpp), each block's inputs written and its update applied
+// while they are in cache. The numbers are mlp_lopt_step's up to the order
+// of the sums of squares (summed here in double) and of the network's
+// products.
 template <class E>
 void fused_step(const Weights& w, const MlpLoptConfig& config, Tensor& param, const Tensor& grad, Tensor& momenta,
                 std::int64_t t) {
@@ -96,33 +98,34 @@ void fused_step(const Weights& w, const MlpLoptConfig& config, Tensor& param, co
     decay[j] = static_cast<E>(Config::kMomentumDecays[j]);
     keep[j] = E(1) - decay[j];
   }
-  std::array<double, kFeatures> squares{};
-  for (std::int64_t i = 0; i < n; ++i) {
-    squares[0] += static_cast<double>(g[i]) * g[i];
-    squares[1] += static_cast<double>(p[i]) * p[i];
-    E* mi = m + i * static_cast<std::int64_t>(kMomenta);
-    for (std::size_t j = 0; j < kMomenta; ++j) {
-      mi[j] = mi[j] * decay[j] + g[i] * keep[j];
-      squares[2 + j] += static_cast<double>(mi[j]) * mi[j];
-    }
-  }
+  const auto squares =
+      chunked_sums<kFeatures>(n, [&](std::int64_t lo, std::int64_t hi, std::array<double, kFeatures>& sums) {
+        for (std::int64_t i = lo; i < hi; ++i) {
+          sums[0] += static_cast<double>(g[i]) * g[i];
+          sums[1] += static_cast<double>(p[i]) * p[i];
+          E* mi = m + i * static_cast<std::int64_t>(kMomenta);
+          for (std::size_t j = 0; j < kMomenta; ++j) {
+            mi[j] = mi[j] * decay[j] + g[i] * keep[j];
+            sums[2 + j] += static_cast<double>(mi[j]) * mi[j];
+          }
+        }
+      });
   std::array<E, kFeatures> scale{};
   for (std::size_t k = 0; k < kFeatures; ++k)
     scale[k] = static_cast<E>(1 / std::sqrt(squares[k] / static_cast<double>(n) + 1e-5));
-  const std::vector<double> time = time_features(t, DType::Float64).to_vector<double>();
-  Tensor x = zeros({n, Config::kInputs}, param.dtype());
-  E* xi = x.data_ptr<E>();
-  for (std::int64_t i = 0; i < n; ++i, xi += Config::kInputs) {
-    xi[0] = g[i] * scale[0];
-    xi[1] = p[i] * scale[1];
-    for (std::size_t j = 0; j < kMomenta; ++j)
-      xi[2 + j] = m[i * static_cast<std::int64_t>(kMomenta) + j] * scale[2 + j];
-    for (std::size_t k = 0; k < time.size(); ++k) xi[kFeatures + k] = static_cast<E>(time[k]);
-  }
-  const Tensor out = mlp_forward(w, x).contiguous();
-  const E* o = out.data_ptr<E>();
+  const auto features = [&](std::int64_t begin, std::int64_t count, E* x) {
+    for (std::int64_t i = begin; i < begin + count; ++i, x += kFeatures) {
+      x[0] = g[i] * scale[0];
+      x[1] = p[i] * scale[1];
+      for (std::size_t j = 0; j < kMomenta; ++j)
+        x[2 + j] = m[i * static_cast<std::int64_t>(kMomenta) + j] * scale[2 + j];
+    }
+  };
   const auto exp_mult = static_cast<E>(config.exp_mult), step_mult = static_cast<E>(config.step_mult);
-  for (std::int64_t i = 0; i < n; ++i) p[i] -= o[2 * i] * std::exp(o[2 * i + 1] * exp_mult) * step_mult;
+  const auto update = [&](std::int64_t begin, std::int64_t count, const E* o) {
+    for (std::int64_t i = begin; i < begin + count; ++i, o += 2) p[i] -= o[0] * std::exp(o[1] * exp_mult) * step_mult;
+  };
+  mlp_in_blocks<E>(w, n, kFeatures, time_features(t, DType::Float64).to_vector<double>(), features, update);
 }
 
 bool fusable(const Tensor& param, const Tensor& grad, const Tensor& momenta) {
