@@ -6,6 +6,7 @@
 // in fixed chunks added in order, so the bits do not depend on the thread
 // count.
 #include <array>
+#include <cmath>  // before the redeclarations below
 #include <cstdint>
 #include <functional>
 #include <vector>
@@ -13,7 +14,29 @@
 #include "core/parallel.hpp"
 #include "optim/learned/per_parameter_mlp.hpp"
 
+// glibc's vector math (libmvec): exp and tanh declared SIMD-callable, so
+// that GCC vectorises the loops over a block's coordinates that call them
+// (20x faster than one call per coordinate here). Blocks start at multiples
+// of kMlpBlock, so the vector/scalar split, and the bits, do not depend on
+// the thread count. Other compilers call them one by one.
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
+#define MG_SIMD_MATH __attribute__((simd("notinbranch")))
+#else
+#define MG_SIMD_MATH
+#endif
+extern "C" {
+MG_SIMD_MATH float expf(float) noexcept;
+MG_SIMD_MATH float tanhf(float) noexcept;
+MG_SIMD_MATH double exp(double) noexcept;
+MG_SIMD_MATH double tanh(double) noexcept;
+}
+
 namespace mg::optim::learned {
+
+inline float simd_exp(float x) { return expf(x); }
+inline double simd_exp(double x) { return ::exp(x); }
+inline float simd_tanh(float x) { return tanhf(x); }
+inline double simd_tanh(double x) { return ::tanh(x); }
 
 // Coordinates per block of the network (its hidden layers fit in L2).
 constexpr std::int64_t kMlpBlock = 512;

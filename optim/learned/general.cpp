@@ -235,11 +235,13 @@ void fused_step(const Weights& w, const GeneralConfig& config, Tensor& param, co
   };
   const E log_lr = w.log_lr.item<E>(), reach = static_cast<E>(Config::kLrReach);
   const auto update = [&](std::int64_t begin, std::int64_t count, const E* o) {
-    for (std::int64_t i = begin; i < begin + count; ++i, o += 2) {
+#pragma omp simd
+    for (std::int64_t k = 0; k < count; ++k) {
+      const std::int64_t i = begin + k;
       const E d = std::sqrt(v[i]) / root + eps;
       const E adam = m[i * kMomenta + 1] * correct[1] / d;
-      const E lr = std::exp(log_lr + std::tanh(o[0]) * reach);
-      p[i] -= lr * (adam + std::tanh(o[1]));
+      const E lr = simd_exp(log_lr + simd_tanh(o[2 * k]) * reach);
+      p[i] -= lr * (adam + simd_tanh(o[2 * k + 1]));
     }
   };
   mlp_in_blocks<E>(w.network, n, kPerCoordinate, shared, features, update);

@@ -123,7 +123,8 @@ void fused_step(const Weights& w, const MlpLoptConfig& config, Tensor& param, co
   };
   const auto exp_mult = static_cast<E>(config.exp_mult), step_mult = static_cast<E>(config.step_mult);
   const auto update = [&](std::int64_t begin, std::int64_t count, const E* o) {
-    for (std::int64_t i = begin; i < begin + count; ++i, o += 2) p[i] -= o[0] * std::exp(o[1] * exp_mult) * step_mult;
+#pragma omp simd
+    for (std::int64_t k = 0; k < count; ++k) p[begin + k] -= o[2 * k] * simd_exp(o[2 * k + 1] * exp_mult) * step_mult;
   };
   mlp_in_blocks<E>(w, n, kFeatures, time_features(t, DType::Float64).to_vector<double>(), features, update);
 }
