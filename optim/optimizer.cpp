@@ -6,6 +6,7 @@
 #include <set>
 
 #include "core/check.hpp"
+#include "core/tensor_impl.hpp"
 #include "metagrad/core/autograd/grad_mode.hpp"
 #include "metagrad/core/ops.hpp"
 #include "metagrad/core/profiler.hpp"
@@ -137,8 +138,14 @@ Tensor Optimizer::step(const Closure& closure) {
     return grads;
   };
   const std::vector<Tensor> updated = step_all(context);
-  for (std::size_t i = 0; i < updated.size(); ++i)
-    if (updated[i].impl() != context.slots[i].param.impl()) context.slots[i].param.copy_(updated[i]);
+  for (std::size_t i = 0; i < updated.size(); ++i) {
+    Tensor& param = context.slots[i].param;
+    if (updated[i].impl() != param.impl())
+      param.copy_(updated[i]);
+    else  // updated in place through its data pointer: caches keyed on the version (a convolution's
+          // reordered weights, batch norm folded into them) must see the change
+      param.impl()->storage->bump_version();
+  }
   evaluations_ += 1 + context.evaluations;
   return loss;
 }

@@ -151,3 +151,20 @@ TEST_CASE("general meta-trains from adam(lr=1e-3) with truncated backprop and wi
           doctest::Approx(result.best_validation).epsilon(1e-5));
   }
 }
+
+TEST_CASE("a learned optimizer's in-place step reaches a convolution's cached weights") {
+  mg::Generator g(3);
+  mg::nn::Conv2d conv(mg::nn::Conv2dOptions(2, 3, 3).padding(1), g);
+  conv.eval();
+  const Tensor x = mg::randn({1, 2, 5, 5}, g);
+  for (const std::string spec : {"general(weights=formula)", "mlp_lopt(weights=formula)"}) {
+    CAPTURE(spec);
+    conv(x);  // caches the weights in oneDNN's layout
+    auto optimizer = mg::optim::make(spec, conv.named_parameters());
+    optimizer->zero_grad();
+    mg::sum(conv(x)).backward();
+    optimizer->step();
+    const Tensor expected = mg::nn::functional::conv2d(x, conv.weight.clone(), conv.bias.clone(), 1, 1);
+    mg::testing::check_close(conv(x), expected, 0, 0, "after the step");
+  }
+}
