@@ -201,7 +201,8 @@ TrainResult train(const TrainConfig& c, const std::atomic<bool>& stop) {
   auto model = make_model(c.model, sets.train->input_shape(), sets.train->classes(), init);
   std::optional<nn::DataParallel> parallel;
   if (ranks.parallel()) parallel.emplace(*model);
-  auto optimizer = optim::make(c.optimizer, model->named_parameters());
+  const std::int64_t run_steps = static_cast<std::int64_t>(c.epochs) * train_loader.batches_per_epoch();
+  auto optimizer = optim::make(optim::with_horizon(c.optimizer, run_steps), model->named_parameters());
   auto schedule = optim::make_schedule(c.schedule, *optimizer);
 
   require(c.budget == "epochs" || c.budget == "evals", "--budget must be epochs or evals, not '" + c.budget + "'");

@@ -1,5 +1,6 @@
 #include "metagrad/optim/registry.hpp"
 
+#include <algorithm>
 #include <map>
 #include <set>
 
@@ -72,6 +73,19 @@ std::unique_ptr<Optimizer> make(const std::string& spec, const std::vector<Group
     resolved.push_back({group.params, resolve(entry.schema, arguments, what)});
   }
   return entry.make(std::move(resolved));
+}
+
+std::string with_horizon(const std::string& spec, std::int64_t steps) {
+  const ParsedSpec parsed = parse_spec(spec);
+  const Schema& schema = info(parsed.name).schema;
+  const bool takes_horizon =
+      std::any_of(schema.begin(), schema.end(), [](const Key& k) { return k.name == "horizon"; });
+  const bool given = std::any_of(parsed.arguments.begin(), parsed.arguments.end(),
+                                 [](const auto& argument) { return argument.first == "horizon"; });
+  if (!takes_horizon || given) return spec;
+  std::string out = parsed.name + "(";
+  for (const auto& [key, value] : parsed.arguments) out += key + "=" + value + ", ";
+  return out + "horizon=" + std::to_string(steps) + ")";
 }
 
 std::unique_ptr<Optimizer> make(const std::string& spec, const NamedParameters& params) {

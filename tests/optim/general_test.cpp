@@ -168,3 +168,11 @@ TEST_CASE("a learned optimizer's in-place step reaches a convolution's cached we
     mg::testing::check_close(conv(x), expected, 0, 0, "after the step");
   }
 }
+
+TEST_CASE("train tells general the run's length: with_horizon adds it where the spec leaves it out") {
+  CHECK(mg::optim::with_horizon("general", 900) == "general(horizon=900)");
+  CHECK(mg::optim::with_horizon("general(weights=formula)", 900) == "general(weights=formula, horizon=900)");
+  CHECK(mg::optim::with_horizon("general(horizon=5)", 900) == "general(horizon=5)");
+  CHECK(mg::optim::with_horizon("adam(lr=0.1)", 900) == "adam(lr=0.1)");  // no horizon key
+  CHECK_THROWS_WITH_AS(mg::optim::with_horizon("adamm", 900), doctest::Contains("adamm"), mg::Error);
+}

@@ -35,6 +35,11 @@ struct GroupSpec {
 };
 
 std::unique_ptr<Optimizer> make(const std::string& spec, const NamedParameters& params);
+
+// `spec` told the length of the run it will drive: an optimizer with a
+// `horizon` key (general) that the spec leaves out gets horizon=steps;
+// every other spec comes back unchanged. `train` passes its step count.
+std::string with_horizon(const std::string& spec, std::int64_t steps);
 std::unique_ptr<Optimizer> make(const std::string& spec, const std::vector<GroupSpec>& groups);
 
 }  // namespace mg::optim
