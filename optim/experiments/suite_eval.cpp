@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cmath>
 #include <filesystem>
+#include <utility>
 
 #include "metagrad/core/distributed.hpp"
 #include "metagrad/core/files.hpp"
@@ -44,7 +45,11 @@ GridSearch tune_bracketed(ClaimContext& c, const TrainingRequest& request, const
     GridSearch search = c.tune(request, baseline.spec_template, grid, problems);
     const bool low = search.best == grid.front(), high = search.best == grid.back();
     if (widened == 6 || !std::isfinite(search.best_score) || (!low && !high)) return search;
-    if (low) grid.insert(grid.begin(), next_on_ladder(grid.front(), -1));
+    if (low) {
+      std::vector<double> wider = {next_on_ladder(grid.front(), -1)};
+      wider.insert(wider.end(), grid.begin(), grid.end());
+      grid = std::move(wider);
+    }
     if (high) grid.push_back(next_on_ladder(grid.back(), +1));
   }
 }
@@ -80,6 +85,29 @@ struct Outcome {
   int speedups = 0;
 };
 
+// A learned optimizer's training loss against tuned Adam's: its verdict
+// (wins, loses or even beyond the two spreads; diverged) and the steps Adam
+// needs to reach it, added to the optimizer's outcome.
+std::pair<std::string, std::string> score(const Stats& train, const Row& adam, std::int64_t steps, Outcome& outcome) {
+  const Difference d = compare(train, stats_of(adam.runs, train_loss));
+  (d == Difference::Better ? outcome.won : d == Difference::Worse ? outcome.lost : outcome.even) += 1;
+  if (!std::isfinite(train.mean)) {
+    ++outcome.diverged;
+    return {"", "diverged"};
+  }
+  const std::string verdict = d == Difference::Better ? "wins" : d == Difference::Worse ? "loses" : "even";
+  const double needed = steps_to_reach(adam.runs, train.mean, steps);
+  // VeLO's measure: Adam's steps to the learned optimizer's loss over the
+  // learned optimizer's; never reached within the horizon counts as 1x, a
+  // lower bound.
+  const double speedup = needed > 0 ? needed / static_cast<double>(steps) : 1.0;
+  outcome.log_speedup += std::log(speedup);
+  ++outcome.speedups;
+  return {needed > 0 ? fmt::format("{:.0f} ({:.2f}x)", needed, speedup)
+                     : fmt::format("not within {} (>1x, counted 1x)", steps),
+          verdict};
+}
+
 std::string learned_name(const std::string& path) {
   const auto p = std::filesystem::path(path);
   return p.parent_path().filename().string() + "/" + p.filename().string();
@@ -107,40 +135,19 @@ void evaluate_task(ClaimContext& c, const SuiteEvalOptions& o, const learned::Su
     rows.push_back({learned_name(path), request.spec, c.over_seeds(request)});
   }
   const Row& adam = rows.front();
-  const Stats adam_train = stats_of(adam.runs, train_loss);
   std::vector<std::vector<std::string>> table;
   Panel panel{task.name, "step", "training loss (window mean)", {}, true};
   for (std::size_t i = 0; i < rows.size(); ++i) {
     const Row& row = rows[i];
     const Stats train = stats_of(row.runs, train_loss), test = stats_of(row.runs, test_loss);
-    std::string reach = "", verdict = "";
-    if (i >= learned_begin) {
-      Outcome& outcome = outcomes[i - learned_begin];
-      const Difference d = compare(train, adam_train);
-      const bool diverged = !std::isfinite(train.mean);
-      outcome.diverged += diverged;
-      (d == Difference::Better ? outcome.won : d == Difference::Worse ? outcome.lost : outcome.even) += 1;
-      verdict = diverged ? "diverged" : d == Difference::Better ? "wins" : d == Difference::Worse ? "loses" : "even";
-      if (!diverged) {
-        const double needed = steps_to_reach(adam.runs, train.mean, steps);
-        // VeLO's measure: Adam's steps to the learned optimizer's loss over the
-        // learned optimizer's; never reached within the horizon counts as 1x,
-        // a lower bound.
-        const double speedup = needed > 0 ? needed / static_cast<double>(steps) : 1.0;
-        outcome.log_speedup += std::log(speedup);
-        ++outcome.speedups;
-        reach = needed > 0 ? fmt::format("{:.0f} ({:.2f}x)", needed, speedup)
-                           : fmt::format("not within {} (>1x, counted 1x)", steps);
-      }
-    }
+    const auto [reach, verdict] = i >= learned_begin ? score(train, adam, steps, outcomes[i - learned_begin])
+                                                     : std::pair<std::string, std::string>();
     table.push_back({"`" + row.spec + "`", plus_minus(train), plus_minus(test), reach, verdict});
     panel.series.push_back({row.name, loss_curve(row.runs)});
   }
   c.report += fmt::format("\n### {}\n\n{}; {} steps. Tuned: {}.\n\n", task.name, task.description, steps, tuning);
   c.report += markdown_table({"optimizer", "training loss at the horizon", "test loss",
-                              "steps tuned Adam needs to reach "
-                              "it (speed-up)",
-                              "against tuned Adam"},
+                              "steps tuned Adam needs to reach it (speed-up)", "against tuned Adam"},
                              table);
   c.figure(task.name + ".svg", {panel}, fmt::format("{}: mean training loss over {} seeds", task.name, c.seeds()));
 }
