@@ -10,26 +10,34 @@
 namespace mg::optim::learned {
 namespace {
 
-// C (m x n) = A (m x k) B (k x n), row-major. float32 on oneDNN, whose
-// AVX-512 kernels OpenBLAS does not pick here (PERFORMANCE.md trap 1).
-void gemm(std::int64_t m, std::int64_t n, std::int64_t k, const float* a, const float* b, float* c) {
-  const dnnl_status_t status = dnnl_sgemm('N', 'N', m, n, k, 1.0f, a, k, b, n, 0.0f, c, n);
+// C (m x n) = A (m x k) B (k x n), row-major; A given transposed (k x m)
+// when `a_transposed`. float32 on oneDNN, whose AVX-512 kernels OpenBLAS
+// does not pick here (PERFORMANCE.md trap 1).
+void gemm(bool a_transposed, std::int64_t m, std::int64_t n, std::int64_t k, const float* a, const float* b, float* c) {
+  const dnnl_status_t status =
+      dnnl_sgemm(a_transposed ? 'T' : 'N', 'N', m, n, k, 1.0f, a, a_transposed ? m : k, b, n, 0.0f, c, n);
   MG_CHECK(status == dnnl_success, "per-parameter MLP: oneDNN sgemm failed ({}x{}x{})", m, n, k);
 }
-void gemm(std::int64_t m, std::int64_t n, std::int64_t k, const double* a, const double* b, double* c) {
-  cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, static_cast<blasint>(m), static_cast<blasint>(n),
-              static_cast<blasint>(k), 1.0, a, static_cast<blasint>(k), b, static_cast<blasint>(n), 0.0, c,
-              static_cast<blasint>(n));
+void gemm(bool a_transposed, std::int64_t m, std::int64_t n, std::int64_t k, const double* a, const double* b,
+          double* c) {
+  cblas_dgemm(CblasRowMajor, a_transposed ? CblasTrans : CblasNoTrans, CblasNoTrans, static_cast<blasint>(m),
+              static_cast<blasint>(n), static_cast<blasint>(k), 1.0, a, static_cast<blasint>(a_transposed ? m : k), b,
+              static_cast<blasint>(n), 0.0, c, static_cast<blasint>(n));
 }
 
-// out (rows x width) = x W + bias, relu'd when asked: the product first,
-// then the bias (and relu) in one pass over the block while it is in cache.
+// out (rows x width) += bias, then relu when asked: one vectorised pass over
+// the block while it is in cache.
 template <class E>
-void layer(std::int64_t rows, std::int64_t width, std::int64_t inputs, const E* x, const E* weight, const E* bias,
-           E* out, bool relu) {
-  gemm(rows, width, inputs, x, weight, out);
-  for (std::int64_t i = 0; i < rows; ++i, out += width)
-    for (std::int64_t j = 0; j < width; ++j) out[j] = relu ? std::max(out[j] + bias[j], E(0)) : out[j] + bias[j];
+void add_bias(std::int64_t rows, std::int64_t width, const E* __restrict bias, E* __restrict out, bool relu) {
+  for (std::int64_t i = 0; i < rows; ++i, out += width) {
+    if (relu) {
+#pragma omp simd
+      for (std::int64_t j = 0; j < width; ++j) out[j] = std::max(out[j] + bias[j], E(0));
+    } else {
+#pragma omp simd
+      for (std::int64_t j = 0; j < width; ++j) out[j] += bias[j];
+    }
+  }
 }
 
 }  // namespace
@@ -60,10 +68,13 @@ void mlp_in_blocks(const MlpWeights& w, std::int64_t n, std::int64_t own, const 
         h2(h1.size()), out(static_cast<std::size_t>(kMlpBlock * outputs));
     for (std::int64_t b = lo; b < hi; ++b) {
       const std::int64_t begin = b * kMlpBlock, count = std::min(kMlpBlock, n - begin);
-      features(begin, count, x.data());
-      layer(count, hidden, own, x.data(), first, bias1.data(), h1.data(), true);
-      layer(count, hidden, hidden, h1.data(), second, bias2, h2.data(), true);
-      layer(count, outputs, hidden, h2.data(), third, bias3, out.data(), false);
+      features(begin, count, x.data());  // feature-major: the first product takes it transposed
+      gemm(true, count, hidden, own, x.data(), first, h1.data());
+      add_bias(count, hidden, bias1.data(), h1.data(), true);
+      gemm(false, count, hidden, hidden, h1.data(), second, h2.data());
+      add_bias(count, hidden, bias2, h2.data(), true);
+      gemm(false, count, outputs, hidden, h2.data(), third, out.data());
+      add_bias(count, outputs, bias3, out.data(), false);
       update(begin, count, out.data());
     }
   });

@@ -41,8 +41,10 @@ inline double simd_tanh(double x) { return ::tanh(x); }
 // Coordinates per block of the network (its hidden layers fit in L2).
 constexpr std::int64_t kMlpBlock = 512;
 
-// `features(begin, count, x)` writes the coordinates' own inputs (count x
-// own, row-major) for rows [begin, begin + count); the remaining inputs,
+// `features(begin, count, x)` writes the coordinates' own inputs for rows
+// [begin, begin + count) feature-major, x[f * count + k] for feature f of
+// row begin + k (so that its loops run along the coordinates and
+// vectorise); the remaining inputs,
 // the same for every coordinate, are `shared`. `update(begin, count, out)`
 // reads the network's outputs (count x outputs).
 template <class E>

@@ -221,16 +221,18 @@ void fused_step(const Weights& w, const GeneralConfig& config, Tensor& param, co
   const auto scale_plus_eps = static_cast<E>(scale) + eps;
   const auto clip = [&](E z) { return std::min(std::max(z, -limit), limit); };
   const auto features = [&](std::int64_t begin, std::int64_t count, E* x) {
-    for (std::int64_t i = begin; i < begin + count; ++i, x += kPerCoordinate) {
+#pragma omp simd
+    for (std::int64_t k = 0; k < count; ++k) {
+      const std::int64_t i = begin + k;
       const E* mi = m + i * kMomenta;
       const E d = std::sqrt(v[i]) / root + eps;
       const E e =
           matrix.is_matrix ? std::sqrt(r[i / matrix.columns] * q[i % matrix.columns] * factored_scale) + eps : d;
-      x[0] = clip(g[i] / d);
-      for (std::int64_t j = 0; j < kMomenta; ++j) x[1 + j] = clip(mi[j] * correct[j] / d);
-      x[4] = clip(g[i] / e);
-      x[5] = clip(mi[1] * correct[1] / e);
-      x[6] = clip(p[i] / scale_plus_eps);
+      x[k] = clip(g[i] / d);
+      for (std::int64_t j = 0; j < kMomenta; ++j) x[(1 + j) * count + k] = clip(mi[j] * correct[j] / d);
+      x[4 * count + k] = clip(g[i] / e);
+      x[5 * count + k] = clip(mi[1] * correct[1] / e);
+      x[6 * count + k] = clip(p[i] / scale_plus_eps);
     }
   };
   const E log_lr = w.log_lr.item<E>(), reach = static_cast<E>(Config::kLrReach);

@@ -114,11 +114,13 @@ void fused_step(const Weights& w, const MlpLoptConfig& config, Tensor& param, co
   for (std::size_t k = 0; k < kFeatures; ++k)
     scale[k] = static_cast<E>(1 / std::sqrt(squares[k] / static_cast<double>(n) + 1e-5));
   const auto features = [&](std::int64_t begin, std::int64_t count, E* x) {
-    for (std::int64_t i = begin; i < begin + count; ++i, x += kFeatures) {
-      x[0] = g[i] * scale[0];
-      x[1] = p[i] * scale[1];
+#pragma omp simd
+    for (std::int64_t k = 0; k < count; ++k) {
+      const std::int64_t i = begin + k;
+      x[k] = g[i] * scale[0];
+      x[count + k] = p[i] * scale[1];
       for (std::size_t j = 0; j < kMomenta; ++j)
-        x[2 + j] = m[i * static_cast<std::int64_t>(kMomenta) + j] * scale[2 + j];
+        x[static_cast<std::int64_t>(2 + j) * count + k] = m[i * static_cast<std::int64_t>(kMomenta) + j] * scale[2 + j];
     }
   };
   const auto exp_mult = static_cast<E>(config.exp_mult), step_mult = static_cast<E>(config.step_mult);
