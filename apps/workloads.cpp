@@ -55,9 +55,9 @@ double peak_rss_mb() {
 }  // namespace
 
 const std::vector<std::string>& workload_names() {
-  static const std::vector<std::string> names = {"cnn-train",       "cnn-infer",      "cnn-hvp",
-                                                 "resnet20-train",  "resnet20-infer", "mlp-train",
-                                                 "mlp-small-train", "l2l-mlp",        "l2l-mlp-2nd"};
+  static const std::vector<std::string> names = {"cnn-train",      "cnn-infer",  "cnn-hvp",         "resnet20-train",
+                                                 "resnet20-infer", "mlp-train",  "mlp-small-train", "l2l-mlp",
+                                                 "l2l-mlp-2nd",    "l2l-mlp-pes"};
   return names;
 }
 
@@ -111,11 +111,14 @@ void add_profile(WorkloadResult& result, const profiler::Profiler* profiler, dou
 
 // One meta-iteration of the learned LSTM optimizer: a 20-step unroll of the
 // 784-20-10 sigmoid MLP (batch 128, a fresh batch each step) over its 15,910
-// coordinates, the meta-backward (first or second order) and an Adam step on
-// the LSTM's weights; with a meta-batch of K, K such problems concurrently
-// and their mean meta-gradient. Under mpirun each rank unrolls problems of
-// its own and the meta-gradients are averaged over the ranks.
-std::function<void()> meta_iteration(bool second_order, int meta_batch) {
+// coordinates, the meta-gradient by `estimator` (truncated backprop, first
+// or second order: the meta-backward; pes: the pair's two plain runs at
+// phi +- eps, no graph) and an Adam step on the LSTM's weights; with a
+// meta-batch of K, K such problems (pes: antithetic pairs) concurrently and
+// their mean meta-gradient. Under mpirun each rank unrolls problems of its
+// own and the meta-gradients are averaged over the ranks.
+std::function<void()> meta_iteration(std::shared_ptr<const optim::learned::MetaGradientEstimator> estimator,
+                                     int meta_batch) {
   namespace learned = optim::learned;
   auto task = std::shared_ptr<learned::Task>(learned::make_task("mlp-synthetic"));
   task->steps = task->unroll = 20;
@@ -127,12 +130,10 @@ std::function<void()> meta_iteration(bool second_order, int meta_batch) {
   for (int k = 0; k < meta_batch; ++k)
     problems->push_back(
         task->problem(learned::Split::Train, static_cast<std::uint64_t>(distributed::rank() * meta_batch + k)));
-  const learned::TruncatedBptt estimator(
-      {.mode = second_order ? learned::MetaMode::SecondOrder : learned::MetaMode::FirstOrder});
   return [=] {
     std::vector<learned::MetaBatchProblem> batch;
     for (const auto& problem : *problems) batch.push_back({problem.get(), {20, 20}});
-    learned::meta_train_step(batch, *lstm, *meta, estimator, distributed::Ranks());
+    learned::meta_train_step(batch, *lstm, *meta, *estimator, distributed::Ranks());
   };
 }
 
@@ -144,8 +145,15 @@ WorkloadResult run_workload(const std::string& name, int threads, int batch, int
   std::optional<profiler::Profiler> profiler;
   profiler::Profiler* recording = profile ? &profiler.emplace() : nullptr;  // measures the machine now
   const int ranks = distributed::world_size();
-  if (name == "l2l-mlp" || name == "l2l-mlp-2nd") {
-    const StepTimes t = time_steps(meta_iteration(name == "l2l-mlp-2nd", meta_batch), steps, warmup, recording);
+  if (name == "l2l-mlp" || name == "l2l-mlp-2nd" || name == "l2l-mlp-pes") {
+    namespace learned = optim::learned;
+    std::shared_ptr<const learned::MetaGradientEstimator> estimator;
+    if (name == "l2l-mlp-pes")
+      estimator = std::make_shared<learned::EvolutionStrategies>();
+    else
+      estimator = std::make_shared<learned::TruncatedBptt>(learned::TruncatedBpttOptions{
+          .mode = name == "l2l-mlp-2nd" ? learned::MetaMode::SecondOrder : learned::MetaMode::FirstOrder});
+    const StepTimes t = time_steps(meta_iteration(estimator, meta_batch), steps, warmup, recording);
     const double problems_per_s = ranks * meta_batch / t.median_ms * 1e3;
     WorkloadResult result = result_of(name, threads, 128, problems_per_s * 128 * 20, t.median_ms, ranks);
     result.meta_batch = meta_batch;
