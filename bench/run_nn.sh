@@ -10,7 +10,7 @@ set -euo pipefail
 source "$(dirname "$0")/common.sh" metagrad_cli
 workloads=("$@")
 [ ${#workloads[@]} -gt 0 ] || workloads=(cnn-train cnn-infer cnn-hvp resnet20-train resnet20-infer mlp-train mlp-small-train
-                                         l2l-mlp l2l-mlp-2nd)
+                                         l2l-mlp l2l-mlp-2nd l2l-mlp-pes)
 repeats=${REPEATS:-3}
 out=build/nn_bench.jsonl
 : > "$out"
@@ -18,8 +18,10 @@ for threads in ${THREADS:-1 2}; do
   for w in "${workloads[@]}"; do
     script=bench/nn_torch.py
     [[ $w == l2l-* ]] && script=bench/l2l_torch.py  # the learned optimizer's meta-iteration
+    population=()
+    [[ $w == l2l-mlp-pes ]] && population=(--meta-batch 8)  # 8 antithetic pairs, as l2l_torch.py's --pairs default
     for ((r = 0; r < repeats; ++r)); do
-      build/apps/metagrad bench --workload "$w" --threads "$threads" --json | sed 's/^{/{"impl": "metagrad", /' >> "$out"
+      build/apps/metagrad bench --workload "$w" "${population[@]}" --threads "$threads" --json | sed 's/^{/{"impl": "metagrad", /' >> "$out"
       LD_PRELOAD="$tuned_pytorch_preload" /usr/bin/python3 "$script" --workload "$w" --threads "$threads" \
         | sed 's/^{/{"impl": "pytorch", /' >> "$out"
     done
