@@ -24,7 +24,6 @@
 #include "core/check.hpp"
 #include "core/kernels/multiply_add.hpp"
 #include "core/parallel.hpp"
-#include "core/tensor_impl.hpp"
 #include "metagrad/core/autograd/grad_mode.hpp"
 #include "metagrad/core/ops.hpp"
 #include "metagrad/optim/optimizer.hpp"
@@ -237,7 +236,6 @@ class RuleOptimizer : public Optimizer {
       fused<float>(param, grad, s, c.template as<float>(), first);
     else
       fused<double>(param, grad, s, c.template as<double>(), first);
-    param.impl()->storage->bump_version();
   }
 
   Tensor update_differentiable(const ParamGroup& group, const std::map<std::string, Tensor>& hyper, const Tensor& param,
