@@ -57,25 +57,15 @@ Tensor SmallCnnProblem::logits(const std::vector<Tensor>& p, Tensor h) const {
 
 ResNetProblem::ResNetProblem(std::uint64_t seed, std::int64_t batch, std::shared_ptr<const Images> images,
                              ImagesLoader test_images, DType dtype)
-    : ImageProblem(seed, std::move(images), std::move(test_images), dtype, batch) {
+    : ImageProblem(seed, std::move(images), std::move(test_images), dtype, batch),
+      network_([](Generator& g) { return std::make_shared<nn::ResNet20>(3, 10, g); }) {
   MG_CHECK(dtype == DType::Float32, "ResNet-20 problems are float32, not {}", dtype_name(dtype));
-  Generator unused(0);
-  model_ = std::make_shared<nn::ResNet20>(3, 10, unused);
-  for (const auto& [name, p] : model_->named_parameters()) names_.push_back(name);
 }
 
-NamedParameters ResNetProblem::initial() const {
-  Generator g(seed_);
-  nn::ResNet20 fresh(3, 10, g);
-  NamedParameters params;
-  for (const auto& [name, p] : fresh.named_parameters()) params.emplace_back(name, p.detach().clone());
-  return params;
-}
+NamedParameters ResNetProblem::initial() const { return network_.initial(seed_); }
 
 Tensor ResNetProblem::logits(const std::vector<Tensor>& params, Tensor inputs) const {
-  std::map<std::string, Tensor> named;
-  for (std::size_t i = 0; i < params.size(); ++i) named.emplace(names_[i], params[i]);
-  return nn::functional_call(*model_, named, inputs.reshape({inputs.size(0), 3, 32, 32}));
+  return network_(params, inputs.reshape({inputs.size(0), 3, 32, 32}));
 }
 
 }  // namespace mg::optim::learned

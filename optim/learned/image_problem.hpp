@@ -14,6 +14,7 @@
 #include "metagrad/nn/functional.hpp"
 #include "metagrad/nn/module.hpp"
 #include "metagrad/optim/learned/task.hpp"
+#include "optim/learned/module_network.hpp"
 
 namespace mg::optim::learned {
 
@@ -144,8 +145,7 @@ class ResNetProblem : public ImageProblem {
  private:
   Tensor logits(const std::vector<Tensor>& params, Tensor inputs) const override;
 
-  std::shared_ptr<nn::Module> model_;  // its parameters are only the shapes and names
-  std::vector<std::string> names_;
+  ModuleNetwork network_;
 };
 
 }  // namespace mg::optim::learned

@@ -27,23 +27,29 @@ inline void write_json(const std::string& path, const nlohmann::json& value) {
   write_file_atomically(path, value.dump() + '\n');
 }
 
-// A learned optimizer's weight file: a JSON list of exactly `count` finite
-// numbers. `optimizer` and `shape` (e.g. "preprocess=none, hidden=20") name
-// what expects them in the errors.
-inline std::vector<double> read_weight_list(const std::string& path, const std::string& optimizer, std::size_t count,
-                                            const std::string& shape) {
-  const nlohmann::json list = read_json(path, optimizer + ": weight file");
-  MG_CHECK(list.is_array(), "{}: weight file '{}' should hold a JSON list of {} numbers", optimizer, path, count);
-  MG_CHECK(list.size() == count, "{}: weight file '{}' has {} numbers, expected {}{}", optimizer, path, list.size(),
-           count, shape.empty() ? "" : " (" + shape + ")");
+// A learned optimizer's weights: a JSON list of exactly `count` finite
+// numbers. `optimizer`, `source` (e.g. "weight file 'PATH'") and `shape`
+// (e.g. "preprocess=none, hidden=20") name what expects them in the errors.
+inline std::vector<double> weight_list(const nlohmann::json& list, const std::string& optimizer,
+                                       const std::string& source, std::size_t count, const std::string& shape) {
+  MG_CHECK(list.is_array(), "{}: {} should hold a JSON list of {} numbers", optimizer, source, count);
+  MG_CHECK(list.size() == count, "{}: {} has {} numbers, expected {}{}", optimizer, source, list.size(), count,
+           shape.empty() ? "" : " (" + shape + ")");
   std::vector<double> values;
   values.reserve(list.size());
   for (std::size_t i = 0; i < list.size(); ++i) {
-    MG_CHECK(list[i].is_number() && std::isfinite(list[i].get<double>()),
-             "{}: weight file '{}': entry {} is not a finite number", optimizer, path, i);
+    MG_CHECK(list[i].is_number() && std::isfinite(list[i].get<double>()), "{}: {}: entry {} is not a finite number",
+             optimizer, source, i);
     values.push_back(list[i].get<double>());
   }
   return values;
+}
+
+// ... read from the file at `path`.
+inline std::vector<double> read_weight_list(const std::string& path, const std::string& optimizer, std::size_t count,
+                                            const std::string& shape) {
+  return weight_list(read_json(path, optimizer + ": weight file"), optimizer, "weight file '" + path + "'", count,
+                     shape);
 }
 
 }  // namespace mg::optim::learned

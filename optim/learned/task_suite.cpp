@@ -15,14 +15,6 @@ namespace {
 using nn::Activation;
 constexpr DType kFloat = DType::Float32;
 
-std::string locate(const std::string& dataset, const std::string& given, const std::string& task) {
-  try {
-    return data::locate_dataset(dataset, given);
-  } catch (const Error& e) {
-    throw Error(fmt::format("held-out task {}: {}", task, e.what()));
-  }
-}
-
 using TaskMaker =
     std::function<std::unique_ptr<Task>(const SuiteOptions&, const std::string& name, std::uint64_t seed, Horizon)>;
 
@@ -31,22 +23,35 @@ struct Entry {
   TaskMaker make;
 };
 
-// A task whose problems come from `problems(options)`, one per seed.
-TaskMaker from_problems(std::function<SeededMaker(const SuiteOptions&)> problems) {
-  return [problems](const SuiteOptions& o, const std::string& name, std::uint64_t seed, Horizon horizon) {
-    return seeded_task(name, seed, horizon, problems(o));
+// A problem from a seed and its dataset's training images and test-image loader.
+using ImageProblemMaker =
+    std::function<std::unique_ptr<Problem>(std::uint64_t seed, std::shared_ptr<const Images>, ImagesLoader)>;
+
+// A task on "fashion-mnist" or "cifar10" whose problems `make` builds; the
+// dataset is located and read when a problem is made, not when the task is
+// named.
+TaskMaker on_images(std::string dataset, ImageProblemMaker make) {
+  return [dataset, make](const SuiteOptions& o, const std::string& name, std::uint64_t seed, Horizon horizon) {
+    const std::string given = dataset == "cifar10" ? o.cifar_dir : o.fashion_dir;
+    return seeded_task(name, seed, horizon, [=](std::uint64_t problem_seed) {
+      std::string dir;
+      try {
+        dir = data::locate_dataset(dataset, given);
+      } catch (const Error& e) {
+        throw Error(fmt::format("held-out task {}: {}", name, e.what()));
+      }
+      return make(problem_seed, load_images(dataset, dir, kFloat),
+                  [dataset, dir] { return load_images(dataset, dir, kFloat, false); });
+    });
   };
 }
 
-SeededMaker mlp(std::string dataset, std::vector<std::int64_t> widths, Activation activation, std::int64_t batch,
-                const SuiteOptions& o) {
-  const std::string given = dataset == "cifar10" ? o.cifar_dir : o.fashion_dir;
-  return [=](std::uint64_t seed) {
-    const std::string dir = locate(dataset, given, "mlp");
-    return std::make_unique<MlpProblem>(
-        seed, widths, activation, default_init, batch, load_images(dataset, dir, kFloat),
-        [dataset, dir] { return load_images(dataset, dir, kFloat, false); }, kFloat);
-  };
+TaskMaker mlp(std::string dataset, std::vector<std::int64_t> widths, Activation activation, std::int64_t batch) {
+  return on_images(std::move(dataset),
+                   [=](std::uint64_t seed, std::shared_ptr<const Images> images, ImagesLoader test) {
+                     return std::make_unique<MlpProblem>(seed, widths, activation, default_init, batch,
+                                                         std::move(images), std::move(test), kFloat);
+                   });
 }
 
 std::vector<Entry> heldout_entries() {
@@ -54,7 +59,7 @@ std::vector<Entry> heldout_entries() {
     std::vector<std::int64_t> widths = {784};
     widths.insert(widths.end(), hidden.begin(), hidden.end());
     widths.push_back(10);
-    return from_problems([=](const SuiteOptions& o) { return mlp("fashion-mnist", widths, activation, batch, o); });
+    return mlp("fashion-mnist", widths, activation, batch);
   };
   return {
       {{"mlp-512-relu", "Fashion-MNIST MLP 784-512-10, relu, batch 128 (wider than any training MLP)", 1000},
@@ -70,39 +75,29 @@ std::vector<Entry> heldout_entries() {
       {{"mlp-batch16", "Fashion-MNIST MLP 784-64-10, relu, batch 16", 2000}, fashion_mlp({64}, Activation::Relu, 16)},
       {{"mlp-batch512", "Fashion-MNIST MLP 784-128-10, sigmoid, batch 512", 500},
        fashion_mlp({128}, Activation::Sigmoid, 512)},
-      {{"mlp-cifar10", "CIFAR-10 MLP 3072-256-10, relu, batch 128", 1000}, from_problems([](const SuiteOptions& o) {
-         return mlp("cifar10", {3072, 256, 10}, Activation::Relu, 128, o);
-       })},
+      {{"mlp-cifar10", "CIFAR-10 MLP 3072-256-10, relu, batch 128", 1000},
+       mlp("cifar10", {3072, 256, 10}, Activation::Relu, 128)},
       {{"cnn-fashion-mnist", "Fashion-MNIST CNN: two 3x3 convolutions of 24 channels with batch norm, batch 64", 1000},
-       from_problems([](const SuiteOptions& o) -> SeededMaker {
-         const std::string given = o.fashion_dir;
-         return [given](std::uint64_t seed) {
-           const std::string dir = locate("fashion-mnist", given, "cnn-fashion-mnist");
-           return std::make_unique<SmallCnnProblem>(
-               seed, SmallCnnProblem::Layout{1, 28, 24, true}, 64, load_images("fashion-mnist", dir, kFloat),
-               [dir] { return load_images("fashion-mnist", dir, kFloat, false); }, kFloat);
-         };
-       })},
+       on_images("fashion-mnist",
+                 [](std::uint64_t seed, std::shared_ptr<const Images> images, ImagesLoader test) {
+                   return std::make_unique<SmallCnnProblem>(seed, SmallCnnProblem::Layout{1, 28, 24, true}, 64,
+                                                            std::move(images), std::move(test), kFloat);
+                 })},
       {{"resnet20-cifar10", "ResNet-20 on CIFAR-10, batch 32", 200},
-       from_problems([](const SuiteOptions& o) -> SeededMaker {
-         const std::string given = o.cifar_dir;
-         return [given](std::uint64_t seed) {
-           const std::string dir = locate("cifar10", given, "resnet20-cifar10");
-           return std::make_unique<ResNetProblem>(
-               seed, 32, load_images("cifar10", dir, kFloat),
-               [dir] { return load_images("cifar10", dir, kFloat, false); }, kFloat);
-         };
-       })},
+       on_images("cifar10",
+                 [](std::uint64_t seed, std::shared_ptr<const Images> images, ImagesLoader test) {
+                   return std::make_unique<ResNetProblem>(seed, 32, std::move(images), std::move(test), kFloat);
+                 })},
       {{"char-lstm",
         "character-level LSTM language model (embedding 32, LSTM 64) on Debian's licence texts, batch 32 "
         "windows of 32 characters",
         1000},
-       from_problems([](const SuiteOptions& o) -> SeededMaker {
+       [](const SuiteOptions& o, const std::string& name, std::uint64_t seed, Horizon horizon) {
          const std::string dir = o.text_dir;
-         return [dir](std::uint64_t seed) {
-           return std::make_unique<CharLmProblem>(seed, load_text(dir), 32, CharLmShape{}, kFloat);
-         };
-       })},
+         return seeded_task(name, seed, horizon, [dir](std::uint64_t problem_seed) {
+           return std::make_unique<CharLmProblem>(problem_seed, load_text(dir), 32, CharLmShape{}, kFloat);
+         });
+       }},
       {{"mlp-long-5000", "Fashion-MNIST MLP 784-32-10, tanh, batch 32, 5000 steps", 5000},
        fashion_mlp({32}, Activation::Tanh, 32)},
       {{"mlp-long-10000", "Fashion-MNIST MLP 784-16-10, sigmoid, batch 16, 10000 steps", 10000},

@@ -75,20 +75,13 @@ std::shared_ptr<const Text> load_text(const std::string& dir) {
 
 CharLmProblem::CharLmProblem(std::uint64_t seed, std::shared_ptr<const Text> text, std::int64_t batch,
                              CharLmShape shape, DType dtype)
-    : seed_(seed), text_(std::move(text)), batch_(batch), shape_(shape), dtype_(dtype) {
+    : seed_(seed), text_(std::move(text)), batch_(batch), shape_(shape), network_([shape](Generator& g) {
+        return std::make_shared<CharModel>(shape, g);
+      }) {
   MG_CHECK(dtype == DType::Float32, "the character-level problem is float32, not {}", dtype_name(dtype));
-  Generator unused(0);
-  model_ = std::make_shared<CharModel>(shape_, unused);
-  for (const auto& [name, p] : model_->named_parameters()) names_.push_back(name);
 }
 
-NamedParameters CharLmProblem::initial() const {
-  Generator g(seed_);
-  CharModel fresh(shape_, g);
-  NamedParameters params;
-  for (const auto& [name, p] : fresh.named_parameters()) params.emplace_back(name, p.detach().clone());
-  return params;
-}
+NamedParameters CharLmProblem::initial() const { return network_.initial(seed_); }
 
 Tensor CharLmProblem::window_loss(const std::vector<Tensor>& params, const Tensor& codes,
                                   const std::vector<std::int64_t>& starts, Tensor* correct) const {
@@ -98,9 +91,7 @@ Tensor CharLmProblem::window_loss(const std::vector<Tensor>& params, const Tenso
     for (std::int64_t start : starts) positions.push_back(start + t);
   const Tensor windows =
       index_select(codes, 0, Tensor::from_vector(positions, {(steps + 1) * batch})).reshape({steps + 1, batch});
-  std::map<std::string, Tensor> named;
-  for (std::size_t i = 0; i < params.size(); ++i) named.emplace(names_[i], params[i]);
-  const Tensor scores = nn::functional_call(*model_, named, windows.narrow(0, 0, steps));
+  const Tensor scores = network_(params, windows.narrow(0, 0, steps));
   const Tensor targets = windows.narrow(0, 1, steps).reshape({steps * batch});
   if (correct) *correct = sum(eq(argmax(scores, 1), targets));
   return F::cross_entropy(scores, targets);

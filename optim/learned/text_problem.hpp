@@ -8,6 +8,7 @@
 
 #include "metagrad/nn/module.hpp"
 #include "metagrad/optim/learned/task.hpp"
+#include "optim/learned/module_network.hpp"
 
 namespace mg::optim::learned {
 
@@ -50,9 +51,7 @@ class CharLmProblem : public Problem {
   std::shared_ptr<const Text> text_;
   std::int64_t batch_;
   CharLmShape shape_;
-  DType dtype_;
-  std::shared_ptr<nn::Module> model_;  // its parameters are only the shapes and names
-  std::vector<std::string> names_;
+  ModuleNetwork network_;
 };
 
 }  // namespace mg::optim::learned
