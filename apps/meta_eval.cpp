@@ -264,8 +264,8 @@ void add_meta_eval_command(CLI::App& app) {
   auto* cmd = app.add_subcommand("meta-eval", "Evaluate learned optimizers against tuned baselines");
   cmd->add_option("--task", o->task, task_help())->check(CLI::IsMember(optim::learned::available_tasks()));
   cmd->add_option("--learned", o->weights,
-                  "meta-train's optimizer.json (lstm or mlp_lopt weights, or learned hyperparameters); repeat to "
-                  "compare several, the verdict is about the first")
+                  "meta-train's optimizer.json (lstm, mlp_lopt or general weights, or learned hyperparameters); "
+                  "repeat to compare several, the verdict is about the first")
       ->required();
   cmd->add_option("--steps", o->steps, "Optimizee steps")->check(CLI::Range(1, 1000000));
   cmd->add_option("--test-problems", o->test_problems, "Fresh test problems")->check(CLI::Range(1, 100000));
@@ -273,12 +273,16 @@ void add_meta_eval_command(CLI::App& app) {
       ->check(CLI::Range(1, 100000));
   cmd->add_option("--seed", o->seed, "Seed of the problems (as given to meta-train)");
   cmd->add_option("--threads", o->threads, "Threads (default: all cores)")->check(CLI::Range(1, 1024));
-  cmd->add_option("--data-dir", o->data_dir, "Folder of the task's dataset");
+  cmd->add_option("--data-dir", o->data_dir, "Folder of the task's dataset (--suite: CIFAR-10's binary files)");
   cmd->add_option("--out", o->out, "Folder for results.md, results.csv and curves.svg (--suite: report.md)");
   cmd->add_option("--suite", o->suite,
                   "Evaluate on every task of a suite instead of one task, against adam, adamw and nag tuned per task")
       ->check(CLI::IsMember(optim::learned::available_suites()))
-      ->excludes("--task");
+      ->excludes("--task")
+      ->excludes("--steps")  // a suite's tasks have their own horizons and problems
+      ->excludes("--test-problems")
+      ->excludes("--validation-problems")
+      ->excludes("--seed");
   cmd->add_option("--tasks", o->suite_tasks, "--suite: only these of its tasks (comma-separated)")
       ->delimiter(',')
       ->needs("--suite");
