@@ -66,3 +66,28 @@ if(NOT MG_MPI STREQUAL "OFF")
   set(MG_HAS_MPI ${MPI_CXX_FOUND})
 endif()
 message(STATUS "metagrad: MPI support ${MG_HAS_MPI}")
+
+# The Python module (apps/python): Debian's python3-dev and pybind11-dev.
+# AUTO: built when both are installed; ON: required; OFF: not built. A
+# sanitizer build leaves it out (python3 itself is not instrumented).
+set(MG_PYTHON AUTO CACHE STRING "Build the Python module: AUTO, ON or OFF")
+set_property(CACHE MG_PYTHON PROPERTY STRINGS AUTO ON OFF)
+set(MG_HAS_PYTHON FALSE)
+if(NOT MG_PYTHON STREQUAL "OFF" AND NOT MG_SANITIZE)
+  # Debian's python3 (where python3-torch installs), ahead of any other on PATH.
+  if(NOT Python3_EXECUTABLE AND EXISTS /usr/bin/python3)
+    set(Python3_EXECUTABLE /usr/bin/python3)
+  endif()
+  find_package(Python3 QUIET COMPONENTS Interpreter Development.Module)
+  if(Python3_FOUND)
+    find_package(pybind11 CONFIG QUIET)
+  endif()
+  if(MG_PYTHON STREQUAL "ON")
+    mg_require(Python3_FOUND "python3-dev" "Python 3 headers (-DMG_PYTHON=ON)")
+    mg_require(pybind11_FOUND "pybind11-dev" "pybind11 (-DMG_PYTHON=ON)")
+  endif()
+  if(Python3_FOUND AND pybind11_FOUND)
+    set(MG_HAS_PYTHON TRUE)
+  endif()
+endif()
+message(STATUS "metagrad: Python module ${MG_HAS_PYTHON}")

@@ -200,7 +200,11 @@ void* allocate(std::size_t nbytes) {
 
 Storage::Storage(std::size_t nbytes) : data_(allocate(nbytes)), nbytes_(nbytes), id_(next_storage_id++) {}
 
+Storage::Storage(void* data, std::size_t nbytes, std::shared_ptr<void> owner)
+    : data_(data), nbytes_(nbytes), id_(next_storage_id++), owner_(std::move(owner)) {}
+
 Storage::~Storage() {
+  if (owner_ != nullptr) return;  // borrowed: its owner frees it
   const profiler::Scope scope(profiler::Kind::Allocation);
   if (data_ != nullptr) allocator().release(data_, nbytes_);
 }

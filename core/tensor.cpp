@@ -153,6 +153,20 @@ Tensor Tensor::empty(Shape shape, DType dtype) {
   return Tensor(std::move(impl));
 }
 
+Tensor Tensor::from_blob(void* data, Shape shape, DType dtype, std::shared_ptr<void> owner) {
+  for (std::int64_t s : shape) MG_CHECK(s >= 0, "from_blob: negative size in shape {}", mg::to_string(shape));
+  MG_CHECK(owner != nullptr, "from_blob: the memory at {} needs an owner that keeps it alive", data);
+  auto impl = std::make_shared<TensorImpl>();
+  impl->numel = shape_numel(shape);
+  MG_CHECK(data != nullptr || impl->numel == 0, "from_blob: null data for shape {}", mg::to_string(shape));
+  impl->dtype = dtype;
+  impl->storage =
+      std::make_shared<Storage>(data, static_cast<std::size_t>(impl->numel) * element_size(dtype), std::move(owner));
+  impl->strides = contiguous_strides(shape);
+  impl->shape = std::move(shape);
+  return Tensor(std::move(impl));
+}
+
 namespace {
 template <class T>
 Tensor tensor_from_vector(const std::vector<T>& values, Shape shape) {

@@ -20,6 +20,9 @@ class Node;
 class Storage {
  public:
   explicit Storage(std::size_t nbytes);
+  // Memory someone else owns (another framework's tensor): `owner` keeps it
+  // alive as long as this storage lives, and nothing is freed here.
+  Storage(void* data, std::size_t nbytes, std::shared_ptr<void> owner);
   ~Storage();
   Storage(const Storage&) = delete;
   Storage& operator=(const Storage&) = delete;
@@ -37,6 +40,7 @@ class Storage {
   std::size_t nbytes_;
   std::uint64_t id_;
   std::uint64_t version_ = 0;
+  std::shared_ptr<void> owner_;  // set for borrowed memory
 };
 
 struct TensorImpl {

@@ -1,6 +1,7 @@
 #include "metagrad/optim/registry.hpp"
 
 #include <algorithm>
+#include <cmath>
 #include <map>
 #include <set>
 
@@ -90,6 +91,30 @@ std::string with_horizon(const std::string& spec, std::int64_t steps) {
 
 std::unique_ptr<Optimizer> make(const std::string& spec, const NamedParameters& params) {
   return make(spec, std::vector<GroupSpec>{{params, {}}});
+}
+
+}  // namespace mg::optim
+
+namespace mg::optim {
+
+void set_hyperparameter(Optimizer& optimizer, std::size_t group, const std::string& key, double value) {
+  auto& groups = optimizer.param_groups();
+  MG_CHECK(group < groups.size(), "{}: no parameter group {} (it has {})", optimizer.name(), group, groups.size());
+  const Schema& schema = info(optimizer.name()).schema;
+  const auto entry = std::find_if(schema.begin(), schema.end(), [&](const Key& k) { return k.name == key; });
+  MG_CHECK(entry != schema.end(), "{}: unknown hyperparameter '{}' (expected one of: {})", optimizer.name(), key,
+           describe_keys(schema));
+  MG_CHECK(entry->kind == Key::Kind::Number || entry->kind == Key::Kind::Integer,
+           "{}: hyperparameter '{}' is not a number and is fixed when the optimizer is made", optimizer.name(), key);
+  MG_CHECK(std::isfinite(value) && (entry->kind == Key::Kind::Number || value == std::round(value)),
+           "{}: hyperparameter '{}' = {} is not a finite {}", optimizer.name(), key, value,
+           entry->kind == Key::Kind::Number ? "number" : "integer");
+  if (entry->check) {
+    const std::string expected = entry->check(Value(value));
+    MG_CHECK(expected.empty(), "{}: hyperparameter '{}' = {} is out of range (expected {})", optimizer.name(), key,
+             value, expected);
+  }
+  groups[group].hyper[key] = value;
 }
 
 }  // namespace mg::optim

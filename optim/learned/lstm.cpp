@@ -151,10 +151,10 @@ Tensor initial_weights(const LstmConfig& config, Generator& generator, DType dty
   return phi.to(dtype);
 }
 
-Tensor load_weights(const std::string& path, const LstmConfig& config, DType dtype) {
+Tensor load_weights(const std::string& path_or_shipped, const LstmConfig& config, DType dtype) {
   const std::vector<double> values =
-      read_weight_list(path, "lstm", static_cast<std::size_t>(config.parameter_count()),
-                       fmt::format("preprocess={}, hidden={}", to_string(config.preprocess), config.hidden));
+      weight_values(path_or_shipped, "lstm", static_cast<std::size_t>(config.parameter_count()),
+                    fmt::format("preprocess={}, hidden={}", to_string(config.preprocess), config.hidden));
   return Tensor::from_vector(values, {config.parameter_count()}).to(dtype);
 }
 
@@ -283,7 +283,7 @@ class LstmOptimizer : public Optimizer {
 };
 
 Schema lstm_schema() {
-  return {{"weights", Key::Kind::Word, std::nullopt, {}},
+  return {{"weights", Key::Kind::Word, Value(std::string("shipped")), {}},
           {"preprocess", Key::Kind::Word, Value(std::string("log_sign")), one_of({"log_sign", "none"})},
           {"p", Key::Kind::Number, Value(10.0), greater_than(0)},
           {"scale", Key::Kind::Number, Value(0.1), {}},
@@ -300,7 +300,9 @@ void check_common(const std::vector<ParamGroup>& groups) {
 
 const bool registered = register_optimizer(
     {"lstm",
-     "learned coordinatewise LSTM optimizer (paper 2); weights=PATH of a JSON list of P numbers, or formula (tests)",
+     "learned coordinatewise LSTM optimizer (paper 2); weights=shipped (the LSTM meta-trained on mlp, "
+     "optim/learned/pretrained/mlp.json, compiled in; the default settings), PATH of a JSON list of P numbers, or "
+     "formula (tests)",
      lstm_schema(), [](std::vector<ParamGroup> groups) -> std::unique_ptr<Optimizer> {
        check_common(groups);
        const LstmConfig config = config_of(groups.front());

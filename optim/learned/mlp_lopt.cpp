@@ -72,8 +72,9 @@ Tensor mlp_lopt_initial_weights(Generator& generator, DType dtype) {
   return phi.to(dtype);
 }
 
-Tensor mlp_lopt_load_weights(const std::string& path, DType dtype) {
-  const auto values = read_weight_list(path, "mlp_lopt", static_cast<std::size_t>(Config::parameter_count()), "");
+Tensor mlp_lopt_load_weights(const std::string& path_or_shipped, DType dtype) {
+  const auto values =
+      weight_values(path_or_shipped, "mlp_lopt", static_cast<std::size_t>(Config::parameter_count()), "");
   return Tensor::from_vector(values, {Config::parameter_count()}).to(dtype);
 }
 
@@ -175,15 +176,15 @@ class MlpLoptOptimizer : public PerTensorOptimizer {
 };
 
 Schema mlp_lopt_schema() {
-  return {{"weights", Key::Kind::Word, std::nullopt, {}},
+  return {{"weights", Key::Kind::Word, Value(std::string("shipped")), {}},
           {"exp_mult", Key::Kind::Number, Value(1e-3), {}},
           {"step_mult", Key::Kind::Number, Value(1e-3), {}}};
 }
 
 const bool registered = register_optimizer(
     {"mlp_lopt",
-     "learned per-parameter MLP optimizer (Metz et al. 2019); weights=PATH of a JSON list of 1762 numbers, or "
-     "formula (tests)",
+     "learned per-parameter MLP optimizer (Metz et al. 2019); weights=shipped (optim/learned/pretrained/mlp_lopt.json, "
+     "compiled in), PATH of a JSON list of 1762 numbers, or formula (tests)",
      mlp_lopt_schema(), [](std::vector<ParamGroup> groups) -> std::unique_ptr<Optimizer> {
        const std::string& weights = groups.front().word("weights");
        for (const auto& group : groups)

@@ -65,6 +65,27 @@ TEST_CASE("views share storage; contiguous() and clone() copy") {
   CHECK(e.strides()[1] == 0);
 }
 
+TEST_CASE("from_blob views memory another library owns, writes through it and holds its owner") {
+  auto memory = std::make_shared<std::vector<double>>(std::vector<double>{1, 2, 3, 4, 5, 6});
+  std::weak_ptr<std::vector<double>> watch = memory;
+  const double* raw = memory->data();
+  {
+    Tensor t = Tensor::from_blob(memory->data(), {2, 3}, mg::DType::Float64, memory);
+    Tensor row = t.narrow(0, 1, 1);
+    memory.reset();  // the tensor and its views keep it alive
+    REQUIRE_FALSE(watch.expired());
+    CHECK(t.to_vector<double>() == std::vector<double>{1, 2, 3, 4, 5, 6});
+    row.fill_(9.0);
+    CHECK(raw[4] == 9.0);  // written in place, in the owner's memory
+    t = Tensor();
+    CHECK_FALSE(watch.expired());
+  }
+  CHECK(watch.expired());
+  double x = 0;
+  CHECK_THROWS_WITH_AS(Tensor::from_blob(&x, {1}, mg::DType::Float64, nullptr), doctest::Contains("needs an owner"),
+                       mg::Error);
+}
+
 TEST_CASE("in-place fill_, zero_ and copy_ write through views") {
   Tensor base = mg::zeros({2, 3});
   base.narrow(1, 1, 1).fill_(5.0);

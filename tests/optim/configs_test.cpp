@@ -73,3 +73,24 @@ TEST_CASE("a typed configuration with a bad value is refused as its spec string 
   CHECK_THROWS_WITH_AS(optim::make(optim::Sgd{.dampening = 0.1, .nesterov = true}, {{"w", w}}),
                        doctest::Contains("nesterov"), mg::Error);
 }
+
+TEST_CASE("set_hyperparameter changes one group's number, checked against the schema") {
+  Tensor a = mg::zeros({2}).requires_grad_(), b = mg::zeros({2}).requires_grad_();
+  auto optimizer =
+      mg::optim::make("adam(lr=0.01)", std::vector<mg::optim::GroupSpec>{{{{"a", a}}, {}}, {{{"b", b}}, {}}});
+  mg::optim::set_hyperparameter(*optimizer, 1, "lr", 0.5);
+  CHECK(optimizer->param_groups()[0].number("lr") == 0.01);
+  CHECK(optimizer->param_groups()[1].number("lr") == 0.5);
+  const auto refuses = [&](std::size_t group, const std::string& key, double value, const std::string& message) {
+    CHECK_THROWS_WITH_AS(mg::optim::set_hyperparameter(*optimizer, group, key, value),
+                         doctest::Contains(message.c_str()), mg::Error);
+  };
+  refuses(0, "lr", -1, "adam: hyperparameter 'lr' = -1 is out of range");
+  refuses(0, "beta1", 1.0, "'beta1' = 1 is out of range (expected in [0, 1))");
+  refuses(0, "amsgrad", 1, "'amsgrad' is not a number and is fixed");
+  refuses(0, "lrr", 1, "unknown hyperparameter 'lrr'");
+  refuses(2, "lr", 1, "no parameter group 2 (it has 2)");
+  refuses(0, "lr", std::nan(""), "is not a finite number");
+  CHECK(optimizer->param_groups()[0].number("lr") == 0.01);
+  CHECK(optimizer->param_groups()[0].number("beta1") == 0.9);
+}

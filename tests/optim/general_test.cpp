@@ -106,25 +106,6 @@ TEST_CASE("general weight files: round trip, and wrong lengths or bad numbers ar
                        mg::Error);
 }
 
-TEST_CASE("general with no weights runs the shipped file, compiled in") {
-  const std::string file = std::string(MG_TEST_SOURCE_DIR) + "/../optim/learned/pretrained/general.json";
-  CHECK(learned::general_shipped_weights(f64).to_vector<double>() ==
-        learned::general_load_weights(file, f64).to_vector<double>());
-  const auto run = [](const std::string& spec) {
-    mg::Generator g(4);
-    Tensor x = mg::randn({5, 3}, g).requires_grad_();
-    auto optimizer = mg::optim::make(spec, {{"x", x}});
-    for (int step = 0; step < 5; ++step) {
-      optimizer->zero_grad();
-      mg::sum(x * x * x).backward();
-      optimizer->step();
-    }
-    return x.to_vector<float>();
-  };
-  CHECK(run("general(horizon=5)") == run("general(weights=" + file + ", horizon=5)"));
-  CHECK(run("general(horizon=5)") != run("general(weights=formula, horizon=5)"));
-}
-
 TEST_CASE("general meta-trains from adam(lr=1e-3) with truncated backprop and with PES, and loads back") {
   auto task = learned::make_task("quadratic");
   task->steps = 20;

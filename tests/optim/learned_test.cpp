@@ -302,8 +302,30 @@ TEST_CASE("lstm weight files: round trip, and wrong lengths or bad numbers are c
                        doctest::Contains("is not valid JSON"), mg::Error);
   CHECK_THROWS_WITH_AS(mg::optim::make("lstm(weights=/nonexistent.json)", x),
                        doctest::Contains("lstm: weight file '/nonexistent.json' cannot be read"), mg::Error);
-  CHECK_THROWS_WITH_AS(mg::optim::make("lstm(preprocess=log_sign)", x), doctest::Contains("key 'weights' is required"),
-                       mg::Error);
+  CHECK_THROWS_WITH_AS(mg::optim::make("lstm(preprocess=none)", x),
+                       doctest::Contains("lstm: the shipped weight list has 5301 numbers, expected 5221"), mg::Error);
+}
+
+TEST_CASE("each learned optimizer with no weights runs its shipped file, compiled in") {
+  const std::string pretrained = std::string(MG_TEST_SOURCE_DIR) + "/../optim/learned/pretrained/";
+  const auto run = [](const std::string& spec) {
+    mg::Generator g(4);
+    Tensor x = mg::randn({5, 3}, g).requires_grad_();
+    auto optimizer = mg::optim::make(spec, {{"x", x}});
+    for (int step = 0; step < 5; ++step) {
+      optimizer->zero_grad();
+      mg::sum(x * x * x).backward();
+      optimizer->step();
+    }
+    return x.to_vector<float>();
+  };
+  for (const auto& [name, file] : std::vector<std::pair<std::string, std::string>>{
+           {"general", "general.json"}, {"mlp_lopt", "mlp_lopt.json"}, {"lstm", "mlp.json"}}) {
+    CAPTURE(name);
+    CHECK(run(name) == run(name + "(weights=" + pretrained + file + ")"));
+    CHECK(run(name) == run(name + "(weights=shipped)"));
+    CHECK(run(name) != run(name + "(weights=formula)"));
+  }
 }
 
 TEST_CASE("meta-training learns on quadratics and resumes bit for bit") {

@@ -28,6 +28,11 @@ class Tensor {
   static Tensor from_vector(const std::vector<std::int64_t>& values, Shape shape);
   // A fresh contiguous tensor whose contents are unspecified.
   static Tensor empty(Shape shape, DType dtype = DType::Float32);
+  // A contiguous tensor over memory that another library owns (no copy):
+  // writes through it, in-place optimizer steps included, land in that
+  // memory. `owner` is held until the last view of the tensor is gone; it
+  // must not be null (pass a no-op holder when the caller outlives the tensor).
+  static Tensor from_blob(void* data, Shape shape, DType dtype, std::shared_ptr<void> owner);
 
   bool defined() const { return impl_ != nullptr; }
   const Shape& shape() const;

@@ -42,4 +42,10 @@ std::unique_ptr<Optimizer> make(const std::string& spec, const NamedParameters& 
 std::string with_horizon(const std::string& spec, std::int64_t steps);
 std::unique_ptr<Optimizer> make(const std::string& spec, const std::vector<GroupSpec>& groups);
 
+// Sets one numeric hyperparameter of one group, as a schedule written outside
+// metagrad does (PyTorch's lr_scheduler, through the Python module): checked
+// against the optimizer's schema, so an unknown or non-numeric key or a value
+// out of range throws mg::Error and changes nothing.
+void set_hyperparameter(Optimizer& optimizer, std::size_t group, const std::string& key, double value);
+
 }  // namespace mg::optim

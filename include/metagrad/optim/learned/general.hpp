@@ -52,13 +52,12 @@ GeneralUpdate general_step(const Tensor& phi, const GeneralConfig& config, const
 // Weights: the test formula (optimizers.md 9.1's, log_lr = ln 0.01); the
 // meta-training start (W1, W2 truncated normals of deviation
 // 1/sqrt(inputs), the rest zero, log_lr = ln 1e-3: adam(lr=1e-3)); JSON
-// files of P numbers (lstm.hpp's save_weights writes them).
+// files of P numbers (lstm.hpp's save_weights writes them), or "shipped":
+// optim/learned/pretrained/general.json, compiled in, which `general` with no
+// weights= uses.
 Tensor general_formula_weights(DType dtype = DType::Float32);
 Tensor general_initial_weights(Generator& generator, DType dtype = DType::Float32);
-Tensor general_load_weights(const std::string& path, DType dtype = DType::Float32);
-// The shipped weights (optim/learned/pretrained/general.json, compiled in):
-// `general` with no weights= uses them.
-Tensor general_shipped_weights(DType dtype = DType::Float32);
+Tensor general_load_weights(const std::string& path_or_shipped, DType dtype = DType::Float32);
 
 // A `general` optimizer over `params` driven by a live weight tensor
 // (meta-training: phi requires grad).

@@ -72,7 +72,7 @@ Tensor formula_weights(const LstmConfig& config, DType dtype = DType::Float32);
 Tensor formula_weights(std::int64_t count, DType dtype = DType::Float32);  // any learned optimizer's P
 Tensor initial_weights(const LstmConfig& config, Generator& generator, DType dtype = DType::Float32,
                        LstmInit init = LstmInit::ZeroOutput);
-Tensor load_weights(const std::string& path, const LstmConfig& config, DType dtype = DType::Float32);
+Tensor load_weights(const std::string& path_or_shipped, const LstmConfig& config, DType dtype = DType::Float32);
 void save_weights(const std::string& path, const Tensor& phi);
 // Where one of several nets' weights go: PATH with the net's name before the
 // extension (optimizer.conv.json); PATH itself for a single net.

@@ -44,7 +44,7 @@ MlpLoptUpdate mlp_lopt_step(const Tensor& phi, const MlpLoptConfig& config, cons
 // files of P numbers (lstm.hpp's save_weights writes them).
 Tensor mlp_lopt_formula_weights(DType dtype = DType::Float32);
 Tensor mlp_lopt_initial_weights(Generator& generator, DType dtype = DType::Float32);
-Tensor mlp_lopt_load_weights(const std::string& path, DType dtype = DType::Float32);
+Tensor mlp_lopt_load_weights(const std::string& path_or_shipped, DType dtype = DType::Float32);
 
 // An `mlp_lopt` optimizer over `params` driven by a live weight tensor
 // (meta-training: phi requires grad).
