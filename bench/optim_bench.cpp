@@ -93,10 +93,13 @@ void bench_step(const Case& c, const mg::optim::NamedParameters& params, const c
 int main(int argc, char** argv) {
   int threads = 1;
   std::vector<Case> cases;
+  std::string sizes = ",1M,10M,resnet20,cnn,";  // --sizes: which parameter sets, comma-separated
   for (int i = 1; i < argc; ++i) {
     if (std::strcmp(argv[i], "--threads") == 0 && i + 1 < argc) threads = std::atoi(argv[++i]);
     if (std::strcmp(argv[i], "--spec") == 0 && i + 1 < argc) cases.push_back({argv[i + 1], argv[i + 1]}), ++i;
+    if (std::strcmp(argv[i], "--sizes") == 0 && i + 1 < argc) sizes = "," + std::string(argv[++i]) + ",";
   }
+  const auto wanted = [&](const std::string& label) { return sizes.find("," + label + ",") != std::string::npos; };
   // Kronecker-factored preconditioners: matmuls (and shampoo's eigen-roots)
   // per tensor axis, timed on models' parameter lists only.
   std::vector<Case> kronecker;
@@ -118,16 +121,18 @@ int main(int argc, char** argv) {
               triad);
   for (const auto& [label, n] : {std::pair{"1M", std::int64_t{1} << 20}, std::pair{"10M", std::int64_t{10} << 20}})
     for (const auto& c : cases) {
+      if (!wanted(label)) continue;
       mg::Generator g(1);
       bench_step(c, {{"p", mg::randn({n}, g).requires_grad_()}}, label, threads, triad);
     }
   // A model's parameter list: 59 small tensors, where per-tensor overhead shows.
   mg::nn::ResNet20 resnet;
   mg::nn::SmallCnn cnn;
-  for (const auto& c : cases) bench_step(c, resnet.named_parameters(), "resnet20", threads, triad);
+  for (const auto& c : cases)
+    if (wanted("resnet20")) bench_step(c, resnet.named_parameters(), "resnet20", threads, triad);
   for (const auto& c : kronecker) {
-    bench_step(c, resnet.named_parameters(), "resnet20", threads, triad);
-    bench_step(c, cnn.named_parameters(), "cnn", threads, triad);
+    if (wanted("resnet20")) bench_step(c, resnet.named_parameters(), "resnet20", threads, triad);
+    if (wanted("cnn")) bench_step(c, cnn.named_parameters(), "cnn", threads, triad);
   }
   return 0;
 }
