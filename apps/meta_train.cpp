@@ -12,7 +12,7 @@ namespace {
 
 struct Options {
   std::string task = "quadratic", family, learned = "lstm", estimator = "tbptt", mode = "first_order", data_dir,
-              fashion_dir, sampling = "gaussian", objective = "train";
+              fashion_dir, sampling = "gaussian", objective = "train", init;
   std::int64_t min_steps = 100, max_steps = 2000;
   optim::learned::MetaTrainOptions train;
   optim::learned::TruncatedBpttOptions tbptt;
@@ -75,6 +75,7 @@ void run(Options o) {
     task = family->task(0);  // what the learned optimizer is made for (hparams: its parameters)
   }
   auto learned = optim::learned::make_learned(o.learned, *task, o.seed);
+  if (!o.init.empty()) optim::learned::load_initial_weights(*learned, o.init);
   optim::learned::MetaTrainResult result;
   {
     InterruptScope interrupt;
@@ -129,6 +130,9 @@ void add_meta_train_command(CLI::App& app) {
       "it starts as adam(lr=1e-3)), or hparams(SPEC): "
       "per-tensor learned learning rates of any "
       "registry optimizer");
+  cmd->add_option("--init", o->init,
+                  "Start from these weights (a JSON list, as optimizer.json) instead of --learned's own start: a "
+                  "later phase from an earlier one's weights (a checkpoint, --resume, takes precedence)");
   cmd->add_option("--estimator", o->estimator,
                   "Meta-gradients by tbptt (truncated backprop), es (antithetic evolution strategies) or pes "
                   "(persistent ES, unbiased over whole runs)")

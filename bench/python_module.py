@@ -9,25 +9,17 @@ no_grad). Prints one JSON object per case; bench/run_python.sh sets the C++
 step beside them. Needs PYTHONPATH naming the module (build/python)."""
 import argparse
 import json
-import time
 
 import torch
 
 import metagrad
 import metagrad.torch as mt
 from l2l_torch import HIDDEN, LstmOptimizer
+from optim_torch import median_seconds
 
 
 def median_ms(work, repeats):
-    for _ in range(3):
-        work()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        work()
-        times.append(time.perf_counter() - start)
-    times.sort()
-    return 1e3 * times[len(times) // 2]
+    return 1e3 * median_seconds(work, repeats)
 
 
 def parameter(n):

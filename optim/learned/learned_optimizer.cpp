@@ -3,6 +3,8 @@
 #include "metagrad/optim/learned/learned_optimizer.hpp"
 
 #include "core/check.hpp"
+#include "json_file.hpp"
+#include "metagrad/core/autograd/grad_mode.hpp"
 
 namespace mg::optim::learned {
 
@@ -10,6 +12,16 @@ std::unique_ptr<Optimizer> LearnedOptimizer::make(const NamedParameters& params,
   std::vector<Tensor> meta;
   for (const auto& [name, t] : meta_) meta.push_back(t);
   return make(params, meta, steps);
+}
+
+void load_initial_weights(LearnedOptimizer& learned, const std::string& path) {
+  auto& meta = learned.meta_parameters();
+  MG_CHECK(meta.size() == 1, "{}: its meta-parameters are {} tensors; initial weights from a file need one",
+           learned.name(), meta.size());
+  Tensor& phi = meta.front().second;
+  const auto values = read_weight_list(path, learned.name(), static_cast<std::size_t>(phi.numel()), "");
+  const NoGradGuard no_grad;
+  phi.copy_(Tensor::from_vector(values, phi.shape()).to(phi.dtype()));
 }
 
 LstmTaskSettings lstm_settings(const std::string& task_name) {

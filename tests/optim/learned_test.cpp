@@ -306,6 +306,25 @@ TEST_CASE("lstm weight files: round trip, and wrong lengths or bad numbers are c
                        doctest::Contains("lstm: the shipped weight list has 5301 numbers, expected 5221"), mg::Error);
 }
 
+TEST_CASE("a learned optimizer starts from a weight file when told to") {
+  const auto dir = std::filesystem::temp_directory_path() / "metagrad-initial-weights";
+  std::filesystem::create_directories(dir);
+  const auto task = learned::make_task("quadratic");
+  auto general = learned::make_learned("general", *task, 3);
+  const std::string shipped = std::string(MG_TEST_SOURCE_DIR) + "/../optim/learned/pretrained/general.json";
+  learned::load_initial_weights(*general, shipped);
+  CHECK(general->meta_parameters().front().second.to_vector<double>() ==
+        learned::general_load_weights(shipped, general->meta_parameters().front().second.dtype()).to_vector<double>());
+  auto mlp_lopt = learned::make_learned("mlp_lopt", *task, 3);
+  const auto before = mlp_lopt->meta_parameters().front().second.to_vector<double>();
+  CHECK_THROWS_WITH_AS(learned::load_initial_weights(*mlp_lopt, shipped),
+                       doctest::Contains("has 1763 numbers, expected 1762"), mg::Error);
+  CHECK(mlp_lopt->meta_parameters().front().second.to_vector<double>() == before);
+  auto cnn_lstm = learned::make_learned_lstm(learned::lstm_settings("cnn"), 3);  // nets conv and fc
+  CHECK_THROWS_WITH_AS(learned::load_initial_weights(*cnn_lstm, shipped), doctest::Contains("are 2 tensors"),
+                       mg::Error);
+}
+
 TEST_CASE("each learned optimizer with no weights runs its shipped file, compiled in") {
   const std::string pretrained = std::string(MG_TEST_SOURCE_DIR) + "/../optim/learned/pretrained/";
   const auto run = [](const std::string& spec) {

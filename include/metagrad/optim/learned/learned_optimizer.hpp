@@ -80,6 +80,13 @@ std::unique_ptr<LearnedOptimizer> make_learned_general(std::uint64_t seed, DType
 // the LSTM's settings for `task` from the table.
 std::unique_ptr<LearnedOptimizer> make_learned(const std::string& family, const Task& task, std::uint64_t seed);
 
+// Starts `learned` from the weights in `path` (a JSON list, as save()
+// writes it) instead of its own initialisation: a later phase of a recipe
+// from an earlier phase's weights, or a hand-made start. For learned
+// optimizers of one weight tensor (one-net lstm, mlp_lopt, general); a list
+// of another length is one clear line.
+void load_initial_weights(LearnedOptimizer& learned, const std::string& path);
+
 // A learned optimizer from the file meta-train wrote (optimizer.json): an
 // mlp_lopt weight list (1762 numbers), a general one (1763, driving runs of
 // `horizon` steps; 0: unknown), an LSTM weight list (with

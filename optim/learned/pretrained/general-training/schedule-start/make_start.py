@@ -1,0 +1,42 @@
+#!/usr/bin/python3
+"""Writes `general` weights (docs/general.md's layout) that make it Adam with
+a learning-rate schedule, for a meta-training start and a reference point:
+with the run's length known (horizon=T), four hidden units follow the
+progress features tanh(10 (t/T - tau)), tau = 0.25, 0.5, 0.75, 0.9, and
+o1 = -c * sum_j (1 + tanh(10 (t/T - tau_j))), so the learning rate
+exp(log_lr + 3 tanh(o1)) falls smoothly from exp(log_lr) to about 14% of it
+at the horizon (c = 0.1); the correction output o2 is 0. With no horizon
+(horizon=0: the progress features are 0) it is Adam at exp(log_lr).
+
+    make_start.py LR [C] > weights.json
+"""
+import json
+import math
+import sys
+
+INPUTS, HIDDEN, OUTPUTS = 19, 32, 2
+PROGRESS = 14  # the first of the four progress features; x[18] is the constant 1
+
+
+def weights(lr, c):
+    w1 = [[0.0] * HIDDEN for _ in range(INPUTS)]
+    b1 = [0.0] * HIDDEN
+    w2 = [[0.0] * HIDDEN for _ in range(HIDDEN)]
+    b2 = [0.0] * HIDDEN
+    w3 = [[0.0] * OUTPUTS for _ in range(HIDDEN)]
+    b3 = [0.0] * OUTPUTS
+    for j in range(4):
+        w1[PROGRESS + j][j] = 1.0  # h1_j = relu(1 + tanh(10 (t/T - tau_j))) = 1 + tanh(...)
+        b1[j] = 1.0
+        w2[j][j] = 1.0  # h2_j = h1_j
+        w3[j][0] = -c  # o1 = -c * sum_j h2_j
+    flat = [v for row in w1 for v in row] + b1 + [v for row in w2 for v in row] + b2
+    flat += [v for row in w3 for v in row] + b3 + [math.log(lr)]
+    assert len(flat) == 1763
+    return flat
+
+
+if __name__ == "__main__":
+    lr = float(sys.argv[1])
+    c = float(sys.argv[2]) if len(sys.argv) > 2 else 0.1
+    print(json.dumps(weights(lr, c)))
