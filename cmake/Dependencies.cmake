@@ -88,6 +88,9 @@ if(NOT MG_PYTHON STREQUAL "OFF" AND NOT MG_SANITIZE)
   endif()
   if(Python3_FOUND AND pybind11_FOUND)
     set(MG_HAS_PYTHON TRUE)
+    # Where the package installs, relative to the prefix: /usr/local/lib/python3.X/dist-packages
+    # is on Debian's sys.path (lib/python3/dist-packages is, only under /usr).
+    set(MG_PYTHON_PACKAGES lib/python${Python3_VERSION_MAJOR}.${Python3_VERSION_MINOR}/dist-packages)
   endif()
 endif()
 message(STATUS "metagrad: Python module ${MG_HAS_PYTHON}")
