@@ -29,7 +29,6 @@ for (bench, size, threads, impl), ms in sorted(by.items()):
     if impl != "metagrad-python":
         continue
     torch_ms, cpp_ms = by[(bench, size, threads, "pytorch")], by.get((bench, size, threads, "metagrad"))
-    cpp = f"{cpp_ms:>8.2f} {100 * (ms / cpp_ms - 1):>+7.1f}%" if cpp_ms else f"{'-':>8} {'-':>8}"
-    print(f"{bench:9} {size:>6} {threads:>3} {ms:>10.2f} {torch_ms:>9.2f} {cpp.split()[0]:>8} "
-          f"{torch_ms / ms:>8.2f}x {cpp.split()[1] if cpp_ms else '-':>8}")
+    cpp, vs_cpp = (f"{cpp_ms:.2f}", f"{100 * (ms / cpp_ms - 1):+.1f}%") if cpp_ms else ("-", "-")
+    print(f"{bench:9} {size:>6} {threads:>3} {ms:>10.2f} {torch_ms:>9.2f} {cpp:>8} {torch_ms / ms:>8.2f}x {vs_cpp:>8}")
 PY

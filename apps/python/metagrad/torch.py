@@ -84,6 +84,7 @@ class Optimizer(torch.optim.Optimizer):
 
     def __init__(self, params, spec):
         groups, self._names = _split_names(params)
+        self._flat_names = [name for names in self._names for name in names]  # parameter index -> name
         super().__init__(groups, {})
         self.spec = spec
         views, overrides = [], []
@@ -157,7 +158,7 @@ class Optimizer(torch.optim.Optimizer):
         """torch's layout: "state" (per parameter index: "step" and metagrad's
         state tensors), "param_groups" (hyperparameters, parameter indices),
         and "metagrad" (spec, names, optimizer-wide state)."""
-        index = {name: i for i, name in enumerate(n for names in self._names for n in names)}
+        index = {name: i for i, name in enumerate(self._flat_names)}
         state, extra = {}, {}
         for key, array in self._native.state_dict().items():
             tensor = torch.from_numpy(array)
@@ -172,8 +173,8 @@ class Optimizer(torch.optim.Optimizer):
             packed["params"] = list(range(start, start + len(group["params"])))
             start += len(group["params"])
             groups.append(packed)
-        names = [n for group_names in self._names for n in group_names]
-        return {"state": state, "param_groups": groups, "metagrad": {"spec": self.spec, "names": names, **extra}}
+        return {"state": state, "param_groups": groups,
+                "metagrad": {"spec": self.spec, "names": list(self._flat_names), **extra}}
 
     def load_state_dict(self, state_dict):
         """Checked as a whole before anything changes; a fresh optimizer that
@@ -183,7 +184,7 @@ class Optimizer(torch.optim.Optimizer):
         if [len(group.get("params", [])) for group in groups] != sizes:
             raise Error("metagrad.torch.Optimizer: the state's parameter groups have %s parameters, this "
                         "optimizer's %s" % ([len(group.get("params", [])) for group in groups], sizes))
-        names = [n for group_names in self._names for n in group_names]
+        names = self._flat_names
         flat = []
         for key, tensor in state_dict.get("metagrad", {}).items():
             if key not in ("spec", "names"):
