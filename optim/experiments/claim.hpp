@@ -140,6 +140,7 @@ Verdict reproduce_l2l_quadratic(ClaimContext& context);
 Verdict reproduce_l2l_mlp(ClaimContext& context);
 Verdict reproduce_l2l_generalization(ClaimContext& context);
 Verdict reproduce_l2l_cnn(ClaimContext& context);
+Verdict reproduce_l2l_settings(ClaimContext& context);
 Verdict reproduce_short_horizon(ClaimContext& context);
 
 }  // namespace mg::optim::experiments

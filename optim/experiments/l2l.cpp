@@ -17,6 +17,9 @@ namespace mg::optim::experiments::l2l {
 L2lProtocol following(const ClaimContext& c, L2lProtocol p) {
   p.source = c.options.protocol;
   if (p.source == Protocol::Paper) return p;
+  p.lstm_p = 5;
+  p.lstm_scale = 0.01;
+  p.init = learned::LstmInit::Code;
   p.meta_optimizer = "adam(lr=1e-3)";
   if (c.options.budget == Budget::Full) {
     if (p.train_task != "cnn") p.epochs = 10000;
@@ -25,19 +28,20 @@ L2lProtocol following(const ClaimContext& c, L2lProtocol p) {
   return p;
 }
 
-// The LSTM's settings for `task` under the protocol.
 learned::LstmTaskSettings lstm_settings(const L2lProtocol& p, const std::string& task) {
   auto settings = learned::lstm_settings(task);
-  if (p.source == Protocol::Code && settings.config.preprocess == learned::Preprocess::LogSign) {
-    settings.config.p = 5;
-    settings.config.scale = 0.01;
+  if (settings.config.preprocess == learned::Preprocess::LogSign) {
+    settings.config.p = p.lstm_p;
+    settings.config.scale = p.lstm_scale;
   }
   return settings;
 }
 
-// What the run store's keys add for the code protocol (the paper's keys are
-// those of the runs stored before protocols existed).
-std::string key_suffix(const L2lProtocol& p) { return p.source == Protocol::Code ? ", protocol code" : ""; }
+// What the run store's keys add for the code protocol and for variants (the
+// paper's keys are those of the runs stored before protocols existed).
+std::string key_suffix(const L2lProtocol& p) {
+  return (p.source == Protocol::Code ? ", protocol code" : "") + (p.variant.empty() ? "" : ", " + p.variant);
+}
 
 std::string describe(const L2lProtocol& p, const ClaimContext& c) {
   const std::string source =
@@ -66,7 +70,8 @@ std::string describe(const L2lProtocol& p, const ClaimContext& c) {
 }
 
 std::string meta_training_dir(const ClaimContext& c, const L2lProtocol& p, std::uint64_t seed) {
-  return fmt::format("{}/meta/{}-seed-{}", c.options.out, p.train_task, seed);
+  return fmt::format("{}/meta/{}{}-seed-{}", c.options.out, p.train_task, p.variant.empty() ? "" : "-" + p.variant,
+                     seed);
 }
 
 std::string duration(double seconds) {
@@ -92,10 +97,7 @@ nlohmann::json meta_train_alone(ClaimContext& c, const L2lProtocol& p, std::uint
   learned::Task& task = c.task(p.train_task, seed);
   task.steps = p.inner_steps;
   task.unroll = p.unroll;
-  // Section 5.1's initialisation (paper) or the authors' code's.
-  auto lstm =
-      learned::make_learned_lstm(lstm_settings(p, p.train_task), seed, DType::Float32,
-                                 p.source == Protocol::Code ? learned::LstmInit::Code : learned::LstmInit::Uniform);
+  auto lstm = learned::make_learned_lstm(lstm_settings(p, p.train_task), seed, DType::Float32, p.init);
   learned::MetaTrainOptions o;
   o.epochs = p.epochs;
   o.eval_every = p.eval_every;

@@ -20,6 +20,14 @@ struct L2lProtocol {
   std::int64_t inner_steps = 100;  // optimizee steps of a problem (meta-training and tuning)
   std::int64_t unroll = 20;
   Protocol source = Protocol::Paper;
+  // The LSTM's settings in which the protocols differ (optimizers.md 5.7's
+  // table); p and scale apply to the log_sign tasks (the quadratic has none).
+  double lstm_p = 10, lstm_scale = 0.1;
+  learned::LstmInit init = learned::LstmInit::Uniform;
+  // Names a protocol with some of these switched (l2l-settings), safe in a
+  // folder name: part of the run store's keys and the meta-training
+  // folders; empty for the protocols themselves.
+  std::string variant{};
 };
 
 struct MetaTraining {
@@ -47,6 +55,12 @@ std::string describe(const L2lProtocol& p, const ClaimContext& c);
 std::string meta_lr_note(const L2lProtocol& p);
 // The mlp claims' protocol, with `quick_test_problems` at the quick budget.
 L2lProtocol mlp_protocol(const ClaimContext& c, int quick_test_problems);
+// The LSTM's settings for `task` under the protocol.
+learned::LstmTaskSettings lstm_settings(const L2lProtocol& p, const std::string& task);
+// "12.5 min" or "2.1 h".
+std::string duration(double seconds);
+// Where seed `seed`'s meta-training lives.
+std::string meta_training_dir(const ClaimContext& c, const L2lProtocol& p, std::uint64_t seed);
 // Tells the run store how many runs the claim makes.
 void plan(ClaimContext& c, const L2lProtocol& p, std::size_t eval_tasks);
 // Meta-trains (or resumes) the LSTM on each seed: one seed per rank under mpirun.

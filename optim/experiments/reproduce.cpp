@@ -50,6 +50,12 @@ const std::vector<Claim>& registry() {
         "baselines.",
         true, true},
        reproduce_l2l_cnn},
+      {{"l2l-settings", "paper 2 (which of the authors' code's settings decides, section 5.7)",
+        "Of the settings in which the authors' code differs from the paper's text (p = 5, output scale 0.01, the "
+        "code's initialisation), one switched alone into the paper protocol makes the LSTM leave the do-nothing "
+        "plateau on the mlp task and stay off it, on every seed.",
+        false},
+       reproduce_l2l_settings},
       {{"integrators", "paper 3 (numerical integrators, section 6)",
         "Higher-order integrators of the gradient flow (ab2, ab3, heun, rk4) improve on SGD, which is forward Euler.",
         true},

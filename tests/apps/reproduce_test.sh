@@ -10,7 +10,7 @@ rm -rf "$work" && mkdir -p "$work" && cd "$work"
 fail() { echo "FAIL: $*" >&2; exit 1; }
 
 "$metagrad" reproduce --list >list.txt
-for claim in rllc l2l-quadratic l2l-mlp l2l-generalization l2l-cnn integrators smes root-free; do grep -q "^$claim " list.txt || fail "--list lacks $claim"; done
+for claim in rllc l2l-quadratic l2l-mlp l2l-generalization l2l-cnn l2l-settings integrators smes root-free; do grep -q "^$claim " list.txt || fail "--list lacks $claim"; done
 
 expect_error() {  # expect_error PATTERN ARGS...: exit 1 with one line matching PATTERN
   local pattern=$1; shift
