@@ -143,8 +143,8 @@ Verdict reproduce_l2l_settings(ClaimContext& c) {
     all_left.push_back(every_seed_left);
   }
   c.report += "## Validation loss by setting\n\n" +
-              markdown_table({"setting", "seed", fmt::format("epoch {}", early),
-                              fmt::format("epoch {}", paper.epochs), "best (at epoch)", "plateau", "wall clock"},
+              markdown_table({"setting", "seed", fmt::format("epoch {}", early), fmt::format("epoch {}", paper.epochs),
+                              "best (at epoch)", "plateau", "wall clock"},
                              rows) +
               "\n";
 
