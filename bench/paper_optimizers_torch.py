@@ -72,6 +72,18 @@ class _PaperOptimizer(Optimizer):
         return params, grads, states
 
 
+def _adam_moments(states, grads, b1, b2):
+    """Adam's moment updates in place, and the step count; returns the moment lists."""
+    m, v = [s["exp_avg"] for s in states], [s["exp_avg_sq"] for s in states]
+    torch._foreach_mul_(m, b1)
+    torch._foreach_add_(m, grads, alpha=1 - b1)
+    torch._foreach_mul_(v, b2)
+    torch._foreach_addcmul_(v, grads, grads, 1 - b2)
+    for s in states:
+        s["step"] += 1
+    return m, v
+
+
 class Smes(_PaperOptimizer):
     """Section 7: theta -= (lr/bc1) * m / (pow(v/bc2, exponent) + eps)."""
 
@@ -91,13 +103,7 @@ class Smes(_PaperOptimizer):
                 torch._foreach_mul_(params, 1 - lr * wd)
             else:
                 grads = torch._foreach_add(grads, params, alpha=wd)
-        m, v = [s["exp_avg"] for s in states], [s["exp_avg_sq"] for s in states]
-        torch._foreach_mul_(m, b1)
-        torch._foreach_add_(m, grads, alpha=1 - b1)
-        torch._foreach_mul_(v, b2)
-        torch._foreach_addcmul_(v, grads, grads, 1 - b2)
-        for s in states:
-            s["step"] += 1
+        m, v = _adam_moments(states, grads, b1, b2)
         bc1 = [1 - b1 ** s["step"] for s in states]
         bc2 = [1 - b2 ** s["step"] for s in states]
         if e == 0.5:  # Adam's arithmetic
@@ -172,13 +178,7 @@ class RfAdamW(_PaperOptimizer):
         lr, b1, b2, wd = group["lr"], group["beta1"], group["beta2"], group["weight_decay"]
         if wd != 0:  # decoupled
             torch._foreach_mul_(params, 1 - lr * wd)
-        m, v = [s["exp_avg"] for s in states], [s["exp_avg_sq"] for s in states]
-        torch._foreach_mul_(m, b1)
-        torch._foreach_add_(m, grads, alpha=1 - b1)
-        torch._foreach_mul_(v, b2)
-        torch._foreach_addcmul_(v, grads, grads, 1 - b2)
-        for s in states:
-            s["step"] += 1
+        m, v = _adam_moments(states, grads, b1, b2)
         corrected = group["bias_correction"]
         bc1 = [1 - b1 ** s["step"] if corrected else 1.0 for s in states]
         bc2 = [1 - b2 ** s["step"] if corrected else 1.0 for s in states]

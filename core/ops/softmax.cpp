@@ -8,9 +8,18 @@
 namespace mg {
 namespace {
 
-void check_floating_input(const Tensor& x, const char* op) {
+// Checks op's input and returns dim wrapped into [0, x.dim()).
+std::int64_t checked_dim(const Tensor& x, std::int64_t dim, const char* op) {
   MG_CHECK(x.defined(), "{}: the tensor is undefined", op);
   MG_CHECK(is_floating(x.dtype()), "{}: expected a floating tensor, got {}", op, dtype_name(x.dtype()));
+  return wrap_dim(dim, x.dim(), op);
+}
+
+// The forward's value, computed outside the graph (record() adds the node).
+template <class Forward>
+Tensor untracked(Forward forward) {
+  NoGradGuard no_grad;
+  return forward();
 }
 
 // The max along dim (kept), with infinities replaced by 0 so that x - max
@@ -24,15 +33,12 @@ Tensor stable_shift(const Tensor& x, std::int64_t dim) {
 }  // namespace
 
 Tensor logsumexp(const Tensor& x, std::int64_t dim, bool keepdim) {
-  check_floating_input(x, "logsumexp");
-  dim = wrap_dim(dim, x.dim(), "logsumexp");
-  Tensor out;
-  {
-    NoGradGuard no_grad;
+  dim = checked_dim(x, dim, "logsumexp");
+  const Tensor out = untracked([&] {
     const Tensor m = stable_shift(x, dim);
-    out = log(sum(exp(x - m), dim, true)) + m;
-    if (!keepdim && x.dim() > 0) out = out.squeeze(dim);
-  }
+    const Tensor kept = log(sum(exp(x - m), dim, true)) + m;
+    return !keepdim && x.dim() > 0 ? kept.squeeze(dim) : kept;
+  });
   return record(
       "logsumexp", {x}, out,
       [x, dim, keepdim](const BackwardArgs& in) {
@@ -45,14 +51,11 @@ Tensor logsumexp(const Tensor& x, std::int64_t dim, bool keepdim) {
 }
 
 Tensor log_softmax(const Tensor& x, std::int64_t dim) {
-  check_floating_input(x, "log_softmax");
-  dim = wrap_dim(dim, x.dim(), "log_softmax");
-  Tensor out;
-  {
-    NoGradGuard no_grad;
+  dim = checked_dim(x, dim, "log_softmax");
+  const Tensor out = untracked([&] {
     const Tensor shifted = x - stable_shift(x, dim);
-    out = shifted - log(sum(exp(shifted), dim, true));
-  }
+    return shifted - log(sum(exp(shifted), dim, true));
+  });
   return record(
       "log_softmax", {x}, out,
       [dim](const BackwardArgs& in) { return Grads{in.grad - exp(in.output()) * sum(in.grad, dim, true)}; },
@@ -60,14 +63,11 @@ Tensor log_softmax(const Tensor& x, std::int64_t dim) {
 }
 
 Tensor softmax(const Tensor& x, std::int64_t dim) {
-  check_floating_input(x, "softmax");
-  dim = wrap_dim(dim, x.dim(), "softmax");
-  Tensor out;
-  {
-    NoGradGuard no_grad;
+  dim = checked_dim(x, dim, "softmax");
+  const Tensor out = untracked([&] {
     const Tensor e = exp(x - stable_shift(x, dim));
-    out = e / sum(e, dim, true);
-  }
+    return e / sum(e, dim, true);
+  });
   return record(
       "softmax", {x}, out,
       [dim](const BackwardArgs& in) {

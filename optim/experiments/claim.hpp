@@ -118,6 +118,9 @@ struct TaskSetting {
   std::int64_t steps;
 };
 std::vector<TaskSetting> mlp_and_cnn(const ClaimContext& c);
+// A task's section heading and what its table's numbers are: spread over
+// the test problems, the training loss, and `other_measures`.
+std::string task_section(const ClaimContext& c, const std::string& task, const std::string& other_measures);
 
 struct Verdict {
   std::string outcome;  // reproduced | not reproduced | inconclusive

@@ -124,18 +124,14 @@ Verdict reproduce_integrators(ClaimContext& c) {
         best_name = name;
       }
     }
-    c.report += fmt::format(
-        "## {}\n\nMean ± std over {} test problems; loss: mean mini-batch training loss over the "
-        "last tenth of the run; accuracy: on the test images at the end.\n\n",
-        s.task, c.seeds());
+    c.report += task_section(c, s.task, "accuracy: on the test images at the end");
     c.report +=
         markdown_table({"optimizer (tuned lr)", "loss, equal steps", "test accuracy %, equal steps",
                         "loss, equal evaluations", "test accuracy %, equal evaluations", "steps at equal evaluations"},
                        rows);
     c.figure(s.task + "-loss.svg", {steps_panel, evals_panel},
              s.task + ": mean training loss over the test problems, at equal steps and at equal gradient evaluations");
-    const Difference d = compare(best_accuracy, sgd_accuracy, true);
-    comparisons.push_back(d);
+    comparisons.push_back(compare(best_accuracy, sgd_accuracy, true));
     decisive +=
         fmt::format("{}{}: best integrator {} {}% vs sgd {}% at equal evaluations", decisive.empty() ? "" : "; ",
                     s.task, best_name, plus_minus(best_accuracy, 3), plus_minus(sgd_accuracy, 3));

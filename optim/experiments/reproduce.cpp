@@ -250,6 +250,13 @@ learned::MetaTrainResult ClaimContext::meta_train(const learned::Task& task, lea
   return result;
 }
 
+std::string task_section(const ClaimContext& c, const std::string& task, const std::string& other_measures) {
+  return fmt::format(
+      "## {}\n\nMean ± std over {} test problems; loss: mean mini-batch training loss over the last tenth of the "
+      "run; {}.\n\n",
+      task, c.seeds(), other_measures);
+}
+
 void ClaimContext::figure(const std::string& file, const std::vector<Panel>& panels, const std::string& caption) {
   figures.emplace_back(file, svg_chart(panels));
   report += fmt::format("\n![{}]({})\n\n*{}*\n\n", caption, file, caption);

@@ -135,16 +135,12 @@ Verdict reproduce_rllc(ClaimContext& c) {
                                                                                         : "not supported here");
       }
     }
-    c.report += fmt::format(
-        "## {}\n\nMean ± std over {} test problems; loss: mean mini-batch training loss over the "
-        "last tenth of the run; test loss and accuracy on the held-out test images.\n\n",
-        s.task, c.seeds());
+    c.report += task_section(c, s.task, "test loss and accuracy on the held-out test images");
     c.report +=
         markdown_table({"optimizer (tuned)", "training loss", "test loss", "test accuracy %"}, rows) + "\n" + law_text;
     c.figure(s.task + "-curves.svg", {panel, law_panel},
              s.task + ": mean training loss over the test problems, and the law of rllc momentum_grad");
-    const Difference d = compare(best_rllc, best_baseline, true);
-    comparisons.push_back(d);
+    comparisons.push_back(compare(best_rllc, best_baseline, true));
     decisive +=
         fmt::format("{}{}: best RLLC ({}) {}% vs best baseline ({}) {}% test accuracy", decisive.empty() ? "" : "; ",
                     s.task, best_rllc_name, plus_minus(best_rllc, 3), best_baseline_name, plus_minus(best_baseline, 3));
