@@ -12,7 +12,7 @@ namespace {
 
 struct Options {
   std::string task = "quadratic", family, learned = "lstm", estimator = "tbptt", mode = "first_order", data_dir,
-              fashion_dir, sampling = "gaussian", objective = "train", init;
+              fashion_dir, sampling = "gaussian", objective = "train", init, trainable;
   std::int64_t min_steps = 100, max_steps = 2000;
   optim::learned::MetaTrainOptions train;
   optim::learned::TruncatedBpttOptions tbptt;
@@ -76,6 +76,7 @@ void run(Options o) {
   }
   auto learned = optim::learned::make_learned(o.learned, *task, o.seed);
   if (!o.init.empty()) optim::learned::load_initial_weights(*learned, o.init);
+  if (!o.trainable.empty()) learned = optim::learned::train_only(std::move(learned), o.trainable);
   optim::learned::MetaTrainResult result;
   {
     InterruptScope interrupt;
@@ -133,6 +134,10 @@ void add_meta_train_command(CLI::App& app) {
   cmd->add_option("--init", o->init,
                   "Start from these weights (a JSON list, as optimizer.json) instead of --learned's own start: a "
                   "later phase from an earlier one's weights (a checkpoint, --resume, takes precedence)");
+  cmd->add_option("--trainable", o->trainable,
+                  "Meta-train only these entries of the weight list (indices and ranges, e.g. 1696,1698,1760-1762; "
+                  "docs/general.md has general's layout), the others fixed at the start's (--init's) values; "
+                  "optimizer.json holds the whole list. Resume with the same --init and --trainable");
   cmd->add_option("--estimator", o->estimator,
                   "Meta-gradients by tbptt (truncated backprop), es (antithetic evolution strategies) or pes "
                   "(persistent ES, unbiased over whole runs)")

@@ -87,6 +87,17 @@ std::unique_ptr<LearnedOptimizer> make_learned(const std::string& family, const 
 // of another length is one clear line.
 void load_initial_weights(LearnedOptimizer& learned, const std::string& path);
 
+// `learned` (one weight tensor) with only the entries `indices` of its flat
+// weight list as meta-parameters, the others fixed at their values now (its
+// start, or --init's weights): a few numbers meta-trained on top of a
+// hand-made start. It makes the same optimizers as `learned` would from the
+// whole list, and save() writes the whole list. Its one meta-parameter is
+// named after the fixed weights and the indices, so that a checkpoint
+// resumes only over the same start and subset.
+// `indices` as "1696,1698,1760-1762": indices and inclusive ranges, each
+// named once; anything else is one clear line.
+std::unique_ptr<LearnedOptimizer> train_only(std::unique_ptr<LearnedOptimizer> learned, const std::string& indices);
+
 // A learned optimizer from the file meta-train wrote (optimizer.json): an
 // mlp_lopt weight list (1762 numbers), a general one (1763, driving runs of
 // `horizon` steps; 0: unknown), an LSTM weight list (with
