@@ -1,6 +1,7 @@
 // Which of the authors' code's settings decides paper 2's outcome
 // (optimizers.md 5.7): l2l-mlp's paper protocol meta-trained with one setting
-// at a time switched to the code's (p, output scale, initialisation), and
+// at a time switched to the code's (p, output scale, initialisation, the
+// meta-optimizer's learning rate), and
 // with the zero output layer metagrad's `lstm` starts from, each run read
 // for whether it left the do-nothing plateau and stayed off it.
 #include <cmath>
@@ -39,6 +40,12 @@ std::vector<Setting> settings() {
        [](L2lProtocol& p) {
          p.init = learned::LstmInit::Code;
          p.variant = "code-init";
+       },
+       true},
+      {"meta-optimizer Adam at 1e-3",
+       [](L2lProtocol& p) {
+         p.meta_optimizer = "adam(lr=1e-3)";
+         p.variant = "meta-lr-1e-3";
        },
        true},
       {"zero output layer (metagrad's `lstm`)",
