@@ -22,12 +22,13 @@ struct Options {
   int threads = 0;
   // Which options were given: each estimator takes only its own.
   const CLI::Option *mode_option = nullptr, *meta_batch_option = nullptr, *recompute_option = nullptr,
-                    *population_option = nullptr, *sigma_option = nullptr;
+                    *population_option = nullptr, *sigma_option = nullptr, *final_fraction_option = nullptr;
 };
 
 // The estimator the flags name, built from its own options: tbptt takes
 // --mode, --meta-batch and --recompute-every; es and pes --population
-// (pairs, each on its own problem: their meta-batch) and --sigma.
+// (pairs, each on its own problem: their meta-batch), --sigma and
+// --meta-loss-final.
 std::unique_ptr<optim::learned::MetaGradientEstimator> make_estimator(Options& o) {
   const auto refuse = [&](const CLI::Option* option, const char* flag) {
     if (option->count() > 0)
@@ -38,6 +39,7 @@ std::unique_ptr<optim::learned::MetaGradientEstimator> make_estimator(Options& o
     o.tbptt.objective = objective;
     refuse(o.population_option, "--population");
     refuse(o.sigma_option, "--sigma");
+    refuse(o.final_fraction_option, "--meta-loss-final");
     o.tbptt.mode = optim::learned::meta_mode(o.mode);
     return std::make_unique<optim::learned::TruncatedBptt>(o.tbptt);
   }
@@ -159,6 +161,10 @@ void add_meta_train_command(CLI::App& app) {
                       "es, pes: antithetic pairs per meta-iteration (and rank), each on its own problem, run "
                       "concurrently (default 8)")
           ->check(CLI::Range(1, 100000));
+  o->final_fraction_option =
+      cmd->add_option("--meta-loss-final", o->evolution.final_fraction,
+                      "es, pes: the meta-loss counts only the losses of the last F of each run (default 1: the whole "
+                      "run, the area under the loss curve); 0.1 is the final loss the held-out suite judges by");
   o->sigma_option = cmd->add_option("--sigma", o->evolution.sigma, "es, pes: standard deviation of the perturbations")
                         ->check(CLI::PositiveNumber);
   cmd->add_option("--epochs", o->train.epochs, "Meta-training epochs (--meta-batch fresh problems each)")

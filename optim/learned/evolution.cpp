@@ -27,16 +27,19 @@ void carry_state(const Optimizer& from, Optimizer& to) {
 // meta-parameters; the new one continues the previous one's state.
 class PlainRun {
  public:
-  PlainRun(const Problem& problem, std::int64_t steps, MetaObjective objective)
+  PlainRun(const Problem& problem, std::int64_t steps, const EvolutionStrategiesOptions& options)
       : problem_(&problem),
         steps_(steps),
-        validation_(objective == MetaObjective::ValidationBatches),
+        first_counted_(
+            steps - std::max<std::int64_t>(1, std::llround(options.final_fraction * static_cast<double>(steps))) + 1),
+        validation_(options.objective == MetaObjective::ValidationBatches),
         params_(problem.initial()) {
     for (auto& [name, t] : params_) theta_.push_back(t.requires_grad_());
   }
 
   // `steps` steps with the optimizer `learned` makes from `meta`; returns the
-  // sum of the losses after each step (the truncation's meta-loss).
+  // sum of the losses after each step that counts (the truncation's
+  // meta-loss).
   double advance(const LearnedOptimizer& learned, const std::vector<Tensor>& meta, std::int64_t steps) {
     auto optimizer = learned.make(params_, meta, steps_);
     if (optimizer_) carry_state(*optimizer_, *optimizer);
@@ -52,7 +55,7 @@ class PlainRun {
       const double loss = forward_backward().item<double>();
       MG_CHECK(std::isfinite(loss), "meta-training diverged: the optimizee loss of a perturbed run is {} at step {}",
                loss, step_);
-      meta_loss += validation_ ? validation_loss() : loss;
+      if (step_ >= first_counted_) meta_loss += validation_ ? validation_loss() : loss;
     }
     return meta_loss;
   }
@@ -72,7 +75,8 @@ class PlainRun {
   }
 
   const Problem* problem_;
-  std::int64_t steps_;  // the run's length
+  std::int64_t steps_;          // the run's length
+  std::int64_t first_counted_;  // the first step whose loss counts
   bool validation_;
   NamedParameters params_;
   std::vector<Tensor> theta_;
@@ -85,11 +89,15 @@ class PlainRun {
 EvolutionStrategies::EvolutionStrategies(EvolutionStrategiesOptions options) : options_(options) {
   MG_CHECK(std::isfinite(options.sigma) && options.sigma > 0, "{}: sigma must be positive, got {}", name(),
            options.sigma);
+  MG_CHECK(options.final_fraction > 0 && options.final_fraction <= 1,
+           "{}: the final fraction of a run the meta-loss counts must be in (0, 1], got {}", name(),
+           options.final_fraction);
 }
 
 std::string EvolutionStrategies::config() const {
-  return fmt::format("{}(sigma={:.17g}, seed={}{})", name(), options_.sigma, options_.seed,
-                     objective_suffix(options_.objective));
+  return fmt::format(
+      "{}(sigma={:.17g}, seed={}{}{})", name(), options_.sigma, options_.seed, objective_suffix(options_.objective),
+      options_.final_fraction == 1 ? "" : fmt::format(", final_fraction={:.17g}", options_.final_fraction));
 }
 
 class EvolutionStrategies::PairRun : public MetaGradientEstimator::Run {
@@ -101,8 +109,7 @@ class EvolutionStrategies::PairRun : public MetaGradientEstimator::Run {
         horizon_(horizon),
         learned_(&learned),
         index_(index),
-        runs_{PlainRun(problem, horizon.steps, es.options().objective),
-              PlainRun(problem, horizon.steps, es.options().objective)} {}
+        runs_{PlainRun(problem, horizon.steps, es.options()), PlainRun(problem, horizon.steps, es.options())} {}
 
   std::int64_t parts() const override { return 2; }
 

@@ -117,6 +117,71 @@ TEST_CASE("over a run of 10 truncations, PES's estimates sum to the whole-run gr
 
 namespace {
 
+// The final tenth's meta-loss, sum_{t=91..100} f(theta_t), of a T = 100 run
+// of the learned optimizer at its meta-parameters + delta.
+double final_tenth_loss(const learned::Problem& problem, const learned::LearnedOptimizer& learned, double delta) {
+  auto params = problem.initial();
+  std::vector<Tensor> theta;
+  for (auto& [name, t] : params) theta.push_back(t.requires_grad_());
+  std::vector<Tensor> meta;
+  for (const auto& [name, m] : learned.meta_parameters()) meta.push_back(m.detach() + delta);
+  const auto optimizer = learned.make(params, meta, 100);
+  const auto forward_backward = [&] {
+    for (auto& t : theta) t.set_grad(Tensor());
+    Tensor loss = problem.loss(theta, 0);
+    loss.backward();
+    return loss.item<double>();
+  };
+  forward_backward();
+  double total = 0;
+  for (int t = 1; t <= 100; ++t) {
+    optimizer->step();
+    const double loss = forward_backward();
+    if (t > 90) total += loss;
+  }
+  return total;
+}
+
+}  // namespace
+
+TEST_CASE("PES with final_fraction 0.1: its estimates sum to the gradient of the last tenth's losses alone") {
+  FixedQuadraticTask task;
+  auto sgd = learned_sgd(task);
+  const FixedQuadratic problem;
+  const double h = 1e-3;
+  const double final_tenth =
+      (final_tenth_loss(problem, *sgd, h) - final_tenth_loss(problem, *sgd, -h)) / (2 * h);  // central difference
+  const learned::TruncatedBptt second_order({.mode = learned::MetaMode::SecondOrder});
+  const double whole = gradient_of(second_order.start(problem, {100, 100}, 0, *sgd)->next());
+  const learned::EvolutionStrategies pes({.persistent = true, .sigma = kSigma, .seed = 7, .final_fraction = 0.1});
+  CHECK(pes.config() == "pes(sigma=0.001, seed=7, final_fraction=0.10000000000000001)");
+  std::vector<double> sums;
+  for (int i = 0; i < kPairs; ++i) {
+    double sum = 0;
+    int truncation = 0;
+    pes.run(
+        problem, {100, 10}, *sgd,
+        [&](const learned::TruncationEstimate& e) {
+          if (truncation++ < 9) CHECK(e.meta_loss == 0);  // steps 1-90 count for nothing
+          sum += gradient_of(e);
+        },
+        i);
+    sums.push_back(sum);
+  }
+  const Sample s = sample(sums);
+  MESSAGE("PES, final tenth: " << s.mean << " +- " << s.standard_error << ", central difference: " << final_tenth
+                               << ", whole run: " << whole);
+  CHECK(std::abs(final_tenth) > 10 * s.standard_error);
+  CHECK(std::abs(s.mean - final_tenth) < 3 * s.standard_error);
+  CHECK(std::abs(whole - final_tenth) > 3 * s.standard_error);  // it is another objective
+  for (double bad : {0.0, -0.5, 1.5})
+    CHECK_THROWS_WITH_AS(learned::EvolutionStrategies({.final_fraction = bad}),
+                         doctest::Contains("the final fraction of a run the meta-loss counts must be in (0, 1]"),
+                         mg::Error);
+}
+
+namespace {
+
 std::unique_ptr<learned::Task> small_quadratic() {
   auto task = learned::make_task("quadratic");
   task->steps = 10;

@@ -23,6 +23,12 @@ struct EvolutionStrategiesOptions {
   // from (seed, index, u) alone.
   std::uint64_t seed = 0;
   MetaObjective objective = MetaObjective::TrainingBatches;
+  // The meta-loss counts only the losses after the last `final_fraction` of
+  // a run's steps (at least the last step's): the final loss a user judges a
+  // run by, where 1 (the whole run) is the area under the loss curve, which
+  // rewards early progress. PES carries the credit of early perturbations to
+  // the late losses, so early truncations need no loss of their own.
+  double final_fraction = 1.0;
 };
 
 class EvolutionStrategies : public MetaGradientEstimator {
