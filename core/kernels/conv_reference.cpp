@@ -8,7 +8,13 @@
 namespace mg::kernels {
 namespace {
 
-// Calls f(n, oc, oh, ow, ic, kh, kw, ih, iw) for every tap that lands inside the input.
+// One multiply-add of a convolution: output (n, oc, oh, ow) takes input
+// (n, ic, ih, iw) times weight (oc, icg, kh, kw), icg being ic within its group.
+struct Tap {
+  std::int64_t n, oc, oh, ow, ic, icg, kh, kw, ih, iw;
+};
+
+// Calls f(tap) for every tap that lands inside the input.
 template <class F>
 void for_each_tap(const Shape& xs, const Shape& ws, const Shape& ys, const ConvGeometry& g, const F& f) {
   const std::int64_t oc_per_group = ws[0] / g.groups, ic_per_group = ws[1];
@@ -24,10 +30,22 @@ void for_each_tap(const Shape& xs, const Shape& ws, const Shape& ys, const ConvG
               for (std::int64_t kw = 0; kw < ws[3]; ++kw) {
                 const std::int64_t iw = ow * g.stride - g.padding + kw * g.dilation;
                 if (iw < 0 || iw >= xs[3]) continue;
-                f(n, oc, oh, ow, group * ic_per_group + icg, icg, kh, kw, ih, iw);
+                f(Tap{n, oc, oh, ow, group * ic_per_group + icg, icg, kh, kw, ih, iw});
               }
             }
     }
+}
+
+// A gradient of the convolution x (*) w = y: `out` zeroed, then
+// add(OUT, A, B, tap) at every tap, over views of out, a and b.
+template <class Add>
+void accumulate_taps(Tensor& out, const Tensor& a, const Tensor& b, const Shape& xs, const Shape& ws, const Shape& ys,
+                     const ConvGeometry& g, const Add& add) {
+  MG_DISPATCH_FLOATING(out.dtype(), [&] {
+    const View4<scalar_t> OUT(out), A(a), B(b);
+    out.zero_();
+    for_each_tap(xs, ws, ys, g, [&](const Tap& t) { add(OUT, A, B, t); });
+  });
 }
 
 }  // namespace
@@ -44,32 +62,21 @@ void reference_conv2d_forward(const Tensor& x, const Tensor& w, const Tensor& b,
           for (std::int64_t h = 0; h < y.size(2); ++h)
             for (std::int64_t v = 0; v < y.size(3); ++v) Y(n, c, h, v) = bias[c];
     }
-    for_each_tap(x.shape(), w.shape(), y.shape(), g,
-                 [&](auto n, auto oc, auto oh, auto ow, auto ic, auto icg, auto kh, auto kw, auto ih, auto iw) {
-                   Y(n, oc, oh, ow) += X(n, ic, ih, iw) * W(oc, icg, kh, kw);
-                 });
+    for_each_tap(x.shape(), w.shape(), y.shape(), g, [&](const Tap& t) {
+      Y(t.n, t.oc, t.oh, t.ow) += X(t.n, t.ic, t.ih, t.iw) * W(t.oc, t.icg, t.kh, t.kw);
+    });
   });
 }
 
 void reference_conv2d_backward_input(const Tensor& gy, const Tensor& w, Tensor& gx, const ConvGeometry& g) {
-  MG_DISPATCH_FLOATING(gx.dtype(), [&] {
-    const View4<scalar_t> GY(gy), W(w), GX(gx);
-    gx.zero_();
-    for_each_tap(gx.shape(), w.shape(), gy.shape(), g,
-                 [&](auto n, auto oc, auto oh, auto ow, auto ic, auto icg, auto kh, auto kw, auto ih, auto iw) {
-                   GX(n, ic, ih, iw) += GY(n, oc, oh, ow) * W(oc, icg, kh, kw);
-                 });
+  accumulate_taps(gx, gy, w, gx.shape(), w.shape(), gy.shape(), g, [](auto& GX, auto& GY, auto& W, const Tap& t) {
+    GX(t.n, t.ic, t.ih, t.iw) += GY(t.n, t.oc, t.oh, t.ow) * W(t.oc, t.icg, t.kh, t.kw);
   });
 }
 
 void reference_conv2d_backward_weight(const Tensor& x, const Tensor& gy, Tensor& gw, const ConvGeometry& g) {
-  MG_DISPATCH_FLOATING(gw.dtype(), [&] {
-    const View4<scalar_t> X(x), GY(gy), GW(gw);
-    gw.zero_();
-    for_each_tap(x.shape(), gw.shape(), gy.shape(), g,
-                 [&](auto n, auto oc, auto oh, auto ow, auto ic, auto icg, auto kh, auto kw, auto ih, auto iw) {
-                   GW(oc, icg, kh, kw) += X(n, ic, ih, iw) * GY(n, oc, oh, ow);
-                 });
+  accumulate_taps(gw, x, gy, x.shape(), gw.shape(), gy.shape(), g, [](auto& GW, auto& X, auto& GY, const Tap& t) {
+    GW(t.oc, t.icg, t.kh, t.kw) += X(t.n, t.ic, t.ih, t.iw) * GY(t.n, t.oc, t.oh, t.ow);
   });
 }
 
