@@ -53,19 +53,18 @@ row() {  # row NAME DIR BUDGET
   echo "| [$1]($2/report.md) | $paper | $3 | **$outcome** | ${numbers%)} | $time |"
 }
 
+# The page's text above the table is written by hand (the protocols of
+# paper 2 among it) and kept; the table is written anew.
+preamble=$(sed '/^| claim | paper | budget |/,$d' "$out/README.md")
 {
-  echo "# Reproductions of the papers' claims"
-  echo
-  echo "Each page is written by \`metagrad reproduce CLAIM --budget quick|full\` on this project's 2-core machine"
-  echo "(\`scripts/reproductions.sh\` regenerates the quick ones, and the table). \`quick\` takes minutes; \`full\`"
-  echo "is the specification's protocol, hours each, run for paper 2's claims. A claim that does not reproduce is a"
-  echo "result."
-  echo
+  printf '%s\n\n' "$preamble"
   echo "| claim | paper | budget | verdict | deciding numbers | compute time |"
   echo "|---|---|---|---|---|---|"
   "$metagrad" reproduce --list | while read -r name rest; do
     row "$name" "$name" quick
     row "$name" "$name-full" full
+    row "$name" "$name-code-full" "full, protocol code"
   done
-} >"$out/README.md"
+} >"$out/README.md.tmp"
+mv "$out/README.md.tmp" "$out/README.md"
 echo "wrote $out/README.md"
