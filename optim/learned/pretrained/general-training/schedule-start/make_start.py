@@ -14,7 +14,12 @@ each positive), their weights into o1 at 0: the same optimizer, bit for bit,
 from which meta-training can learn a learning rate that depends on a
 tensor's fan-in and scale (`meta-train --trainable`, the entries W3[4..6][0]).
 
-    make_start.py LR [C] [--scale-units] > weights.json
+With --time-units as well, two more units carry the step-count features
+tanh(t/100 - 1) + 1 and tanh(t/1000 - 1) + 1 (W3[7..8][0], at 0), so that the
+learning rate can learn to fall with the step count itself, not only with
+t/T: a run longer than any the family has reaches later steps.
+
+    make_start.py LR [C] [--scale-units [--time-units]] > weights.json
 """
 import json
 import math
@@ -23,9 +28,10 @@ import sys
 INPUTS, HIDDEN, OUTPUTS = 19, 32, 2
 PROGRESS = 14  # the first of the four progress features; x[18] is the constant 1
 LOG_SCALE, LOG_FAN_IN, MATRIX = 7, 8, 9  # the tensor's features
+STEPS_100, STEPS_1000 = 11, 12  # tanh(t/100 - 1), tanh(t/1000 - 1)
 
 
-def weights(lr, c, scale_units=False):
+def weights(lr, c, scale_units=False, time_units=False):
     w1 = [[0.0] * HIDDEN for _ in range(INPUTS)]
     b1 = [0.0] * HIDDEN
     w2 = [[0.0] * HIDDEN for _ in range(HIDDEN)]
@@ -42,6 +48,11 @@ def weights(lr, c, scale_units=False):
             w1[feature][unit] = 1.0
             b1[unit] = bias
             w2[unit][unit] = 1.0  # h2 = h1 = the feature (+ bias), positive; W3[unit][0] = 0
+    if time_units:
+        for unit, feature in ((7, STEPS_100), (8, STEPS_1000)):
+            w1[feature][unit] = 1.0
+            b1[unit] = 1.0
+            w2[unit][unit] = 1.0
     flat = [v for row in w1 for v in row] + b1 + [v for row in w2 for v in row] + b2
     flat += [v for row in w3 for v in row] + b3 + [math.log(lr)]
     assert len(flat) == 1763
@@ -49,7 +60,7 @@ def weights(lr, c, scale_units=False):
 
 
 if __name__ == "__main__":
-    args = [a for a in sys.argv[1:] if a != "--scale-units"]
+    args = [a for a in sys.argv[1:] if not a.startswith("--")]
     lr = float(args[0])
     c = float(args[1]) if len(args) > 1 else 0.1
-    print(json.dumps(weights(lr, c, "--scale-units" in sys.argv)))
+    print(json.dumps(weights(lr, c, "--scale-units" in sys.argv, "--time-units" in sys.argv)))
