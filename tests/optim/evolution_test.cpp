@@ -7,6 +7,7 @@
 // meta-training with them: the bits depend on no thread count, a stop
 // resumes exactly, and optimizers with no differentiable mode meta-train.
 #include <cmath>
+#include <functional>
 
 #include "../support/testing.hpp"
 #include "meta_training.hpp"
@@ -69,6 +70,29 @@ Sample sample(const std::vector<double>& values) {
 constexpr double kSigma = 1e-3;
 constexpr int kPairs = 2000;
 
+// Over kPairs pairs, each a T = 100 run of 10 truncations: the sums of
+// PES's truncation estimates; `each` sees every estimate with its index.
+Sample pes_sums(const learned::EvolutionStrategiesOptions& options, const learned::Problem& problem,
+                const learned::LearnedOptimizer& learned,
+                const std::function<void(const learned::TruncationEstimate&, int)>& each = {}) {
+  const learned::EvolutionStrategies pes(options);
+  std::vector<double> sums;
+  for (int i = 0; i < kPairs; ++i) {
+    double sum = 0;
+    int truncation = 0;
+    pes.run(
+        problem, {100, 10}, learned,
+        [&](const learned::TruncationEstimate& e) {
+          if (each) each(e, truncation);
+          ++truncation;
+          sum += gradient_of(e);
+        },
+        i);
+    sums.push_back(sum);
+  }
+  return sample(sums);
+}
+
 }  // namespace
 
 TEST_CASE("the mean of many ES estimates is the autograd gradient of the truncation's meta-loss") {
@@ -99,15 +123,7 @@ TEST_CASE("over a run of 10 truncations, PES's estimates sum to the whole-run gr
   double truncated = 0;
   second_order.run(problem, {100, 10}, *sgd,
                    [&](const learned::TruncationEstimate& e) { truncated += gradient_of(e); });
-  const learned::EvolutionStrategies pes({.persistent = true, .sigma = kSigma, .seed = 7});
-  std::vector<double> sums;
-  for (int i = 0; i < kPairs; ++i) {
-    double sum = 0;
-    pes.run(
-        problem, {100, 10}, *sgd, [&](const learned::TruncationEstimate& e) { sum += gradient_of(e); }, i);
-    sums.push_back(sum);
-  }
-  const Sample s = sample(sums);
+  const Sample s = pes_sums({.persistent = true, .sigma = kSigma, .seed = 7}, problem, *sgd);
   MESSAGE("PES: " << s.mean << " +- " << s.standard_error << ", whole run: " << whole
                   << ", truncated backprop: " << truncated);
   CHECK(std::abs(whole) > 10 * s.standard_error);
@@ -155,20 +171,9 @@ TEST_CASE("PES with final_fraction 0.1: its estimates sum to the gradient of the
   const double whole = gradient_of(second_order.start(problem, {100, 100}, 0, *sgd)->next());
   const learned::EvolutionStrategies pes({.persistent = true, .sigma = kSigma, .seed = 7, .final_fraction = 0.1});
   CHECK(pes.config() == "pes(sigma=0.001, seed=7, final_fraction=0.10000000000000001)");
-  std::vector<double> sums;
-  for (int i = 0; i < kPairs; ++i) {
-    double sum = 0;
-    int truncation = 0;
-    pes.run(
-        problem, {100, 10}, *sgd,
-        [&](const learned::TruncationEstimate& e) {
-          if (truncation++ < 9) CHECK(e.meta_loss == 0);  // steps 1-90 count for nothing
-          sum += gradient_of(e);
-        },
-        i);
-    sums.push_back(sum);
-  }
-  const Sample s = sample(sums);
+  const Sample s = pes_sums(pes.options(), problem, *sgd, [](const learned::TruncationEstimate& e, int truncation) {
+    if (truncation < 9) CHECK(e.meta_loss == 0);  // steps 1-90 count for nothing
+  });
   MESSAGE("PES, final tenth: " << s.mean << " +- " << s.standard_error << ", central difference: " << final_tenth
                                << ", whole run: " << whole);
   CHECK(std::abs(final_tenth) > 10 * s.standard_error);
