@@ -64,6 +64,13 @@ class TrainableSubset : public LearnedOptimizer {
   Tensor index_, fixed_;
 };
 
+// `text` as a whole number of at most 18 digits (no sign, no spaces), or -1.
+std::int64_t whole_number(const std::string& text) {
+  const bool digits = !text.empty() && text.size() <= 18 &&
+                      std::all_of(text.begin(), text.end(), [](char c) { return c >= '0' && c <= '9'; });
+  return digits ? std::stoll(text) : -1;
+}
+
 // Sorted indices into a weight list of `count` entries.
 std::vector<std::int64_t> parse_weight_indices(const std::string& text, std::int64_t count) {
   std::vector<std::int64_t> indices;
@@ -72,23 +79,11 @@ std::vector<std::int64_t> parse_weight_indices(const std::string& text, std::int
     const std::size_t comma = std::min(text.find(',', at), text.size());
     const std::string item = text.substr(at, comma - at);
     const std::size_t dash = item.find('-');
-    std::int64_t first = 0, last = 0;
-    try {
-      std::size_t used = 0;
-      first = std::stoll(item.substr(0, dash), &used);
-      MG_CHECK(used == (dash == std::string::npos ? item.size() : dash), "");
-      last = first;
-      if (dash != std::string::npos) {
-        last = std::stoll(item.substr(dash + 1), &used);
-        MG_CHECK(used == item.size() - dash - 1, "");
-      }
-    } catch (const std::exception&) {
-      throw Error(
-          fmt::format("weight indices: expected a list of indices and ranges such as 1696,1698,1760-1762, "
-                      "not '{}'",
-                      text));
-    }
-    MG_CHECK(0 <= first && first <= last && last < count,
+    const std::int64_t first = whole_number(item.substr(0, dash));
+    const std::int64_t last = dash == std::string::npos ? first : whole_number(item.substr(dash + 1));
+    MG_CHECK(first >= 0 && last >= 0,
+             "weight indices: expected a list of indices and ranges such as 1696,1698,1760-1762, not '{}'", text);
+    MG_CHECK(first <= last && last < count,
              "weight indices: '{}' is outside the weight list's 0-{} (or a range runs backwards)", item, count - 1);
     for (std::int64_t i = first; i <= last; ++i) indices.push_back(i);
     at = comma + 1;

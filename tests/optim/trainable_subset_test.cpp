@@ -95,6 +95,9 @@ TEST_CASE("train_only: bad index lists and learned optimizers of several tensors
   refuses("", "expected a list of indices and ranges");
   refuses("1,,2", "expected a list of indices and ranges");
   refuses("5x", "expected a list of indices and ranges");
+  refuses(" 5", "expected a list of indices and ranges");
+  refuses("-5", "expected a list of indices and ranges");
+  refuses("99999999999999999999", "expected a list of indices and ranges");
   refuses("1763", "'1763' is outside the weight list's 0-1762");
   refuses("9-3", "'9-3' is outside the weight list's 0-1762 (or a range runs backwards)");
   refuses("4,2-5", "names an index twice");

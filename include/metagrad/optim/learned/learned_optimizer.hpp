@@ -93,9 +93,9 @@ void load_initial_weights(LearnedOptimizer& learned, const std::string& path);
 // hand-made start. It makes the same optimizers as `learned` would from the
 // whole list, and save() writes the whole list. Its one meta-parameter is
 // named after the fixed weights and the indices, so that a checkpoint
-// resumes only over the same start and subset.
-// `indices` as "1696,1698,1760-1762": indices and inclusive ranges, each
-// named once; anything else is one clear line.
+// resumes only over the same start and subset. `indices` reads like
+// "1696,1698,1760-1762": indices and inclusive ranges, each index named
+// once; anything else is one clear line.
 std::unique_ptr<LearnedOptimizer> train_only(std::unique_ptr<LearnedOptimizer> learned, const std::string& indices);
 
 // A learned optimizer from the file meta-train wrote (optimizer.json): an
