@@ -28,6 +28,7 @@ L2lProtocol following(const ClaimContext& c, L2lProtocol p) {
   return p;
 }
 
+// The LSTM's settings for `task` under the protocol.
 learned::LstmTaskSettings lstm_settings(const L2lProtocol& p, const std::string& task) {
   auto settings = learned::lstm_settings(task);
   if (settings.config.preprocess == learned::Preprocess::LogSign) {
@@ -78,16 +79,20 @@ std::string duration(double seconds) {
   return seconds < 5400 ? fmt::format("{:.1f} min", seconds / 60) : fmt::format("{:.1f} h", seconds / 3600);
 }
 
+std::vector<nlohmann::json> meta_training_records(const std::string& dir) {
+  std::ifstream metrics(dir + "/meta-metrics.jsonl");
+  std::vector<nlohmann::json> records;
+  for (std::string line; std::getline(metrics, line);)
+    if (!line.empty()) records.push_back(nlohmann::json::parse(line));
+  MG_CHECK(!records.empty(), "reproduce: no meta-training metrics in {}/meta-metrics.jsonl", dir);
+  return records;
+}
+
 // A meta-training's wall clock over every stint, from its metrics: runs
 // stored before results carried "wall_s" hold only their last stint's time,
 // so the metrics are the one source every stored run has.
 double meta_training_seconds(const std::string& dir) {
-  std::ifstream metrics(dir + "/meta-metrics.jsonl");
-  std::string line, last;
-  while (std::getline(metrics, line))
-    if (!line.empty()) last = line;
-  MG_CHECK(!last.empty(), "reproduce: no meta-training metrics in {}/meta-metrics.jsonl", dir);
-  return nlohmann::json::parse(last).at("wall_s").get<double>();
+  return meta_training_records(dir).back().at("wall_s").get<double>();
 }
 
 // Meta-trains (or resumes meta-training) the LSTM on `p.train_task` of

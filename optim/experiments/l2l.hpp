@@ -55,10 +55,10 @@ std::string describe(const L2lProtocol& p, const ClaimContext& c);
 std::string meta_lr_note(const L2lProtocol& p);
 // The mlp claims' protocol, with `quick_test_problems` at the quick budget.
 L2lProtocol mlp_protocol(const ClaimContext& c, int quick_test_problems);
-// The LSTM's settings for `task` under the protocol.
-learned::LstmTaskSettings lstm_settings(const L2lProtocol& p, const std::string& task);
 // "12.5 min" or "2.1 h".
 std::string duration(double seconds);
+// The records of a meta-training's meta-metrics.jsonl (at least one).
+std::vector<nlohmann::json> meta_training_records(const std::string& dir);
 // Where seed `seed`'s meta-training lives.
 std::string meta_training_dir(const ClaimContext& c, const L2lProtocol& p, std::uint64_t seed);
 // Tells the run store how many runs the claim makes.

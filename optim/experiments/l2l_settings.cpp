@@ -1,11 +1,10 @@
 // Which of the authors' code's settings decides paper 2's outcome
 // (optimizers.md 5.7): l2l-mlp's paper protocol meta-trained with one setting
 // at a time switched to the code's (p, output scale, initialisation, the
-// meta-optimizer's learning rate), and
-// with the zero output layer metagrad's `lstm` starts from, each run read
-// for whether it left the do-nothing plateau and stayed off it.
+// meta-optimizer's learning rate), and with the zero output layer metagrad's
+// `lstm` starts from, each run read for whether it left the do-nothing
+// plateau and stayed off it.
 #include <cmath>
-#include <fstream>
 
 #include "optim/experiments/l2l.hpp"
 
@@ -69,12 +68,8 @@ const char* to_string(Plateau p) {
 
 // A meta-training's validation losses by epoch, from its metrics.
 std::vector<std::pair<std::int64_t, double>> validation_series(const std::string& dir) {
-  std::ifstream metrics(dir + "/meta-metrics.jsonl");
-  MG_CHECK(metrics, "reproduce: no meta-training metrics in {}/meta-metrics.jsonl", dir);
   std::vector<std::pair<std::int64_t, double>> series;
-  for (std::string line; std::getline(metrics, line);) {
-    if (line.empty()) continue;
-    const auto record = nlohmann::json::parse(line);
+  for (const auto& record : meta_training_records(dir)) {
     if (!record.contains("validation_loss")) continue;
     const auto& loss = record.at("validation_loss");  // null: not finite
     series.emplace_back(record.at("epoch").get<std::int64_t>(), loss.is_null() ? NAN : loss.get<double>());
@@ -105,8 +100,9 @@ Verdict reproduce_l2l_settings(ClaimContext& c) {
   paper.eval_every = c.by_budget<std::int64_t>(50, 50, paper.eval_every);
   const std::int64_t early = c.by_budget<std::int64_t>(100, 100, 1);
 
+  const std::vector<Setting> all = settings();
   std::vector<L2lProtocol> protocols;
-  for (const auto& setting : settings()) {
+  for (const auto& setting : all) {
     protocols.push_back(paper);
     setting.apply(protocols.back());
   }
@@ -142,7 +138,7 @@ Verdict reproduce_l2l_settings(ClaimContext& c) {
       MG_CHECK(!series.empty(), "reproduce: no validation in {}", meta_training_dir(c, protocols[s], useed));
       const Plateau plateau = classify(series);
       every_seed_left = every_seed_left && plateau == Plateau::Left;
-      rows.push_back({settings()[s].name, std::to_string(seed), validation_at(series, early),
+      rows.push_back({all[s].name, std::to_string(seed), validation_at(series, early),
                       validation_at(series, protocols[s].epochs),
                       fmt::format("{:.4g} (epoch {})", trained[useed].best_validation, trained[useed].best_epoch),
                       to_string(plateau), duration(trained[useed].seconds)});
@@ -157,7 +153,7 @@ Verdict reproduce_l2l_settings(ClaimContext& c) {
 
   std::vector<std::string> deciding;
   for (std::size_t s = 0; s < protocols.size(); ++s)
-    if (settings()[s].from_code && all_left[s]) deciding.push_back(settings()[s].name);
+    if (all[s].from_code && all_left[s]) deciding.push_back(all[s].name);
   const std::string numbers =
       all_left.front() ? "every seed of the paper protocol itself left the plateau"
       : deciding.empty()

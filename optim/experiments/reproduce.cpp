@@ -53,8 +53,7 @@ const std::vector<Claim>& registry() {
       {{"l2l-settings", "paper 2 (which of the authors' code's settings decides, section 5.7)",
         "Of the settings in which the authors' code differs from the paper's text (p = 5, output scale 0.01, the "
         "code's initialisation, Adam at 1e-3 as the meta-optimizer), one switched alone into the paper protocol makes "
-        "the LSTM leave the do-nothing "
-        "plateau on the mlp task and stay off it, on every seed.",
+        "the LSTM leave the do-nothing plateau on the mlp task and stay off it, on every seed.",
         false},
        reproduce_l2l_settings},
       {{"integrators", "paper 3 (numerical integrators, section 6)",
